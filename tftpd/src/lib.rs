@@ -1,0 +1,15 @@
+//! tftpd: a correct, safe and fast TFTP server.
+//!
+//! # Layout
+//! - [`proto`]: the pure protocol core (codec, options, netascii, transfer state machines).
+//! - [`fs`]: the root jail (every path resolved beneath the served root) and atomic uploads.
+//! - [`config`] and [`cli`]: the validated configuration and the command line that overrides it.
+//! - [`io`]: the narrow seams for datagram and file I/O, with the portable implementation.
+//! - [`server`]: the I/O shell: listeners, one task per transfer, limits, reload, drain.
+//! - [`daemon`]: privilege drop and signals.
+//! - [`metrics`] and [`logging`]: Prometheus text metrics and the tracing subscriber.
+
+pub mod cli;
+pub mod config;
+pub mod fs;
+pub mod proto;
