@@ -109,7 +109,11 @@ mod tests {
     #[test]
     fn every_code_round_trips_through_its_wire_value() {
         for v in 0..=20u16 {
-            assert_eq!(ErrorCode::from_u16(v).as_u16(), v, "code {v} must round-trip");
+            assert_eq!(
+                ErrorCode::from_u16(v).as_u16(),
+                v,
+                "code {v} must round-trip"
+            );
         }
     }
 }

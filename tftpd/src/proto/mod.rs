@@ -7,10 +7,14 @@ pub mod netascii;
 pub mod options;
 pub mod packet;
 pub mod read;
+#[cfg(test)]
+mod sim;
+pub mod transfer;
 pub mod write;
 
 pub use error::{ErrorCode, WireError};
 pub use packet::{DecodeError, Packet, Request};
+pub use transfer::{Outcome, TransferConfig, TransferStats};
 
 /// How block numbers continue after 65535 (RFC 1350 has no rule; clients differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

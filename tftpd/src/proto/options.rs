@@ -1,1 +1,396 @@
-//! (in progress)
+//! Option negotiation: RFC 2347 (framework), 2348 (`blksize`), 2349 (`timeout`, `tsize`)
+//! and 7440 (`windowsize`).
+//!
+//! Pure: the server hands in the request's options, what it knows about the file and its
+//! limits, and gets back the values to use and the OACK to send (or an error to send).
+
+use std::time::Duration;
+
+use super::error::{ErrorCode, WireError};
+use super::packet::OP_OACK;
+
+/// Block size when none is negotiated (RFC 1350).
+pub const DEFAULT_BLKSIZE: u16 = 512;
+/// Smallest block size a client may ask for (RFC 2348).
+pub const MIN_BLKSIZE: u16 = 8;
+/// Largest block size a client may ask for (RFC 2348: 65464 keeps the datagram in 65507).
+pub const MAX_BLKSIZE: u16 = 65464;
+
+/// The server's side of the negotiation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionLimits {
+    /// The largest block size we agree to; larger requests are answered with this.
+    pub max_blksize: u16,
+    /// The largest window we agree to; larger requests are answered with this.
+    pub max_windowsize: u16,
+    /// Retransmit timeout when the client does not negotiate one.
+    pub default_timeout: Duration,
+    /// The largest upload we accept, checked against a WRQ's `tsize` up front.
+    pub max_upload_size: u64,
+}
+
+/// Which way the data flows, with what the server knows up front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// An RRQ. `size` is the transfer size in bytes when the server can state it exactly
+    /// (octet mode); `None` leaves `tsize` unanswered (netascii: the wire size differs
+    /// from the file size, and RFC 2347 lets a server ignore an option).
+    Read {
+        /// The exact size on the wire, if known.
+        size: Option<u64>,
+    },
+    /// A WRQ.
+    Write,
+}
+
+/// The result of a successful negotiation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    /// Block size in bytes.
+    pub blksize: u16,
+    /// Blocks per window (1 = lock-step, RFC 1350).
+    pub windowsize: u16,
+    /// Retransmit timeout.
+    pub timeout: Duration,
+    /// The transfer size the client announced (WRQ) or the server answered (RRQ).
+    pub tsize: Option<u64>,
+    /// Options accepted, in the client's order, as (name, value) for the OACK. Empty: no
+    /// OACK is sent and the transfer starts as in RFC 1350.
+    pub accepted: Vec<(&'static str, String)>,
+}
+
+impl Negotiated {
+    /// The values used when the request carries no options.
+    pub fn defaults(limits: &OptionLimits) -> Self {
+        Self {
+            blksize: DEFAULT_BLKSIZE,
+            windowsize: 1,
+            timeout: limits.default_timeout,
+            tsize: None,
+            accepted: Vec::new(),
+        }
+    }
+
+    /// The encoded OACK, or `None` when no option was accepted.
+    pub fn oack(&self) -> Option<Vec<u8>> {
+        if self.accepted.is_empty() {
+            return None;
+        }
+        let mut out = OP_OACK.to_be_bytes().to_vec();
+        for (name, value) in &self.accepted {
+            out.extend_from_slice(name.as_bytes());
+            out.push(0);
+            out.extend_from_slice(value.as_bytes());
+            out.push(0);
+        }
+        Some(out)
+    }
+}
+
+/// Why a request's options were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionError {
+    /// A known option's value is not a number in its valid range.
+    #[error("option {name} has invalid value {value:?} (allowed: {allowed})")]
+    Invalid {
+        /// The option's name.
+        name: &'static str,
+        /// The value sent, lossily decoded.
+        value: String,
+        /// The valid range.
+        allowed: &'static str,
+    },
+    /// The same option appears twice.
+    #[error("option {name:?} appears more than once")]
+    Repeated {
+        /// The option's name, lossily decoded.
+        name: String,
+    },
+    /// A WRQ announced a size over the upload limit.
+    #[error("announced upload of {size} bytes exceeds the limit of {limit} bytes")]
+    UploadTooLarge {
+        /// The announced size.
+        size: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+}
+
+impl OptionError {
+    /// The ERROR to send: 8 for a refused negotiation (RFC 2347), 3 for a too-large upload
+    /// (RFC 2349 §tsize).
+    pub fn wire_error(&self) -> WireError {
+        match self {
+            Self::Invalid { .. } => {
+                WireError::new(ErrorCode::OptionRefused, "invalid option value")
+            }
+            Self::Repeated { .. } => WireError::new(ErrorCode::OptionRefused, "repeated option"),
+            Self::UploadTooLarge { .. } => WireError::new(ErrorCode::DiskFull, "file too large"),
+        }
+    }
+}
+
+/// The options we understand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Blksize,
+    Timeout,
+    Tsize,
+    Windowsize,
+}
+
+impl Known {
+    fn from_name(name: &[u8]) -> Option<Self> {
+        // RFC 2347: option names are case-insensitive.
+        [
+            (Self::Blksize, "blksize"),
+            (Self::Timeout, "timeout"),
+            (Self::Tsize, "tsize"),
+            (Self::Windowsize, "windowsize"),
+        ]
+        .into_iter()
+        .find(|(_, n)| name.eq_ignore_ascii_case(n.as_bytes()))
+        .map(|(k, _)| k)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Blksize => "blksize",
+            Self::Timeout => "timeout",
+            Self::Tsize => "tsize",
+            Self::Windowsize => "windowsize",
+        }
+    }
+
+    fn allowed(self) -> &'static str {
+        match self {
+            Self::Blksize => "8..=65464",
+            Self::Timeout => "1..=255 seconds",
+            Self::Tsize => "a decimal byte count",
+            Self::Windowsize => "1..=65535",
+        }
+    }
+}
+
+/// Negotiates a request's options. Unknown options are ignored (RFC 2347 §Negotiation).
+pub fn negotiate(
+    options: &[(&[u8], &[u8])],
+    direction: Direction,
+    limits: &OptionLimits,
+) -> Result<Negotiated, OptionError> {
+    let mut out = Negotiated::defaults(limits);
+    let mut seen: Vec<&[u8]> = Vec::with_capacity(options.len());
+    for &(name, value) in options {
+        if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            return Err(OptionError::Repeated {
+                name: String::from_utf8_lossy(name).into_owned(),
+            });
+        }
+        seen.push(name);
+        let Some(known) = Known::from_name(name) else {
+            continue;
+        };
+        let invalid = || OptionError::Invalid {
+            name: known.name(),
+            value: String::from_utf8_lossy(value).into_owned(),
+            allowed: known.allowed(),
+        };
+        let number = parse_decimal(value).ok_or_else(invalid)?;
+        let answer = match known {
+            Known::Blksize => {
+                if number < u64::from(MIN_BLKSIZE) {
+                    return Err(invalid());
+                }
+                // RFC 2348: the server may answer with a smaller size; never a larger one.
+                let cap = limits.max_blksize.min(MAX_BLKSIZE);
+                out.blksize = number.min(u64::from(cap)) as u16;
+                out.blksize.to_string()
+            }
+            Known::Timeout => {
+                if !(1..=255).contains(&number) {
+                    return Err(invalid());
+                }
+                out.timeout = Duration::from_secs(number);
+                number.to_string()
+            }
+            Known::Windowsize => {
+                if !(1..=65535).contains(&number) {
+                    return Err(invalid());
+                }
+                // RFC 7440 §4: the server may answer with a smaller window.
+                out.windowsize = number.min(u64::from(limits.max_windowsize.max(1))) as u16;
+                out.windowsize.to_string()
+            }
+            Known::Tsize => match direction {
+                Direction::Read { size: Some(size) } => {
+                    out.tsize = Some(size);
+                    size.to_string()
+                }
+                Direction::Read { size: None } => continue,
+                Direction::Write => {
+                    if number > limits.max_upload_size {
+                        return Err(OptionError::UploadTooLarge {
+                            size: number,
+                            limit: limits.max_upload_size,
+                        });
+                    }
+                    out.tsize = Some(number);
+                    number.to_string()
+                }
+            },
+        };
+        out.accepted.push((known.name(), answer));
+    }
+    Ok(out)
+}
+
+/// Parses a non-empty string of ASCII digits (at most 20, so it fits a u64 check).
+fn parse_decimal(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 20 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn limits() -> OptionLimits {
+        OptionLimits {
+            max_blksize: 8192,
+            max_windowsize: 16,
+            default_timeout: Duration::from_millis(1000),
+            max_upload_size: 1000,
+        }
+    }
+
+    fn neg(opts: &[(&str, &str)], dir: Direction) -> Result<Negotiated, OptionError> {
+        let raw: Vec<(&[u8], &[u8])> = opts
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        negotiate(&raw, dir, &limits())
+    }
+
+    const READ: Direction = Direction::Read { size: Some(4242) };
+
+    #[test]
+    fn no_options_means_rfc1350_defaults_and_no_oack() {
+        let n = neg(&[], READ).expect("no options must negotiate");
+        assert_eq!((n.blksize, n.windowsize), (512, 1), "RFC 1350 defaults");
+        assert_eq!(n.oack(), None, "no OACK without options");
+    }
+
+    #[test]
+    fn accepted_options_are_echoed_in_request_order_with_canonical_names() {
+        let n = neg(
+            &[
+                ("TSIZE", "0"),
+                ("BlkSize", "1428"),
+                ("windowsize", "8"),
+                ("timeout", "3"),
+            ],
+            READ,
+        )
+        .expect("valid options");
+        assert_eq!(n.blksize, 1428);
+        assert_eq!(n.windowsize, 8);
+        assert_eq!(n.timeout, Duration::from_secs(3));
+        assert_eq!(n.tsize, Some(4242), "RRQ tsize answers the file size");
+        assert_eq!(
+            n.oack().expect("an OACK"),
+            b"\x00\x06tsize\x004242\x00blksize\x001428\x00windowsize\x008\x00timeout\x003\x00"
+        );
+    }
+
+    #[test]
+    fn oversized_blksize_and_windowsize_are_clamped_to_the_limits() {
+        let n = neg(&[("blksize", "65464"), ("windowsize", "65535")], READ).expect("clamped");
+        assert_eq!(
+            (n.blksize, n.windowsize),
+            (8192, 16),
+            "clamped to the configured caps"
+        );
+        let n = neg(&[("blksize", "99999999")], READ).expect("clamped");
+        assert_eq!(n.blksize, 8192, "a huge blksize is clamped, not refused");
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_error_8() {
+        for (name, value) in [
+            ("blksize", "7"),
+            ("blksize", "abc"),
+            ("blksize", ""),
+            ("blksize", "-1"),
+            ("blksize", "123456789012345678901"),
+            ("timeout", "0"),
+            ("timeout", "256"),
+            ("windowsize", "0"),
+            ("windowsize", "65536"),
+            ("tsize", "x"),
+        ] {
+            let err = neg(&[(name, value)], READ).expect_err("invalid value must be refused");
+            assert_eq!(
+                err.wire_error().code,
+                ErrorCode::OptionRefused,
+                "{name}={value:?} must get ERROR 8"
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_option_is_refused_case_insensitively() {
+        let err = neg(&[("blksize", "512"), ("BLKSIZE", "1024")], READ).expect_err("repeat");
+        assert!(matches!(err, OptionError::Repeated { .. }), "got {err:?}");
+        assert_eq!(err.wire_error().code, ErrorCode::OptionRefused);
+    }
+
+    #[test]
+    fn unknown_options_are_ignored() {
+        let n = neg(&[("multicast", ""), ("utimeout", "10000")], READ).expect("ignored");
+        assert_eq!(n.oack(), None, "nothing we know was asked for");
+    }
+
+    #[test]
+    fn netascii_read_leaves_tsize_unanswered() {
+        let n = neg(
+            &[("tsize", "0"), ("blksize", "1024")],
+            Direction::Read { size: None },
+        )
+        .expect("valid");
+        assert_eq!(n.tsize, None);
+        assert_eq!(n.accepted, vec![("blksize", "1024".to_string())]);
+    }
+
+    #[test]
+    fn write_tsize_is_checked_against_the_upload_limit() {
+        let n = neg(&[("tsize", "1000")], Direction::Write).expect("at the limit");
+        assert_eq!(n.tsize, Some(1000));
+        let err = neg(&[("tsize", "1001")], Direction::Write).expect_err("over the limit");
+        assert_eq!(
+            err.wire_error().code,
+            ErrorCode::DiskFull,
+            "ERROR 3 for a too-large upload"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn negotiated_values_always_lie_within_limits(
+            opts in proptest::collection::vec(
+                (prop_oneof![Just("blksize"), Just("windowsize"), Just("timeout"), Just("tsize"), Just("x")],
+                 "[0-9]{0,8}"), 0..6)
+        ) {
+            let raw: Vec<(&[u8], &[u8])> =
+                opts.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+            if let Ok(n) = negotiate(&raw, Direction::Write, &limits()) {
+                prop_assert!((8..=8192).contains(&n.blksize));
+                prop_assert!((1..=16).contains(&n.windowsize));
+                prop_assert!(n.timeout >= Duration::from_secs(1) && n.timeout <= Duration::from_secs(255)
+                    || n.timeout == limits().default_timeout);
+            }
+        }
+    }
+}

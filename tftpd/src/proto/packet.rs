@@ -51,9 +51,12 @@ pub enum Packet<'a> {
     /// An option acknowledgement.
     Oack {
         /// Option names and values, in the order sent.
-        options: Vec<(&'a [u8], &'a [u8])>,
+        options: OptionList<'a>,
     },
 }
+
+/// RFC 2347 options as (name, value) pairs, without their NULs, in the order sent.
+pub type OptionList<'a> = Vec<(&'a [u8], &'a [u8])>;
 
 /// The body of an RRQ or WRQ.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +66,7 @@ pub struct Request<'a> {
     /// The transfer mode, raw bytes without the terminating NUL.
     pub mode: &'a [u8],
     /// RFC 2347 options, names and values without NULs, in the order sent.
-    pub options: Vec<(&'a [u8], &'a [u8])>,
+    pub options: OptionList<'a>,
 }
 
 /// Why a datagram is not a TFTP packet.
@@ -242,7 +245,7 @@ fn decode_request(body: &[u8]) -> Result<Request<'_>, DecodeError> {
 
 /// Decodes `name NUL value NUL` pairs. Trailing NUL padding (sent by some PXE ROMs) is
 /// accepted and ignored; any other trailing byte makes the list malformed.
-fn decode_options(mut rest: &[u8]) -> Result<Vec<(&[u8], &[u8])>, DecodeError> {
+fn decode_options(mut rest: &[u8]) -> Result<OptionList<'_>, DecodeError> {
     let mut options = Vec::new();
     while !rest.is_empty() {
         if rest.iter().all(|&b| b == 0) {
@@ -310,7 +313,10 @@ mod tests {
                 DecodeError::OptionWithoutValue,
             ),
             (b"\x00\x03\x00", DecodeError::TooShort { len: 3 }),
-            (b"\x00\x04\x00\x01\x00", DecodeError::BadAckLength { len: 5 }),
+            (
+                b"\x00\x04\x00\x01\x00",
+                DecodeError::BadAckLength { len: 5 },
+            ),
             (b"\x00\x04\x00", DecodeError::BadAckLength { len: 3 }),
             (b"\x00\x05\x00", DecodeError::TooShort { len: 3 }),
         ];

@@ -1,1 +1,274 @@
-//! (in progress)
+//! The read-request (download) state machine: RFC 1350 with the RFC 1123 §4.2.3.1 fix, OACK
+//! (RFC 2347) and windows with go-back-N (RFC 7440).
+//!
+//! The shell drives it: it hands in datagrams from the client's TID (`handle_datagram`),
+//! timeouts (`handle_timeout`) and file blocks (`handle_block`, after `poll_block_request`),
+//! and sends whatever `poll_transmit` gives out. The machine keeps the datagrams of the
+//! unacknowledged window so a retransmission never re-reads or re-converts the file.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::error::WireError;
+use super::packet::{DATA_HEADER_LEN, Packet, data_header};
+use super::transfer::{Outcome, TIMED_OUT, TransferConfig, TransferStats, error_datagram};
+
+/// The shell's next job: read block `index` (1-based) of at most `max_len` payload bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRequest {
+    /// Which block, counting the first as 1 (never wraps).
+    pub index: u64,
+    /// The payload size to read: exactly this many bytes unless the file ends first.
+    pub max_len: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// An OACK was sent; waiting for ACK 0.
+    AwaitOackAck,
+    /// Sending DATA.
+    Sending,
+    /// Finished; `outcome` says how.
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Oack,
+    Block(u64),
+    Error,
+}
+
+/// One download, from the first OACK or DATA to the final ACK.
+#[derive(Debug)]
+pub struct ReadTransfer {
+    cfg: TransferConfig,
+    phase: Phase,
+    /// Encoded DATA datagrams of blocks `base .. base + window.len()`.
+    window: VecDeque<Vec<u8>>,
+    /// The oldest unacknowledged block.
+    base: u64,
+    /// The highest block transmitted so far (0: none).
+    highest_sent: u64,
+    /// The final (short) block, once the shell has handed it in.
+    last: Option<u64>,
+    pending: VecDeque<Pending>,
+    error: Option<Vec<u8>>,
+    deadline: Option<Instant>,
+    retries: u32,
+    outcome: Option<Outcome>,
+    stats: TransferStats,
+}
+
+impl ReadTransfer {
+    /// Starts a download. With an OACK configured it is sent first and DATA waits for ACK 0;
+    /// otherwise DATA 1 goes out as soon as the shell hands in block 1.
+    pub fn new(cfg: TransferConfig, now: Instant) -> Self {
+        let (phase, pending, deadline) = if cfg.oack.is_some() {
+            let pending = VecDeque::from([Pending::Oack]);
+            (Phase::AwaitOackAck, pending, Some(now + cfg.timeout))
+        } else {
+            (Phase::Sending, VecDeque::new(), None)
+        };
+        Self {
+            window: VecDeque::with_capacity(usize::from(cfg.windowsize)),
+            cfg,
+            phase,
+            base: 1,
+            highest_sent: 0,
+            last: None,
+            pending,
+            error: None,
+            deadline,
+            retries: 0,
+            outcome: None,
+            stats: TransferStats::default(),
+        }
+    }
+
+    /// The block the shell should read next, if the window has room for it.
+    pub fn poll_block_request(&self) -> Option<BlockRequest> {
+        let room = self.window.len() < usize::from(self.cfg.windowsize);
+        (self.phase == Phase::Sending && self.last.is_none() && room).then(|| BlockRequest {
+            index: self.base + self.window.len() as u64,
+            max_len: usize::from(self.cfg.blksize),
+        })
+    }
+
+    /// Hands in the block last asked for. `datagram[..4]` is room for the header, which is
+    /// filled in here; the rest is the payload. A payload shorter than blksize (possibly
+    /// empty) is the final block.
+    pub fn handle_block(&mut self, now: Instant, mut datagram: Vec<u8>) {
+        let Some(request) = self.poll_block_request() else {
+            return;
+        };
+        // Defensive: a shell bug must not put a malformed DATA on the wire.
+        datagram.resize(
+            datagram
+                .len()
+                .clamp(DATA_HEADER_LEN, DATA_HEADER_LEN + request.max_len),
+            0,
+        );
+        let wire = self.cfg.rollover.wire_block(request.index);
+        datagram[..DATA_HEADER_LEN].copy_from_slice(&data_header(wire));
+        if datagram.len() - DATA_HEADER_LEN < request.max_len {
+            self.last = Some(request.index);
+        }
+        self.window.push_back(datagram);
+        self.pending.push_back(Pending::Block(request.index));
+        self.deadline.get_or_insert(now + self.cfg.timeout);
+    }
+
+    /// Handles a datagram from the client's TID.
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        if self.phase == Phase::Done {
+            self.stats.ignored += 1;
+            return;
+        }
+        match Packet::decode(datagram) {
+            Ok(Packet::Ack { block }) => self.handle_ack(now, block),
+            Ok(Packet::Error { code, message }) => {
+                self.finish(Outcome::PeerError {
+                    code,
+                    message: String::from_utf8_lossy(message).into_owned(),
+                });
+            }
+            // Anything else from the client is not part of a download; drop it.
+            _ => self.stats.ignored += 1,
+        }
+    }
+
+    fn handle_ack(&mut self, now: Instant, block: u16) {
+        if self.phase == Phase::AwaitOackAck {
+            if block == 0 {
+                self.phase = Phase::Sending;
+                self.pending.clear();
+                self.retries = 0;
+                self.deadline = None;
+            } else {
+                self.stats.ignored += 1;
+            }
+            return;
+        }
+        // Only an ACK of a block we have sent moves the window. Anything else, in
+        // particular a duplicate ACK of the block before the window, is ignored: answering
+        // it would start the Sorcerer's Apprentice (RFC 1123 §4.2.3.1).
+        let sent_in_window = self.highest_sent.saturating_sub(self.base - 1);
+        let Some(k) = (0..sent_in_window.min(self.window.len() as u64))
+            .find(|&k| self.cfg.rollover.wire_block(self.base + k) == block)
+        else {
+            self.stats.ignored += 1;
+            return;
+        };
+        let acked = self.base + k;
+        for d in self.window.drain(..=k as usize) {
+            self.stats.bytes += (d.len() - DATA_HEADER_LEN) as u64;
+        }
+        self.base = acked + 1;
+        self.retries = 0;
+        if self.last == Some(acked) {
+            self.finish(Outcome::Completed);
+            return;
+        }
+        // RFC 7440 §4: an ACK short of the window's end starts a new window after it, so
+        // blocks already sent beyond it go out again, in order.
+        self.pending.clear();
+        self.queue_sent_window();
+        self.deadline = Some(now + self.cfg.timeout);
+    }
+
+    /// Handles the passing of time; call it when `poll_timeout` has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(deadline) = self.deadline else {
+            return;
+        };
+        if self.phase == Phase::Done || now < deadline {
+            return;
+        }
+        self.retries += 1;
+        if self.retries > self.cfg.max_retries {
+            self.fail(TIMED_OUT, Outcome::TimedOut);
+            return;
+        }
+        self.pending.clear();
+        match self.phase {
+            Phase::AwaitOackAck => self.pending.push_back(Pending::Oack),
+            // Go-back-N: resend the whole unacknowledged window (RFC 7440 §4).
+            Phase::Sending => self.queue_sent_window(),
+            Phase::Done => {}
+        }
+        self.deadline = Some(now + self.cfg.timeout);
+    }
+
+    fn queue_sent_window(&mut self) {
+        let end = self.base + self.window.len() as u64;
+        self.pending.extend((self.base..end).map(Pending::Block));
+    }
+
+    /// Ends the transfer with an ERROR to the client, e.g. when reading the file failed.
+    pub fn abort(&mut self, error: WireError) {
+        self.fail(error.clone(), Outcome::Aborted(error));
+    }
+
+    fn fail(&mut self, error: WireError, outcome: Outcome) {
+        self.pending.clear();
+        self.error = Some(error_datagram(&error));
+        self.pending.push_back(Pending::Error);
+        self.finish(outcome);
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.phase = Phase::Done;
+        self.deadline = None;
+        self.window.clear();
+        self.pending.retain(|p| *p == Pending::Error);
+        self.outcome.get_or_insert(outcome);
+    }
+
+    /// The next datagram to send to the client.
+    pub fn poll_transmit(&mut self) -> Option<&[u8]> {
+        loop {
+            match self.pending.pop_front()? {
+                Pending::Oack => return self.cfg.oack.as_deref(),
+                Pending::Error => return self.error.as_deref(),
+                Pending::Block(index) => {
+                    let Some(offset) = index.checked_sub(self.base) else {
+                        continue;
+                    };
+                    if offset >= self.window.len() as u64 {
+                        continue;
+                    }
+                    if index <= self.highest_sent {
+                        self.stats.retransmits += 1;
+                    } else {
+                        self.highest_sent = index;
+                    }
+                    return self.window.get(offset as usize).map(Vec::as_slice);
+                }
+            }
+        }
+    }
+
+    /// When `handle_timeout` must next be called; `None` when nothing is outstanding.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// How the transfer ended, once it has.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref()
+    }
+
+    /// True once the transfer has ended and everything queued has been sent.
+    pub fn is_finished(&self) -> bool {
+        self.outcome.is_some() && self.pending.is_empty()
+    }
+
+    /// The transfer's counters so far.
+    pub fn stats(&self) -> TransferStats {
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,274 @@
+//! Read state machine tests: direct packet-level cases, then whole downloads over the
+//! simulated link.
+
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::proto::Rollover;
+use crate::proto::error::ErrorCode;
+use crate::proto::packet::ack;
+use crate::proto::sim::{Impairment, config, run_download};
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+fn block(payload: &[u8]) -> Vec<u8> {
+    let mut d = vec![0; 4];
+    d.extend_from_slice(payload);
+    d
+}
+
+fn drain(t: &mut ReadTransfer) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| t.poll_transmit().map(<[u8]>::to_vec)).collect()
+}
+
+#[test]
+fn lockstep_download_delivers_every_byte_with_a_short_final_block() {
+    for len in [0, 1, 511, 512, 513, 1024, 5000] {
+        let file = pattern(len);
+        let (server, client) = run_download(config(512, 1, false), &file, Impairment::default(), 1);
+        assert_eq!(server.outcome(), Some(&Outcome::Completed), "len {len}");
+        assert_eq!(client.received, file, "len {len}: bytes must match");
+        assert_eq!(
+            server.stats().retransmits,
+            0,
+            "len {len}: no loss, no retransmits"
+        );
+        assert_eq!(server.stats().bytes, len as u64, "len {len}: byte count");
+    }
+}
+
+#[test]
+fn file_of_exact_block_multiple_ends_with_an_empty_data_block() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 1, false), now);
+    t.handle_block(now, block(&[1; 512]));
+    assert_eq!(drain(&mut t).len(), 1, "DATA 1 sent");
+    t.handle_datagram(now, &ack(1));
+    let req = t.poll_block_request().expect("block 2 is needed");
+    assert_eq!(req.index, 2);
+    t.handle_block(now, block(&[]));
+    let sent = drain(&mut t);
+    assert_eq!(
+        sent,
+        vec![b"\x00\x03\x00\x02".to_vec()],
+        "empty DATA 2 ends it"
+    );
+    t.handle_datagram(now, &ack(2));
+    assert_eq!(t.outcome(), Some(&Outcome::Completed));
+}
+
+#[test]
+fn duplicate_ack_never_causes_duplicate_data() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 1, false), now);
+    t.handle_block(now, block(&[1; 512]));
+    drain(&mut t);
+    t.handle_datagram(now, &ack(1));
+    t.handle_block(now, block(&[2; 512]));
+    assert_eq!(drain(&mut t).len(), 1, "DATA 2 sent once");
+    // The delayed duplicate of ACK 1 arrives: the Sorcerer's Apprentice would resend DATA 2.
+    t.handle_datagram(now, &ack(1));
+    assert!(
+        drain(&mut t).is_empty(),
+        "a duplicate ACK must not trigger a send"
+    );
+    assert_eq!(t.stats().ignored, 1, "the duplicate is counted as ignored");
+}
+
+#[test]
+fn timeout_retransmits_then_gives_up_with_an_error() {
+    let mut now = Instant::now();
+    let mut cfg = config(512, 1, false);
+    cfg.max_retries = 3;
+    let mut t = ReadTransfer::new(cfg, now);
+    t.handle_block(now, block(b"hello"));
+    let first = drain(&mut t);
+    for retry in 1..=3 {
+        now = t.poll_timeout().expect("a deadline while waiting for ACK");
+        t.handle_timeout(now);
+        assert_eq!(drain(&mut t), first, "retry {retry} resends the same DATA");
+    }
+    now = t.poll_timeout().expect("deadline");
+    t.handle_timeout(now);
+    assert_eq!(t.outcome(), Some(&Outcome::TimedOut));
+    let sent = drain(&mut t);
+    assert_eq!(sent.len(), 1, "one ERROR after giving up");
+    assert_eq!(&sent[0][..4], b"\x00\x05\x00\x00", "ERROR 0");
+    assert_eq!(t.stats().retransmits, 3);
+    assert!(
+        t.is_finished() && t.poll_timeout().is_none(),
+        "nothing more to do"
+    );
+}
+
+#[test]
+fn early_timeout_call_does_nothing() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 1, false), now);
+    t.handle_block(now, block(b"x"));
+    drain(&mut t);
+    t.handle_timeout(now + Duration::from_millis(10));
+    assert!(
+        drain(&mut t).is_empty(),
+        "no retransmit before the deadline"
+    );
+}
+
+#[test]
+fn oack_waits_for_ack_zero_and_is_resent_on_timeout() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 1, true), now);
+    assert!(t.poll_block_request().is_none(), "no DATA before ACK 0");
+    let oack = drain(&mut t);
+    assert_eq!(oack.len(), 1);
+    assert_eq!(&oack[0][..2], b"\x00\x06", "OACK first");
+    let later = t.poll_timeout().expect("deadline");
+    t.handle_timeout(later);
+    assert_eq!(drain(&mut t), oack, "OACK resent");
+    t.handle_datagram(later, &ack(0));
+    assert_eq!(
+        t.poll_block_request().map(|r| r.index),
+        Some(1),
+        "DATA 1 follows ACK 0"
+    );
+}
+
+#[test]
+fn client_error_ends_the_transfer_at_once() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 1, true), now);
+    drain(&mut t);
+    t.handle_datagram(now, b"\x00\x05\x00\x08no thanks\x00");
+    assert!(matches!(
+        t.outcome(),
+        Some(Outcome::PeerError {
+            code: ErrorCode::OptionRefused,
+            ..
+        })
+    ));
+    assert!(
+        drain(&mut t).is_empty(),
+        "nothing is sent after a client's ERROR"
+    );
+    assert!(t.poll_timeout().is_none() && t.poll_block_request().is_none());
+}
+
+#[test]
+fn junk_from_the_client_is_ignored_and_counted() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 1, false), now);
+    t.handle_block(now, block(b"x"));
+    drain(&mut t);
+    for junk in [
+        &b""[..],
+        b"\x00",
+        b"\x00\x04\x00",
+        b"\x00\x03\x00\x01abc",
+        b"\x00\x09",
+    ] {
+        t.handle_datagram(now, junk);
+    }
+    assert_eq!(t.stats().ignored, 5);
+    assert!(t.outcome().is_none(), "junk does not end the transfer");
+}
+
+#[test]
+fn window_sends_windowsize_blocks_before_waiting() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(8, 4, false), now);
+    while let Some(r) = t.poll_block_request() {
+        t.handle_block(now, block(&[r.index as u8; 8]));
+    }
+    assert_eq!(drain(&mut t).len(), 4, "a whole window goes out");
+    t.handle_datagram(now, &ack(4));
+    assert_eq!(
+        t.poll_block_request().map(|r| r.index),
+        Some(5),
+        "window slides"
+    );
+}
+
+#[test]
+fn partial_window_ack_resends_the_rest_of_the_window() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(8, 4, false), now);
+    while let Some(r) = t.poll_block_request() {
+        t.handle_block(now, block(&[r.index as u8; 8]));
+    }
+    drain(&mut t);
+    // The client lost DATA 3 and ACKs 2 (RFC 7440 §4): blocks 3 and 4 go again, then 5, 6.
+    t.handle_datagram(now, &ack(2));
+    while let Some(r) = t.poll_block_request() {
+        t.handle_block(now, block(&[r.index as u8; 8]));
+    }
+    let sent: Vec<u16> = drain(&mut t)
+        .iter()
+        .map(|d| u16::from_be_bytes([d[2], d[3]]))
+        .collect();
+    assert_eq!(sent, vec![3, 4, 5, 6], "go-back-N from block 3");
+    assert_eq!(t.stats().retransmits, 2, "3 and 4 were retransmitted");
+}
+
+#[test]
+fn rollover_past_65535_wraps_to_zero_or_one_as_configured() {
+    for rollover in [Rollover::WrapToZero, Rollover::WrapToOne] {
+        let mut cfg = config(8, 1, false);
+        cfg.rollover = rollover;
+        let file = pattern(8 * 70_000 + 3);
+        let (server, client) = run_download(cfg, &file, Impairment::default(), 2);
+        assert_eq!(server.outcome(), Some(&Outcome::Completed), "{rollover:?}");
+        assert!(client.received == file, "{rollover:?}: bytes must match");
+    }
+}
+
+#[test]
+fn windowed_download_survives_a_lossy_link() {
+    let imp = Impairment {
+        loss: 0.1,
+        dup: 0.05,
+        reorder: 0.05,
+    };
+    let mut cfg = config(64, 8, true);
+    cfg.max_retries = 50;
+    let file = pattern(64 * 500 + 17);
+    let (server, client) = run_download(cfg, &file, imp, 3);
+    assert_eq!(server.outcome(), Some(&Outcome::Completed));
+    assert!(client.received == file, "bytes must match despite loss");
+    assert!(
+        server.stats().retransmits > 0,
+        "loss must have caused retransmits"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn any_impaired_download_delivers_exact_bytes_or_ends_cleanly(
+        len in 0usize..3000,
+        blksize in prop_oneof![Just(8u16), Just(16), Just(512)],
+        windowsize in 1u16..6,
+        oack in any::<bool>(),
+        loss in 0.0f64..0.3,
+        dup in 0.0f64..0.2,
+        reorder in 0.0f64..0.2,
+        seed in any::<u64>(),
+    ) {
+        let mut cfg = config(blksize, windowsize, oack);
+        cfg.max_retries = 8;
+        let file = pattern(len);
+        let (server, client) = run_download(cfg, &file, Impairment { loss, dup, reorder }, seed);
+        let outcome = server.outcome().cloned();
+        prop_assert!(outcome.is_some(), "the transfer must end");
+        // Whatever happened, the client never holds a wrong byte.
+        prop_assert!(file.starts_with(&client.received), "received bytes are a prefix");
+        if outcome == Some(Outcome::Completed) {
+            prop_assert!(client.received == file, "completed means every byte");
+        } else {
+            prop_assert_eq!(outcome, Some(Outcome::TimedOut));
+        }
+    }
+}
