@@ -1,1 +1,110 @@
-//! (in progress)
+//! The command line. These flags are a contract other tools rely on: never rename one.
+//! Every flag that has a config key overrides that key.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::config::LogFormat;
+use crate::fs::WriteMode;
+
+/// A correct, safe and fast TFTP server.
+///
+/// Without --config, /etc/tftpd/tftpd.toml is read when it exists; with neither file nor flags
+/// tftpd serves /srv/tftp read-only on port 69 of every address. Flags override the file.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(name = "tftpd", version, about, long_about)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: /etc/tftpd/tftpd.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Directory to serve. Overrides `root`.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Address to listen on; repeat for several (IPv6 as [::1]:69). Replaces `listen`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<SocketAddr>,
+
+    /// Whether clients may upload. Overrides `write`.
+    #[arg(long, value_name = "MODE", value_parser = parse_write_mode)]
+    pub write: Option<WriteMode>,
+
+    /// User to run as after binding, when started as root. Overrides `user`.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Group to run as after binding (default: the user's primary group). Overrides `group`.
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+
+    /// Log format. Overrides `log.format`.
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Log level filter, e.g. info, debug, tftpd=trace. Overrides `log.level`.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics. Overrides `metrics.listen`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Validate the configuration (file and flags), then exit 0 if valid or 1 if not.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+fn parse_write_mode(s: &str) -> Result<WriteMode, String> {
+    s.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn every_contract_flag_parses() {
+        let cli = Cli::try_parse_from([
+            "tftpd",
+            "--config",
+            "/etc/x.toml",
+            "--root",
+            "/srv",
+            "--listen",
+            "127.0.0.1:69",
+            "--listen",
+            "[::1]:69",
+            "--write",
+            "create",
+            "--user",
+            "tftp",
+            "--log-format",
+            "json",
+            "--metrics-listen",
+            "127.0.0.1:9169",
+            "--check-config",
+        ])
+        .expect("the contract flags must parse");
+        assert_eq!(cli.listen.len(), 2);
+        assert_eq!(cli.write, Some(WriteMode::Create));
+        assert_eq!(cli.log_format, Some(LogFormat::Json));
+        assert!(cli.check_config);
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_values_name_the_allowed_ones() {
+        let err = Cli::try_parse_from(["tftpd", "--write", "yes"]).expect_err("invalid");
+        assert!(err.to_string().contains("off, create, overwrite"), "{err}");
+        let err = Cli::try_parse_from(["tftpd", "--log-format", "xml"]).expect_err("invalid");
+        assert!(
+            err.to_string().contains("text") && err.to_string().contains("json"),
+            "{err}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`proto`]: the pure protocol core (codec, options, netascii, transfer state machines).
+//!   No sockets, files or clocks: time is passed in.
 //! - [`fs`]: the root jail (every path resolved beneath the served root) and atomic uploads.
 //! - [`config`] and [`cli`]: the validated configuration and the command line that overrides it.
 //! - [`io`]: the narrow seams for datagram and file I/O, with the portable implementation.
@@ -11,5 +12,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod fs;
+pub mod io;
+pub mod logging;
+pub mod metrics;
 pub mod proto;
+pub mod server;

@@ -1,1 +1,106 @@
-fn main() {}
+//! The `tftpd` binary: parse the command line, load the configuration, bind the sockets,
+//! drop privileges, then serve until SIGTERM. Errors here are `anyhow`, with context saying
+//! what was being done.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+use clap::Parser as _;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use tftpd::cli::Cli;
+use tftpd::config::Config;
+use tftpd::daemon::privs::{Identity, drop_privileges};
+use tftpd::io::socket::bind_listener;
+use tftpd::metrics::Metrics;
+use tftpd::server::runtime::Runtime;
+use tftpd::{daemon, logging, metrics, server};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match start(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tftpd: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(&cli).context("loading the configuration")?;
+    if cli.check_config {
+        let source = config.source.as_ref().map_or_else(
+            || "built-in defaults".to_string(),
+            |p| p.display().to_string(),
+        );
+        Runtime::new(config).context("checking the configuration")?;
+        println!("tftpd: configuration OK ({source})");
+        return Ok(());
+    }
+    let level = logging::init(config.log.format, &config.log.level)
+        .map_err(|e| anyhow!("setting up logging: {e}"))?;
+
+    // Bind everything that may need privileges first.
+    let listeners = config
+        .listen
+        .iter()
+        .map(|a| bind_listener(*a).with_context(|| format!("binding the TFTP listener {a}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let metrics_listener = config
+        .metrics
+        .listen
+        .map(|a| {
+            let l = std::net::TcpListener::bind(a)
+                .with_context(|| format!("binding the metrics endpoint {a}"))?;
+            l.set_nonblocking(true)
+                .context("making the metrics socket non-blocking")?;
+            anyhow::Ok(l)
+        })
+        .transpose()?;
+    // Packet filters attach to the bound sockets here, before privileges go (issue #3).
+
+    // One thread still: dropping privileges now applies to every thread made later.
+    match drop_privileges(&config.user, config.group.as_deref()).context("dropping privileges")? {
+        Identity::Dropped { user, uid, gid } => info!(user, uid, gid, "dropped privileges"),
+        Identity::StayedRoot => warn!("running as root (user = \"root\"): privileges not dropped"),
+        Identity::Unchanged { uid } => info!(uid, "not started as root; running as this user"),
+    }
+    let runtime = Runtime::new(config).context("opening the served root")?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tftpd")
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(cli, runtime, listeners, metrics_listener, level))
+}
+
+async fn serve(
+    cli: Cli,
+    runtime: Runtime,
+    listeners: Vec<std::net::UdpSocket>,
+    metrics_listener: Option<std::net::TcpListener>,
+    level: logging::LevelHandle,
+) -> anyhow::Result<()> {
+    let (tx, rx) = watch::channel(Arc::new(runtime));
+    let shutdown = CancellationToken::new();
+    let metrics = Arc::new(Metrics::default());
+    if let Some(l) = metrics_listener {
+        let l = tokio::net::TcpListener::from_std(l).context("registering the metrics socket")?;
+        info!(addr = %l.local_addr()?, "metrics endpoint listening");
+        tokio::spawn(metrics::http::serve(l, metrics.clone(), shutdown.clone()));
+    }
+    let signals = daemon::signals::handle(cli, tx, Some(level), shutdown.clone());
+    tokio::spawn(async move {
+        if let Err(e) = signals.await {
+            tracing::error!(error = %e, "signal handling failed");
+        }
+    });
+    server::run(listeners, rx, metrics, shutdown)
+        .await
+        .context("serving")
+}

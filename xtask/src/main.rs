@@ -1,1 +1,66 @@
-fn main() {}
+//! Project tasks: `cargo xtask demo` runs the server on the bundled sample root, and
+//! `cargo xtask test` installs what the tests need and runs every check CI runs.
+
+mod demo;
+mod setup;
+mod test;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+const USAGE: &str = "usage: cargo xtask <demo|test|setup>
+
+  demo    build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
+  test    install what the tests need (when possible), then run fmt, clippy, all tests
+          and a short fuzz run
+  setup   only install what the tests need";
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("demo") => demo::run(),
+        Some("test") => test::run(),
+        Some("setup") => setup::run(),
+        _ => {
+            eprintln!("{USAGE}");
+            bail!("unknown or missing task")
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// Runs a command in the workspace root, failing with its command line if it fails.
+fn exec(cmd: &mut Command) -> anyhow::Result<()> {
+    exec_in(&workspace_root(), cmd)
+}
+
+/// Runs a command in `dir`, failing with its command line if it fails.
+fn exec_in(dir: &std::path::Path, cmd: &mut Command) -> anyhow::Result<()> {
+    let line = format!("{cmd:?}");
+    eprintln!("xtask: running {line}");
+    let status = cmd
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("starting {line}"))?;
+    if !status.success() {
+        bail!("{line} failed with {status}");
+    }
+    Ok(())
+}
+
+/// True when `program` is on PATH.
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -1,1 +1,18 @@
-//! (in progress)
+//! The filesystem side: the root jail every path is resolved beneath ([`resolve`]) and
+//! atomic uploads ([`upload`]). Nothing here knows about TFTP packets; the server maps these
+//! errors to wire errors with their `wire_error` methods.
+
+pub mod resolve;
+pub mod upload;
+
+#[cfg(test)]
+mod testdir;
+
+/// A temporary directory for other modules' tests.
+#[cfg(test)]
+pub(crate) fn testdir_for_config() -> testdir::TestDir {
+    testdir::TestDir::new()
+}
+
+pub use resolve::{ReadFile, RequestPath, ResolveError, Root};
+pub use upload::{Upload, UploadError, UploadPolicy, WriteMode};

@@ -3,6 +3,7 @@
 //! the current time is always passed in. `server::session` drives it.
 
 pub mod error;
+pub mod mode;
 pub mod netascii;
 pub mod options;
 pub mod packet;

@@ -65,7 +65,7 @@ pub struct TransferStats {
 }
 
 /// An encoded ERROR datagram.
-pub(crate) fn error_datagram(err: &WireError) -> Vec<u8> {
+pub fn error_datagram(err: &WireError) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + err.message.len());
     super::packet::encode_error(&mut out, err.code, err.message.as_bytes());
     out

@@ -1,0 +1,176 @@
+//! Config tests: defaults, every example file, unknown keys, bad values, CLI overrides.
+
+use std::path::Path;
+
+use clap::Parser as _;
+
+use super::*;
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples")
+}
+
+fn err_text(toml: &str) -> String {
+    Config::from_toml_str(toml, None)
+        .expect_err("must be refused")
+        .to_string()
+}
+
+#[test]
+fn empty_file_means_the_documented_defaults() {
+    let c = Config::from_toml_str("", None).expect("empty config");
+    assert_eq!(c, Config::default());
+    assert_eq!(c.root, PathBuf::from("/srv/tftp"));
+    assert_eq!(
+        c.listen,
+        vec!["[::]:69".parse::<SocketAddr>().expect("addr")]
+    );
+    assert_eq!(c.write, WriteMode::Off, "writes are off by default");
+    assert_eq!(c.user, "nobody");
+    assert_eq!(c.protocol.max_blksize.get(), 65464);
+    assert_eq!(c.protocol.timeout_ms, 1000);
+    assert_eq!(c.limits.max_request_size, 512);
+    assert_eq!(c.metrics.listen, None, "metrics off by default");
+}
+
+#[test]
+fn every_example_file_loads() {
+    let dir = examples_dir();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("docs/examples exists") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read example");
+        Config::from_toml_str(&text, path.parent())
+            .unwrap_or_else(|e| panic!("{} must load: {e}", path.display()));
+        seen += 1;
+    }
+    assert!(
+        seen >= 3,
+        "minimal, production and demo examples exist (found {seen})"
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_by_name() {
+    let e = err_text("rot = \"/srv\"\n");
+    assert!(e.contains("rot"), "top-level typo named: {e}");
+    let e = err_text("[protocol]\nmax_blocksize = 512\n");
+    assert!(e.contains("max_blocksize"), "section typo named: {e}");
+    let e = err_text("[nonsense]\n");
+    assert!(e.contains("nonsense"), "unknown section named: {e}");
+}
+
+#[test]
+fn bad_values_name_the_key_and_the_allowed_values() {
+    let cases = [
+        (
+            "write = \"yes\"",
+            &["write", "off", "create", "overwrite"][..],
+        ),
+        (
+            "[protocol]\nmax_blksize = 70000",
+            &["max_blksize", "8..=65464"],
+        ),
+        ("[protocol]\nmax_blksize = 4", &["max_blksize", "8..=65464"]),
+        (
+            "[protocol]\nrollover = \"two\"",
+            &["rollover", "zero", "one"],
+        ),
+        (
+            "[protocol]\ntimeout_ms = 0",
+            &["protocol.timeout_ms", "10..=255000"],
+        ),
+        (
+            "[protocol]\nmax_retries = 0",
+            &["protocol.max_retries", "1..=100"],
+        ),
+        (
+            "[protocol]\nmax_windowsize = 0",
+            &["protocol.max_windowsize", "1..=65535"],
+        ),
+        ("port_range = \"10-5\"", &["port_range", "LO-HI"]),
+        ("listen = []", &["listen"]),
+        ("listen = [\"nonsense\"]", &["listen"]),
+        (
+            "[limits]\nmax_transfers_per_client = 5000",
+            &["max_transfers_per_client"],
+        ),
+        (
+            "[limits]\nmax_request_size = 10",
+            &["max_request_size", "32..=65468"],
+        ),
+        (
+            "[uploads]\nfile_mode = 0o1777",
+            &["uploads.file_mode", "0o777"],
+        ),
+        ("[uploads]\nmax_size = 0", &["uploads.max_size"]),
+        ("[log]\nformat = \"xml\"", &["format", "text", "json"]),
+        ("[log]\nlevel = \"[[[\"", &["log.level"]),
+        (
+            "[shutdown]\ngrace_period_secs = 99999",
+            &["grace_period_secs", "0..=3600"],
+        ),
+    ];
+    for (toml, words) in cases {
+        let e = err_text(toml);
+        for w in words {
+            assert!(e.contains(w), "error for {toml:?} must mention {w:?}: {e}");
+        }
+    }
+}
+
+#[test]
+fn flags_override_the_file_and_listen_replaces_the_list() {
+    let dir = crate::fs::testdir_for_config();
+    let file = dir.path().join("t.toml");
+    std::fs::write(
+        &file,
+        "root = \"served\"\nlisten = [\"127.0.0.1:69\", \"[::1]:69\"]\nwrite = \"off\"\n\
+         user = \"tftp\"\n[log]\nformat = \"json\"\n",
+    )
+    .expect("write config");
+    let cli = Cli::try_parse_from([
+        "tftpd",
+        "--config",
+        file.to_str().expect("utf-8 path"),
+        "--listen",
+        "127.0.0.1:6969",
+        "--write",
+        "create",
+        "--log-format",
+        "text",
+    ])
+    .expect("cli");
+    let c = Config::load_from(&cli, Path::new("/nonexistent")).expect("load");
+    assert_eq!(
+        c.root,
+        dir.path().join("served"),
+        "relative root taken from the file's dir"
+    );
+    assert_eq!(
+        c.listen,
+        vec!["127.0.0.1:6969".parse::<SocketAddr>().expect("addr")]
+    );
+    assert_eq!(c.write, WriteMode::Create, "--write wins");
+    assert_eq!(c.log.format, LogFormat::Text, "--log-format wins");
+    assert_eq!(c.user, "tftp", "keys without a flag keep the file's value");
+    assert_eq!(c.source.as_deref(), Some(file.as_path()));
+}
+
+#[test]
+fn without_any_file_the_defaults_and_flags_apply() {
+    let cli = Cli::try_parse_from(["tftpd", "--root", "/tmp"]).expect("cli");
+    let c = Config::load_from(&cli, Path::new("/nonexistent/tftpd.toml")).expect("load");
+    assert_eq!(c.root, PathBuf::from("/tmp"));
+    assert_eq!(c.source, None, "no file was read");
+}
+
+#[test]
+fn missing_config_file_is_an_error_naming_it() {
+    let cli = Cli::try_parse_from(["tftpd", "--config", "/nonexistent/x.toml"]).expect("cli");
+    let e = Config::load_from(&cli, Path::new("/nonexistent")).expect_err("missing file");
+    assert!(e.to_string().contains("/nonexistent/x.toml"), "{e}");
+}

@@ -1,0 +1,45 @@
+//! Signals: SIGTERM and SIGINT start the drain, SIGHUP reloads the configuration.
+
+use std::sync::Arc;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::cli::Cli;
+use crate::logging::LevelHandle;
+use crate::server::reload::reload;
+use crate::server::runtime::Runtime;
+
+/// Installs the handlers. Runs until the process ends; a second SIGTERM/SIGINT during the
+/// drain is logged and otherwise ignored (the drain deadline bounds the wait).
+pub async fn handle(
+    cli: Cli,
+    tx: watch::Sender<Arc<Runtime>>,
+    level: Option<LevelHandle>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => stop(&shutdown, "SIGTERM"),
+            _ = int.recv() => stop(&shutdown, "SIGINT"),
+            _ = hup.recv() => {
+                info!(signal = "SIGHUP", "reloading the configuration");
+                reload(&cli, &tx, level.as_ref());
+            }
+        }
+    }
+}
+
+fn stop(shutdown: &CancellationToken, name: &str) {
+    if shutdown.is_cancelled() {
+        info!(signal = name, "already draining");
+    } else {
+        info!(signal = name, "shutdown requested");
+        shutdown.cancel();
+    }
+}

@@ -1,0 +1,6 @@
+//! The I/O seams between the protocol core and the kernel: datagram sockets
+//! ([`socket`]) and file blocks ([`file`]). Everything here is the portable implementation,
+//! built and tested on every platform; platform fast paths plug in behind the same types.
+
+pub mod file;
+pub mod socket;

@@ -1,0 +1,143 @@
+//! Datagram sockets: binding listeners (dual-stack where asked) and per-transfer sockets
+//! (ephemeral, or from a configured port range), and the one place that sends and receives.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+
+/// How many random ports of a range are tried before scanning it in order.
+const RANDOM_PORT_TRIES: usize = 32;
+
+/// Binds a listening socket. `[::]` binds dual-stack (IPv4 arrives as v4-mapped addresses)
+/// so one socket serves both families, as "every address" promises.
+pub fn bind_listener(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    bind_one(addr)
+}
+
+fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    Ok(socket)
+}
+
+/// A transfer's own socket: a new TID (RFC 1350 §4) on the listener's address family.
+#[derive(Debug)]
+pub struct TransferSocket {
+    socket: UdpSocket,
+}
+
+impl TransferSocket {
+    /// Binds a socket for a transfer with `peer`, on the listener's local address `local`
+    /// (the port replaced), from `ports` when given, else an ephemeral port.
+    pub fn bind(local: SocketAddr, ports: Option<(u16, u16)>) -> io::Result<Self> {
+        let ip = match local.ip() {
+            // A dual-stack listener must answer v4-mapped peers: keep the v6 wildcard.
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            ip => ip,
+        };
+        let socket = match ports {
+            None => bind_one(SocketAddr::new(ip, 0))?,
+            Some((lo, hi)) => bind_in_range(ip, lo, hi)?,
+        };
+        Ok(Self {
+            socket: UdpSocket::from_std(socket)?,
+        })
+    }
+
+    /// The local address (the transfer's TID on our side).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Receives one datagram and its source.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.socket.recv_from(buf).await
+    }
+
+    /// Sends one datagram.
+    pub async fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
+        self.socket.send_to(datagram, to).await.map(drop)
+    }
+}
+
+fn bind_one(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let socket = new_socket(addr)?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        socket.set_only_v6(false)?;
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Binds a port in `lo..=hi`: random tries first (so concurrent transfers don't collide on
+/// the same next port), then every port in order, so a nearly full range still works.
+fn bind_in_range(ip: IpAddr, lo: u16, hi: u16) -> io::Result<std::net::UdpSocket> {
+    let random = (0..RANDOM_PORT_TRIES).map(|_| fastrand::u16(lo..=hi));
+    let mut last_err = None;
+    for port in random.chain(lo..=hi) {
+        match bind_one(SocketAddr::new(ip, port)) {
+            Ok(s) => return Ok(s),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+/// The canonical form of a peer address: v4-mapped IPv6 becomes IPv4, so per-client limits
+/// and logs see one address per client whichever socket it came in on.
+pub fn canonical_ip(addr: SocketAddr) -> IpAddr {
+    addr.ip().to_canonical()
+}
+
+/// The wildcard address of `addr`'s family.
+pub fn unspecified_like(addr: SocketAddr) -> IpAddr {
+    match addr {
+        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn transfer_socket_binds_inside_the_port_range() {
+        let local: SocketAddr = "127.0.0.1:69".parse().expect("addr");
+        let a = TransferSocket::bind(local, Some((40000, 40003))).expect("first bind");
+        let b = TransferSocket::bind(local, Some((40000, 40003))).expect("second bind");
+        for s in [&a, &b] {
+            let port = s.local_addr().expect("addr").port();
+            assert!(
+                (40000..=40003).contains(&port),
+                "port {port} outside the range"
+            );
+        }
+        assert_ne!(
+            a.local_addr().expect("a").port(),
+            b.local_addr().expect("b").port(),
+            "two transfers never share a port"
+        );
+    }
+
+    #[tokio::test]
+    async fn full_port_range_is_an_addr_in_use_error() {
+        let local: SocketAddr = "127.0.0.1:69".parse().expect("addr");
+        let _held = TransferSocket::bind(local, Some((40010, 40010))).expect("bind");
+        let err = TransferSocket::bind(local, Some((40010, 40010))).expect_err("range is full");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn mapped_addresses_are_canonicalised() {
+        let mapped: SocketAddr = "[::ffff:10.1.2.3]:1000".parse().expect("addr");
+        assert_eq!(
+            canonical_ip(mapped),
+            "10.1.2.3".parse::<IpAddr>().expect("ip")
+        );
+    }
+}

@@ -1,0 +1,411 @@
+//! The daemon's metrics: names as constants, values as atomics, rendered in the Prometheus
+//! text format by [`Metrics::render`] and served by [`http`]. Every label value comes from a
+//! small closed set; client addresses and file names belong in logs, never in labels.
+
+pub mod http;
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::proto::ErrorCode;
+
+/// Requests by kind and outcome (counter).
+pub const REQUESTS_TOTAL: &str = "tftpd_requests_total";
+/// DATA payload bytes sent and acknowledged (counter).
+pub const SENT_BYTES_TOTAL: &str = "tftpd_sent_bytes_total";
+/// DATA payload bytes received in order (counter).
+pub const RECEIVED_BYTES_TOTAL: &str = "tftpd_received_bytes_total";
+/// Transfers running now (gauge).
+pub const ACTIVE_TRANSFERS: &str = "tftpd_active_transfers";
+/// Datagrams sent again after a timeout or a go-back-N restart (counter).
+pub const RETRANSMITS_TOTAL: &str = "tftpd_retransmits_total";
+/// ERROR packets sent, by code (counter).
+pub const ERRORS_SENT_TOTAL: &str = "tftpd_errors_sent_total";
+/// Datagrams dropped in userspace, by socket role and reason (counter).
+pub const DROPPED_PACKETS_TOTAL: &str = "tftpd_dropped_packets_total";
+/// Duration of finished transfers, by kind (histogram).
+pub const TRANSFER_DURATION_SECONDS: &str = "tftpd_transfer_duration_seconds";
+/// Build information (gauge, always 1).
+pub const BUILD_INFO: &str = "tftpd_build_info";
+
+/// What a request was: a download or an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// RRQ.
+    Read,
+    /// WRQ.
+    Write,
+}
+
+impl Kind {
+    const ALL: [Self; 2] = [Self::Read, Self::Write];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+}
+
+/// How a request ended, as counted in `tftpd_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// Every byte delivered.
+    Completed,
+    /// The client sent an ERROR.
+    PeerError,
+    /// The client stopped answering.
+    TimedOut,
+    /// We ended a running transfer (I/O error, shutdown, oversized block).
+    Aborted,
+    /// Refused before transfer: file not found.
+    NotFound,
+    /// Refused: path security, write policy, permissions.
+    Denied,
+    /// Refused: bad mode, bad options, too large.
+    BadRequest,
+    /// Refused: a concurrency limit was reached.
+    Busy,
+    /// A retransmitted request for a transfer already running; not started twice.
+    Duplicate,
+}
+
+impl RequestOutcome {
+    const ALL: [Self; 9] = [
+        Self::Completed,
+        Self::PeerError,
+        Self::TimedOut,
+        Self::Aborted,
+        Self::NotFound,
+        Self::Denied,
+        Self::BadRequest,
+        Self::Busy,
+        Self::Duplicate,
+    ];
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::PeerError => "peer_error",
+            Self::TimedOut => "timed_out",
+            Self::Aborted => "aborted",
+            Self::NotFound => "not_found",
+            Self::Denied => "denied",
+            Self::BadRequest => "bad_request",
+            Self::Busy => "busy",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// Why a datagram was dropped without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Not decodable as TFTP.
+    Malformed,
+    /// A valid packet of a kind this socket does not take (e.g. DATA to the listener).
+    UnexpectedOpcode,
+    /// From an address other than the transfer's client (answered with ERROR 5).
+    UnknownTid,
+    /// Ignored by a transfer (duplicate, stale ACK, junk from the right TID).
+    Ignored,
+}
+
+impl DropReason {
+    const ALL: [Self; 4] = [
+        Self::Malformed,
+        Self::UnexpectedOpcode,
+        Self::UnknownTid,
+        Self::Ignored,
+    ];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::UnexpectedOpcode => "unexpected_opcode",
+            Self::UnknownTid => "unknown_tid",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+/// Which socket a drop happened on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketRole {
+    /// A listening socket (port 69).
+    Listener,
+    /// A transfer's own socket.
+    Transfer,
+}
+
+impl SocketRole {
+    const ALL: [Self; 2] = [Self::Listener, Self::Transfer];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Listener => "listener",
+            Self::Transfer => "transfer",
+        }
+    }
+}
+
+/// Upper bounds of the transfer duration histogram, in seconds.
+const DURATION_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1800.0,
+];
+
+/// Error codes we send get their own series; anything else is counted under "other".
+const ERROR_CODES: usize = 9;
+
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [AtomicU64; DURATION_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+/// All of the daemon's metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: [[AtomicU64; RequestOutcome::ALL.len()]; 2],
+    sent_bytes: AtomicU64,
+    received_bytes: AtomicU64,
+    active: AtomicI64,
+    retransmits: AtomicU64,
+    errors_sent: [AtomicU64; ERROR_CODES + 1],
+    dropped: [[AtomicU64; DropReason::ALL.len()]; 2],
+    durations: [Histogram; 2],
+}
+
+fn kind_index(kind: Kind) -> usize {
+    Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
+}
+
+impl Metrics {
+    /// Counts a request's outcome.
+    pub fn request(&self, kind: Kind, outcome: RequestOutcome) {
+        let o = RequestOutcome::ALL
+            .iter()
+            .position(|x| *x == outcome)
+            .unwrap_or(0);
+        self.requests[kind_index(kind)][o].fetch_add(1, Relaxed);
+    }
+
+    /// Counts bytes sent (downloads) or received (uploads).
+    pub fn bytes(&self, kind: Kind, n: u64) {
+        match kind {
+            Kind::Read => self.sent_bytes.fetch_add(n, Relaxed),
+            Kind::Write => self.received_bytes.fetch_add(n, Relaxed),
+        };
+    }
+
+    /// Counts retransmissions.
+    pub fn retransmits(&self, n: u64) {
+        self.retransmits.fetch_add(n, Relaxed);
+    }
+
+    /// Counts an ERROR packet sent.
+    pub fn error_sent(&self, code: ErrorCode) {
+        let i = usize::from(code.as_u16()).min(ERROR_CODES);
+        self.errors_sent[i].fetch_add(1, Relaxed);
+    }
+
+    /// Counts a dropped datagram.
+    pub fn dropped(&self, role: SocketRole, reason: DropReason, n: u64) {
+        let r = SocketRole::ALL.iter().position(|x| *x == role).unwrap_or(0);
+        let d = DropReason::ALL
+            .iter()
+            .position(|x| *x == reason)
+            .unwrap_or(0);
+        self.dropped[r][d].fetch_add(n, Relaxed);
+    }
+
+    /// Marks a transfer started; the guard marks it finished when dropped.
+    pub fn transfer_started(&self) -> ActiveGuard<'_> {
+        self.active.fetch_add(1, Relaxed);
+        ActiveGuard(self)
+    }
+
+    /// Records a finished transfer's duration.
+    pub fn transfer_duration(&self, kind: Kind, d: Duration) {
+        let h = &self.durations[kind_index(kind)];
+        let secs = d.as_secs_f64();
+        for (i, bound) in DURATION_BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                h.buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        h.count.fetch_add(1, Relaxed);
+        h.sum_micros
+            .fetch_add(d.as_micros().min(u128::from(u64::MAX)) as u64, Relaxed);
+    }
+
+    /// Transfers running now.
+    pub fn active(&self) -> i64 {
+        self.active.load(Relaxed)
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let head = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        head(&mut out, BUILD_INFO, "gauge", "Build information.");
+        let _ = writeln!(
+            out,
+            "{BUILD_INFO}{{version=\"{}\",io_path=\"portable\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        head(
+            &mut out,
+            REQUESTS_TOTAL,
+            "counter",
+            "Requests by kind and outcome.",
+        );
+        for (k, kind) in Kind::ALL.iter().enumerate() {
+            for (o, outcome) in RequestOutcome::ALL.iter().enumerate() {
+                let v = self.requests[k][o].load(Relaxed);
+                let _ = writeln!(
+                    out,
+                    "{REQUESTS_TOTAL}{{kind=\"{}\",outcome=\"{}\"}} {v}",
+                    kind.label(),
+                    outcome.label()
+                );
+            }
+        }
+        for (name, help, v) in [
+            (
+                SENT_BYTES_TOTAL,
+                "DATA payload bytes sent and acknowledged.",
+                &self.sent_bytes,
+            ),
+            (
+                RECEIVED_BYTES_TOTAL,
+                "DATA payload bytes received in order.",
+                &self.received_bytes,
+            ),
+            (
+                RETRANSMITS_TOTAL,
+                "Datagrams sent again after a timeout or go-back-N.",
+                &self.retransmits,
+            ),
+        ] {
+            head(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", v.load(Relaxed));
+        }
+        head(
+            &mut out,
+            ACTIVE_TRANSFERS,
+            "gauge",
+            "Transfers running now.",
+        );
+        let _ = writeln!(out, "{ACTIVE_TRANSFERS} {}", self.active());
+        head(
+            &mut out,
+            ERRORS_SENT_TOTAL,
+            "counter",
+            "ERROR packets sent, by code.",
+        );
+        for (i, v) in self.errors_sent.iter().enumerate() {
+            let code = if i < ERROR_CODES {
+                i.to_string()
+            } else {
+                "other".to_string()
+            };
+            let _ = writeln!(
+                out,
+                "{ERRORS_SENT_TOTAL}{{code=\"{code}\"}} {}",
+                v.load(Relaxed)
+            );
+        }
+        head(
+            &mut out,
+            DROPPED_PACKETS_TOTAL,
+            "counter",
+            "Datagrams dropped in userspace, by socket role and reason.",
+        );
+        for (r, role) in SocketRole::ALL.iter().enumerate() {
+            for (d, reason) in DropReason::ALL.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{DROPPED_PACKETS_TOTAL}{{socket=\"{}\",reason=\"{}\"}} {}",
+                    role.label(),
+                    reason.label(),
+                    self.dropped[r][d].load(Relaxed)
+                );
+            }
+        }
+        head(
+            &mut out,
+            TRANSFER_DURATION_SECONDS,
+            "histogram",
+            "Duration of finished transfers.",
+        );
+        for (k, kind) in Kind::ALL.iter().enumerate() {
+            let h = &self.durations[k];
+            let kind = kind.label();
+            for (i, bound) in DURATION_BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{TRANSFER_DURATION_SECONDS}_bucket{{kind=\"{kind}\",le=\"{bound}\"}} {}",
+                    h.buckets[i].load(Relaxed)
+                );
+            }
+            let count = h.count.load(Relaxed);
+            let sum = h.sum_micros.load(Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "{TRANSFER_DURATION_SECONDS}_bucket{{kind=\"{kind}\",le=\"+Inf\"}} {count}\n\
+                 {TRANSFER_DURATION_SECONDS}_sum{{kind=\"{kind}\"}} {sum}\n\
+                 {TRANSFER_DURATION_SECONDS}_count{{kind=\"{kind}\"}} {count}"
+            );
+        }
+        out
+    }
+}
+
+/// Decrements the active-transfer gauge when dropped, however the transfer ends.
+#[derive(Debug)]
+pub struct ActiveGuard<'a>(&'a Metrics);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_shows_counted_values_with_closed_labels() {
+        let m = Metrics::default();
+        m.request(Kind::Read, RequestOutcome::Completed);
+        m.request(Kind::Write, RequestOutcome::Denied);
+        m.bytes(Kind::Read, 1428);
+        m.error_sent(ErrorCode::FileNotFound);
+        m.error_sent(ErrorCode::Other(99));
+        m.transfer_duration(Kind::Read, Duration::from_millis(20));
+        let guard = m.transfer_started();
+        let text = m.render();
+        for line in [
+            "tftpd_requests_total{kind=\"read\",outcome=\"completed\"} 1",
+            "tftpd_requests_total{kind=\"write\",outcome=\"denied\"} 1",
+            "tftpd_sent_bytes_total 1428",
+            "tftpd_errors_sent_total{code=\"1\"} 1",
+            "tftpd_errors_sent_total{code=\"other\"} 1",
+            "tftpd_active_transfers 1",
+            "tftpd_transfer_duration_seconds_bucket{kind=\"read\",le=\"0.01\"} 0",
+            "tftpd_transfer_duration_seconds_bucket{kind=\"read\",le=\"0.05\"} 1",
+            "tftpd_transfer_duration_seconds_count{kind=\"read\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing line {line:?} in:\n{text}"
+            );
+        }
+        drop(guard);
+        assert_eq!(m.active(), 0, "the guard decrements the gauge");
+    }
+}

@@ -1,0 +1,137 @@
+//! A listening socket's loop: take RRQ/WRQ datagrams, refuse what is malformed or over a
+//! limit, and start a transfer task for the rest. Nothing here waits on a file or a client,
+//! so one slow transfer never delays another's request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::UdpSocket;
+use tracing::{debug, info, warn};
+
+use crate::metrics::{DropReason, Kind, RequestOutcome, SocketRole};
+use crate::proto::packet::{DecodeError, OP_RRQ, OP_WRQ, Packet, opcode};
+use crate::proto::transfer::error_datagram;
+use crate::proto::{ErrorCode, WireError};
+
+use super::Shared;
+use super::admission::Refusal;
+use super::request::OwnedRequest;
+use super::session;
+
+const TOO_LARGE: WireError = WireError::new(ErrorCode::IllegalOperation, "request too large");
+const MALFORMED: WireError = WireError::new(ErrorCode::IllegalOperation, "malformed request");
+const MALFORMED_OPTIONS: WireError = WireError::new(ErrorCode::OptionRefused, "malformed options");
+const BUSY: WireError = WireError::new(ErrorCode::NotDefined, "server busy, try again later");
+const CLIENT_BUSY: WireError =
+    WireError::new(ErrorCode::NotDefined, "too many transfers from this client");
+
+/// Takes requests on `socket` until `stop` is cancelled.
+pub async fn listen(socket: UdpSocket, shared: Arc<Shared>) {
+    let local = match socket.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(error = %e, "listener has no local address; not serving it");
+            return;
+        }
+    };
+    // One byte more than the largest datagram possible, so nothing is silently truncated.
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, peer) = tokio::select! {
+            () = shared.stop_intake.cancelled() => return,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    debug!(error = %e, "listener receive failed");
+                    continue;
+                }
+            },
+        };
+        handle(&socket, local, &buf[..n], peer, &shared).await;
+    }
+}
+
+async fn handle(
+    socket: &UdpSocket,
+    local: SocketAddr,
+    d: &[u8],
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+) {
+    let rt = shared.runtime.borrow().clone();
+    let metrics = &shared.metrics;
+    let kind = match opcode(d) {
+        Some(OP_RRQ) => Kind::Read,
+        Some(OP_WRQ) => Kind::Write,
+        _ => {
+            // Not a request: no answer, so junk on port 69 cannot be reflected at anyone.
+            let reason = match Packet::decode(d) {
+                Ok(_) => DropReason::UnexpectedOpcode,
+                Err(_) => DropReason::Malformed,
+            };
+            metrics.dropped(SocketRole::Listener, reason, 1);
+            return;
+        }
+    };
+    if d.len() > rt.config.limits.max_request_size {
+        info!(%peer, len = d.len(), "request over limits.max_request_size refused");
+        reply(socket, peer, &TOO_LARGE, shared).await;
+        metrics.request(kind, RequestOutcome::BadRequest);
+        return;
+    }
+    let req = match Packet::decode(d) {
+        Ok(Packet::Rrq(r) | Packet::Wrq(r)) => OwnedRequest::new(kind, &r),
+        Ok(_) => return,
+        Err(e) => {
+            let wire = match e {
+                DecodeError::OptionWithoutValue => MALFORMED_OPTIONS,
+                _ => MALFORMED,
+            };
+            info!(%peer, error = %e, "malformed request refused");
+            reply(socket, peer, &wire, shared).await;
+            metrics.request(kind, RequestOutcome::BadRequest);
+            return;
+        }
+    };
+    let limits = &rt.config.limits;
+    let ticket =
+        match shared
+            .admission
+            .admit(peer, limits.max_transfers, limits.max_transfers_per_client)
+        {
+            Ok(t) => t,
+            Err(Refusal::Duplicate) => {
+                // The client retransmitted its request; the running transfer answers it.
+                debug!(%peer, "duplicate request ignored");
+                metrics.request(kind, RequestOutcome::Duplicate);
+                return;
+            }
+            Err(refusal) => {
+                let wire = if refusal == Refusal::GlobalLimit {
+                    BUSY
+                } else {
+                    CLIENT_BUSY
+                };
+                warn!(%peer, ?refusal, "request refused: concurrency limit reached");
+                reply(socket, peer, &wire, shared).await;
+                metrics.request(kind, RequestOutcome::Busy);
+                return;
+            }
+        };
+    let shared_for_task = shared.clone();
+    shared.tracker.spawn(session::serve(
+        req,
+        peer,
+        local,
+        rt,
+        shared_for_task,
+        ticket,
+    ));
+}
+
+async fn reply(socket: &UdpSocket, to: SocketAddr, err: &WireError, shared: &Shared) {
+    shared.metrics.error_sent(err.code);
+    if let Err(e) = socket.send_to(&error_datagram(err), to).await {
+        debug!(error = %e, %to, "sending an ERROR failed");
+    }
+}

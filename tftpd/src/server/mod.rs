@@ -1,0 +1,104 @@
+//! The I/O shell: listeners, one task per transfer, limits, reload and drain.
+//!
+//! [`run`] takes sockets that are already bound (by `main`, or later by socket activation),
+//! so privileged ports, port-0 tests and adopted sockets share one entry point.
+
+pub mod admission;
+pub mod listener;
+pub mod reload;
+pub mod request;
+pub mod runtime;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::metrics::Metrics;
+
+use self::admission::Admission;
+use self::runtime::Runtime;
+
+/// How long transfers get, after the grace period, to send their final ERROR and stop.
+const ABORT_GRACE: Duration = Duration::from_secs(2);
+
+/// What every listener and transfer task shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The current configuration; replaced on reload. Transfers keep the one they began with.
+    pub runtime: watch::Receiver<Arc<Runtime>>,
+    /// The daemon's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Running transfers and the limits on them.
+    pub admission: Arc<Admission>,
+    /// Cancelled to stop taking requests (drain begins).
+    pub stop_intake: CancellationToken,
+    /// Cancelled when the drain deadline passes: transfers send ERROR 0 and end.
+    pub abort: CancellationToken,
+    /// Every transfer task, so the drain can wait for them.
+    pub tracker: TaskTracker,
+}
+
+/// Serves on `listeners` until `shutdown` is cancelled, then drains: no new requests,
+/// running transfers get the configured grace period, then are told the server is going.
+pub async fn run(
+    listeners: Vec<std::net::UdpSocket>,
+    runtime: watch::Receiver<Arc<Runtime>>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared {
+        runtime,
+        metrics,
+        admission: Arc::new(Admission::default()),
+        stop_intake: CancellationToken::new(),
+        abort: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+    });
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    let mut listener_tasks = Vec::new();
+    for l in listeners {
+        let socket = tokio::net::UdpSocket::from_std(l)?;
+        addrs.push(socket.local_addr()?);
+        listener_tasks.push(tokio::spawn(listener::listen(socket, shared.clone())));
+    }
+    let fields: Vec<String> = addrs.iter().map(|a| format!("listen={a}")).collect();
+    info!("tftpd ready {}", fields.join(" "));
+
+    shutdown.cancelled().await;
+    let grace = Duration::from_secs(shared.runtime.borrow().config.shutdown.grace_period_secs);
+    let running = shared.admission.running();
+    info!(
+        running,
+        grace_secs = grace.as_secs(),
+        "shutting down: no new requests, draining"
+    );
+    shared.stop_intake.cancel();
+    for t in listener_tasks {
+        let _ = t.await;
+    }
+    shared.tracker.close();
+    if tokio::time::timeout(grace, shared.tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            running = shared.admission.running(),
+            "drain deadline passed; ending the remaining transfers"
+        );
+        shared.abort.cancel();
+        if tokio::time::timeout(ABORT_GRACE, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!("transfers did not stop in time; exiting anyway");
+        }
+    }
+    info!("tftpd stopped");
+    Ok(())
+}

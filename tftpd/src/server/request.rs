@@ -1,0 +1,193 @@
+//! From a decoded RRQ/WRQ to a transfer ready to run, or a refusal: mode, path, file, options,
+//! in that order. Each refusal carries what to tell the client (fixed text), how to count it,
+//! and the detail to log.
+
+use crate::fs::{RequestPath, ResolveError, UploadError, WriteMode};
+use crate::io::file::{BlockSource, UploadSink};
+use crate::metrics::{Kind, RequestOutcome};
+use crate::proto::mode::Mode;
+use crate::proto::options::{Direction, Negotiated, negotiate};
+use crate::proto::{ErrorCode, Request, TransferConfig, WireError};
+
+use super::runtime::Runtime;
+
+/// A request copied out of the listener's receive buffer.
+#[derive(Debug, Clone)]
+pub struct OwnedRequest {
+    /// RRQ or WRQ.
+    pub kind: Kind,
+    /// The file name as sent.
+    pub filename: Vec<u8>,
+    /// The mode as sent.
+    pub mode: Vec<u8>,
+    /// The options as sent.
+    pub options: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl OwnedRequest {
+    /// Copies a decoded request.
+    pub fn new(kind: Kind, req: &Request<'_>) -> Self {
+        Self {
+            kind,
+            filename: req.filename.to_vec(),
+            mode: req.mode.to_vec(),
+            options: req
+                .options
+                .iter()
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect(),
+        }
+    }
+
+    /// The file name for logs (lossy, control characters escaped by `Debug` formatting).
+    pub fn filename_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.filename).into_owned()
+    }
+}
+
+/// A transfer ready to run.
+#[derive(Debug)]
+pub enum Prepared {
+    /// A download.
+    Read {
+        /// The settings.
+        config: TransferConfig,
+        /// The file's blocks.
+        source: BlockSource,
+        /// The negotiated options, for the log.
+        negotiated: Negotiated,
+        /// The transfer mode.
+        mode: Mode,
+    },
+    /// An upload.
+    Write {
+        /// The settings.
+        config: TransferConfig,
+        /// Where the payload goes.
+        sink: UploadSink,
+        /// The negotiated options, for the log.
+        negotiated: Negotiated,
+        /// The transfer mode.
+        mode: Mode,
+    },
+}
+
+/// A request that will not become a transfer.
+#[derive(Debug)]
+pub struct Refused {
+    /// What the client is told.
+    pub wire: WireError,
+    /// How it is counted.
+    pub outcome: RequestOutcome,
+    /// True for security and policy refusals, which are audit events.
+    pub audit: bool,
+    /// What went wrong, for the log (may name server paths; never sent).
+    pub detail: String,
+}
+
+impl Refused {
+    fn bad_request(wire: WireError, detail: impl Into<String>) -> Self {
+        Self {
+            wire,
+            outcome: RequestOutcome::BadRequest,
+            audit: false,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<ResolveError> for Refused {
+    fn from(e: ResolveError) -> Self {
+        let wire = e.wire_error();
+        let outcome = match wire.code {
+            ErrorCode::FileNotFound => RequestOutcome::NotFound,
+            ErrorCode::NotDefined => RequestOutcome::Aborted,
+            _ => RequestOutcome::Denied,
+        };
+        Self {
+            wire,
+            outcome,
+            audit: e.is_security_refusal(),
+            detail: error_chain(&e),
+        }
+    }
+}
+
+impl From<UploadError> for Refused {
+    fn from(e: UploadError) -> Self {
+        Self {
+            wire: e.wire_error(),
+            outcome: RequestOutcome::Aborted,
+            audit: false,
+            detail: error_chain(&e),
+        }
+    }
+}
+
+/// An error and its sources, joined, for one log field.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Validates and opens a request under `rt`.
+pub fn prepare(req: &OwnedRequest, rt: &Runtime) -> Result<Prepared, Refused> {
+    let mode = Mode::parse(&req.mode).map_err(|w| {
+        Refused::bad_request(w, format!("mode {:?}", String::from_utf8_lossy(&req.mode)))
+    })?;
+    let path = RequestPath::parse(&req.filename)?;
+    let options: Vec<(&[u8], &[u8])> = req
+        .options
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .collect();
+    let refuse_options =
+        |e: crate::proto::options::OptionError| Refused::bad_request(e.wire_error(), e.to_string());
+    match req.kind {
+        Kind::Read => {
+            let file = rt.root.open_read(&path)?;
+            let size = (mode == Mode::Octet).then_some(file.size);
+            let negotiated = negotiate(&options, Direction::Read { size }, &rt.option_limits)
+                .map_err(refuse_options)?;
+            Ok(Prepared::Read {
+                config: transfer_config(&negotiated, rt),
+                source: BlockSource::new(file.file, mode),
+                negotiated,
+                mode,
+            })
+        }
+        Kind::Write => {
+            // Refuse before negotiating, so a client learns the real reason, not an option
+            // complaint, and no temporary file is made for a request that cannot succeed.
+            if rt.upload_policy.mode == WriteMode::Off {
+                return Err(ResolveError::WriteDisabled.into());
+            }
+            let negotiated =
+                negotiate(&options, Direction::Write, &rt.option_limits).map_err(refuse_options)?;
+            let upload = rt.root.create_upload(&path, &rt.upload_policy)?;
+            Ok(Prepared::Write {
+                config: transfer_config(&negotiated, rt),
+                sink: UploadSink::new(upload, mode),
+                negotiated,
+                mode,
+            })
+        }
+    }
+}
+
+fn transfer_config(n: &Negotiated, rt: &Runtime) -> TransferConfig {
+    TransferConfig {
+        blksize: n.blksize,
+        windowsize: n.windowsize,
+        timeout: n.timeout,
+        max_retries: rt.config.protocol.max_retries,
+        rollover: rt.config.protocol.rollover.to_proto(),
+        oack: n.oack(),
+    }
+}

@@ -1,0 +1,59 @@
+//! The runtime form of a configuration: the config plus what is derived from it once (the
+//! opened root, the upload policy, the option limits). Built on start and on every reload,
+//! then shared read-only; running transfers keep the snapshot they started with.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::fs::{ResolveError, Root, UploadError, UploadPolicy};
+use crate::proto::options::OptionLimits;
+
+/// A validated configuration, ready to serve.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The configuration it was built from.
+    pub config: Config,
+    /// The served root, opened.
+    pub root: Root,
+    /// Who may upload what.
+    pub upload_policy: UploadPolicy,
+    /// The server's side of option negotiation.
+    pub option_limits: OptionLimits,
+}
+
+/// Why a configuration cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The root cannot be opened.
+    #[error("root directory")]
+    Root(#[source] ResolveError),
+    /// An upload glob is invalid.
+    #[error("uploads.allow")]
+    Uploads(#[source] UploadError),
+}
+
+impl Runtime {
+    /// Opens the root and derives the policies.
+    pub fn new(config: Config) -> Result<Self, RuntimeError> {
+        let root = Root::open(&config.root).map_err(RuntimeError::Root)?;
+        let upload_policy = UploadPolicy::new(
+            config.write,
+            &config.uploads.allow,
+            config.uploads.max_size,
+            config.uploads.file_mode,
+        )
+        .map_err(RuntimeError::Uploads)?;
+        let option_limits = OptionLimits {
+            max_blksize: config.protocol.max_blksize.get(),
+            max_windowsize: config.protocol.max_windowsize,
+            default_timeout: Duration::from_millis(config.protocol.timeout_ms),
+            max_upload_size: config.uploads.max_size,
+        };
+        Ok(Self {
+            config,
+            root,
+            upload_policy,
+            option_limits,
+        })
+    }
+}

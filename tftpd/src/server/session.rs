@@ -1,0 +1,351 @@
+//! Drives one transfer: the one place where the protocol core meets sockets, files, timers,
+//! logs and metrics. Each transfer runs in its own task, on its own socket (a new TID), in a
+//! span that records its options, bytes, duration and outcome.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::{Instrument as _, Span, debug, info, warn};
+
+use crate::io::file::{BlockSource, UploadSink};
+use crate::io::socket::TransferSocket;
+use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome, SocketRole};
+use crate::proto::packet::{OP_ERROR, opcode};
+use crate::proto::read::ReadTransfer;
+use crate::proto::transfer::error_datagram;
+use crate::proto::write::WriteTransfer;
+use crate::proto::{ErrorCode, Outcome, TransferStats, WireError};
+
+use super::Shared;
+use super::admission::Ticket;
+use super::request::{OwnedRequest, Prepared, error_chain, prepare};
+use super::runtime::Runtime;
+
+/// Sent to clients still transferring when the drain deadline passes.
+const SHUTTING_DOWN: WireError = WireError::new(ErrorCode::NotDefined, "server shutting down");
+/// Sent to a source that is not this transfer's client (RFC 1350 §4).
+const UNKNOWN_TID: WireError = WireError::new(ErrorCode::UnknownTransferId, "unknown transfer ID");
+/// Sent when reading the served file fails mid-transfer.
+const READ_FAILED: WireError = WireError::new(ErrorCode::NotDefined, "read error");
+
+/// What the driver needs from a read or write transfer.
+trait Session {
+    /// Does the file work the machine asks for (read blocks; nothing for uploads).
+    fn prepare_output(&mut self, now: Instant);
+    fn handle_datagram(&mut self, now: Instant, datagram: &[u8]);
+    fn handle_timeout(&mut self, now: Instant);
+    fn poll_transmit(&mut self) -> Option<&[u8]>;
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn is_finished(&self) -> bool;
+    fn abort(&mut self, error: WireError);
+    fn stats(&self) -> TransferStats;
+    fn outcome(&self) -> Option<&Outcome>;
+}
+
+struct ReadSession {
+    machine: ReadTransfer,
+    source: BlockSource,
+}
+
+impl Session for ReadSession {
+    fn prepare_output(&mut self, now: Instant) {
+        while let Some(req) = self.machine.poll_block_request() {
+            match self.source.read_block(req.index, req.max_len) {
+                Ok(datagram) => self.machine.handle_block(now, datagram),
+                Err(e) => {
+                    warn!(error = %e, block = req.index, "reading the file failed");
+                    self.machine.abort(READ_FAILED);
+                    return;
+                }
+            }
+        }
+    }
+    fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
+        self.machine.handle_datagram(now, d);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.machine.handle_timeout(now);
+    }
+    fn poll_transmit(&mut self) -> Option<&[u8]> {
+        self.machine.poll_transmit()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.machine.poll_timeout()
+    }
+    fn is_finished(&self) -> bool {
+        self.machine.is_finished()
+    }
+    fn abort(&mut self, error: WireError) {
+        self.machine.abort(error);
+    }
+    fn stats(&self) -> TransferStats {
+        self.machine.stats()
+    }
+    fn outcome(&self) -> Option<&Outcome> {
+        self.machine.outcome()
+    }
+}
+
+struct WriteSession {
+    machine: WriteTransfer,
+    /// Taken when committed; dropping an uncommitted sink removes its temp file.
+    sink: Option<UploadSink>,
+}
+
+impl Session for WriteSession {
+    fn prepare_output(&mut self, _now: Instant) {}
+    fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
+        let Some(payload) = self.machine.handle_datagram(now, d) else {
+            return;
+        };
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        if let Err(e) = sink.write(payload) {
+            warn!(error = %error_chain(&e), "writing the upload failed");
+            self.machine.abort(e.wire_error());
+            self.sink = None;
+            return;
+        }
+        if self.machine.poll_upload_complete() {
+            let Some(sink) = self.sink.take() else { return };
+            // fsync + rename: slow, so off the async worker. The final ACK is only sent
+            // after this succeeds, so the client is never told of an upload that was lost.
+            match tokio::task::block_in_place(|| sink.commit()) {
+                Ok(bytes) => info!(target: "tftpd::audit", bytes, "upload stored"),
+                Err(e) => {
+                    warn!(error = %error_chain(&e), "committing the upload failed");
+                    self.machine.abort(e.wire_error());
+                }
+            }
+        }
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.machine.handle_timeout(now);
+    }
+    fn poll_transmit(&mut self) -> Option<&[u8]> {
+        self.machine.poll_transmit()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.machine.poll_timeout()
+    }
+    fn is_finished(&self) -> bool {
+        self.machine.is_finished()
+    }
+    fn abort(&mut self, error: WireError) {
+        self.machine.abort(error);
+    }
+    fn stats(&self) -> TransferStats {
+        self.machine.stats()
+    }
+    fn outcome(&self) -> Option<&Outcome> {
+        self.machine.outcome()
+    }
+}
+
+/// Serves one admitted request to the end. `local` is the listener's address, whose IP the
+/// transfer socket binds to, so replies leave from the address the client asked.
+pub async fn serve(
+    req: OwnedRequest,
+    peer: SocketAddr,
+    local: SocketAddr,
+    rt: Arc<Runtime>,
+    shared: Arc<Shared>,
+    ticket: Ticket,
+) {
+    let op = match req.kind {
+        Kind::Read => "read",
+        Kind::Write => "write",
+    };
+    let span = tracing::info_span!(
+        "transfer",
+        %peer,
+        file = %req.filename_lossy(),
+        op,
+        mode = tracing::field::Empty,
+        blksize = tracing::field::Empty,
+        windowsize = tracing::field::Empty,
+        tsize = tracing::field::Empty,
+    );
+    serve_in_span(req, peer, local, rt, shared, ticket)
+        .instrument(span)
+        .await;
+}
+
+async fn serve_in_span(
+    req: OwnedRequest,
+    peer: SocketAddr,
+    local: SocketAddr,
+    rt: Arc<Runtime>,
+    shared: Arc<Shared>,
+    _ticket: Ticket,
+) {
+    let metrics = &shared.metrics;
+    let ports = rt.config.port_range.map(|r| (r.lo, r.hi));
+    let socket = match TransferSocket::bind(local, ports) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "no transfer socket could be bound; request dropped");
+            metrics.request(req.kind, RequestOutcome::Busy);
+            return;
+        }
+    };
+    let started = Instant::now();
+    let prepared = match prepare(&req, &rt) {
+        Ok(p) => p,
+        Err(refused) => {
+            if refused.audit {
+                warn!(target: "tftpd::audit", reason = %refused.detail, code = refused.wire.code.as_u16(), "request refused");
+            } else {
+                info!(reason = %refused.detail, code = refused.wire.code.as_u16(), "request refused");
+            }
+            send_error(&socket, peer, &refused.wire, metrics).await;
+            metrics.request(req.kind, refused.outcome);
+            return;
+        }
+    };
+    let _active = metrics.transfer_started();
+    let span = Span::current();
+    let now = Instant::now();
+    let (kind, stats, outcome) = match prepared {
+        Prepared::Read {
+            config,
+            source,
+            negotiated,
+            mode,
+        } => {
+            record_options(&span, mode.as_str(), &negotiated);
+            info!("transfer started");
+            let mut s = ReadSession {
+                machine: ReadTransfer::new(config, now),
+                source,
+            };
+            drive(&mut s, &socket, peer, &shared).await;
+            (Kind::Read, s.stats(), s.outcome().cloned())
+        }
+        Prepared::Write {
+            config,
+            sink,
+            negotiated,
+            mode,
+        } => {
+            record_options(&span, mode.as_str(), &negotiated);
+            info!(target: "tftpd::audit", "upload started");
+            let mut s = WriteSession {
+                machine: WriteTransfer::new(config, now),
+                sink: Some(sink),
+            };
+            drive(&mut s, &socket, peer, &shared).await;
+            (Kind::Write, s.stats(), s.outcome().cloned())
+        }
+    };
+    let outcome = outcome.unwrap_or(Outcome::Aborted(SHUTTING_DOWN));
+    let duration = started.elapsed();
+    metrics.bytes(kind, stats.bytes);
+    metrics.retransmits(stats.retransmits);
+    metrics.transfer_duration(kind, duration);
+    metrics.dropped(SocketRole::Transfer, DropReason::Ignored, stats.ignored);
+    metrics.request(kind, request_outcome(&outcome));
+    let duration_ms = duration.as_secs_f64() * 1e3;
+    match &outcome {
+        Outcome::Completed => info!(
+            bytes = stats.bytes,
+            retransmits = stats.retransmits,
+            duration_ms,
+            outcome = outcome.label(),
+            "transfer finished"
+        ),
+        Outcome::PeerError { code, message } => info!(
+            bytes = stats.bytes,
+            duration_ms,
+            outcome = outcome.label(),
+            peer_code = code.as_u16(),
+            peer_message = %message,
+            "transfer finished"
+        ),
+        Outcome::TimedOut | Outcome::Aborted(_) => warn!(
+            bytes = stats.bytes,
+            retransmits = stats.retransmits,
+            duration_ms,
+            outcome = outcome.label(),
+            "transfer finished"
+        ),
+    }
+}
+
+fn record_options(span: &Span, mode: &str, n: &crate::proto::options::Negotiated) {
+    span.record("mode", mode);
+    span.record("blksize", n.blksize);
+    span.record("windowsize", n.windowsize);
+    if let Some(t) = n.tsize {
+        span.record("tsize", t);
+    }
+}
+
+fn request_outcome(o: &Outcome) -> RequestOutcome {
+    match o {
+        Outcome::Completed => RequestOutcome::Completed,
+        Outcome::PeerError { .. } => RequestOutcome::PeerError,
+        Outcome::TimedOut => RequestOutcome::TimedOut,
+        Outcome::Aborted(_) => RequestOutcome::Aborted,
+    }
+}
+
+/// The transfer loop: produce, send, then wait for a datagram, the deadline or the drain.
+async fn drive(s: &mut impl Session, socket: &TransferSocket, peer: SocketAddr, shared: &Shared) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        s.prepare_output(Instant::now());
+        while let Some(d) = s.poll_transmit() {
+            if opcode(d) == Some(OP_ERROR) {
+                let code = d.get(2..4).map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
+                shared.metrics.error_sent(ErrorCode::from_u16(code));
+            }
+            // A failed send is like a lost datagram: the retransmit timer covers it.
+            if let Err(e) = socket.send_to(d, peer).await {
+                debug!(error = %e, "send failed");
+            }
+        }
+        if s.is_finished() {
+            return;
+        }
+        let deadline = s.poll_timeout();
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((n, from)) if from == peer => s.handle_datagram(Instant::now(), &buf[..n]),
+                Ok((_, from)) => {
+                    // Another TID: answer it and carry on; the transfer is not disturbed.
+                    debug!(%from, "datagram from an unknown TID");
+                    shared.metrics.dropped(SocketRole::Transfer, DropReason::UnknownTid, 1);
+                    send_error(socket, from, &UNKNOWN_TID, &shared.metrics).await;
+                }
+                // ICMP errors (e.g. port unreachable) surface here on some systems; the
+                // retransmit timer decides whether the client is gone.
+                Err(e) => debug!(error = %e, "receive failed"),
+            },
+            () = sleep_until(deadline) => s.handle_timeout(Instant::now()),
+            () = shared.abort.cancelled() => s.abort(SHUTTING_DOWN),
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends an ERROR and counts it.
+pub(super) async fn send_error(
+    socket: &TransferSocket,
+    to: SocketAddr,
+    err: &WireError,
+    metrics: &Metrics,
+) {
+    metrics.error_sent(err.code);
+    if let Err(e) = socket.send_to(&error_datagram(err), to).await {
+        debug!(error = %e, %to, "sending an ERROR failed");
+    }
+}

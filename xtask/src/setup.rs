@@ -1,0 +1,72 @@
+//! `cargo xtask setup`: installs the third-party TFTP clients the integration tests drive,
+//! plus the Rust components the checks use. Uses apt-get as root, or `sudo -n` when that
+//! works; otherwise says exactly what to install.
+
+use std::process::Command;
+
+use anyhow::bail;
+
+use crate::{exec, have};
+
+/// Program on PATH, and the Debian package that provides it.
+const TOOLS: [(&str, &str); 4] = [
+    ("tftp", "tftp-hpa"),
+    ("atftp", "atftp"),
+    ("busybox", "busybox"),
+    ("curl", "curl"),
+];
+
+pub(crate) fn run() -> anyhow::Result<()> {
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .filter(|(program, _)| !have(program))
+        .map(|(_, package)| *package)
+        .collect();
+    if !missing.is_empty() {
+        install(&missing)?;
+    }
+    for component in ["rustfmt", "clippy"] {
+        let present = Command::new("rustup")
+            .args(["component", "list", "--installed"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(component));
+        if !present {
+            exec(Command::new("rustup").args(["component", "add", component]))?;
+        }
+    }
+    Ok(())
+}
+
+fn install(packages: &[&str]) -> anyhow::Result<()> {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let prefix: Vec<&str> = if is_root {
+        vec![]
+    } else if Command::new("sudo")
+        .args(["-n", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        vec!["sudo", "-n"]
+    } else {
+        bail!(
+            "the tests need these packages: {}; install them with\n  sudo apt-get install -y {}",
+            packages.join(" "),
+            packages.join(" ")
+        );
+    };
+    let apt = |args: &[&str]| {
+        let mut all: Vec<&str> = prefix.clone();
+        all.push("apt-get");
+        all.extend_from_slice(args);
+        let mut cmd = Command::new(all[0]);
+        cmd.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+        exec(&mut cmd)
+    };
+    apt(&["update", "-q"])?;
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend_from_slice(packages);
+    apt(&args)
+}
