@@ -1,0 +1,294 @@
+//! Integration-test harness: starts the real `tftpd` binary on loopback port 0, reads the
+//! bound addresses from its ready line, captures its log, and offers a raw UDP client for
+//! hand-made packets. Black-box on purpose: nothing here uses the crate's internals.
+//!
+//! Each test binary uses a different part of this module, so unused-item warnings are
+//! expected per binary.
+#![allow(
+    dead_code,
+    reason = "shared by several test binaries, each using a part"
+)]
+
+pub mod clients;
+pub mod raw;
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long the daemon may take to print its ready line.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a log line may take to appear.
+pub const LOG_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client transfer may take.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("tftpd-it-{tag}-{:016x}", random_u64()));
+        std::fs::create_dir_all(&p).expect("creating a temp dir");
+        // World-writable so a daemon that dropped to `nobody` may write uploads here.
+        set_mode(&p, 0o777);
+        Self(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A cheap random number (no dependency): hash of time and a counter.
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher as _, RandomState};
+    RandomState::new().hash_one(Instant::now())
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The user the daemon should run as: the current one, so temp files stay accessible.
+pub fn current_user() -> String {
+    let out = Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("running id -un");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// True when CI=true: a test that would skip must fail instead.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Skips (prints why) or, under CI, fails.
+pub fn skip(test: &str, why: &str) {
+    assert!(!in_ci(), "{test} cannot run under CI=true: {why}");
+    eprintln!("skipping: {test} {why}");
+}
+
+/// How to start the daemon.
+#[derive(Default, Clone)]
+pub struct DaemonArgs {
+    /// Extra command-line arguments.
+    pub args: Vec<String>,
+    /// A config file's content (written to a temp file and passed with --config).
+    pub config: Option<String>,
+    /// Also listen on [::1]:0.
+    pub ipv6: bool,
+    /// Leave out --user (for the privilege-drop test).
+    pub no_user: bool,
+}
+
+/// The running daemon. Killed on drop.
+pub struct Daemon {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    addrs: Vec<SocketAddr>,
+    root: TempDir,
+    config_dir: TempDir,
+}
+
+impl Daemon {
+    pub fn start(args: DaemonArgs) -> Self {
+        let root = TempDir::new("root");
+        let config_dir = TempDir::new("cfg");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tftpd"));
+        cmd.arg("--root").arg(root.path());
+        cmd.args(["--listen", "127.0.0.1:0"]);
+        if args.ipv6 {
+            cmd.args(["--listen", "[::1]:0"]);
+        }
+        if !args.no_user {
+            cmd.args(["--user", &current_user()]);
+        }
+        if let Some(text) = &args.config {
+            let path = config_dir.path().join("tftpd.toml");
+            std::fs::write(&path, text).expect("writing the config");
+            cmd.arg("--config").arg(&path);
+        }
+        cmd.args(&args.args);
+        cmd.env_remove("RUST_LOG");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("starting tftpd");
+        let stderr = child.stderr.take().expect("stderr pipe");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut l = sink.lock().expect("log lock");
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let mut d = Self {
+            child,
+            log,
+            addrs: Vec::new(),
+            root,
+            config_dir,
+        };
+        let line = d.wait_for_log("tftpd ready", START_TIMEOUT);
+        d.addrs = line
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("listen="))
+            .map(|a| a.parse().expect("a listen address in the ready line"))
+            .collect();
+        assert!(!d.addrs.is_empty(), "ready line without addresses: {line}");
+        d
+    }
+
+    /// The first (IPv4) listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// The IPv6 listening address (start with `ipv6: true`).
+    pub fn addr_v6(&self) -> SocketAddr {
+        *self
+            .addrs
+            .iter()
+            .find(|a| a.is_ipv6())
+            .expect("the daemon was started with an IPv6 listener")
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.config_dir.path().join("tftpd.toml")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Writes a file into the served root.
+    pub fn put_file(&self, name: &str, content: &[u8]) -> PathBuf {
+        let p = self.root.path().join(name);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).expect("mkdir in root");
+        }
+        std::fs::write(&p, content).expect("writing a file into the root");
+        p
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Waits until a log line contains `needle`; returns that line.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        self.wait_for_log_after(needle, 0, timeout)
+    }
+
+    /// Like `wait_for_log`, counting only log text after byte `from` (see `log_len`).
+    pub fn wait_for_log_after(&self, needle: &str, from: usize, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let log = self.log.lock().expect("log lock");
+                if let Some(line) = log[from.min(log.len())..]
+                    .lines()
+                    .find(|l| l.contains(needle))
+                {
+                    return line.to_string();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?} within {timeout:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_len(&self) -> usize {
+        self.log.lock().expect("log lock").len()
+    }
+
+    /// Sends a signal by name (TERM, HUP, INT).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{sig}"), self.pid().to_string()])
+            .status()
+            .expect("running kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits for the daemon to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tftpd did not exit within {timeout:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Names in the root's directory `dir` (relative), sorted.
+    pub fn list(&self, dir: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.root.path().join(dir))
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
