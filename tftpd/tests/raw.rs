@@ -1,0 +1,399 @@
+//! Protocol behaviour with hand-made packets: TIDs, duplicates, retransmission, errors and
+//! option negotiation, as RFC 1350/1123/2347/2348/2349/7440 require.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::raw::{Raw, Reply, ack, data, error, request};
+use harness::{Daemon, DaemonArgs, pattern};
+
+/// Short enough to observe retransmissions quickly, long enough for a loaded CI machine.
+const FAST: &str = "[protocol]\ntimeout_ms = 300\nmax_retries = 2\n";
+/// No answer within this means none is coming (well above a loopback round trip).
+const QUIET: Duration = Duration::from_millis(400);
+const REPLY: Duration = Duration::from_secs(5);
+
+fn start(config: Option<&str>, write: &str) -> Daemon {
+    Daemon::start(DaemonArgs {
+        args: vec!["--write".into(), write.into()],
+        config: config.map(str::to_string),
+        ..DaemonArgs::default()
+    })
+}
+
+fn expect_error(raw: &Raw, what: &str) -> (u16, String) {
+    match raw.expect(REPLY, what).0 {
+        Reply::Error { code, message } => (code, message),
+        other => panic!("{what}: expected an ERROR, got {other:?}"),
+    }
+}
+
+#[test]
+fn wrong_tid_gets_error_5_and_transfer_continues() {
+    let d = start(None, "off");
+    let content = pattern(3000, 1);
+    d.put_file("f.bin", &content);
+    let client = Raw::new(d.addr());
+    client.send(&request(1, b"f.bin", "octet", &[]));
+    let (first, tid) = client.expect(REPLY, "DATA 1");
+    assert!(
+        matches!(first, Reply::Data { block: 1, .. }),
+        "got {first:?}"
+    );
+    let stranger = Raw::new(d.addr());
+    stranger.send_to(&ack(1), tid);
+    match stranger.expect(REPLY, "ERROR 5 for the stranger").0 {
+        Reply::Error { code, .. } => assert_eq!(code, 5, "unknown TID is ERROR 5"),
+        other => panic!("stranger got {other:?}"),
+    }
+    // The real client finishes normally.
+    let mut got = match first {
+        Reply::Data { data, .. } => data,
+        _ => unreachable!(),
+    };
+    let mut block = 1u16;
+    loop {
+        client.send_to(&ack(block), tid);
+        let (r, from) = client.expect(REPLY, "next DATA");
+        assert_eq!(from, tid, "DATA comes from the transfer's TID");
+        let Reply::Data { block: b, data } = r else {
+            panic!("expected DATA, got {r:?}")
+        };
+        assert_eq!(b, block + 1);
+        block = b;
+        got.extend_from_slice(&data);
+        if data.len() < 512 {
+            client.send_to(&ack(block), tid);
+            break;
+        }
+    }
+    assert_eq!(got, content, "the transfer was not disturbed");
+}
+
+#[test]
+fn duplicate_ack_never_triggers_duplicate_data() {
+    let d = start(Some("[protocol]\ntimeout_ms = 3000\n"), "off");
+    d.put_file("f.bin", &pattern(4000, 2));
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"f.bin", "octet", &[]));
+    let (_, tid) = c.expect(REPLY, "DATA 1");
+    c.send_to(&ack(1), tid);
+    c.send_to(&ack(1), tid);
+    c.send_to(&ack(1), tid);
+    let replies = c.collect(Duration::from_millis(1000));
+    let data2 = replies
+        .iter()
+        .filter(|(r, _)| matches!(r, Reply::Data { block: 2, .. }))
+        .count();
+    assert_eq!(
+        data2, 1,
+        "three ACK 1s must yield one DATA 2 (no Sorcerer's Apprentice): {replies:?}"
+    );
+}
+
+#[test]
+fn duplicated_rrq_does_not_start_a_second_transfer() {
+    let d = start(Some("[protocol]\ntimeout_ms = 3000\n"), "off");
+    d.put_file("f.bin", &pattern(4000, 3));
+    let c = Raw::new(d.addr());
+    let rrq = request(1, b"f.bin", "octet", &[]);
+    c.send(&rrq);
+    c.send(&rrq);
+    c.send(&rrq);
+    let replies = c.collect(Duration::from_millis(1000));
+    let sources: std::collections::HashSet<_> = replies.iter().map(|(_, from)| *from).collect();
+    assert_eq!(
+        sources.len(),
+        1,
+        "one transfer answers a retransmitted RRQ: {replies:?}"
+    );
+    assert_eq!(replies.len(), 1, "one DATA 1 only: {replies:?}");
+}
+
+#[test]
+fn unacknowledged_data_is_retransmitted_then_the_transfer_gives_up() {
+    let d = start(Some(FAST), "off");
+    d.put_file("f.bin", &pattern(100, 4));
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"f.bin", "octet", &[]));
+    let replies = c.collect(Duration::from_millis(2500));
+    let data1 = replies
+        .iter()
+        .filter(|(r, _)| matches!(r, Reply::Data { block: 1, .. }))
+        .count();
+    assert_eq!(
+        data1, 3,
+        "DATA 1 once plus max_retries (2) retransmissions: {replies:?}"
+    );
+    assert!(
+        matches!(replies.last(), Some((Reply::Error { code: 0, .. }, _))),
+        "an ERROR tells the client the server gave up: {replies:?}"
+    );
+    d.wait_for_log("outcome=\"timed_out\"", Duration::from_secs(5));
+}
+
+#[test]
+fn client_error_ends_the_transfer_at_once() {
+    let d = start(Some(FAST), "off");
+    d.put_file("f.bin", &pattern(5000, 5));
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"f.bin", "octet", &[]));
+    let (_, tid) = c.expect(REPLY, "DATA 1");
+    c.send_to(&error(0, "user cancelled"), tid);
+    let after = c.collect(Duration::from_millis(1200));
+    assert!(
+        after.is_empty(),
+        "nothing is sent after the client's ERROR: {after:?}"
+    );
+    d.wait_for_log("outcome=\"peer_error\"", Duration::from_secs(5));
+}
+
+#[test]
+fn file_of_exact_block_multiple_ends_with_an_empty_data_block() {
+    let d = start(None, "off");
+    let content = pattern(1024, 6);
+    d.put_file("f.bin", &content);
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"f.bin", "octet", &[]));
+    let mut sizes = Vec::new();
+    for block in 1..=3u16 {
+        let (r, tid) = c.expect(REPLY, "DATA");
+        let Reply::Data { block: b, data } = r else {
+            panic!("expected DATA, got {r:?}")
+        };
+        assert_eq!(b, block);
+        sizes.push(data.len());
+        c.send_to(&ack(b), tid);
+    }
+    assert_eq!(
+        sizes,
+        vec![512, 512, 0],
+        "a 1024-byte file ends with an empty DATA 3"
+    );
+}
+
+#[test]
+fn bad_modes_are_refused() {
+    let d = start(None, "off");
+    d.put_file("f.bin", b"x");
+    for mode in ["mail", "MAIL", "binary", ""] {
+        let c = Raw::new(d.addr());
+        c.send(&request(1, b"f.bin", mode, &[]));
+        let (code, _) = expect_error(&c, &format!("ERROR for mode {mode:?}"));
+        assert_eq!(code, 4, "mode {mode:?} is an illegal operation");
+    }
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"f.bin", "OcTeT", &[]));
+    assert!(
+        matches!(c.expect(REPLY, "DATA").0, Reply::Data { block: 1, .. }),
+        "mode names are case-insensitive"
+    );
+}
+
+#[test]
+fn option_negotiation_follows_rfc_2347_2348_2349() {
+    let d = start(None, "off");
+    let content = pattern(12345, 7);
+    d.put_file("f.bin", &content);
+    let oack = |opts: &[(&str, &str)]| -> Vec<(String, String)> {
+        let c = Raw::new(d.addr());
+        c.send(&request(1, b"f.bin", "octet", opts));
+        match c.expect(REPLY, "OACK").0 {
+            Reply::Oack(o) => o,
+            other => panic!("{opts:?}: expected an OACK, got {other:?}"),
+        }
+    };
+    let o = oack(&[("tsize", "0"), ("blksize", "1428")]);
+    assert_eq!(
+        o,
+        vec![
+            ("tsize".into(), "12345".into()),
+            ("blksize".into(), "1428".into())
+        ],
+        "tsize answers the exact size, in the request's order"
+    );
+    let o = oack(&[("blksize", "70000")]);
+    let b: u32 = o[0].1.parse().expect("number");
+    assert!(
+        b <= 65464 && b >= 8,
+        "blksize clamped to at most 65464: {o:?}"
+    );
+    let o = oack(&[("BLKSIZE", "1024"), ("unknownopt", "1")]);
+    assert_eq!(
+        o,
+        vec![("blksize".into(), "1024".into())],
+        "unknown options are left out"
+    );
+    let o = oack(&[("timeout", "2"), ("windowsize", "4")]);
+    assert_eq!(o.len(), 2, "timeout and windowsize acknowledged: {o:?}");
+
+    // Only unknown options: plain RFC 1350, DATA 1 straight away.
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"f.bin", "octet", &[("foo", "bar")]));
+    assert!(matches!(
+        c.expect(REPLY, "DATA 1").0,
+        Reply::Data { block: 1, .. }
+    ));
+
+    for opts in [
+        &[("blksize", "abc")][..],
+        &[("blksize", "7")],
+        &[("blksize", "512"), ("blksize", "1024")],
+        &[("timeout", "0")],
+        &[("windowsize", "0")],
+        &[("tsize", "x")],
+    ] {
+        let c = Raw::new(d.addr());
+        c.send(&request(1, b"f.bin", "octet", opts));
+        let (code, _) = expect_error(&c, &format!("ERROR 8 for {opts:?}"));
+        assert_eq!(code, 8, "{opts:?} must be refused with ERROR 8");
+    }
+}
+
+#[test]
+fn full_download_with_options_through_the_oack() {
+    let d = start(None, "off");
+    let content = pattern(100_000, 8);
+    d.put_file("f.bin", &content);
+    let c = Raw::new(d.addr());
+    let got = c
+        .download("f.bin", &[("blksize", "1000"), ("tsize", "0")], REPLY)
+        .expect("download");
+    assert_eq!(got, content);
+}
+
+#[test]
+fn oversized_write_refused_up_front_by_tsize() {
+    let d = start(Some("[uploads]\nmax_size = 1000\n"), "create");
+    let c = Raw::new(d.addr());
+    c.send(&request(2, b"big.bin", "octet", &[("tsize", "5000")]));
+    let (code, _) = expect_error(&c, "ERROR 3");
+    assert_eq!(code, 3, "an upload over the limit is refused with ERROR 3");
+    assert!(d.list("").is_empty(), "no file or temp file made");
+}
+
+#[test]
+fn upload_growing_past_the_limit_is_stopped_and_leaves_nothing() {
+    let d = start(Some("[uploads]\nmax_size = 1000\n"), "create");
+    let c = Raw::new(d.addr());
+    c.send(&request(2, b"big.bin", "octet", &[]));
+    let (r, tid) = c.expect(REPLY, "ACK 0");
+    assert_eq!(r, Reply::Ack(0));
+    c.send_to(&data(1, &[1; 512]), tid);
+    assert_eq!(c.expect(REPLY, "ACK 1").0, Reply::Ack(1));
+    c.send_to(&data(2, &[2; 512]), tid);
+    let (code, _) = expect_error(&c, "ERROR 3 past the limit");
+    assert_eq!(code, 3);
+    d.wait_for_log("transfer finished", Duration::from_secs(5));
+    assert!(
+        d.list("").is_empty(),
+        "no partial file left: {:?}",
+        d.list("")
+    );
+}
+
+#[test]
+fn malformed_and_junk_datagrams_never_kill_the_server() {
+    let d = start(None, "off");
+    d.put_file("f.bin", b"still here");
+    let c = Raw::new(d.addr());
+    for junk in [
+        &b""[..],
+        b"\x00",
+        b"\x00\x09hello",
+        b"\x00\x03\x00\x01data to port 69",
+        b"\x00\x04\x00\x01",
+        b"\x00\x05\x00\x01oops\x00",
+        b"\xff\xff\xff\xff",
+    ] {
+        c.send(junk);
+    }
+    assert!(
+        c.recv(QUIET).is_none(),
+        "junk that is not a request gets no answer"
+    );
+    // Requests that are requests but broken get ERROR 4 (or 8 for the options).
+    c.send(b"\x00\x01no-nul-terminator");
+    assert_eq!(expect_error(&c, "unterminated filename").0, 4);
+    c.send(b"\x00\x01f.bin\x00octet\x00blksize\x00");
+    assert_eq!(expect_error(&c, "option without a value").0, 8);
+    let c = Raw::new(d.addr());
+    assert_eq!(
+        c.download("f.bin", &[], REPLY).expect("still serving"),
+        b"still here"
+    );
+}
+
+#[test]
+fn request_over_max_request_size_is_refused() {
+    let d = start(None, "off");
+    let c = Raw::new(d.addr());
+    let mut name = vec![b'a'; 600];
+    name.extend_from_slice(b".bin");
+    c.send(&request(1, &name, "octet", &[]));
+    let (code, _) = expect_error(&c, "ERROR for a 600-byte request");
+    assert_eq!(code, 4);
+}
+
+#[test]
+fn client_limit_refuses_with_an_error_and_a_log_line() {
+    let d = start(
+        Some(
+            "[limits]\nmax_transfers = 10\nmax_transfers_per_client = 1\n[protocol]\ntimeout_ms = 3000\n",
+        ),
+        "off",
+    );
+    d.put_file("f.bin", &pattern(5000, 9));
+    let a = Raw::new(d.addr());
+    a.send(&request(1, b"f.bin", "octet", &[]));
+    a.expect(REPLY, "DATA 1 for the first transfer");
+    let b = Raw::new(d.addr());
+    b.send(&request(1, b"f.bin", "octet", &[]));
+    let (code, message) = expect_error(&b, "ERROR for the second transfer");
+    assert_eq!(code, 0, "busy is ERROR 0: {message}");
+    d.wait_for_log("concurrency limit", Duration::from_secs(5));
+}
+
+#[test]
+fn metrics_endpoint_counts_requests() {
+    use std::io::{Read as _, Write as _};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let d = Daemon::start(DaemonArgs {
+        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
+        ..DaemonArgs::default()
+    });
+    d.put_file("f.bin", b"metrics");
+    let c = Raw::new(d.addr());
+    assert_eq!(
+        c.download("f.bin", &[], REPLY).expect("download"),
+        b"metrics"
+    );
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"missing", "octet", &[]));
+    expect_error(&c, "file not found");
+    d.wait_for_log("request refused", Duration::from_secs(5));
+    d.wait_for_log("transfer finished", Duration::from_secs(5));
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("response");
+    for line in [
+        "HTTP/1.1 200 OK",
+        "tftpd_requests_total{kind=\"read\",outcome=\"completed\"} 1",
+        "tftpd_requests_total{kind=\"read\",outcome=\"not_found\"} 1",
+        "tftpd_sent_bytes_total 7",
+        "tftpd_errors_sent_total{code=\"1\"} 1",
+        "tftpd_active_transfers 0",
+    ] {
+        assert!(
+            body.contains(line),
+            "metrics must contain {line:?}:\n{body}"
+        );
+    }
+}
