@@ -26,8 +26,11 @@ fn jailed(write: &str, config: Option<&str>) -> (Daemon, TempDir) {
     symlink(outside.path().join("secret"), root.join("abs-link")).expect("symlink");
     symlink(outside.path(), root.join("dir-link")).expect("symlink");
     std::fs::create_dir(root.join("sub")).expect("sub");
-    symlink("../../../../../../../../../../../../etc/passwd", root.join("sub/rel-link"))
-        .expect("symlink");
+    symlink(
+        "../../../../../../../../../../../../etc/passwd",
+        root.join("sub/rel-link"),
+    )
+    .expect("symlink");
     (d, outside)
 }
 
@@ -36,17 +39,25 @@ fn assert_refused(d: &Daemon, name: &[u8]) {
     c.send(&request(1, name, "octet", &[]));
     let replies = c.collect(Duration::from_millis(800));
     let shown = String::from_utf8_lossy(name);
-    assert!(!replies.is_empty(), "{shown}: the server must answer, not hang");
+    assert!(
+        !replies.is_empty(),
+        "{shown}: the server must answer, not hang"
+    );
     for (r, _) in &replies {
         match r {
             Reply::Error { code, message } => {
-                assert!([1, 2].contains(code), "{shown}: ERROR 1 or 2, got {code} {message}");
-                assert!(!message.contains('/'), "{shown}: no path in the message: {message}");
+                assert!(
+                    [1, 2].contains(code),
+                    "{shown}: ERROR 1 or 2, got {code} {message}"
+                );
+                assert!(
+                    !message.contains('/'),
+                    "{shown}: no path in the message: {message}"
+                );
             }
             Reply::Data { data, .. } => {
                 assert!(
-                    !data.windows(SECRET.len()).any(|w| w == SECRET)
-                        && !data.starts_with(b"root:"),
+                    !data.windows(SECRET.len()).any(|w| w == SECRET) && !data.starts_with(b"root:"),
                     "{shown}: secret bytes were sent!"
                 );
                 panic!("{shown}: got DATA instead of an ERROR");
@@ -81,7 +92,10 @@ fn path_attacks_never_leak_bytes_from_outside_the_root() {
         assert_refused(&d, name);
     }
     let audit = d.wait_for_log("tftpd::audit", Duration::from_secs(5));
-    assert!(audit.contains("refused"), "security refusals are audit events: {audit}");
+    assert!(
+        audit.contains("refused"),
+        "security refusals are audit events: {audit}"
+    );
 }
 
 #[test]
@@ -96,7 +110,10 @@ fn tftp_hpa_cannot_fetch_outside_the_root() {
         let result = get(Client::TftpHpa, d.addr(), name, &local, &Opts::default());
         assert!(result.is_err(), "{name}: tftp-hpa must get an error");
         let got = std::fs::read(&local).unwrap_or_default();
-        assert!(!got.windows(SECRET.len()).any(|w| w == SECRET), "{name}: secret leaked");
+        assert!(
+            !got.windows(SECRET.len()).any(|w| w == SECRET),
+            "{name}: secret leaked"
+        );
     }
 }
 
@@ -116,9 +133,16 @@ fn upload_attacks_never_write_outside_the_root() {
         c.send(&request(2, name, "octet", &[]));
         match c.expect(REPLY, "an ERROR").0 {
             Reply::Error { code, .. } => {
-                assert!([1, 2].contains(&code), "{}: code {code}", String::from_utf8_lossy(name))
+                assert!(
+                    [1, 2].contains(&code),
+                    "{}: code {code}",
+                    String::from_utf8_lossy(name)
+                )
             }
-            other => panic!("{}: expected ERROR, got {other:?}", String::from_utf8_lossy(name)),
+            other => panic!(
+                "{}: expected ERROR, got {other:?}",
+                String::from_utf8_lossy(name)
+            ),
         }
     }
     let mut outside_entries: Vec<_> = std::fs::read_dir(outside.path())
@@ -126,14 +150,24 @@ fn upload_attacks_never_write_outside_the_root() {
         .map(|e| e.expect("entry").file_name())
         .collect();
     outside_entries.sort();
-    assert_eq!(outside_entries, vec!["secret"], "nothing written outside the root");
-    assert_eq!(std::fs::read(outside.path().join("secret")).expect("secret"), SECRET);
+    assert_eq!(
+        outside_entries,
+        vec!["secret"],
+        "nothing written outside the root"
+    );
+    assert_eq!(
+        std::fs::read(outside.path().join("secret")).expect("secret"),
+        SECRET
+    );
     assert!(!d.root().join("nodir").exists(), "no directory created");
 }
 
 #[test]
 fn aborted_upload_keeps_the_old_file_and_leaves_no_debris() {
-    let (d, _outside) = jailed("overwrite", Some("[protocol]\ntimeout_ms = 200\nmax_retries = 2\n"));
+    let (d, _outside) = jailed(
+        "overwrite",
+        Some("[protocol]\ntimeout_ms = 200\nmax_retries = 2\n"),
+    );
     d.put_file("firmware.bin", b"the good old firmware");
     for abort_by_error in [false, true] {
         let c = Raw::new(d.addr());
@@ -167,13 +201,24 @@ fn aborted_upload_keeps_the_old_file_and_leaves_no_debris() {
 fn error_messages_never_disclose_server_paths() {
     let (d, _outside) = jailed("create", Some("[uploads]\nallow = [\"*.bin\"]\n"));
     let root = d.root().to_string_lossy().into_owned();
-    for (op, name) in [(1u16, &b"missing.bin"[..]), (1, b"sub"), (2, b"x.txt"), (2, b"../x.bin")] {
+    for (op, name) in [
+        (1u16, &b"missing.bin"[..]),
+        (1, b"sub"),
+        (2, b"x.txt"),
+        (2, b"../x.bin"),
+    ] {
         let c = Raw::new(d.addr());
         c.send(&request(op, name, "octet", &[]));
         let Reply::Error { message, .. } = c.expect(REPLY, "an ERROR").0 else {
             panic!("expected an ERROR")
         };
-        assert!(!message.contains(&root) && !message.contains("/tmp"), "leaks a path: {message}");
-        assert!(!message.contains("os error"), "leaks an OS error: {message}");
+        assert!(
+            !message.contains(&root) && !message.contains("/tmp"),
+            "leaks a path: {message}"
+        );
+        assert!(
+            !message.contains("os error"),
+            "leaks an OS error: {message}"
+        );
     }
 }

@@ -442,8 +442,40 @@ impl Config {
 fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError::Parse {
         path: path.map(Path::to_path_buf),
-        message: e.to_string().trim_end().to_string(),
+        message: describe(text, &e),
     })
+}
+
+/// One line for a TOML error: position, the dotted key it is about, and toml's message.
+/// toml's own rendering spans several lines and names the key only in a source excerpt, which
+/// reads badly in a log line; the error's span gives the key back.
+fn describe(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return message.to_string();
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let column = text[line_start..start].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let section = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = match line.split_once('=') {
+        Some((k, _)) => {
+            let k = k.trim();
+            match &section {
+                Some(s) => format!("{s}.{k}"),
+                None => k.to_string(),
+            }
+        }
+        None => line.to_string(),
+    };
+    format!("line {line_no}, column {column}: key `{key}`: {message}")
 }
 
 #[cfg(test)]

@@ -171,6 +171,13 @@ impl Daemon {
         d.addrs = line
             .split_whitespace()
             .filter_map(|w| w.strip_prefix("listen="))
+            // In JSON logs the last address is followed by the closing quote and braces.
+            .map(|a| {
+                let end = a
+                    .find(|c: char| !(c.is_ascii_hexdigit() || ".:[]".contains(c)))
+                    .unwrap_or(a.len());
+                &a[..end]
+            })
             .map(|a| a.parse().expect("a listen address in the ready line"))
             .collect();
         assert!(!d.addrs.is_empty(), "ready line without addresses: {line}");

@@ -1,0 +1,262 @@
+//! The daemon's life: graceful drain on SIGTERM, the drain deadline, SIGHUP reload (good and
+//! bad), --check-config, --version, JSON logs and the privilege drop.
+
+mod harness;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use harness::raw::{Raw, Reply, ack, request};
+use harness::{Daemon, DaemonArgs, TempDir, is_root, skip};
+
+const REPLY: Duration = Duration::from_secs(5);
+const EXIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn sigterm_stops_intake_and_lets_running_transfers_finish() {
+    let d = Daemon::start(DaemonArgs {
+        config: Some("[protocol]\ntimeout_ms = 3000\n[shutdown]\ngrace_period_secs = 20\n".into()),
+        ..DaemonArgs::default()
+    });
+    let content = harness::pattern(10 * 512 + 7, 1);
+    d.put_file("f.bin", &content);
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"f.bin", "octet", &[]));
+    let (first, tid) = c.expect(REPLY, "DATA 1");
+    let Reply::Data { data, .. } = first else {
+        panic!("expected DATA 1")
+    };
+    let mut got = data;
+    d.signal("TERM");
+    d.wait_for_log("shutting down", REPLY);
+    // A new request is no longer served.
+    let late = Raw::new(d.addr());
+    late.send(&request(1, b"f.bin", "octet", &[]));
+    assert!(
+        !matches!(
+            late.recv(Duration::from_millis(500)),
+            Some((Reply::Data { .. }, _))
+        ),
+        "no new transfer starts during the drain"
+    );
+    // The running one finishes, slowly.
+    let mut block = 1u16;
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        c.send_to(&ack(block), tid);
+        let (r, _) = c.expect(REPLY, "next DATA during the drain");
+        let Reply::Data { block: b, data } = r else {
+            panic!("expected DATA, got {r:?}")
+        };
+        got.extend_from_slice(&data);
+        block = b;
+        if data.len() < 512 {
+            c.send_to(&ack(block), tid);
+            break;
+        }
+    }
+    assert_eq!(got, content, "the in-flight transfer completed");
+    let mut d = d;
+    let status = d.wait_exit(EXIT);
+    assert!(status.success(), "exit 0 after the drain, got {status}");
+}
+
+#[test]
+fn drain_deadline_ends_stalled_transfers_and_exits_zero() {
+    let mut d = Daemon::start(DaemonArgs {
+        config: Some("[protocol]\ntimeout_ms = 5000\n[shutdown]\ngrace_period_secs = 1\n".into()),
+        ..DaemonArgs::default()
+    });
+    d.put_file("f.bin", &harness::pattern(5000, 2));
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"f.bin", "octet", &[]));
+    c.expect(REPLY, "DATA 1");
+    let t0 = Instant::now();
+    d.signal("TERM");
+    // The stalled client is told the server is going away.
+    let (r, _) = c.expect(Duration::from_secs(5), "ERROR at the deadline");
+    assert!(matches!(r, Reply::Error { code: 0, .. }), "got {r:?}");
+    let status = d.wait_exit(EXIT);
+    assert!(status.success(), "exit 0, got {status}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(8),
+        "bounded by the grace period"
+    );
+}
+
+#[test]
+fn sighup_reload_applies_a_good_config_and_keeps_the_old_one_on_error() {
+    let d = Daemon::start(DaemonArgs {
+        config: Some("write = \"off\"\n".into()),
+        ..DaemonArgs::default()
+    });
+    let wrq = |name: &[u8]| {
+        let c = Raw::new(d.addr());
+        c.send(&request(2, name, "octet", &[]));
+        c.expect(REPLY, "a reply to the WRQ").0
+    };
+    assert!(
+        matches!(wrq(b"a.bin"), Reply::Error { code: 2, .. }),
+        "writes off at first"
+    );
+
+    std::fs::write(d.config_path(), "write = \"create\"\n").expect("edit config");
+    let from = d.log_len();
+    d.signal("HUP");
+    d.wait_for_log_after("config reloaded", from, REPLY);
+    assert_eq!(
+        wrq(b"b.bin"),
+        Reply::Ack(0),
+        "writes allowed after the reload"
+    );
+
+    std::fs::write(
+        d.config_path(),
+        "write = \"create\"\n[protocol]\nmax_blksize = 3\n",
+    )
+    .expect("break config");
+    let from = d.log_len();
+    d.signal("HUP");
+    let line = d.wait_for_log_after("config reload failed", from, REPLY);
+    assert!(
+        line.contains("max_blksize"),
+        "the error names the key: {line}"
+    );
+    assert_eq!(
+        wrq(b"c.bin"),
+        Reply::Ack(0),
+        "the old config stays in force"
+    );
+    d.put_file("still.txt", b"ok");
+    assert_eq!(
+        Raw::new(d.addr())
+            .download("still.txt", &[], REPLY)
+            .expect("download"),
+        b"ok"
+    );
+}
+
+#[test]
+fn check_config_exits_0_for_a_good_file_and_1_naming_the_key_for_a_bad_one() {
+    let dir = TempDir::new("check");
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, format!("root = {:?}\n", dir.path())).expect("good");
+    let out = Command::new(env!("CARGO_BIN_EXE_tftpd"))
+        .args(["--check-config", "--config"])
+        .arg(&good)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "good config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!("root = {:?}\nwrite = \"sometimes\"\n", dir.path()),
+    )
+    .expect("bad");
+    let out = Command::new(env!("CARGO_BIN_EXE_tftpd"))
+        .args(["--check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "bad config exits 1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("write") && err.contains("overwrite"),
+        "names key and values: {err}"
+    );
+
+    let missing_root = dir.path().join("noroot.toml");
+    std::fs::write(&missing_root, "root = \"/nonexistent/tftp\"\n").expect("file");
+    let out = Command::new(env!("CARGO_BIN_EXE_tftpd"))
+        .args(["--check-config", "--config"])
+        .arg(&missing_root)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "a missing root fails the check");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tftp"));
+}
+
+#[test]
+fn version_flag_prints_the_version() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tftpd"))
+        .arg("--version")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn json_logs_carry_transfer_fields() {
+    let d = Daemon::start(DaemonArgs {
+        args: vec!["--log-format".into(), "json".into()],
+        ..DaemonArgs::default()
+    });
+    d.put_file("j.bin", b"json");
+    Raw::new(d.addr())
+        .download("j.bin", &[], REPLY)
+        .expect("download");
+    let line = d.wait_for_log("transfer finished", REPLY);
+    assert!(
+        line.starts_with('{') && line.contains("\"outcome\":\"completed\""),
+        "{line}"
+    );
+    assert!(
+        line.contains("\"file\":\"j.bin\""),
+        "the span's fields are included: {line}"
+    );
+}
+
+#[test]
+fn privileges_are_dropped_to_the_configured_user() {
+    if !is_root() {
+        skip(
+            "privileges_are_dropped_to_the_configured_user",
+            "needs root",
+        );
+        return;
+    }
+    let d = Daemon::start(DaemonArgs {
+        args: vec!["--user".into(), "nobody".into()],
+        no_user: true,
+        ..DaemonArgs::default()
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).expect("status");
+    let uid_line = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .expect("Uid line");
+    let nobody = Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+        .expect("id");
+    let nobody = String::from_utf8_lossy(&nobody.stdout).trim().to_string();
+    let ids: Vec<&str> = uid_line.split_whitespace().skip(1).collect();
+    assert_eq!(
+        ids,
+        vec![nobody.as_str(); 4],
+        "real, effective, saved and fs uid: {uid_line}"
+    );
+    let cap_line = status
+        .lines()
+        .find(|l| l.starts_with("CapEff:"))
+        .expect("CapEff");
+    assert!(
+        cap_line.ends_with("0000000000000000"),
+        "no capabilities left: {cap_line}"
+    );
+    // It still serves (the root is world-readable).
+    d.put_file("p.bin", b"dropped");
+    harness::set_mode(&d.root().join("p.bin"), 0o644);
+    assert_eq!(
+        Raw::new(d.addr())
+            .download("p.bin", &[], REPLY)
+            .expect("dl"),
+        b"dropped"
+    );
+}
