@@ -216,7 +216,7 @@ fn option_negotiation_follows_rfc_2347_2348_2349() {
     let o = oack(&[("blksize", "70000")]);
     let b: u32 = o[0].1.parse().expect("number");
     assert!(
-        b <= 65464 && b >= 8,
+        (8..=65464).contains(&b),
         "blksize clamped to at most 65464: {o:?}"
     );
     let o = oack(&[("BLKSIZE", "1024"), ("unknownopt", "1")]);

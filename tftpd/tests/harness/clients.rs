@@ -11,7 +11,7 @@ use super::{CLIENT_TIMEOUT, TempDir, skip};
 
 /// A client program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Client {
+pub(crate) enum Client {
     TftpHpa,
     Atftp,
     Curl,
@@ -19,9 +19,9 @@ pub enum Client {
 }
 
 impl Client {
-    pub const ALL: [Self; 4] = [Self::TftpHpa, Self::Atftp, Self::Curl, Self::Busybox];
+    pub(crate) const ALL: [Self; 4] = [Self::TftpHpa, Self::Atftp, Self::Curl, Self::Busybox];
 
-    pub fn program(self) -> &'static str {
+    pub(crate) fn program(self) -> &'static str {
         match self {
             Self::TftpHpa => "tftp",
             Self::Atftp => "atftp",
@@ -31,7 +31,7 @@ impl Client {
     }
 
     /// True when installed; otherwise skips (or fails under CI) and returns false.
-    pub fn available(self, test: &str) -> bool {
+    pub(crate) fn available(self, test: &str) -> bool {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {} >/dev/null", self.program())])
             .status()
@@ -45,11 +45,11 @@ impl Client {
 
 /// Options for one client run.
 #[derive(Debug, Clone, Default)]
-pub struct Opts {
-    pub blksize: Option<u16>,
-    pub windowsize: Option<u16>,
-    pub tsize: bool,
-    pub netascii: bool,
+pub(crate) struct Opts {
+    pub(crate) blksize: Option<u16>,
+    pub(crate) windowsize: Option<u16>,
+    pub(crate) tsize: bool,
+    pub(crate) netascii: bool,
 }
 
 fn host_port(server: SocketAddr) -> (String, String) {
@@ -61,7 +61,7 @@ fn url(server: SocketAddr, remote: &str) -> String {
 }
 
 /// Downloads `remote` into `local`.
-pub fn get(
+pub(crate) fn get(
     client: Client,
     server: SocketAddr,
     remote: &str,
@@ -118,7 +118,7 @@ pub fn get(
 }
 
 /// Uploads `local` as `remote`.
-pub fn put(
+pub(crate) fn put(
     client: Client,
     server: SocketAddr,
     local: &Path,

@@ -9,8 +9,8 @@
     reason = "shared by several test binaries, each using a part"
 )]
 
-pub mod clients;
-pub mod raw;
+pub(crate) mod clients;
+pub(crate) mod raw;
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -20,17 +20,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long the daemon may take to print its ready line.
-pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a log line may take to appear.
-pub const LOG_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const LOG_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client transfer may take.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A temporary directory, removed on drop.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         let p = std::env::temp_dir().join(format!("tftpd-it-{tag}-{:016x}", random_u64()));
         std::fs::create_dir_all(&p).expect("creating a temp dir");
         // World-writable so a daemon that dropped to `nobody` may write uploads here.
@@ -38,7 +38,7 @@ impl TempDir {
         Self(p)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -49,19 +49,19 @@ impl Drop for TempDir {
     }
 }
 
-pub fn set_mode(p: &Path, mode: u32) {
+pub(crate) fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
 /// A cheap random number (no dependency): hash of time and a counter.
-pub fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher as _, RandomState};
     RandomState::new().hash_one(Instant::now())
 }
 
 /// Deterministic pseudo-random bytes.
-pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407)
@@ -77,7 +77,7 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// The user the daemon should run as: the current one, so temp files stay accessible.
-pub fn current_user() -> String {
+pub(crate) fn current_user() -> String {
     let out = Command::new("id")
         .arg("-un")
         .output()
@@ -85,7 +85,7 @@ pub fn current_user() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -93,31 +93,31 @@ pub fn is_root() -> bool {
 }
 
 /// True when CI=true: a test that would skip must fail instead.
-pub fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 /// Skips (prints why) or, under CI, fails.
-pub fn skip(test: &str, why: &str) {
+pub(crate) fn skip(test: &str, why: &str) {
     assert!(!in_ci(), "{test} cannot run under CI=true: {why}");
     eprintln!("skipping: {test} {why}");
 }
 
 /// How to start the daemon.
 #[derive(Default, Clone)]
-pub struct DaemonArgs {
+pub(crate) struct DaemonArgs {
     /// Extra command-line arguments.
-    pub args: Vec<String>,
+    pub(crate) args: Vec<String>,
     /// A config file's content (written to a temp file and passed with --config).
-    pub config: Option<String>,
+    pub(crate) config: Option<String>,
     /// Also listen on [::1]:0.
-    pub ipv6: bool,
+    pub(crate) ipv6: bool,
     /// Leave out --user (for the privilege-drop test).
-    pub no_user: bool,
+    pub(crate) no_user: bool,
 }
 
 /// The running daemon. Killed on drop.
-pub struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     log: Arc<Mutex<String>>,
     addrs: Vec<SocketAddr>,
@@ -126,7 +126,7 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn start(args: DaemonArgs) -> Self {
+    pub(crate) fn start(args: DaemonArgs) -> Self {
         let root = TempDir::new("root");
         let config_dir = TempDir::new("cfg");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tftpd"));
@@ -185,12 +185,12 @@ impl Daemon {
     }
 
     /// The first (IPv4) listening address.
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addrs[0]
     }
 
     /// The IPv6 listening address (start with `ipv6: true`).
-    pub fn addr_v6(&self) -> SocketAddr {
+    pub(crate) fn addr_v6(&self) -> SocketAddr {
         *self
             .addrs
             .iter()
@@ -198,20 +198,20 @@ impl Daemon {
             .expect("the daemon was started with an IPv6 listener")
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.root.path()
     }
 
-    pub fn config_path(&self) -> PathBuf {
+    pub(crate) fn config_path(&self) -> PathBuf {
         self.config_dir.path().join("tftpd.toml")
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Writes a file into the served root.
-    pub fn put_file(&self, name: &str, content: &[u8]) -> PathBuf {
+    pub(crate) fn put_file(&self, name: &str, content: &[u8]) -> PathBuf {
         let p = self.root.path().join(name);
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).expect("mkdir in root");
@@ -221,17 +221,22 @@ impl Daemon {
     }
 
     /// The log so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().expect("log lock").clone()
     }
 
     /// Waits until a log line contains `needle`; returns that line.
-    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+    pub(crate) fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
         self.wait_for_log_after(needle, 0, timeout)
     }
 
     /// Like `wait_for_log`, counting only log text after byte `from` (see `log_len`).
-    pub fn wait_for_log_after(&self, needle: &str, from: usize, timeout: Duration) -> String {
+    pub(crate) fn wait_for_log_after(
+        &self,
+        needle: &str,
+        from: usize,
+        timeout: Duration,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             {
@@ -252,12 +257,12 @@ impl Daemon {
         }
     }
 
-    pub fn log_len(&self) -> usize {
+    pub(crate) fn log_len(&self) -> usize {
         self.log.lock().expect("log lock").len()
     }
 
     /// Sends a signal by name (TERM, HUP, INT).
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([format!("-{sig}"), self.pid().to_string()])
             .status()
@@ -267,7 +272,7 @@ impl Daemon {
     }
 
     /// Waits for the daemon to exit.
-    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(s) = self.child.try_wait().expect("try_wait") {
@@ -283,7 +288,7 @@ impl Daemon {
     }
 
     /// Names in the root's directory `dir` (relative), sorted.
-    pub fn list(&self, dir: &str) -> Vec<String> {
+    pub(crate) fn list(&self, dir: &str) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.root.path().join(dir))
             .expect("read_dir")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())

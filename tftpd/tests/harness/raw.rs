@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 /// A decoded server datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub(crate) enum Reply {
     Data { block: u16, data: Vec<u8> },
     Ack(u16),
     Error { code: u16, message: String },
@@ -15,7 +15,7 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn parse(d: &[u8]) -> Self {
+    pub(crate) fn parse(d: &[u8]) -> Self {
         let op = if d.len() >= 2 {
             u16::from_be_bytes([d[0], d[1]])
         } else {
@@ -53,7 +53,7 @@ impl Reply {
     }
 }
 
-pub fn request(op: u16, name: &[u8], mode: &str, options: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn request(op: u16, name: &[u8], mode: &str, options: &[(&str, &str)]) -> Vec<u8> {
     let mut d = op.to_be_bytes().to_vec();
     d.extend_from_slice(name);
     d.push(0);
@@ -68,20 +68,20 @@ pub fn request(op: u16, name: &[u8], mode: &str, options: &[(&str, &str)]) -> Ve
     d
 }
 
-pub fn ack(block: u16) -> Vec<u8> {
+pub(crate) fn ack(block: u16) -> Vec<u8> {
     let mut d = vec![0, 4];
     d.extend_from_slice(&block.to_be_bytes());
     d
 }
 
-pub fn data(block: u16, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn data(block: u16, payload: &[u8]) -> Vec<u8> {
     let mut d = vec![0, 3];
     d.extend_from_slice(&block.to_be_bytes());
     d.extend_from_slice(payload);
     d
 }
 
-pub fn error(code: u16, msg: &str) -> Vec<u8> {
+pub(crate) fn error(code: u16, msg: &str) -> Vec<u8> {
     let mut d = vec![0, 5];
     d.extend_from_slice(&code.to_be_bytes());
     d.extend_from_slice(msg.as_bytes());
@@ -90,13 +90,13 @@ pub fn error(code: u16, msg: &str) -> Vec<u8> {
 }
 
 /// One client socket.
-pub struct Raw {
-    pub socket: UdpSocket,
-    pub server: SocketAddr,
+pub(crate) struct Raw {
+    pub(crate) socket: UdpSocket,
+    pub(crate) server: SocketAddr,
 }
 
 impl Raw {
-    pub fn new(server: SocketAddr) -> Self {
+    pub(crate) fn new(server: SocketAddr) -> Self {
         let bind = if server.is_ipv6() {
             "[::1]:0"
         } else {
@@ -106,16 +106,16 @@ impl Raw {
         Self { socket, server }
     }
 
-    pub fn send(&self, d: &[u8]) {
+    pub(crate) fn send(&self, d: &[u8]) {
         self.socket.send_to(d, self.server).expect("send");
     }
 
-    pub fn send_to(&self, d: &[u8], to: SocketAddr) {
+    pub(crate) fn send_to(&self, d: &[u8], to: SocketAddr) {
         self.socket.send_to(d, to).expect("send_to");
     }
 
     /// Receives one datagram within `timeout`.
-    pub fn recv(&self, timeout: Duration) -> Option<(Reply, SocketAddr)> {
+    pub(crate) fn recv(&self, timeout: Duration) -> Option<(Reply, SocketAddr)> {
         self.socket
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
             .expect("set_read_timeout");
@@ -127,13 +127,13 @@ impl Raw {
     }
 
     /// Receives, failing the test if nothing arrives.
-    pub fn expect(&self, timeout: Duration, what: &str) -> (Reply, SocketAddr) {
+    pub(crate) fn expect(&self, timeout: Duration, what: &str) -> (Reply, SocketAddr) {
         self.recv(timeout)
             .unwrap_or_else(|| panic!("expected {what} within {timeout:?}, got nothing"))
     }
 
     /// Every datagram that arrives within `window`.
-    pub fn collect(&self, window: Duration) -> Vec<(Reply, SocketAddr)> {
+    pub(crate) fn collect(&self, window: Duration) -> Vec<(Reply, SocketAddr)> {
         let end = Instant::now() + window;
         let mut v = Vec::new();
         while let Some(left) = end.checked_duration_since(Instant::now()) {
@@ -146,7 +146,7 @@ impl Raw {
     }
 
     /// A whole lock-step download; returns the bytes (or the ERROR).
-    pub fn download(
+    pub(crate) fn download(
         &self,
         name: &str,
         options: &[(&str, &str)],
