@@ -2,6 +2,7 @@
 //! drop privileges, then serve until SIGTERM. Errors here are `anyhow`, with context saying
 //! what was being done.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -48,7 +49,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     let listeners = config
         .listen
         .iter()
-        .map(|a| bind_listener(*a).with_context(|| format!("binding the TFTP listener {a}")))
+        .map(|a| bind_listener_or_v4(*a).with_context(|| format!("binding the TFTP listener {a}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let metrics_listener = config
         .metrics
@@ -77,6 +78,25 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(serve(cli, runtime, listeners, metrics_listener, level))
+}
+
+/// Binds `addr`; the IPv6 wildcard falls back to the IPv4 one on a host without IPv6, so the
+/// default `[::]:69` ("every address") still works there.
+fn bind_listener_or_v4(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    match bind_listener(addr) {
+        Err(e) if addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) && ipv6_unavailable(&e) => {
+            let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
+            warn!(%addr, fallback = %v4, error = %e, "IPv6 is not available; listening on IPv4 only");
+            bind_listener(v4)
+        }
+        other => other,
+    }
+}
+
+fn ipv6_unavailable(e: &std::io::Error) -> bool {
+    // EAFNOSUPPORT: no IPv6 in the kernel; EADDRNOTAVAIL: IPv6 disabled by sysctl.
+    use nix::errno::Errno;
+    matches!(e.raw_os_error(), Some(c) if c == Errno::EAFNOSUPPORT as i32 || c == Errno::EADDRNOTAVAIL as i32)
 }
 
 async fn serve(

@@ -8,6 +8,9 @@ use anyhow::Context as _;
 
 use crate::{exec, exec_in, have, setup, workspace_root};
 
+/// The BSD target the portable code is compile-checked for.
+const BSD_TARGET: &str = "x86_64-unknown-freebsd";
+
 /// Seconds each fuzz target runs in `xtask test`: enough to catch a shallow crash in CI.
 const FUZZ_SECONDS: &str = "20";
 
@@ -23,6 +26,9 @@ pub(crate) fn run() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The BSD build must keep compiling: userspace code is checked for FreeBSD (no linking).
+    exec(Command::new("rustup").args(["target", "add", BSD_TARGET]))?;
+    exec(Command::new(cargo).args(["check", "--package", "tftpd", "--target", BSD_TARGET]))?;
     let counts = exec_counting(Command::new(cargo).args(["test", "--workspace", "--all-targets"]))?;
     fuzz()?;
     // One plain closing line with the totals of every test binary, so a reader (or CI) does

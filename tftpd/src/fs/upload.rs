@@ -217,11 +217,7 @@ impl Upload {
             Err(e) => return Err(err(e)),
         }
         let (temp, fd) = create_temp(&dir, &target).map_err(err)?;
-        fchmod(
-            fd.as_fd(),
-            Mode::from_bits_truncate(policy.file_mode & 0o777),
-        )
-        .map_err(err)?;
+        fchmod(fd.as_fd(), file_mode(policy.file_mode)).map_err(err)?;
         Ok(Self {
             dir,
             temp,
@@ -285,13 +281,12 @@ impl Upload {
 
     #[cfg(not(target_os = "linux"))]
     fn rename_into_place(&self) -> Result<(), UploadError> {
-        use nix::unistd::{LinkatFlags, linkat};
+        use nix::unistd::linkat;
         let (d, t, n) = (self.dir.as_fd(), self.temp.as_str(), self.target.as_str());
         match self.mode {
             // link(2) fails with EEXIST instead of replacing: the portable no-replace rename.
             WriteMode::Create => {
-                linkat(d, t, d, n, LinkatFlags::NoSymlinkFollow)
-                    .map_err(|e| self.rename_error(e))?;
+                linkat(d, t, d, n, AtFlags::empty()).map_err(|e| self.rename_error(e))?;
                 let _ = unlinkat(d, t, UnlinkatFlags::NoRemoveDir);
                 Ok(())
             }
@@ -323,6 +318,11 @@ impl Drop for Upload {
             );
         }
     }
+}
+
+/// Permission bits as nix's `Mode` (whose width differs between Linux and the BSDs).
+fn file_mode(bits: u32) -> Mode {
+    Mode::from_bits_truncate((bits & 0o777) as _)
 }
 
 /// Creates `.<target>.tftpd-XXXXXXXX` with `O_EXCL`, retrying on a name clash.

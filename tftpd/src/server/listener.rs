@@ -75,8 +75,8 @@ async fn handle(
     };
     if d.len() > rt.config.limits.max_request_size {
         info!(%peer, len = d.len(), "request over limits.max_request_size refused");
-        reply(socket, peer, &TOO_LARGE, shared).await;
         metrics.request(kind, RequestOutcome::BadRequest);
+        reply(socket, peer, &TOO_LARGE, shared).await;
         return;
     }
     let req = match Packet::decode(d) {
@@ -88,36 +88,36 @@ async fn handle(
                 _ => MALFORMED,
             };
             info!(%peer, error = %e, "malformed request refused");
-            reply(socket, peer, &wire, shared).await;
             metrics.request(kind, RequestOutcome::BadRequest);
+            reply(socket, peer, &wire, shared).await;
             return;
         }
     };
     let limits = &rt.config.limits;
-    let ticket =
-        match shared
-            .admission
-            .admit(peer, limits.max_transfers, limits.max_transfers_per_client)
-        {
-            Ok(t) => t,
-            Err(Refusal::Duplicate) => {
-                // The client retransmitted its request; the running transfer answers it.
-                debug!(%peer, "duplicate request ignored");
-                metrics.request(kind, RequestOutcome::Duplicate);
-                return;
-            }
-            Err(refusal) => {
-                let wire = if refusal == Refusal::GlobalLimit {
-                    BUSY
-                } else {
-                    CLIENT_BUSY
-                };
-                warn!(%peer, ?refusal, "request refused: concurrency limit reached");
-                reply(socket, peer, &wire, shared).await;
-                metrics.request(kind, RequestOutcome::Busy);
-                return;
-            }
-        };
+    let ticket = match shared.admission.admit(
+        peer,
+        limits.max_transfers,
+        limits.max_transfers_per_client,
+    ) {
+        Ok(t) => t,
+        Err(Refusal::Duplicate) => {
+            // The client retransmitted its request; the running transfer answers it.
+            debug!(%peer, "duplicate request ignored");
+            metrics.request(kind, RequestOutcome::Duplicate);
+            return;
+        }
+        Err(refusal) => {
+            let wire = if refusal == Refusal::GlobalLimit {
+                BUSY
+            } else {
+                CLIENT_BUSY
+            };
+            warn!(target: "tftpd::audit", %peer, ?refusal, "request refused: concurrency limit reached");
+            metrics.request(kind, RequestOutcome::Busy);
+            reply(socket, peer, &wire, shared).await;
+            return;
+        }
+    };
     let shared_for_task = shared.clone();
     shared.tracker.spawn(session::serve(
         req,

@@ -11,7 +11,7 @@ use tracing::{Instrument as _, Span, debug, info, warn};
 use crate::io::file::{BlockSource, UploadSink};
 use crate::io::socket::TransferSocket;
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome, SocketRole};
-use crate::proto::packet::{OP_ERROR, opcode};
+use crate::proto::packet::{DATA_HEADER_LEN, OP_ERROR, opcode};
 use crate::proto::read::ReadTransfer;
 use crate::proto::transfer::error_datagram;
 use crate::proto::write::WriteTransfer;
@@ -31,6 +31,9 @@ const READ_FAILED: WireError = WireError::new(ErrorCode::NotDefined, "read error
 
 /// What the driver needs from a read or write transfer.
 trait Session {
+    /// The largest datagram worth receiving whole: anything longer is wrong for this
+    /// transfer anyway, and a small buffer keeps an idle transfer's memory small.
+    fn recv_capacity(&self) -> usize;
     /// Does the file work the machine asks for (read blocks; nothing for uploads).
     fn prepare_output(&mut self, now: Instant);
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]);
@@ -48,7 +51,14 @@ struct ReadSession {
     source: BlockSource,
 }
 
+/// A download only receives ACKs (4 bytes) and ERRORs; a longer ERROR text is cut, which
+/// loses nothing that matters.
+const READ_RECV_CAPACITY: usize = 1024;
+
 impl Session for ReadSession {
+    fn recv_capacity(&self) -> usize {
+        READ_RECV_CAPACITY
+    }
     fn prepare_output(&mut self, now: Instant) {
         while let Some(req) = self.machine.poll_block_request() {
             match self.source.read_block(req.index, req.max_len) {
@@ -89,11 +99,16 @@ impl Session for ReadSession {
 
 struct WriteSession {
     machine: WriteTransfer,
+    blksize: usize,
     /// Taken when committed; dropping an uncommitted sink removes its temp file.
     sink: Option<UploadSink>,
 }
 
 impl Session for WriteSession {
+    fn recv_capacity(&self) -> usize {
+        // One byte more than the largest valid DATA, so an oversized block is seen as such.
+        self.blksize + DATA_HEADER_LEN + 1
+    }
     fn prepare_output(&mut self, _now: Instant) {}
     fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
         let Some(payload) = self.machine.handle_datagram(now, d) else {
@@ -195,13 +210,14 @@ async fn serve_in_span(
     let prepared = match prepare(&req, &rt) {
         Ok(p) => p,
         Err(refused) => {
+            // Count before answering, so whoever sees the ERROR also sees it counted.
+            metrics.request(req.kind, refused.outcome);
             if refused.audit {
                 warn!(target: "tftpd::audit", reason = %refused.detail, code = refused.wire.code.as_u16(), "request refused");
             } else {
                 info!(reason = %refused.detail, code = refused.wire.code.as_u16(), "request refused");
             }
             send_error(&socket, peer, &refused.wire, metrics).await;
-            metrics.request(req.kind, refused.outcome);
             return;
         }
     };
@@ -233,6 +249,7 @@ async fn serve_in_span(
             record_options(&span, mode.as_str(), &negotiated);
             info!(target: "tftpd::audit", "upload started");
             let mut s = WriteSession {
+                blksize: usize::from(config.blksize),
                 machine: WriteTransfer::new(config, now),
                 sink: Some(sink),
             };
@@ -294,7 +311,7 @@ fn request_outcome(o: &Outcome) -> RequestOutcome {
 
 /// The transfer loop: produce, send, then wait for a datagram, the deadline or the drain.
 async fn drive(s: &mut impl Session, socket: &TransferSocket, peer: SocketAddr, shared: &Shared) {
-    let mut buf = vec![0u8; 65536];
+    let mut buf = vec![0u8; s.recv_capacity()];
     loop {
         s.prepare_output(Instant::now());
         while let Some(d) = s.poll_transmit() {
