@@ -397,3 +397,25 @@ fn metrics_endpoint_counts_requests() {
         );
     }
 }
+
+#[test]
+fn transfers_answer_from_a_new_tid_inside_the_port_range() {
+    let d = start(Some("port_range = \"41000-41009\"\n"), "off");
+    d.put_file("f.bin", b"ranged");
+    for _ in 0..3 {
+        let c = Raw::new(d.addr());
+        c.send(&request(1, b"f.bin", "octet", &[]));
+        let (_, tid) = c.expect(REPLY, "DATA 1");
+        assert_ne!(
+            tid.port(),
+            d.addr().port(),
+            "a new TID, not the listening port"
+        );
+        assert!(
+            (41000..=41009).contains(&tid.port()),
+            "port {} outside port_range",
+            tid.port()
+        );
+        c.send_to(&ack(1), tid);
+    }
+}

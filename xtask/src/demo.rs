@@ -22,6 +22,19 @@ pub(crate) fn run() -> anyhow::Result<()> {
                 "--",
                 "--config",
             ])
-            .arg(config),
+            .arg(config)
+            // Stay the invoking user: the demo is read-only on loopback, and a checkout in a
+            // private home directory would be unreadable after a drop to `nobody`.
+            .args(["--user", &current_user()]),
     )
+}
+
+fn current_user() -> String {
+    Command::new("id")
+        .arg("-un")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "nobody".to_string())
 }
