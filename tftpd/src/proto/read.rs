@@ -270,5 +270,7 @@ impl ReadTransfer {
     }
 }
 
+super::transfer::impl_transfer!(ReadTransfer);
+
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! What the read and write state machines share: their settings, how a transfer ends, and
 //! its counters.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Rollover;
 use super::error::{ErrorCode, WireError};
@@ -63,6 +63,54 @@ pub struct TransferStats {
     /// Datagrams from the peer that were ignored (duplicates, stale ACKs, junk).
     pub ignored: u64,
 }
+
+/// What the read and write machines have in common, so the shell drives both with one loop.
+pub trait Transfer {
+    /// Handles the passing of time; call it when `poll_timeout` has passed.
+    fn handle_timeout(&mut self, now: Instant);
+    /// The next datagram to send to the client.
+    fn poll_transmit(&mut self) -> Option<&[u8]>;
+    /// When `handle_timeout` must next be called; `None` when nothing is outstanding.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// True once the transfer has ended and everything queued has been sent.
+    fn is_finished(&self) -> bool;
+    /// Ends the transfer with an ERROR to the client.
+    fn abort(&mut self, error: WireError);
+    /// The transfer's counters so far.
+    fn stats(&self) -> TransferStats;
+    /// How the transfer ended, once it has.
+    fn outcome(&self) -> Option<&Outcome>;
+}
+
+/// Implements [`Transfer`] by forwarding to the type's inherent methods of the same names.
+macro_rules! impl_transfer {
+    ($t:ty) => {
+        impl $crate::proto::transfer::Transfer for $t {
+            fn handle_timeout(&mut self, now: std::time::Instant) {
+                <$t>::handle_timeout(self, now)
+            }
+            fn poll_transmit(&mut self) -> Option<&[u8]> {
+                <$t>::poll_transmit(self)
+            }
+            fn poll_timeout(&self) -> Option<std::time::Instant> {
+                <$t>::poll_timeout(self)
+            }
+            fn is_finished(&self) -> bool {
+                <$t>::is_finished(self)
+            }
+            fn abort(&mut self, error: $crate::proto::WireError) {
+                <$t>::abort(self, error)
+            }
+            fn stats(&self) -> $crate::proto::TransferStats {
+                <$t>::stats(self)
+            }
+            fn outcome(&self) -> Option<&$crate::proto::Outcome> {
+                <$t>::outcome(self)
+            }
+        }
+    };
+}
+pub(crate) use impl_transfer;
 
 /// An encoded ERROR datagram.
 pub fn error_datagram(err: &WireError) -> Vec<u8> {

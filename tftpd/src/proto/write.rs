@@ -258,5 +258,7 @@ impl WriteTransfer {
     }
 }
 
+super::transfer::impl_transfer!(WriteTransfer);
+
 #[cfg(test)]
 mod tests;

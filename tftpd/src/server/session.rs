@@ -13,9 +13,10 @@ use crate::io::socket::TransferSocket;
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome, SocketRole};
 use crate::proto::packet::{DATA_HEADER_LEN, OP_ERROR, opcode};
 use crate::proto::read::ReadTransfer;
+use crate::proto::transfer::Transfer;
 use crate::proto::transfer::error_datagram;
 use crate::proto::write::WriteTransfer;
-use crate::proto::{ErrorCode, Outcome, TransferStats, WireError};
+use crate::proto::{ErrorCode, Outcome, WireError};
 
 use super::Shared;
 use super::admission::Ticket;
@@ -29,21 +30,18 @@ const UNKNOWN_TID: WireError = WireError::new(ErrorCode::UnknownTransferId, "unk
 /// Sent when reading the served file fails mid-transfer.
 const READ_FAILED: WireError = WireError::new(ErrorCode::NotDefined, "read error");
 
-/// What the driver needs from a read or write transfer.
+/// What the driver needs beyond the protocol machine: file work and datagram handling,
+/// which differ between downloads and uploads.
 trait Session {
+    /// The protocol machine being driven.
+    type Machine: Transfer;
+    fn machine(&mut self) -> &mut Self::Machine;
     /// The largest datagram worth receiving whole: anything longer is wrong for this
     /// transfer anyway, and a small buffer keeps an idle transfer's memory small.
     fn recv_capacity(&self) -> usize;
     /// Does the file work the machine asks for (read blocks; nothing for uploads).
     fn prepare_output(&mut self, now: Instant);
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]);
-    fn handle_timeout(&mut self, now: Instant);
-    fn poll_transmit(&mut self) -> Option<&[u8]>;
-    fn poll_timeout(&self) -> Option<Instant>;
-    fn is_finished(&self) -> bool;
-    fn abort(&mut self, error: WireError);
-    fn stats(&self) -> TransferStats;
-    fn outcome(&self) -> Option<&Outcome>;
 }
 
 struct ReadSession {
@@ -56,6 +54,10 @@ struct ReadSession {
 const READ_RECV_CAPACITY: usize = 1024;
 
 impl Session for ReadSession {
+    type Machine = ReadTransfer;
+    fn machine(&mut self) -> &mut ReadTransfer {
+        &mut self.machine
+    }
     fn recv_capacity(&self) -> usize {
         READ_RECV_CAPACITY
     }
@@ -74,27 +76,6 @@ impl Session for ReadSession {
     fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
         self.machine.handle_datagram(now, d);
     }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.machine.handle_timeout(now);
-    }
-    fn poll_transmit(&mut self) -> Option<&[u8]> {
-        self.machine.poll_transmit()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.machine.poll_timeout()
-    }
-    fn is_finished(&self) -> bool {
-        self.machine.is_finished()
-    }
-    fn abort(&mut self, error: WireError) {
-        self.machine.abort(error);
-    }
-    fn stats(&self) -> TransferStats {
-        self.machine.stats()
-    }
-    fn outcome(&self) -> Option<&Outcome> {
-        self.machine.outcome()
-    }
 }
 
 struct WriteSession {
@@ -105,6 +86,10 @@ struct WriteSession {
 }
 
 impl Session for WriteSession {
+    type Machine = WriteTransfer;
+    fn machine(&mut self) -> &mut WriteTransfer {
+        &mut self.machine
+    }
     fn recv_capacity(&self) -> usize {
         // One byte more than the largest valid DATA, so an oversized block is seen as such.
         self.blksize + DATA_HEADER_LEN + 1
@@ -135,27 +120,6 @@ impl Session for WriteSession {
                 }
             }
         }
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.machine.handle_timeout(now);
-    }
-    fn poll_transmit(&mut self) -> Option<&[u8]> {
-        self.machine.poll_transmit()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.machine.poll_timeout()
-    }
-    fn is_finished(&self) -> bool {
-        self.machine.is_finished()
-    }
-    fn abort(&mut self, error: WireError) {
-        self.machine.abort(error);
-    }
-    fn stats(&self) -> TransferStats {
-        self.machine.stats()
-    }
-    fn outcome(&self) -> Option<&Outcome> {
-        self.machine.outcome()
     }
 }
 
@@ -238,7 +202,7 @@ async fn serve_in_span(
                 source,
             };
             drive(&mut s, &socket, peer, &shared).await;
-            (Kind::Read, s.stats(), s.outcome().cloned())
+            (Kind::Read, s.machine.stats(), s.machine.outcome().cloned())
         }
         Prepared::Write {
             config,
@@ -254,7 +218,7 @@ async fn serve_in_span(
                 sink: Some(sink),
             };
             drive(&mut s, &socket, peer, &shared).await;
-            (Kind::Write, s.stats(), s.outcome().cloned())
+            (Kind::Write, s.machine.stats(), s.machine.outcome().cloned())
         }
     };
     let outcome = outcome.unwrap_or(Outcome::Aborted(SHUTTING_DOWN));
@@ -314,7 +278,8 @@ async fn drive(s: &mut impl Session, socket: &TransferSocket, peer: SocketAddr, 
     let mut buf = vec![0u8; s.recv_capacity()];
     loop {
         s.prepare_output(Instant::now());
-        while let Some(d) = s.poll_transmit() {
+        let m = s.machine();
+        while let Some(d) = m.poll_transmit() {
             if opcode(d) == Some(OP_ERROR) {
                 let code = d.get(2..4).map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
                 shared.metrics.error_sent(ErrorCode::from_u16(code));
@@ -324,10 +289,10 @@ async fn drive(s: &mut impl Session, socket: &TransferSocket, peer: SocketAddr, 
                 debug!(error = %e, "send failed");
             }
         }
-        if s.is_finished() {
+        if m.is_finished() {
             return;
         }
-        let deadline = s.poll_timeout();
+        let deadline = m.poll_timeout();
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
                 Ok((n, from)) if from == peer => s.handle_datagram(Instant::now(), &buf[..n]),
@@ -341,8 +306,8 @@ async fn drive(s: &mut impl Session, socket: &TransferSocket, peer: SocketAddr, 
                 // retransmit timer decides whether the client is gone.
                 Err(e) => debug!(error = %e, "receive failed"),
             },
-            () = sleep_until(deadline) => s.handle_timeout(Instant::now()),
-            () = shared.abort.cancelled() => s.abort(SHUTTING_DOWN),
+            () = sleep_until(deadline) => s.machine().handle_timeout(Instant::now()),
+            () = shared.abort.cancelled() => s.machine().abort(SHUTTING_DOWN),
         }
     }
 }
