@@ -7,12 +7,14 @@
 //! - [`config`] and [`cli`]: the validated configuration and the command line that overrides it.
 //! - [`io`]: the narrow seams for datagram and file I/O, with the portable implementation.
 //! - [`server`]: the I/O shell: listeners, one task per transfer, limits, reload, drain.
+//! - [`filter`]: the packet filter on every socket (the shared rules, applied in userspace).
 //! - [`daemon`]: privilege drop and signals.
 //! - [`metrics`] and [`logging`]: Prometheus text metrics and the tracing subscriber.
 
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod filter;
 pub mod fs;
 pub mod io;
 pub mod logging;

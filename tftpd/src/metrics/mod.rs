@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::filter::{FilterCounters, Path as FilterPath};
 use crate::proto::ErrorCode;
 
 /// Requests by kind and outcome (counter).
@@ -22,7 +23,7 @@ pub const ACTIVE_TRANSFERS: &str = "tftpd_active_transfers";
 pub const RETRANSMITS_TOTAL: &str = "tftpd_retransmits_total";
 /// ERROR packets sent, by code (counter).
 pub const ERRORS_SENT_TOTAL: &str = "tftpd_errors_sent_total";
-/// Datagrams dropped in userspace, by socket role and reason (counter).
+/// Datagrams that passed the filter but were dropped by a transfer, by reason (counter).
 pub const DROPPED_PACKETS_TOTAL: &str = "tftpd_dropped_packets_total";
 /// Duration of finished transfers, by kind (histogram).
 pub const TRANSFER_DURATION_SECONDS: &str = "tftpd_transfer_duration_seconds";
@@ -99,51 +100,21 @@ impl RequestOutcome {
     }
 }
 
-/// Why a datagram was dropped without an answer.
+/// Why a transfer dropped a datagram that passed the packet filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
-    /// Not decodable as TFTP.
-    Malformed,
-    /// A valid packet of a kind this socket does not take (e.g. DATA to the listener).
-    UnexpectedOpcode,
     /// From an address other than the transfer's client (answered with ERROR 5).
     UnknownTid,
-    /// Ignored by a transfer (duplicate, stale ACK, junk from the right TID).
+    /// Ignored by the transfer: a duplicate, a stale ACK, or a packet out of place.
     Ignored,
 }
 
 impl DropReason {
-    const ALL: [Self; 4] = [
-        Self::Malformed,
-        Self::UnexpectedOpcode,
-        Self::UnknownTid,
-        Self::Ignored,
-    ];
+    const ALL: [Self; 2] = [Self::UnknownTid, Self::Ignored];
     fn label(self) -> &'static str {
         match self {
-            Self::Malformed => "malformed",
-            Self::UnexpectedOpcode => "unexpected_opcode",
             Self::UnknownTid => "unknown_tid",
             Self::Ignored => "ignored",
-        }
-    }
-}
-
-/// Which socket a drop happened on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SocketRole {
-    /// A listening socket (port 69).
-    Listener,
-    /// A transfer's own socket.
-    Transfer,
-}
-
-impl SocketRole {
-    const ALL: [Self; 2] = [Self::Listener, Self::Transfer];
-    fn label(self) -> &'static str {
-        match self {
-            Self::Listener => "listener",
-            Self::Transfer => "transfer",
         }
     }
 }
@@ -172,7 +143,9 @@ pub struct Metrics {
     active: AtomicI64,
     retransmits: AtomicU64,
     errors_sent: [AtomicU64; ERROR_CODES + 1],
-    dropped: [[AtomicU64; DropReason::ALL.len()]; 2],
+    dropped: [AtomicU64; DropReason::ALL.len()],
+    /// The userspace packet filter's counters.
+    pub filter_userspace: FilterCounters,
     durations: [Histogram; 2],
 }
 
@@ -209,14 +182,13 @@ impl Metrics {
         self.errors_sent[i].fetch_add(1, Relaxed);
     }
 
-    /// Counts a dropped datagram.
-    pub fn dropped(&self, role: SocketRole, reason: DropReason, n: u64) {
-        let r = SocketRole::ALL.iter().position(|x| *x == role).unwrap_or(0);
+    /// Counts datagrams a transfer dropped.
+    pub fn dropped(&self, reason: DropReason, n: u64) {
         let d = DropReason::ALL
             .iter()
             .position(|x| *x == reason)
             .unwrap_or(0);
-        self.dropped[r][d].fetch_add(n, Relaxed);
+        self.dropped[d].fetch_add(n, Relaxed);
     }
 
     /// Marks a transfer started; the guard marks it finished when dropped.
@@ -322,19 +294,18 @@ impl Metrics {
             &mut out,
             DROPPED_PACKETS_TOTAL,
             "counter",
-            "Datagrams dropped in userspace, by socket role and reason.",
+            "Datagrams that passed the filter but were dropped by a transfer, by reason.",
         );
-        for (r, role) in SocketRole::ALL.iter().enumerate() {
-            for (d, reason) in DropReason::ALL.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "{DROPPED_PACKETS_TOTAL}{{socket=\"{}\",reason=\"{}\"}} {}",
-                    role.label(),
-                    reason.label(),
-                    self.dropped[r][d].load(Relaxed)
-                );
-            }
+        for (d, reason) in DropReason::ALL.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{DROPPED_PACKETS_TOTAL}{{reason=\"{}\"}} {}",
+                reason.label(),
+                self.dropped[d].load(Relaxed)
+            );
         }
+        self.filter_userspace
+            .render(FilterPath::Userspace, &mut out);
         head(
             &mut out,
             TRANSFER_DURATION_SECONDS,

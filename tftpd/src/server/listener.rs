@@ -8,8 +8,9 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
-use crate::metrics::{DropReason, Kind, RequestOutcome, SocketRole};
-use crate::proto::packet::{DecodeError, OP_RRQ, OP_WRQ, Packet, opcode};
+use crate::filter::{self, Role};
+use crate::metrics::{Kind, RequestOutcome};
+use crate::proto::packet::{DecodeError, OP_WRQ, Packet, opcode};
 use crate::proto::transfer::error_datagram;
 use crate::proto::{ErrorCode, WireError};
 
@@ -60,18 +61,14 @@ async fn handle(
 ) {
     let rt = shared.runtime.borrow().clone();
     let metrics = &shared.metrics;
-    let kind = match opcode(d) {
-        Some(OP_RRQ) => Kind::Read,
-        Some(OP_WRQ) => Kind::Write,
-        _ => {
-            // Not a request: no answer, so junk on port 69 cannot be reflected at anyone.
-            let reason = match Packet::decode(d) {
-                Ok(_) => DropReason::UnexpectedOpcode,
-                Err(_) => DropReason::Malformed,
-            };
-            metrics.dropped(SocketRole::Listener, reason, 1);
-            return;
-        }
+    // Junk dies here, counted by reason, without an answer: no reflection off port 69.
+    if !filter::admit(Role::Listener, d, &metrics.filter_userspace) {
+        return;
+    }
+    let kind = if opcode(d) == Some(OP_WRQ) {
+        Kind::Write
+    } else {
+        Kind::Read
     };
     if d.len() > rt.config.limits.max_request_size {
         info!(%peer, len = d.len(), "request over limits.max_request_size refused");

@@ -8,9 +8,10 @@ use std::time::Instant;
 
 use tracing::{Instrument as _, Span, debug, info, warn};
 
+use crate::filter::{self, Role};
 use crate::io::file::{BlockSource, UploadSink};
 use crate::io::socket::TransferSocket;
-use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome, SocketRole};
+use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
 use crate::proto::packet::{DATA_HEADER_LEN, OP_ERROR, opcode};
 use crate::proto::read::ReadTransfer;
 use crate::proto::transfer::Transfer;
@@ -186,6 +187,9 @@ async fn serve_in_span(
         }
     };
     let _active = metrics.transfer_started();
+    let role = Role::Transfer {
+        max_blksize: rt.config.protocol.max_blksize.get(),
+    };
     let span = Span::current();
     let now = Instant::now();
     let (kind, stats, outcome) = match prepared {
@@ -201,7 +205,7 @@ async fn serve_in_span(
                 machine: ReadTransfer::new(config, now),
                 source,
             };
-            drive(&mut s, &socket, peer, &shared).await;
+            drive(&mut s, &socket, peer, role, &shared).await;
             (Kind::Read, s.machine.stats(), s.machine.outcome().cloned())
         }
         Prepared::Write {
@@ -217,7 +221,7 @@ async fn serve_in_span(
                 machine: WriteTransfer::new(config, now),
                 sink: Some(sink),
             };
-            drive(&mut s, &socket, peer, &shared).await;
+            drive(&mut s, &socket, peer, role, &shared).await;
             (Kind::Write, s.machine.stats(), s.machine.outcome().cloned())
         }
     };
@@ -226,7 +230,7 @@ async fn serve_in_span(
     metrics.bytes(kind, stats.bytes);
     metrics.retransmits(stats.retransmits);
     metrics.transfer_duration(kind, duration);
-    metrics.dropped(SocketRole::Transfer, DropReason::Ignored, stats.ignored);
+    metrics.dropped(DropReason::Ignored, stats.ignored);
     metrics.request(kind, request_outcome(&outcome));
     let duration_ms = duration.as_secs_f64() * 1e3;
     match &outcome {
@@ -274,7 +278,13 @@ fn request_outcome(o: &Outcome) -> RequestOutcome {
 }
 
 /// The transfer loop: produce, send, then wait for a datagram, the deadline or the drain.
-async fn drive(s: &mut impl Session, socket: &TransferSocket, peer: SocketAddr, shared: &Shared) {
+async fn drive(
+    s: &mut impl Session,
+    socket: &TransferSocket,
+    peer: SocketAddr,
+    role: Role,
+    shared: &Shared,
+) {
     let mut buf = vec![0u8; s.recv_capacity()];
     loop {
         s.prepare_output(Instant::now());
@@ -295,11 +305,12 @@ async fn drive(s: &mut impl Session, socket: &TransferSocket, peer: SocketAddr, 
         let deadline = m.poll_timeout();
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
+                Ok((n, _)) if !filter::admit(role, &buf[..n], &shared.metrics.filter_userspace) => {}
                 Ok((n, from)) if from == peer => s.handle_datagram(Instant::now(), &buf[..n]),
                 Ok((_, from)) => {
                     // Another TID: answer it and carry on; the transfer is not disturbed.
                     debug!(%from, "datagram from an unknown TID");
-                    shared.metrics.dropped(SocketRole::Transfer, DropReason::UnknownTid, 1);
+                    shared.metrics.dropped(DropReason::UnknownTid, 1);
                     send_error(socket, from, &UNKNOWN_TID, &shared.metrics).await;
                 }
                 // ICMP errors (e.g. port unreachable) surface here on some systems; the

@@ -1,0 +1,76 @@
+//! Drop reasons and the per-reason counter. The reasons index per-CPU array maps, so their
+//! numbers are part of the map layout operators read with `bpftool`: never renumber one.
+
+/// Why a datagram was dropped (or `Passed`). The discriminant is the counter map index.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Kept: handed to the daemon.
+    Passed = 0,
+    /// Shorter than any TFTP packet of its kind.
+    TooShort = 1,
+    /// An opcode this socket never takes (e.g. DATA to the listener, RRQ to a transfer).
+    BadOpcode = 2,
+    /// An RRQ/WRQ without a NUL-terminated file name and mode.
+    MalformedRequest = 3,
+    /// A DATA block larger than the largest block size the server agrees to.
+    Oversized = 4,
+    /// An ACK that is not exactly 4 bytes.
+    BadAckLength = 5,
+}
+
+impl Reason {
+    /// Every reason, in index order.
+    pub const ALL: [Self; 6] = [
+        Self::Passed,
+        Self::TooShort,
+        Self::BadOpcode,
+        Self::MalformedRequest,
+        Self::Oversized,
+        Self::BadAckLength,
+    ];
+
+    /// Number of reasons: the size of a counter map.
+    pub const COUNT: u32 = Self::ALL.len() as u32;
+
+    /// The map index.
+    pub const fn index(self) -> u32 {
+        self as u32
+    }
+
+    /// The metric label value (a closed set).
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::TooShort => "too_short",
+            Self::BadOpcode => "bad_opcode",
+            Self::MalformedRequest => "malformed_request",
+            Self::Oversized => "oversized",
+            Self::BadAckLength => "bad_ack_length",
+        }
+    }
+}
+
+/// Packets and bytes counted for one reason on one CPU. Two u64s: no padding, so the layout
+/// is the same on every side and `bpftool map dump` shows both fields.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counter {
+    /// Datagrams.
+    pub packets: u64,
+    /// Bytes of UDP payload.
+    pub bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    #[test]
+    fn reason_indices_are_dense_and_stable() {
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(r.index() as usize, i, "{r:?} must sit at index {i}");
+        }
+        assert_eq!(Reason::COUNT, 6);
+    }
+}
