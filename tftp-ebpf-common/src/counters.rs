@@ -62,6 +62,18 @@ pub struct Counter {
     pub bytes: u64,
 }
 
+/// Userspace reads map values through aya's `Pod`.
+#[cfg(feature = "user")]
+#[expect(
+    unsafe_code,
+    reason = "aya reads map values through Pod; the impl is sound as stated"
+)]
+mod pod {
+    // SAFETY: Counter is repr(C), Copy, made of two u64s with no padding, so any byte
+    // pattern the kernel hands back is a valid value.
+    unsafe impl aya::Pod for super::Counter {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::Reason;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::config::LogFormat;
+use crate::config::{EbpfMode, LogFormat};
 use crate::fs::WriteMode;
 
 /// A correct, safe and fast TFTP server.
@@ -51,6 +51,11 @@ pub struct Cli {
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics. Overrides `metrics.listen`.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// Kernel packet filter: off, auto (fall back to userspace rules) or required. Overrides
+    /// `ebpf.mode`.
+    #[arg(long, value_name = "MODE", value_enum)]
+    pub ebpf: Option<EbpfMode>,
 
     /// Validate the configuration (file and flags), then exit 0 if valid or 1 if not.
     #[arg(long)]

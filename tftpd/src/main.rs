@@ -18,7 +18,7 @@ use tftpd::daemon::privs::{Identity, drop_privileges};
 use tftpd::io::socket::bind_listener;
 use tftpd::metrics::Metrics;
 use tftpd::server::runtime::Runtime;
-use tftpd::{daemon, logging, metrics, server};
+use tftpd::{daemon, filter, logging, metrics, server};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -62,8 +62,21 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             anyhow::Ok(l)
         })
         .transpose()?;
-    // Packet filters attach to the bound sockets here, before privileges go (issue #3).
+    // The kernel filter loads and attaches while the process still may (CAP_BPF).
+    let kernel_filter = filter::setup(
+        config.ebpf.mode,
+        config.protocol.max_blksize.get(),
+        &listeners,
+    )
+    .context("setting up the packet filter")?;
 
+    if let Some(f) = &kernel_filter
+        && let Some((uid, gid)) = daemon::privs::target_ids(&config.user, config.group.as_deref())
+            .context("looking up the user to run as")?
+    {
+        f.chown_pins(uid, gid)
+            .context("handing the pinned eBPF maps to the service user")?;
+    }
     // One thread still: dropping privileges now applies to every thread made later.
     match drop_privileges(&config.user, config.group.as_deref()).context("dropping privileges")? {
         Identity::Dropped { user, uid, gid } => info!(user, uid, gid, "dropped privileges"),
@@ -77,7 +90,14 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         .thread_name("tftpd")
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(serve(cli, runtime, listeners, metrics_listener, level))
+    rt.block_on(serve(
+        cli,
+        runtime,
+        listeners,
+        metrics_listener,
+        level,
+        kernel_filter,
+    ))
 }
 
 /// Binds `addr`; the IPv6 wildcard falls back to the IPv4 one on a host without IPv6, so the
@@ -105,10 +125,15 @@ async fn serve(
     listeners: Vec<std::net::UdpSocket>,
     metrics_listener: Option<std::net::TcpListener>,
     level: logging::LevelHandle,
+    kernel_filter: Option<filter::KernelFilter>,
 ) -> anyhow::Result<()> {
     let (tx, rx) = watch::channel(Arc::new(runtime));
     let shutdown = CancellationToken::new();
+    let kernel_filter = kernel_filter.map(Arc::new);
     let metrics = Arc::new(Metrics::default());
+    if let Some(f) = &kernel_filter {
+        metrics.set_kernel_filter(f.clone());
+    }
     if let Some(l) = metrics_listener {
         let l = tokio::net::TcpListener::from_std(l).context("registering the metrics socket")?;
         info!(addr = %l.local_addr()?, "metrics endpoint listening");
@@ -120,7 +145,9 @@ async fn serve(
             tracing::error!(error = %e, "signal handling failed");
         }
     });
-    server::run(listeners, rx, metrics, shutdown)
-        .await
-        .context("serving")
+    let served = server::run(listeners, rx, metrics, kernel_filter.clone(), shutdown).await;
+    if let Some(f) = &kernel_filter {
+        f.unpin();
+    }
+    served.context("serving")
 }

@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask demo` runs the server on the bundled sample root, and
 //! `cargo xtask test` installs what the tests need and runs every check CI runs.
 
+mod build_ebpf;
 mod demo;
 mod setup;
 mod test;
@@ -10,17 +11,20 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-const USAGE: &str = "usage: cargo xtask <demo|test|setup>
+const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf>
 
-  demo    build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
-  test    install what the tests need (when possible), then run fmt, clippy, all tests
-          and a short fuzz run
-  setup   only install what the tests need";
+  demo        build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
+  build-ebpf  build the eBPF object tftpd embeds (installs nightly rust-src and bpf-linker
+              when missing)
+  test        install what the tests need (when possible), build the eBPF object, then run
+              fmt, clippy, all tests and a short fuzz run
+  setup       only install what the tests need";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("demo") => demo::run(),
+        Some("build-ebpf") => build_ebpf::run(),
         Some("test") => test::run(),
         Some("setup") => setup::run(),
         _ => {

@@ -9,7 +9,8 @@ use anyhow::bail;
 use crate::{exec, have};
 
 /// Program on PATH, and the Debian package that provides it.
-const TOOLS: [(&str, &str); 4] = [
+const TOOLS: [(&str, &str); 5] = [
+    ("bpftool", "bpftool"),
     ("tftp", "tftp-hpa"),
     ("atftp", "atftp"),
     ("busybox", "busybox"),

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::Context as _;
 
-use crate::{exec, exec_in, have, setup, workspace_root};
+use crate::{build_ebpf, exec, exec_in, have, setup, workspace_root};
 
 /// The BSD target the portable code is compile-checked for.
 const BSD_TARGET: &str = "x86_64-unknown-freebsd";
@@ -16,6 +16,8 @@ const FUZZ_SECONDS: &str = "20";
 
 pub(crate) fn run() -> anyhow::Result<()> {
     setup::run()?;
+    // Built first so the daemon under test embeds the real eBPF programs.
+    build_ebpf::run()?;
     let cargo = env!("CARGO");
     exec(Command::new(cargo).args(["fmt", "--all", "--", "--check"]))?;
     exec(Command::new(cargo).args([

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use self::types::{BlockSize, LogFormat, PortRange, RolloverPolicy};
+pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy};
 use crate::cli::Cli;
 pub use crate::fs::WriteMode;
 
@@ -89,6 +89,9 @@ pub struct Config {
     /// Graceful shutdown.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// The kernel packet filter.
+    #[serde(default)]
+    pub ebpf: EbpfConfig,
     /// The file this configuration came from (not a key; set by `load`).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -164,6 +167,15 @@ pub struct MetricsConfig {
     /// Where to serve /metrics; absent: no endpoint.
     #[serde(default)]
     pub listen: Option<SocketAddr>,
+}
+
+/// `[ebpf]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EbpfConfig {
+    /// off, auto or required.
+    #[serde(default)]
+    pub mode: EbpfMode,
 }
 
 /// `[shutdown]`.
@@ -281,6 +293,7 @@ impl Default for Config {
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
+            ebpf: EbpfConfig::default(),
             source: None,
         }
     }
@@ -350,6 +363,9 @@ impl Config {
         }
         if let Some(m) = cli.metrics_listen {
             self.metrics.listen = Some(m);
+        }
+        if let Some(e) = cli.ebpf {
+            self.ebpf.mode = e;
         }
     }
 

@@ -142,6 +142,8 @@ fn flags_override_the_file_and_listen_replaces_the_list() {
         "create",
         "--log-format",
         "text",
+        "--ebpf",
+        "off",
     ])
     .expect("cli");
     let c = Config::load_from(&cli, Path::new("/nonexistent")).expect("load");
@@ -156,6 +158,7 @@ fn flags_override_the_file_and_listen_replaces_the_list() {
     );
     assert_eq!(c.write, WriteMode::Create, "--write wins");
     assert_eq!(c.log.format, LogFormat::Text, "--log-format wins");
+    assert_eq!(c.ebpf.mode, EbpfMode::Off, "--ebpf wins over the default");
     assert_eq!(c.user, "tftp", "keys without a flag keep the file's value");
     assert_eq!(c.source.as_deref(), Some(file.as_path()));
 }

@@ -97,6 +97,19 @@ impl RolloverPolicy {
     }
 }
 
+/// Whether to drop junk in the kernel with the eBPF socket filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EbpfMode {
+    /// Never load eBPF; the rules run in userspace.
+    Off,
+    /// Load and attach when possible; otherwise say why once and use the userspace rules.
+    #[default]
+    Auto,
+    /// Refuse to start without the eBPF filters.
+    Required,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

@@ -65,16 +65,17 @@ pub enum PrivError {
     StillRoot(String),
 }
 
-/// Drops to `user` (and `group`, else the user's primary group) when running as root.
-pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<Identity, PrivError> {
-    if !geteuid().is_root() {
-        return Ok(Identity::Unchanged {
-            uid: geteuid().as_raw(),
-        });
+/// The uid and gid `drop_privileges` would switch to, when running as root and not staying
+/// root; `None` otherwise. Lets resources made as root be handed over first.
+pub fn target_ids(user: &str, group: Option<&str>) -> Result<Option<(u32, u32)>, PrivError> {
+    if !geteuid().is_root() || user == "root" {
+        return Ok(None);
     }
-    if user == "root" {
-        return Ok(Identity::StayedRoot);
-    }
+    let (uid, gid) = lookup(user, group)?;
+    Ok(Some((uid.as_raw(), gid.as_raw())))
+}
+
+fn lookup(user: &str, group: Option<&str>) -> Result<(Uid, Gid), PrivError> {
     let u = User::from_name(user)
         .map_err(|source| PrivError::Lookup {
             what: "user",
@@ -95,6 +96,20 @@ pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<Identity, Priv
                 .gid
         }
     };
+    Ok((u.uid, gid))
+}
+
+/// Drops to `user` (and `group`, else the user's primary group) when running as root.
+pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<Identity, PrivError> {
+    if !geteuid().is_root() {
+        return Ok(Identity::Unchanged {
+            uid: geteuid().as_raw(),
+        });
+    }
+    if user == "root" {
+        return Ok(Identity::StayedRoot);
+    }
+    let (uid, gid) = lookup(user, group)?;
     let set = |call: &'static str, r: nix::Result<()>| {
         r.map_err(|source| PrivError::Set {
             call,
@@ -104,9 +119,9 @@ pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<Identity, Priv
     };
     set("setgroups", setgroups(&[gid]))?;
     set("setgid", setgid(gid))?;
-    set("setuid", setuid(u.uid))?;
+    set("setuid", setuid(uid))?;
     // Paranoia, as OpenSSH does: if regaining root works, the drop did not happen.
-    if u.uid != Uid::from_raw(0) && (setuid(Uid::from_raw(0)).is_ok() || geteuid().is_root()) {
+    if uid != Uid::from_raw(0) && (setuid(Uid::from_raw(0)).is_ok() || geteuid().is_root()) {
         return Err(PrivError::StillRoot(user.to_string()));
     }
     if gid != Gid::from_raw(0) && getegid() != gid {
@@ -114,7 +129,7 @@ pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<Identity, Priv
     }
     Ok(Identity::Dropped {
         user: user.to_string(),
-        uid: u.uid.as_raw(),
+        uid: uid.as_raw(),
         gid: gid.as_raw(),
     })
 }

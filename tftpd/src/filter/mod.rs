@@ -6,10 +6,115 @@
 //! the same rules in the kernel and report into the same metric with their own `path`.
 
 pub mod counters;
+#[cfg(target_os = "linux")]
+pub mod ebpf;
 
 use tftp_ebpf_common::{Verdict, classify_request, classify_transfer};
 
 pub use self::counters::{FilterCounters, Path};
+
+use crate::config::EbpfMode;
+
+/// The kernel-side filter, where the platform has one.
+#[cfg(target_os = "linux")]
+pub type KernelFilter = ebpf::EbpfFilter;
+
+/// No socket filter that drops exists on this platform (BSD's BPF only observes), so there
+/// is no kernel filter value: the userspace rules always apply.
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug)]
+pub enum KernelFilter {}
+
+#[cfg(not(target_os = "linux"))]
+impl KernelFilter {
+    /// Never called: no value exists.
+    pub fn attach_transfer(&self, _socket: impl std::os::fd::AsFd) -> Result<(), std::io::Error> {
+        match *self {}
+    }
+    /// Never called: no value exists.
+    pub fn render(&self, _out: &mut String) {
+        match *self {}
+    }
+    /// Never called: no value exists.
+    pub fn unpin(&self) {
+        match *self {}
+    }
+    /// Never called: no value exists.
+    pub fn chown_pins(&self, _uid: u32, _gid: u32) -> std::io::Result<()> {
+        match *self {}
+    }
+}
+
+/// Why the configured filter could not be set up (`ebpf.mode = "required"`).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// eBPF was required but could not be loaded or attached.
+    #[cfg(target_os = "linux")]
+    #[error("ebpf.mode = \"required\" but the eBPF filters could not be set up")]
+    Ebpf(#[source] ebpf::AttachError),
+    /// eBPF was required on a platform without it.
+    #[cfg(not(target_os = "linux"))]
+    #[error("ebpf.mode = \"required\" but eBPF socket filters exist only on Linux")]
+    Unsupported,
+}
+
+/// Sets up the kernel filter per `mode` and attaches it to the listening sockets. `None`
+/// means the userspace rules apply; the reason is logged once.
+pub fn setup(
+    mode: EbpfMode,
+    max_blksize: u16,
+    listeners: &[std::net::UdpSocket],
+) -> Result<Option<KernelFilter>, SetupError> {
+    if mode == EbpfMode::Off {
+        tracing::info!(
+            path = "userspace",
+            "packet filter: userspace rules (ebpf.mode = \"off\")"
+        );
+        return Ok(None);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let attempt = || -> Result<KernelFilter, ebpf::AttachError> {
+            let mut f = ebpf::EbpfFilter::load(max_blksize)?;
+            for l in listeners {
+                f.attach_listener(l)?;
+            }
+            f.pin(std::path::Path::new(ebpf::PIN_DIR))?;
+            Ok(f)
+        };
+        match attempt() {
+            Ok(f) => {
+                tracing::info!(
+                    path = "socket",
+                    pinned = ebpf::PIN_DIR,
+                    "packet filter: eBPF socket filters attached"
+                );
+                Ok(Some(f))
+            }
+            Err(e) if mode == EbpfMode::Auto => {
+                tracing::warn!(
+                    path = "userspace",
+                    error = %crate::server::request::error_chain(&e),
+                    "packet filter: eBPF unavailable, using the userspace rules"
+                );
+                Ok(None)
+            }
+            Err(e) => Err(SetupError::Ebpf(e)),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (max_blksize, listeners);
+        if mode == EbpfMode::Required {
+            return Err(SetupError::Unsupported);
+        }
+        tracing::info!(
+            path = "userspace",
+            "packet filter: userspace rules (no eBPF on this platform)"
+        );
+        Ok(None)
+    }
+}
 
 /// Which socket a datagram arrived on; each role has its own rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -29,6 +29,12 @@ pub struct TransferSocket {
     socket: UdpSocket,
 }
 
+impl std::os::fd::AsFd for TransferSocket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
 impl TransferSocket {
     /// Binds a socket for a transfer with `peer`, on the listener's local address `local`
     /// (the port replaced), from `ports` when given, else an ephemeral port.

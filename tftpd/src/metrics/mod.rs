@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::filter::{FilterCounters, Path as FilterPath};
+use std::sync::{Arc, OnceLock};
+
+use crate::filter::{FilterCounters, KernelFilter, Path as FilterPath};
 use crate::proto::ErrorCode;
 
 /// Requests by kind and outcome (counter).
@@ -146,6 +148,8 @@ pub struct Metrics {
     dropped: [AtomicU64; DropReason::ALL.len()],
     /// The userspace packet filter's counters.
     pub filter_userspace: FilterCounters,
+    /// The kernel filter, whose counters are read from its maps at scrape time.
+    kernel_filter: OnceLock<Arc<KernelFilter>>,
     durations: [Histogram; 2],
 }
 
@@ -180,6 +184,11 @@ impl Metrics {
     pub fn error_sent(&self, code: ErrorCode) {
         let i = usize::from(code.as_u16()).min(ERROR_CODES);
         self.errors_sent[i].fetch_add(1, Relaxed);
+    }
+
+    /// Adds the kernel filter's counters to every scrape.
+    pub fn set_kernel_filter(&self, f: Arc<KernelFilter>) {
+        let _ = self.kernel_filter.set(f);
     }
 
     /// Counts datagrams a transfer dropped.
@@ -306,6 +315,9 @@ impl Metrics {
         }
         self.filter_userspace
             .render(FilterPath::Userspace, &mut out);
+        if let Some(f) = self.kernel_filter.get() {
+            f.render(&mut out);
+        }
         head(
             &mut out,
             TRANSFER_DURATION_SECONDS,

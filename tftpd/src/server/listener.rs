@@ -61,8 +61,11 @@ async fn handle(
 ) {
     let rt = shared.runtime.borrow().clone();
     let metrics = &shared.metrics;
-    // Junk dies here, counted by reason, without an answer: no reflection off port 69.
-    if !filter::admit(Role::Listener, d, &metrics.filter_userspace) {
+    // Junk dies here (or already died in the kernel), counted by reason, without an
+    // answer: no reflection off port 69.
+    if shared.kernel_filter.is_none()
+        && !filter::admit(Role::Listener, d, &metrics.filter_userspace)
+    {
         return;
     }
     let kind = if opcode(d) == Some(OP_WRQ) {

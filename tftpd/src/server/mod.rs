@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::filter::KernelFilter;
 use crate::metrics::Metrics;
 
 use self::admission::Admission;
@@ -42,6 +43,8 @@ pub struct Shared {
     pub abort: CancellationToken,
     /// Every transfer task, so the drain can wait for them.
     pub tracker: TaskTracker,
+    /// The kernel packet filter, when attached; otherwise the userspace rules apply.
+    pub kernel_filter: Option<Arc<KernelFilter>>,
 }
 
 /// Serves on `listeners` until `shutdown` is cancelled, then drains: no new requests,
@@ -50,6 +53,7 @@ pub async fn run(
     listeners: Vec<std::net::UdpSocket>,
     runtime: watch::Receiver<Arc<Runtime>>,
     metrics: Arc<Metrics>,
+    kernel_filter: Option<Arc<KernelFilter>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let shared = Arc::new(Shared {
@@ -59,6 +63,7 @@ pub async fn run(
         stop_intake: CancellationToken::new(),
         abort: CancellationToken::new(),
         tracker: TaskTracker::new(),
+        kernel_filter,
     });
     let mut addrs: Vec<SocketAddr> = Vec::new();
     let mut listener_tasks = Vec::new();

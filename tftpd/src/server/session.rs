@@ -171,6 +171,18 @@ async fn serve_in_span(
             return;
         }
     };
+    // With the kernel filter, junk to this socket dies before it wakes the task. If the
+    // attach fails the userspace rule below still applies.
+    let kernel_filtered = match &shared.kernel_filter {
+        Some(f) => match f.attach_transfer(&socket) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(error = %error_chain(&e), "attaching the eBPF transfer filter failed; userspace rules apply");
+                false
+            }
+        },
+        None => false,
+    };
     let started = Instant::now();
     let prepared = match prepare(&req, &rt) {
         Ok(p) => p,
@@ -187,9 +199,9 @@ async fn serve_in_span(
         }
     };
     let _active = metrics.transfer_started();
-    let role = Role::Transfer {
+    let role = (!kernel_filtered).then_some(Role::Transfer {
         max_blksize: rt.config.protocol.max_blksize.get(),
-    };
+    });
     let span = Span::current();
     let now = Instant::now();
     let (kind, stats, outcome) = match prepared {
@@ -282,7 +294,7 @@ async fn drive(
     s: &mut impl Session,
     socket: &TransferSocket,
     peer: SocketAddr,
-    role: Role,
+    role: Option<Role>,
     shared: &Shared,
 ) {
     let mut buf = vec![0u8; s.recv_capacity()];
@@ -305,7 +317,7 @@ async fn drive(
         let deadline = m.poll_timeout();
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
-                Ok((n, _)) if !filter::admit(role, &buf[..n], &shared.metrics.filter_userspace) => {}
+                Ok((n, _)) if role.is_some_and(|r| !filter::admit(r, &buf[..n], &shared.metrics.filter_userspace)) => {}
                 Ok((n, from)) if from == peer => s.handle_datagram(Instant::now(), &buf[..n]),
                 Ok((_, from)) => {
                     // Another TID: answer it and carry on; the transfer is not disturbed.

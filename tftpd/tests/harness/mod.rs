@@ -10,6 +10,7 @@
 )]
 
 pub(crate) mod clients;
+pub(crate) mod junk;
 pub(crate) mod raw;
 
 use std::io::{BufRead as _, BufReader};
@@ -142,6 +143,11 @@ impl Daemon {
             let path = config_dir.path().join("tftpd.toml");
             std::fs::write(&path, text).expect("writing the config");
             cmd.arg("--config").arg(&path);
+        }
+        // The eBPF pins are global (/sys/fs/bpf/tftpd), so daemons that run side by side in
+        // tests use the userspace rules unless a test asks for eBPF itself.
+        if !args.args.iter().any(|a| a == "--ebpf") {
+            cmd.args(["--ebpf", "off"]);
         }
         cmd.args(&args.args);
         cmd.env_remove("RUST_LOG");

@@ -1,0 +1,21 @@
+//! Embeds the eBPF object when `cargo xtask build-ebpf` has built it. A stable `cargo build`
+//! without it still builds a daemon that runs with the userspace filter (and says so).
+
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(ebpf_object)");
+    let object = std::env::var_os("TFTPD_EBPF_OBJECT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../tftp-ebpf/target/bpfel-unknown-none/release/tftp-ebpf")
+        });
+    println!("cargo::rerun-if-env-changed=TFTPD_EBPF_OBJECT");
+    println!("cargo::rerun-if-changed={}", object.display());
+    let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
+    if linux && object.is_file() {
+        println!("cargo::rustc-cfg=ebpf_object");
+        println!("cargo::rustc-env=TFTPD_EBPF_OBJECT={}", object.display());
+    }
+}

@@ -1,0 +1,136 @@
+//! Root-only: the real eBPF socket filters, loaded by the daemon into this kernel. The same
+//! junk/valid mix as the userspace path must give the same counts, read from the daemon's
+//! metrics and, independently, by `bpftool` from the pinned maps. Without root (or without the
+//! object in this build) the test says why and skips; under CI=true that is a failure.
+//!
+//! One test function: the pins live at a fixed path, so two eBPF daemons must not overlap.
+
+mod harness;
+
+use std::process::Command;
+use std::time::Duration;
+
+use harness::junk::{EXPECTED, run_mix};
+use harness::{is_root, skip};
+
+const PIN_DIR: &str = "/sys/fs/bpf/tftpd";
+
+/// Sums one reason's counter over CPUs from `bpftool -j map dump pinned PATH`.
+fn bpftool_sum(map: &str, index: u64) -> (u64, u64) {
+    let out = Command::new("bpftool")
+        .args(["-j", "map", "dump", "pinned"])
+        .arg(format!("{PIN_DIR}/{map}"))
+        .output()
+        .expect("running bpftool");
+    assert!(
+        out.status.success(),
+        "bpftool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The JSON is an array of {"key": N, "values": [{"cpu": C, "value": {"packets": P, "bytes": B}}]}.
+    // A tiny scan keeps the test free of a JSON dependency.
+    let entry = text
+        .split("\"key\":")
+        .skip(1)
+        .find(|e| {
+            e.trim_start().starts_with(&format!("{index},"))
+                || e.trim_start().starts_with(&format!("{index}\n"))
+        })
+        .unwrap_or_else(|| panic!("no key {index} in bpftool output:\n{text}"));
+    let field_sum = |name: &str| -> u64 {
+        entry
+            .split(&format!("\"{name}\":"))
+            .skip(1)
+            .map(|v| {
+                v.trim_start()
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse::<u64>()
+                    .expect("a number")
+            })
+            .sum()
+    };
+    (field_sum("packets"), field_sum("bytes"))
+}
+
+#[test]
+fn socket_filters_drop_the_junk_mix_in_the_kernel_with_the_same_counts() {
+    if !is_root() {
+        skip(
+            "socket_filters_drop_the_junk_mix_in_the_kernel_with_the_same_counts",
+            "needs root and BPF",
+        );
+        return;
+    }
+    let object = std::env::var_os("TFTPD_EBPF_OBJECT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tftp-ebpf/target/bpfel-unknown-none/release/tftp-ebpf")
+        });
+    if !object.is_file() {
+        skip(
+            "socket_filters_drop_the_junk_mix_in_the_kernel_with_the_same_counts",
+            "needs the eBPF object (cargo xtask build-ebpf)",
+        );
+        return;
+    }
+    let (mut d, body) = run_mix("socket", &["--ebpf", "required"]);
+    d.wait_for_log("eBPF socket filters attached", Duration::from_secs(5));
+    // Nothing reached the userspace rules: the kernel dropped it all.
+    for (verdict, reason, _, _) in EXPECTED {
+        let n = harness::junk::counter(
+            &body,
+            "tftpd_filter_packets_total",
+            "userspace",
+            verdict,
+            reason,
+        );
+        assert_eq!(
+            n, 0,
+            "userspace saw {reason}: the kernel filter should have dropped it"
+        );
+    }
+    // bpftool reads the same numbers from the pinned maps (listener + transfer maps).
+    let reasons = [
+        "passed",
+        "too_short",
+        "bad_opcode",
+        "malformed_request",
+        "oversized",
+        "bad_ack_length",
+    ];
+    for (index, reason) in reasons.iter().enumerate() {
+        let (lp, lb) = bpftool_sum("listen_counts", index as u64);
+        let (xp, xb) = bpftool_sum("xfer_counts", index as u64);
+        let verdict = if *reason == "passed" { "pass" } else { "drop" };
+        let metric_p = harness::junk::counter(
+            &body,
+            "tftpd_filter_packets_total",
+            "socket",
+            verdict,
+            reason,
+        );
+        let metric_b =
+            harness::junk::counter(&body, "tftpd_filter_bytes_total", "socket", verdict, reason);
+        assert_eq!(
+            lp + xp,
+            metric_p,
+            "{reason}: bpftool packets match the metrics"
+        );
+        assert_eq!(
+            lb + xb,
+            metric_b,
+            "{reason}: bpftool bytes match the metrics"
+        );
+    }
+    d.signal("TERM");
+    let status = d.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "exit 0, got {status}");
+    assert!(
+        !std::path::Path::new(PIN_DIR).join("listen_counts").exists(),
+        "the pins are removed on shutdown"
+    );
+}

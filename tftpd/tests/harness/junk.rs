@@ -1,0 +1,123 @@
+//! The fixed junk/valid mix every filter path must pass with the same counts: sent to the
+//! listener and to a transfer socket, while a real transfer completes.
+
+use std::io::{Read as _, Write as _};
+use std::time::Duration;
+
+use super::raw::{Raw, Reply, ack, data, request};
+use super::{Daemon, DaemonArgs};
+
+const REPLY: Duration = Duration::from_secs(5);
+
+/// Scrapes /metrics.
+pub(crate) fn scrape(port: u16) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+        .expect("request");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("response");
+    body
+}
+
+/// One filter counter from a metrics page.
+pub(crate) fn counter(body: &str, name: &str, path: &str, verdict: &str, reason: &str) -> u64 {
+    let key = format!("{name}{{path=\"{path}\",verdict=\"{verdict}\",reason=\"{reason}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .unwrap_or_else(|| panic!("no {key} in:\n{body}"))
+        .parse()
+        .expect("a number")
+}
+
+/// (verdict, reason, packets, bytes) the mix must produce.
+pub(crate) const EXPECTED: [(&str, &str, u64, u64); 5] = [
+    ("drop", "bad_opcode", 4, 8 + 4 + 6 + 10),
+    ("drop", "too_short", 2, 1 + 3),
+    ("drop", "malformed_request", 2, 14 + 15),
+    ("drop", "bad_ack_length", 2, 10),
+    ("drop", "oversized", 1, 604),
+];
+
+/// Runs the mix against a daemon started with `extra` args and checks the `path` series of
+/// the metrics. Returns the daemon (still running) and the metrics page.
+pub(crate) fn run_mix(path: &str, extra: &[&str]) -> (Daemon, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut args = vec!["--metrics-listen".to_string(), format!("127.0.0.1:{port}")];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let d = Daemon::start(DaemonArgs {
+        args,
+        config: Some("[protocol]\nmax_blksize = 512\ntimeout_ms = 3000\n".into()),
+        ..DaemonArgs::default()
+    });
+    d.put_file(
+        "f.bin",
+        b"a hundred bytes or so of file content, enough for one DATA block.",
+    );
+
+    let junk = Raw::new(d.addr());
+    let listener_junk: [&[u8]; 7] = [
+        b"\x00\x03\x00\x01data",     // bad_opcode (8 bytes)
+        b"\x00\x04\x00\x01",         // bad_opcode (4)
+        b"\xff\xffjunk",             // bad_opcode (6)
+        b"\x00",                     // too_short (1)
+        b"\x00\x01\x00",             // too_short (3)
+        b"\x00\x01unterminated",     // malformed_request (14)
+        b"\x00\x02only-one-nul\x00", // malformed_request (15)
+    ];
+    for j in listener_junk {
+        junk.send(j);
+    }
+    assert!(
+        junk.recv(Duration::from_millis(300)).is_none(),
+        "junk gets no answer"
+    );
+
+    let c = Raw::new(d.addr());
+    let rrq = request(1, b"f.bin", "octet", &[]); // passed
+    c.send(&rrq);
+    let (first, tid) = c.expect(REPLY, "DATA 1");
+    let Reply::Data {
+        block: 1,
+        data: content,
+    } = first
+    else {
+        panic!("expected DATA 1, got {first:?}")
+    };
+    assert!(content.len() < 512, "the file fits one block");
+    let transfer_junk: [Vec<u8>; 4] = [
+        b"\x00\x04\x00\x01\x00".to_vec(), // bad_ack_length (5)
+        b"\x00\x04\x00\x01\x00".to_vec(), // bad_ack_length (5)
+        request(1, b"x", "octet", &[]),   // bad_opcode (10)
+        data(1, &[0; 600]),               // oversized (604)
+    ];
+    for j in &transfer_junk {
+        c.send_to(j, tid);
+    }
+    c.send_to(&ack(1), tid); // passed
+    d.wait_for_log("transfer finished", REPLY);
+
+    let body = scrape(port);
+    for name in ["tftpd_filter_packets_total", "tftpd_filter_bytes_total"] {
+        let bytes = name.contains("bytes");
+        for (verdict, reason, packets, byte_count) in EXPECTED {
+            let want = if bytes { byte_count } else { packets };
+            assert_eq!(
+                counter(&body, name, path, verdict, reason),
+                want,
+                "{path} {name} {reason}"
+            );
+        }
+        let passed = if bytes { rrq.len() as u64 + 4 } else { 2 };
+        assert_eq!(
+            counter(&body, name, path, "pass", "passed"),
+            passed,
+            "{path} {name} passed"
+        );
+    }
+    assert!(body.contains("tftpd_requests_total{kind=\"read\",outcome=\"completed\"} 1"));
+    (d, body)
+}
