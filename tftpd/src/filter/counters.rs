@@ -29,6 +29,44 @@ impl Path {
 
 const REASONS: usize = Reason::COUNT as usize;
 
+/// One counter per reason, indexed by `Reason::index`.
+pub type Totals = [Counter; REASONS];
+
+/// Appends both filter metric families, each as one group (the text format requires a
+/// family's lines to be contiguous), with one series per path, verdict and reason.
+pub fn render(paths: &[(&str, Totals)], out: &mut String) {
+    for (name, help, bytes) in [
+        (
+            FILTER_PACKETS_TOTAL,
+            "Datagrams seen by the packet filters.",
+            false,
+        ),
+        (
+            FILTER_BYTES_TOTAL,
+            "Payload bytes seen by the packet filters.",
+            true,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (path, totals) in paths {
+            for reason in Reason::ALL {
+                let c = totals[reason.index() as usize];
+                let verdict = if reason == Reason::Passed {
+                    "pass"
+                } else {
+                    "drop"
+                };
+                let _ = writeln!(
+                    out,
+                    "{name}{{path=\"{path}\",verdict=\"{verdict}\",reason=\"{}\"}} {}",
+                    reason.label(),
+                    if bytes { c.bytes } else { c.packets }
+                );
+            }
+        }
+    }
+}
+
 /// Counters indexed by reason.
 #[derive(Debug, Default)]
 pub struct FilterCounters {
@@ -53,36 +91,57 @@ impl FilterCounters {
         }
     }
 
-    /// Appends the Prometheus lines for these counters under `path`.
-    pub fn render(&self, path: Path, out: &mut String) {
-        for (name, help, bytes) in [
-            (
-                FILTER_PACKETS_TOTAL,
-                "Datagrams seen by the packet filters.",
-                false,
-            ),
-            (
-                FILTER_BYTES_TOTAL,
-                "Payload bytes seen by the packet filters.",
-                true,
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for reason in Reason::ALL {
-                let c = self.get(reason);
-                let verdict = if reason == Reason::Passed {
-                    "pass"
-                } else {
-                    "drop"
-                };
-                let _ = writeln!(
-                    out,
-                    "{name}{{path=\"{}\",verdict=\"{verdict}\",reason=\"{}\"}} {}",
-                    path.label(),
-                    reason.label(),
-                    if bytes { c.bytes } else { c.packets }
-                );
-            }
+    /// A snapshot of every reason's counter.
+    pub fn totals(&self) -> Totals {
+        Reason::ALL.map(|r| self.get(r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_family_is_one_contiguous_group_across_paths() {
+        let user = FilterCounters::default();
+        user.record(Reason::BadOpcode, 9);
+        let mut kernel = user.totals();
+        kernel[Reason::TooShort.index() as usize] = Counter {
+            packets: 3,
+            bytes: 3,
+        };
+        let mut out = String::new();
+        render(
+            &[("userspace", user.totals()), ("socket", kernel)],
+            &mut out,
+        );
+        for name in [FILTER_PACKETS_TOTAL, FILTER_BYTES_TOTAL] {
+            let lines: Vec<usize> = out
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.starts_with(&format!("{name}{{")))
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(
+                lines.len(),
+                2 * Reason::ALL.len(),
+                "{name}: a series per path and reason"
+            );
+            assert!(
+                lines.windows(2).all(|w| w[1] == w[0] + 1),
+                "{name}: the family's lines must be contiguous"
+            );
+            assert_eq!(
+                out.matches(&format!("# TYPE {name} ")).count(),
+                1,
+                "{name}: one TYPE line"
+            );
         }
+        assert!(out.contains(
+            "tftpd_filter_packets_total{path=\"socket\",verdict=\"drop\",reason=\"too_short\"} 3"
+        ));
+        assert!(out.contains(
+            "tftpd_filter_bytes_total{path=\"userspace\",verdict=\"drop\",reason=\"bad_opcode\"} 9"
+        ));
     }
 }

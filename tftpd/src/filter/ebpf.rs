@@ -6,7 +6,6 @@
 //! # Minimum kernel version
 //! BTF-defined maps need 4.18; bounded loops in the request rule need 5.3.
 
-use std::fmt::Write as _;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -14,8 +13,6 @@ use aya::maps::{MapData, PerCpuArray};
 use aya::programs::SocketFilter;
 use aya::{Ebpf, EbpfLoader};
 use tftp_ebpf_common::{Counter, Reason};
-
-use super::counters::{FILTER_BYTES_TOTAL, FILTER_PACKETS_TOTAL};
 
 /// Where the maps are pinned.
 pub const PIN_DIR: &str = "/sys/fs/bpf/tftpd";
@@ -185,33 +182,6 @@ impl EbpfFilter {
             t.bytes += x.bytes;
         }
         Ok(total)
-    }
-
-    /// Appends the `path="socket"` series to a metrics page.
-    pub fn render(&self, out: &mut String) {
-        let totals = match self.totals() {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the eBPF counters failed");
-                return;
-            }
-        };
-        for (name, bytes) in [(FILTER_PACKETS_TOTAL, false), (FILTER_BYTES_TOTAL, true)] {
-            for reason in Reason::ALL {
-                let c = totals[reason.index() as usize];
-                let verdict = if reason == Reason::Passed {
-                    "pass"
-                } else {
-                    "drop"
-                };
-                let _ = writeln!(
-                    out,
-                    "{name}{{path=\"socket\",verdict=\"{verdict}\",reason=\"{}\"}} {}",
-                    reason.label(),
-                    if bytes { c.bytes } else { c.packets }
-                );
-            }
-        }
     }
 }
 

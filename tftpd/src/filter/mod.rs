@@ -32,7 +32,7 @@ impl KernelFilter {
         match *self {}
     }
     /// Never called: no value exists.
-    pub fn render(&self, _out: &mut String) {
+    pub fn totals(&self) -> Result<counters::Totals, std::io::Error> {
         match *self {}
     }
     /// Never called: no value exists.

@@ -313,11 +313,17 @@ impl Metrics {
                 self.dropped[d].load(Relaxed)
             );
         }
-        self.filter_userspace
-            .render(FilterPath::Userspace, &mut out);
+        let mut paths = vec![(
+            FilterPath::Userspace.label(),
+            self.filter_userspace.totals(),
+        )];
         if let Some(f) = self.kernel_filter.get() {
-            f.render(&mut out);
+            match f.totals() {
+                Ok(t) => paths.push(("socket", t)),
+                Err(e) => tracing::warn!(error = %e, "reading the kernel filter's counters failed"),
+            }
         }
+        crate::filter::counters::render(&paths, &mut out);
         head(
             &mut out,
             TRANSFER_DURATION_SECONDS,
