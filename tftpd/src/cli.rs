@@ -60,6 +60,22 @@ pub struct Cli {
     /// Validate the configuration (file and flags), then exit 0 if valid or 1 if not.
     #[arg(long)]
     pub check_config: bool,
+
+    /// A one-off task instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// One-off tasks.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Print the eBPF filter counters of a running daemon from its pinned maps (needs read
+    /// access to them: root or the daemon's user). Works without the daemon's help.
+    Stats {
+        /// Where the daemon pinned its maps.
+        #[arg(long, value_name = "DIR", default_value = "/sys/fs/bpf/tftpd")]
+        pin_dir: PathBuf,
+    },
 }
 
 fn parse_write_mode(s: &str) -> Result<WriteMode, String> {

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use tftpd::cli::Cli;
+use tftpd::cli::{Cli, Command};
 use tftpd::config::Config;
 use tftpd::daemon::privs::{Identity, drop_privileges};
 use tftpd::io::socket::bind_listener;
@@ -32,6 +32,17 @@ fn main() -> ExitCode {
 }
 
 fn start(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Stats { pin_dir }) = &cli.command {
+        let table = filter::stats_table(pin_dir).map_err(|e| {
+            anyhow!(
+                "reading the pinned counters under {}: {}",
+                pin_dir.display(),
+                server::request::error_chain(&*e)
+            )
+        })?;
+        print!("{table}");
+        return Ok(());
+    }
     let config = Config::load(&cli).context("loading the configuration")?;
     if cli.check_config {
         let source = config.source.as_ref().map_or_else(

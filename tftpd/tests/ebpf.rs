@@ -126,11 +126,53 @@ fn socket_filters_drop_the_junk_mix_in_the_kernel_with_the_same_counts() {
             "{reason}: bpftool bytes match the metrics"
         );
     }
+    // `tftpd stats` reads the same pinned maps without the daemon's help.
+    let out = Command::new(env!("CARGO_BIN_EXE_tftpd"))
+        .arg("stats")
+        .output()
+        .expect("tftpd stats");
+    assert!(
+        out.status.success(),
+        "tftpd stats: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = |role: &str, reason: &str| -> u64 {
+        table
+            .lines()
+            .find(|l| {
+                l.split_whitespace().next() == Some(role)
+                    && l.split_whitespace().nth(2) == Some(reason)
+            })
+            .and_then(|l| l.split_whitespace().nth(3))
+            .unwrap_or_else(|| panic!("no {role}/{reason} row in:\n{table}"))
+            .parse()
+            .expect("a number")
+    };
+    assert_eq!(row("listener", "bad_opcode"), 3, "{table}");
+    assert_eq!(row("listener", "malformed_request"), 2, "{table}");
+    assert_eq!(row("transfer", "bad_ack_length"), 2, "{table}");
+    assert_eq!(row("transfer", "oversized"), 1, "{table}");
+    assert_eq!(row("transfer", "bad_opcode"), 1, "{table}");
     d.signal("TERM");
     let status = d.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "exit 0, got {status}");
     assert!(
         !std::path::Path::new(PIN_DIR).join("listen_counts").exists(),
         "the pins are removed on shutdown"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_tftpd"))
+        .arg("stats")
+        .output()
+        .expect("tftpd stats");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stats without a running daemon fails"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("listen_counts"),
+        "and names the missing pin: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -6,6 +6,7 @@
 //! # Minimum kernel version
 //! BTF-defined maps need 4.18; bounded loops in the request rule need 5.3.
 
+use std::borrow::Borrow;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,8 @@ use aya::maps::{MapData, PerCpuArray};
 use aya::programs::SocketFilter;
 use aya::{Ebpf, EbpfLoader};
 use tftp_ebpf_common::{Counter, Reason};
+
+use super::counters::Totals;
 
 /// Where the maps are pinned.
 pub const PIN_DIR: &str = "/sys/fs/bpf/tftpd";
@@ -43,6 +46,15 @@ pub enum AttachError {
         /// The cause.
         #[source]
         source: aya::programs::ProgramError,
+    },
+    /// A pinned map could not be opened or read (is the daemon running with eBPF?).
+    #[error("reading the pinned map {}", path.display())]
+    ReadPinned {
+        /// The pin.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Pinning the maps failed.
     #[error("pinning the counter maps under {}", path.display())]
@@ -156,26 +168,15 @@ impl EbpfFilter {
         Ok(())
     }
 
-    fn counts(&self, map: &'static str) -> Result<[Counter; Reason::COUNT as usize], AttachError> {
+    fn counts(&self, map: &'static str) -> Result<Totals, AttachError> {
         let m = self.ebpf.map(map).ok_or(AttachError::Missing(map))?;
         let array: PerCpuArray<&MapData, Counter> =
             PerCpuArray::try_from(m).map_err(|e| AttachError::Load(Box::new(e)))?;
-        let mut out = [Counter::default(); Reason::COUNT as usize];
-        for reason in Reason::ALL {
-            let per_cpu = array
-                .get(&reason.index(), 0)
-                .map_err(|e| AttachError::Load(Box::new(e)))?;
-            let slot = &mut out[reason.index() as usize];
-            for c in per_cpu.iter() {
-                slot.packets += c.packets;
-                slot.bytes += c.bytes;
-            }
-        }
-        Ok(out)
+        sum_per_cpu(&array)
     }
 
     /// The counters of both programs, summed over CPUs and over the two socket roles.
-    pub fn totals(&self) -> Result<[Counter; Reason::COUNT as usize], AttachError> {
+    pub fn totals(&self) -> Result<Totals, AttachError> {
         let mut total = self.counts(LISTEN_COUNTS.0)?;
         for (t, x) in total.iter_mut().zip(self.counts(XFER_COUNTS.0)?) {
             t.packets += x.packets;
@@ -183,6 +184,39 @@ impl EbpfFilter {
         }
         Ok(total)
     }
+}
+
+/// Sums each reason's per-CPU values.
+fn sum_per_cpu<T: Borrow<MapData>>(array: &PerCpuArray<T, Counter>) -> Result<Totals, AttachError> {
+    let mut out = [Counter::default(); Reason::COUNT as usize];
+    for reason in Reason::ALL {
+        let per_cpu = array
+            .get(&reason.index(), 0)
+            .map_err(|e| AttachError::Load(Box::new(e)))?;
+        let slot = &mut out[reason.index() as usize];
+        for c in per_cpu.iter() {
+            slot.packets += c.packets;
+            slot.bytes += c.bytes;
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the counters of a running daemon from the maps pinned in `dir`, without its help:
+/// (listener, transfer), each summed over CPUs.
+pub fn read_pinned(dir: &Path) -> Result<(Totals, Totals), AttachError> {
+    let read = |file: &str| -> Result<Totals, AttachError> {
+        let path = dir.join(file);
+        let data = MapData::from_pin(&path).map_err(|e| AttachError::ReadPinned {
+            path: path.clone(),
+            source: Box::new(e),
+        })?;
+        let array: PerCpuArray<MapData, Counter> =
+            PerCpuArray::try_from(aya::maps::Map::PerCpuArray(data))
+                .map_err(|e| AttachError::Load(Box::new(e)))?;
+        sum_per_cpu(&array)
+    };
+    Ok((read(LISTEN_COUNTS.1)?, read(XFER_COUNTS.1)?))
 }
 
 impl EbpfFilter {

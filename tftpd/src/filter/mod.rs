@@ -45,6 +45,47 @@ impl KernelFilter {
     }
 }
 
+/// `tftpd stats`: the pinned counters as a table, one row per socket role and reason.
+pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::fmt::Write as _;
+        let (listener, transfer) = ebpf::read_pinned(pin_dir)?;
+        let mut out = format!(
+            "eBPF filter counters pinned at {} (summed over CPUs)\n{:<9} {:<8} {:<18} {:>12} {:>14}\n",
+            pin_dir.display(),
+            "socket",
+            "verdict",
+            "reason",
+            "packets",
+            "bytes"
+        );
+        for (role, totals) in [("listener", listener), ("transfer", transfer)] {
+            for reason in tftp_ebpf_common::Reason::ALL {
+                let c = totals[reason.index() as usize];
+                let verdict = if reason == tftp_ebpf_common::Reason::Passed {
+                    "pass"
+                } else {
+                    "drop"
+                };
+                let _ = writeln!(
+                    out,
+                    "{role:<9} {verdict:<8} {:<18} {:>12} {:>14}",
+                    reason.label(),
+                    c.packets,
+                    c.bytes
+                );
+            }
+        }
+        Ok(out)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pin_dir;
+        Err("eBPF filters exist only on Linux: this platform has no pinned counters".into())
+    }
+}
+
 /// Why the configured filter could not be set up (`ebpf.mode = "required"`).
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
