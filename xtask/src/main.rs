@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask demo` runs the server on the bundled sample root, and
 //! `cargo xtask test` installs what the tests need and runs every check CI runs.
 
+mod bench_flood;
 mod build_ebpf;
 mod demo;
 mod setup;
@@ -16,6 +17,8 @@ const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf>
   demo        build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
   build-ebpf  build the eBPF object tftpd embeds (installs nightly rust-src and bpf-linker
               when missing)
+  bench-flood junk flood during a 64 MiB download, userspace rules vs eBPF (root; loopback;
+              bounded); prints a Markdown table
   test        install what the tests need (when possible), build the eBPF object, then run
               fmt, clippy, all tests and a short fuzz run
   setup       only install what the tests need";
@@ -25,6 +28,7 @@ fn main() -> anyhow::Result<()> {
     match args.next().as_deref() {
         Some("demo") => demo::run(),
         Some("build-ebpf") => build_ebpf::run(),
+        Some("bench-flood") => bench_flood::run(),
         Some("test") => test::run(),
         Some("setup") => setup::run(),
         _ => {
