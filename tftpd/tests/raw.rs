@@ -423,3 +423,51 @@ fn transfers_answer_from_a_new_tid_inside_the_port_range() {
         c.send_to(&ack(1), tid);
     }
 }
+
+#[test]
+fn wildcard_listener_answers_from_the_address_the_client_asked() {
+    let d = Daemon::start(DaemonArgs {
+        args: vec![
+            "--listen".into(),
+            "0.0.0.0:0".into(),
+            "--listen".into(),
+            "[::]:0".into(),
+        ],
+        ..DaemonArgs::default()
+    });
+    d.put_file("f.bin", b"which address?");
+    let port_of = |unspecified: &str| {
+        d.addrs()
+            .iter()
+            .find(|a| a.ip().to_string() == unspecified)
+            .unwrap_or_else(|| panic!("no {unspecified} listener in {:?}", d.addrs()))
+            .port()
+    };
+    let cases: [(&str, u16); 3] = [
+        ("127.0.0.2", port_of("0.0.0.0")),
+        ("127.0.0.2", port_of("::")),
+        ("::1", port_of("::")),
+    ];
+    for (dest, port) in cases {
+        let to: std::net::SocketAddr = if dest.contains(':') {
+            format!("[{dest}]:{port}")
+        } else {
+            format!("{dest}:{port}")
+        }
+        .parse()
+        .expect("address");
+        let c = Raw::new(to);
+        c.send(&request(1, b"f.bin", "octet", &[]));
+        let (r, from) = c.expect(REPLY, "DATA 1");
+        assert!(
+            matches!(r, Reply::Data { block: 1, .. }),
+            "{dest}: got {r:?}"
+        );
+        assert_eq!(
+            from.ip().to_canonical().to_string(),
+            dest,
+            "a request sent to {dest} (port {port}) must be answered from {dest}"
+        );
+        c.send_to(&ack(1), from);
+    }
+}

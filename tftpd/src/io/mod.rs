@@ -3,4 +3,5 @@
 //! built and tested on every platform; platform fast paths plug in behind the same types.
 
 pub mod file;
+pub mod listen;
 pub mod socket;

@@ -5,10 +5,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
 use crate::filter::{self, Role};
+use crate::io::listen::ListenSocket;
 use crate::metrics::{Kind, RequestOutcome};
 use crate::proto::packet::{DecodeError, OP_WRQ, Packet, opcode};
 use crate::proto::transfer::error_datagram;
@@ -27,33 +27,33 @@ const CLIENT_BUSY: WireError =
     WireError::new(ErrorCode::NotDefined, "too many transfers from this client");
 
 /// Takes requests on `socket` until `stop` is cancelled.
-pub async fn listen(socket: UdpSocket, shared: Arc<Shared>) {
-    let local = match socket.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            warn!(error = %e, "listener has no local address; not serving it");
-            return;
-        }
-    };
+pub async fn listen(socket: ListenSocket, shared: Arc<Shared>) {
     // One byte more than the largest datagram possible, so nothing is silently truncated.
     let mut buf = vec![0u8; 65536];
     loop {
-        let (n, peer) = tokio::select! {
+        let r = tokio::select! {
             () = shared.stop_intake.cancelled() => return,
-            r = socket.recv_from(&mut buf) => match r {
-                Ok(x) => x,
+            r = socket.recv(&mut buf) => match r {
+                Ok(r) => r,
                 Err(e) => {
                     debug!(error = %e, "listener receive failed");
                     continue;
                 }
             },
         };
-        handle(&socket, local, &buf[..n], peer, &shared).await;
+        // A v4 request on a dual-stack socket is answered from an IPv4 transfer socket bound
+        // to the address it was sent to, so the client is addressed as plain IPv4 too.
+        let peer = if r.local.is_ipv4() {
+            SocketAddr::new(r.peer.ip().to_canonical(), r.peer.port())
+        } else {
+            r.peer
+        };
+        handle(&socket, r.local, &buf[..r.len], peer, &shared).await;
     }
 }
 
 async fn handle(
-    socket: &UdpSocket,
+    socket: &ListenSocket,
     local: SocketAddr,
     d: &[u8],
     peer: SocketAddr,
@@ -129,7 +129,7 @@ async fn handle(
     ));
 }
 
-async fn reply(socket: &UdpSocket, to: SocketAddr, err: &WireError, shared: &Shared) {
+async fn reply(socket: &ListenSocket, to: SocketAddr, err: &WireError, shared: &Shared) {
     shared.metrics.error_sent(err.code);
     if let Err(e) = socket.send_to(&error_datagram(err), to).await {
         debug!(error = %e, %to, "sending an ERROR failed");

@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::filter::KernelFilter;
+use crate::io::listen::ListenSocket;
 use crate::metrics::Metrics;
 
 use self::admission::Admission;
@@ -68,8 +69,8 @@ pub async fn run(
     let mut addrs: Vec<SocketAddr> = Vec::new();
     let mut listener_tasks = Vec::new();
     for l in listeners {
-        let socket = tokio::net::UdpSocket::from_std(l)?;
-        addrs.push(socket.local_addr()?);
+        let socket = ListenSocket::new(l)?;
+        addrs.push(socket.local_addr());
         listener_tasks.push(tokio::spawn(listener::listen(socket, shared.clone())));
     }
     let fields: Vec<String> = addrs.iter().map(|a| format!("listen={a}")).collect();

@@ -190,6 +190,11 @@ impl Daemon {
         d
     }
 
+    /// Every listening address, in the order of the ready line.
+    pub(crate) fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
     /// The first (IPv4) listening address.
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addrs[0]

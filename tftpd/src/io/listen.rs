@@ -1,0 +1,167 @@
+//! A listening socket that knows which of the host's addresses each request was sent to.
+//!
+//! With a wildcard listener (`0.0.0.0` or `[::]`) the kernel would pick the source address of
+//! replies by routing, so on a host with several addresses a client that asked address B could
+//! get its DATA from address A, and strict clients (PXE ROMs among them) reject that. On Linux
+//! the listener asks for `IP_PKTINFO`/`IPV6_RECVPKTINFO` and each transfer socket binds the
+//! address the request arrived at. Elsewhere the listener's own address is used (exact for
+//! listeners bound to a specific address, which is the advice for multi-homed BSD hosts).
+
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::net::UdpSocket;
+
+/// One received request datagram.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    /// Bytes received.
+    pub len: usize,
+    /// The client.
+    pub peer: SocketAddr,
+    /// The address the client sent to (the listener's port), for the transfer socket to bind.
+    pub local: SocketAddr,
+}
+
+/// A listening socket.
+#[derive(Debug)]
+pub struct ListenSocket {
+    socket: UdpSocket,
+    local: SocketAddr,
+    pktinfo: bool,
+}
+
+impl ListenSocket {
+    /// Wraps a bound socket, asking the kernel for each datagram's destination where it can.
+    pub fn new(socket: std::net::UdpSocket) -> io::Result<Self> {
+        let local = socket.local_addr()?;
+        let pktinfo = local.ip().is_unspecified() && enable_pktinfo(&socket, local);
+        Ok(Self {
+            socket: UdpSocket::from_std(socket)?,
+            local,
+            pktinfo,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Sends one datagram (an ERROR answered from the listener).
+    pub async fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
+        self.socket.send_to(datagram, to).await.map(drop)
+    }
+
+    /// Receives one datagram with its destination address.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
+        if self.pktinfo {
+            #[cfg(target_os = "linux")]
+            return self
+                .socket
+                .async_io(tokio::io::Interest::READABLE, || {
+                    linux::recv(&self.socket, buf, self.local)
+                })
+                .await;
+        }
+        let (len, peer) = self.socket.recv_from(buf).await?;
+        Ok(Received {
+            len,
+            peer,
+            local: self.local,
+        })
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn enable_pktinfo(socket: &std::net::UdpSocket, local: SocketAddr) -> bool {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let v4 = setsockopt(socket, sockopt::Ipv4PacketInfo, &true);
+    let ok = match local {
+        SocketAddr::V4(_) => v4.is_ok(),
+        // A dual-stack socket reports IPv6 packets with IPV6_PKTINFO and v4-mapped ones with
+        // IP_PKTINFO: both are asked for.
+        SocketAddr::V6(_) => setsockopt(socket, sockopt::Ipv6RecvPacketInfo, &true).is_ok(),
+    };
+    if !ok {
+        tracing::warn!(%local, "IP_PKTINFO unavailable: replies use the routing's source address");
+    }
+    ok
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enable_pktinfo(_socket: &std::net::UdpSocket, _local: SocketAddr) -> bool {
+    false
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::io::{self, IoSliceMut};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
+
+    use super::Received;
+
+    /// One non-blocking recvmsg with the packet-info control message.
+    pub(super) fn recv(
+        socket: &tokio::net::UdpSocket,
+        buf: &mut [u8],
+        listener: SocketAddr,
+    ) -> io::Result<Received> {
+        let mut cmsg = nix::cmsg_space!(nix::libc::in6_pktinfo, nix::libc::in_pktinfo);
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = recvmsg::<SockaddrStorage>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_DONTWAIT,
+        )
+        .map_err(io::Error::from)?;
+        let peer = msg
+            .address
+            .and_then(|a| {
+                a.as_sockaddr_in()
+                    .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
+                    .or_else(|| {
+                        a.as_sockaddr_in6()
+                            .map(|v6| SocketAddr::from(SocketAddrV6::from(*v6)))
+                    })
+            })
+            .ok_or_else(|| io::Error::other("datagram without a source address"))?;
+        let mut local = listener;
+        for c in msg.cmsgs().map_err(io::Error::from)? {
+            match c {
+                ControlMessageOwned::Ipv4PacketInfo(info) => {
+                    let ip = Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr));
+                    local = SocketAddr::new(IpAddr::V4(ip), listener.port());
+                }
+                ControlMessageOwned::Ipv6PacketInfo(info) => {
+                    let ip = Ipv6Addr::from(info.ipi6_addr.s6_addr);
+                    local = v6_local(ip, info.ipi6_ifindex, listener.port());
+                }
+                _ => {}
+            }
+        }
+        Ok(Received {
+            len: msg.bytes,
+            peer,
+            local,
+        })
+    }
+
+    /// The address to bind for a request that arrived at `ip` on interface `ifindex`: link-local
+    /// addresses need the interface as their scope.
+    fn v6_local(ip: Ipv6Addr, ifindex: u32, port: u16) -> SocketAddr {
+        let scope = if ip.is_unicast_link_local() {
+            ifindex
+        } else {
+            0
+        };
+        match ip.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), port),
+            None => SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)),
+        }
+    }
+}
