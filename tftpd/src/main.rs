@@ -55,6 +55,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     }
     let level = logging::init(config.log.format, &config.log.level)
         .map_err(|e| anyhow!("setting up logging: {e}"))?;
+    raise_fd_limit();
 
     // Bind everything that may need privileges first.
     let listeners = config
@@ -109,6 +110,20 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         level,
         kernel_filter,
     ))
+}
+
+/// Raises the soft open-file limit to the hard one: each transfer holds a socket and a file,
+/// and a boot storm of a thousand clients would hit the usual soft limit of 1024.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => info!(from = soft, to = hard, "raised the open-file limit"),
+            Err(e) => warn!(soft, hard, error = %e, "could not raise the open-file limit"),
+        },
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "could not read the open-file limit"),
+    }
 }
 
 /// Binds `addr`; the IPv6 wildcard falls back to the IPv4 one on a host without IPv6, so the

@@ -471,3 +471,21 @@ fn wildcard_listener_answers_from_the_address_the_client_asked() {
         c.send_to(&ack(1), from);
     }
 }
+
+#[test]
+fn full_port_range_refuses_with_busy_instead_of_silence() {
+    let d = start(
+        Some("port_range = \"41050-41050\"\n[protocol]\ntimeout_ms = 3000\n"),
+        "off",
+    );
+    d.put_file("f.bin", &pattern(5000, 12));
+    let first = Raw::new(d.addr());
+    first.send(&request(1, b"f.bin", "octet", &[]));
+    let (_, tid) = first.expect(REPLY, "DATA 1 for the first transfer");
+    assert_eq!(tid.port(), 41050, "the one port of the range");
+    let second = Raw::new(d.addr());
+    second.send(&request(1, b"f.bin", "octet", &[]));
+    let (code, message) = expect_error(&second, "ERROR for the second transfer");
+    assert_eq!(code, 0, "busy is ERROR 0 ({message})");
+    d.wait_for_log("no transfer socket could be bound", Duration::from_secs(5));
+}

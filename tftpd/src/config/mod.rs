@@ -218,10 +218,12 @@ fn default_max_retries() -> u32 {
     5
 }
 fn default_max_transfers() -> usize {
-    1024
+    2048
 }
+/// As many as in all: one client address may be a relay or a NAT in front of a whole rack, so
+/// a per-client cap is the operator's choice (see docs/examples/production.toml).
 fn default_max_per_client() -> usize {
-    64
+    default_max_transfers()
 }
 fn default_max_request_size() -> usize {
     512

@@ -9,6 +9,7 @@ use tracing::{debug, info, warn};
 
 use crate::filter::{self, Role};
 use crate::io::listen::ListenSocket;
+use crate::io::socket::TransferSocket;
 use crate::metrics::{Kind, RequestOutcome};
 use crate::proto::packet::{DecodeError, OP_WRQ, Packet, opcode};
 use crate::proto::transfer::error_datagram;
@@ -118,11 +119,24 @@ async fn handle(
             return;
         }
     };
+    // The transfer's own socket (a new TID) on the address the client asked. Bound here, so
+    // that when no port is free (a full port_range, or no file descriptors left) the client
+    // hears so from the listener instead of waiting for a timeout.
+    let ports = rt.config.port_range.map(|r| (r.lo, r.hi));
+    let transfer_socket = match TransferSocket::bind(local, ports) {
+        Ok(s) => s,
+        Err(e) => {
+            metrics.request(kind, RequestOutcome::Busy);
+            warn!(%peer, error = %e, "no transfer socket could be bound; request refused");
+            reply(socket, peer, &BUSY, shared).await;
+            return;
+        }
+    };
     let shared_for_task = shared.clone();
     shared.tracker.spawn(session::serve(
         req,
         peer,
-        local,
+        transfer_socket,
         rt,
         shared_for_task,
         ticket,

@@ -124,12 +124,12 @@ impl Session for WriteSession {
     }
 }
 
-/// Serves one admitted request to the end. `local` is the listener's address, whose IP the
-/// transfer socket binds to, so replies leave from the address the client asked.
+/// Serves one admitted request to the end on its own transfer socket (a new TID, bound by the
+/// listener to the address the client asked).
 pub async fn serve(
     req: OwnedRequest,
     peer: SocketAddr,
-    local: SocketAddr,
+    socket: TransferSocket,
     rt: Arc<Runtime>,
     shared: Arc<Shared>,
     ticket: Ticket,
@@ -148,7 +148,7 @@ pub async fn serve(
         windowsize = tracing::field::Empty,
         tsize = tracing::field::Empty,
     );
-    serve_in_span(req, peer, local, rt, shared, ticket)
+    serve_in_span(req, peer, socket, rt, shared, ticket)
         .instrument(span)
         .await;
 }
@@ -156,21 +156,12 @@ pub async fn serve(
 async fn serve_in_span(
     req: OwnedRequest,
     peer: SocketAddr,
-    local: SocketAddr,
+    socket: TransferSocket,
     rt: Arc<Runtime>,
     shared: Arc<Shared>,
     _ticket: Ticket,
 ) {
     let metrics = &shared.metrics;
-    let ports = rt.config.port_range.map(|r| (r.lo, r.hi));
-    let socket = match TransferSocket::bind(local, ports) {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(error = %e, "no transfer socket could be bound; request dropped");
-            metrics.request(req.kind, RequestOutcome::Busy);
-            return;
-        }
-    };
     // With the kernel filter, junk to this socket dies before it wakes the task. If the
     // attach fails the userspace rule below still applies.
     let kernel_filtered = match &shared.kernel_filter {
