@@ -77,6 +77,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     // The kernel filter loads and attaches while the process still may (CAP_BPF).
     let kernel_filter = filter::setup(
         config.ebpf.mode,
+        &config.ebpf.pin_dir,
         config.protocol.max_blksize.get(),
         &listeners,
     )

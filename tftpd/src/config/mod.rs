@@ -170,12 +170,28 @@ pub struct MetricsConfig {
 }
 
 /// `[ebpf]`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EbpfConfig {
     /// off, auto or required.
     #[serde(default)]
     pub mode: EbpfMode,
+    /// Where the counter maps are pinned; one directory per daemon on a host.
+    #[serde(default = "default_pin_dir")]
+    pub pin_dir: PathBuf,
+}
+
+impl Default for EbpfConfig {
+    fn default() -> Self {
+        Self {
+            mode: EbpfMode::default(),
+            pin_dir: default_pin_dir(),
+        }
+    }
+}
+
+fn default_pin_dir() -> PathBuf {
+    PathBuf::from("/sys/fs/bpf/tftpd")
 }
 
 /// `[shutdown]`.
@@ -430,6 +446,15 @@ impl Config {
                 "limits.max_transfers_per_client",
                 l.max_transfers_per_client.to_string(),
                 "1..=limits.max_transfers",
+            ));
+        }
+        if !self.ebpf.pin_dir.starts_with("/sys/fs/bpf")
+            || self.ebpf.pin_dir.components().count() < 5
+        {
+            return Err(invalid(
+                "ebpf.pin_dir",
+                self.ebpf.pin_dir.display().to_string(),
+                "a directory below /sys/fs/bpf, e.g. /sys/fs/bpf/tftpd",
             ));
         }
         if !(32..=65468).contains(&l.max_request_size) {

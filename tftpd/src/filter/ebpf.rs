@@ -1,6 +1,6 @@
 //! The eBPF socket filters (Linux): load the object embedded at build time, attach the
 //! listener program to each listening socket and the transfer program to each transfer
-//! socket, pin the counter maps under `/sys/fs/bpf/tftpd/` for `bpftool`, and read them back
+//! socket, pin the counter maps under `ebpf.pin_dir` (default `/sys/fs/bpf/tftpd/`) for `bpftool`, and read them back
 //! (summed over CPUs) for the metrics.
 //!
 //! # Minimum kernel version
@@ -17,8 +17,6 @@ use tftp_ebpf_common::{Counter, Reason};
 
 use super::counters::Totals;
 
-/// Where the maps are pinned.
-pub const PIN_DIR: &str = "/sys/fs/bpf/tftpd";
 /// The listener program's counter map: its name in the object and its pin file.
 pub const LISTEN_COUNTS: (&str, &str) = ("LISTEN_COUNTS", "listen_counts");
 /// The transfer program's counter map.

@@ -103,6 +103,7 @@ pub enum SetupError {
 /// means the userspace rules apply; the reason is logged once.
 pub fn setup(
     mode: EbpfMode,
+    pin_dir: &std::path::Path,
     max_blksize: u16,
     listeners: &[std::net::UdpSocket],
 ) -> Result<Option<KernelFilter>, SetupError> {
@@ -120,14 +121,14 @@ pub fn setup(
             for l in listeners {
                 f.attach_listener(l)?;
             }
-            f.pin(std::path::Path::new(ebpf::PIN_DIR))?;
+            f.pin(pin_dir)?;
             Ok(f)
         };
         match attempt() {
             Ok(f) => {
                 tracing::info!(
                     path = "socket",
-                    pinned = ebpf::PIN_DIR,
+                    pinned = %pin_dir.display(),
                     "packet filter: eBPF socket filters attached"
                 );
                 Ok(Some(f))
@@ -145,7 +146,7 @@ pub fn setup(
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (max_blksize, listeners);
+        let _ = (pin_dir, max_blksize, listeners);
         if mode == EbpfMode::Required {
             return Err(SetupError::Unsupported);
         }

@@ -50,7 +50,7 @@ fn warn_restart_only(old: &Config, new: &Config) {
         ("port_range", old.port_range != new.port_range),
         ("metrics.listen", old.metrics.listen != new.metrics.listen),
         ("log.format", old.log.format != new.log.format),
-        ("ebpf.mode", old.ebpf != new.ebpf),
+        ("ebpf", old.ebpf != new.ebpf),
     ];
     for (key, differs) in changed {
         if differs {
