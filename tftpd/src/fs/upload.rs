@@ -325,7 +325,7 @@ fn file_mode(bits: u32) -> Mode {
     Mode::from_bits_truncate((bits & 0o777) as _)
 }
 
-/// Creates `.<target>.tftpd-XXXXXXXX` with `O_EXCL`, retrying on a name clash.
+/// Creates `.<target>.tftpd-<8 hex digits>` with `O_EXCL`, retrying on a name clash.
 fn create_temp(dir: &OwnedFd, target: &str) -> Result<(String, OwnedFd), Errno> {
     let mut keep = target.len().min(TEMP_NAME_KEEP);
     while !target.is_char_boundary(keep) {
