@@ -58,11 +58,24 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     raise_fd_limit();
 
     // Bind everything that may need privileges first.
-    let listeners = config
-        .listen
-        .iter()
-        .map(|a| bind_listener_or_v4(*a).with_context(|| format!("binding the TFTP listener {a}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Socket activation (systemd's tftpd.socket) hands over bound sockets; `listen` then
+    // describes nothing.
+    let listeners = match daemon::systemd::listen_fds().context("adopting systemd's sockets")? {
+        Some(adopted) => {
+            info!(
+                count = adopted.len(),
+                "using the sockets passed by systemd; `listen` is ignored"
+            );
+            adopted
+        }
+        None => config
+            .listen
+            .iter()
+            .map(|a| {
+                bind_listener_or_v4(*a).with_context(|| format!("binding the TFTP listener {a}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    };
     let metrics_listener = config
         .metrics
         .listen
@@ -166,13 +179,35 @@ async fn serve(
         info!(addr = %l.local_addr()?, "metrics endpoint listening");
         tokio::spawn(metrics::http::serve(l, metrics.clone(), shutdown.clone()));
     }
-    let signals = daemon::signals::handle(cli, tx, Some(level), shutdown.clone());
+    let notifier = daemon::systemd::Notifier::from_env()
+        .context("reading NOTIFY_SOCKET")?
+        .map(Arc::new);
+    if let (Some(n), Some(every)) = (&notifier, daemon::systemd::watchdog_interval()) {
+        // Half the interval, as sd_watchdog_enabled(3) advises.
+        let n = n.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every / 2);
+            loop {
+                tick.tick().await;
+                n.notify("WATCHDOG=1");
+            }
+        });
+    }
+    let signals = daemon::signals::handle(cli, tx, Some(level), notifier.clone(), shutdown.clone());
     tokio::spawn(async move {
         if let Err(e) = signals.await {
             tracing::error!(error = %e, "signal handling failed");
         }
     });
-    let served = server::run(listeners, rx, metrics, kernel_filter.clone(), shutdown).await;
+    let served = server::run(
+        listeners,
+        rx,
+        metrics,
+        kernel_filter.clone(),
+        notifier,
+        shutdown,
+    )
+    .await;
     if let Some(f) = &kernel_filter {
         f.unpin();
     }

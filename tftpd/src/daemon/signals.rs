@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::cli::Cli;
+use crate::daemon::systemd::Notifier;
 use crate::logging::LevelHandle;
 use crate::server::reload::reload;
 use crate::server::runtime::Runtime;
@@ -18,6 +19,7 @@ pub async fn handle(
     cli: Cli,
     tx: watch::Sender<Arc<Runtime>>,
     level: Option<LevelHandle>,
+    notifier: Option<Arc<Notifier>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
@@ -29,7 +31,13 @@ pub async fn handle(
             _ = int.recv() => stop(&shutdown, "SIGINT"),
             _ = hup.recv() => {
                 info!(signal = "SIGHUP", "reloading the configuration");
+                if let Some(n) = &notifier {
+                    n.reloading();
+                }
                 reload(&cli, &tx, level.as_ref());
+                if let Some(n) = &notifier {
+                    n.notify("READY=1");
+                }
             }
         }
     }

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::daemon::systemd::Notifier;
 use crate::filter::KernelFilter;
 use crate::io::listen::ListenSocket;
 use crate::metrics::Metrics;
@@ -55,6 +56,7 @@ pub async fn run(
     runtime: watch::Receiver<Arc<Runtime>>,
     metrics: Arc<Metrics>,
     kernel_filter: Option<Arc<KernelFilter>>,
+    notifier: Option<Arc<Notifier>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let shared = Arc::new(Shared {
@@ -75,6 +77,9 @@ pub async fn run(
     }
     let fields: Vec<String> = addrs.iter().map(|a| format!("listen={a}")).collect();
     info!("tftpd ready {}", fields.join(" "));
+    if let Some(n) = &notifier {
+        n.notify(&format!("READY=1\nSTATUS=serving on {}", fields.join(" ")));
+    }
 
     shutdown.cancelled().await;
     let grace = Duration::from_secs(shared.runtime.borrow().config.shutdown.grace_period_secs);
@@ -84,6 +89,9 @@ pub async fn run(
         grace_secs = grace.as_secs(),
         "shutting down: no new requests, draining"
     );
+    if let Some(n) = &notifier {
+        n.notify("STOPPING=1\nSTATUS=draining");
+    }
     shared.stop_intake.cancel();
     for t in listener_tasks {
         let _ = t.await;
