@@ -394,6 +394,11 @@ fn metrics_endpoint_counts_requests() {
         "tftpd_sent_bytes_total 7",
         "tftpd_errors_sent_total{code=\"1\"} 1",
         "tftpd_active_transfers 0",
+        "tftpd_kernel_udp_errors_total{kind=\"rcvbuf_errors\"} ",
+        &format!(
+            "tftpd_kernel_listener_drops_total{{listen=\"{}\"}} ",
+            d.addr()
+        ),
     ] {
         assert!(
             body.contains(line),

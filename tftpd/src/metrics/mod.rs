@@ -3,6 +3,7 @@
 //! small closed set; client addresses and file names belong in logs, never in labels.
 
 pub mod http;
+pub mod kernel;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -150,6 +151,8 @@ pub struct Metrics {
     pub filter_userspace: FilterCounters,
     /// The kernel filter, whose counters are read from its maps at scrape time.
     kernel_filter: OnceLock<Arc<KernelFilter>>,
+    /// The listening addresses, for the kernel's per-socket drop counters.
+    listeners: OnceLock<Vec<std::net::SocketAddr>>,
     durations: [Histogram; 2],
 }
 
@@ -184,6 +187,11 @@ impl Metrics {
     pub fn error_sent(&self, code: ErrorCode) {
         let i = usize::from(code.as_u16()).min(ERROR_CODES);
         self.errors_sent[i].fetch_add(1, Relaxed);
+    }
+
+    /// Adds the kernel's drop counters of these listening sockets to every scrape.
+    pub fn set_listeners(&self, addrs: Vec<std::net::SocketAddr>) {
+        let _ = self.listeners.set(addrs);
     }
 
     /// Adds the kernel filter's counters to every scrape.
@@ -324,6 +332,12 @@ impl Metrics {
             }
         }
         crate::filter::counters::render(&paths, &mut out);
+        if cfg!(target_os = "linux") {
+            kernel::render(
+                self.listeners.get().map_or(&[][..], Vec::as_slice),
+                &mut out,
+            );
+        }
         head(
             &mut out,
             TRANSFER_DURATION_SECONDS,

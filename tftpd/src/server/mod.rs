@@ -75,6 +75,7 @@ pub async fn run(
         addrs.push(socket.local_addr());
         listener_tasks.push(tokio::spawn(listener::listen(socket, shared.clone())));
     }
+    shared.metrics.set_listeners(addrs.clone());
     let fields: Vec<String> = addrs.iter().map(|a| format!("listen={a}")).collect();
     info!("tftpd ready {}", fields.join(" "));
     if let Some(n) = &notifier {
