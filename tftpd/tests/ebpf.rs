@@ -13,7 +13,8 @@ use std::time::Duration;
 use harness::junk::{EXPECTED, run_mix};
 use harness::{is_root, skip};
 
-const PIN_DIR: &str = "/sys/fs/bpf/tftpd";
+/// Not the default directory: the test also shows `ebpf.pin_dir` is honoured.
+const PIN_DIR: &str = "/sys/fs/bpf/tftpd-test";
 
 /// Sums one reason's counter over CPUs from `bpftool -j map dump pinned PATH`.
 fn bpftool_sum(map: &str, index: u64) -> (u64, u64) {
@@ -77,7 +78,15 @@ fn socket_filters_drop_the_junk_mix_in_the_kernel_with_the_same_counts() {
         );
         return;
     }
-    let (mut d, body) = run_mix("socket", &["--ebpf", "required"]);
+    let (mut d, body) = run_mix(
+        "socket",
+        &["--ebpf", "required"],
+        &format!("[ebpf]\npin_dir = \"{PIN_DIR}\"\n"),
+    );
+    assert!(
+        !std::path::Path::new("/sys/fs/bpf/tftpd/listen_counts").exists(),
+        "nothing pinned at the default directory"
+    );
     d.wait_for_log("eBPF socket filters attached", Duration::from_secs(5));
     // Nothing reached the userspace rules: the kernel dropped it all.
     for (verdict, reason, _, _) in EXPECTED {
@@ -128,7 +137,7 @@ fn socket_filters_drop_the_junk_mix_in_the_kernel_with_the_same_counts() {
     }
     // `tftpd stats` reads the same pinned maps without the daemon's help.
     let out = Command::new(env!("CARGO_BIN_EXE_tftpd"))
-        .arg("stats")
+        .args(["stats", "--pin-dir", PIN_DIR])
         .output()
         .expect("tftpd stats");
     assert!(
@@ -162,7 +171,7 @@ fn socket_filters_drop_the_junk_mix_in_the_kernel_with_the_same_counts() {
         "the pins are removed on shutdown"
     );
     let out = Command::new(env!("CARGO_BIN_EXE_tftpd"))
-        .arg("stats")
+        .args(["stats", "--pin-dir", PIN_DIR])
         .output()
         .expect("tftpd stats");
     assert_eq!(

@@ -5,5 +5,5 @@ mod harness;
 
 #[test]
 fn junk_mix_is_dropped_and_counted_and_the_transfer_completes() {
-    harness::junk::run_mix("userspace", &[]);
+    harness::junk::run_mix("userspace", &[], "");
 }

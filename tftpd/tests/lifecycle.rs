@@ -222,7 +222,12 @@ fn privileges_are_dropped_to_the_configured_user() {
         return;
     }
     let d = Daemon::start(DaemonArgs {
-        args: vec!["--user".into(), "nobody".into()],
+        args: vec![
+            "--user".into(),
+            "nobody".into(),
+            "--group".into(),
+            "nogroup".into(),
+        ],
         no_user: true,
         ..DaemonArgs::default()
     });
@@ -258,5 +263,41 @@ fn privileges_are_dropped_to_the_configured_user() {
             .download("p.bin", &[], REPLY)
             .expect("dl"),
         b"dropped"
+    );
+}
+
+#[test]
+fn log_level_flag_filters_events_per_target() {
+    let d = Daemon::start(DaemonArgs {
+        args: vec![
+            "--log-level".into(),
+            "warn,tftpd::server=info,tftpd::server::session=warn".into(),
+        ],
+        config: Some("[protocol]\ntimeout_ms = 200\nmax_retries = 1\n".into()),
+        ..DaemonArgs::default()
+    });
+    d.put_file("q.bin", b"quiet");
+    assert_eq!(
+        Raw::new(d.addr())
+            .download("q.bin", &[], REPLY)
+            .expect("download"),
+        b"quiet"
+    );
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"missing", "octet", &[]));
+    c.expect(REPLY, "ERROR");
+    // A transfer left to time out ends with a WARN event; once it is there, the INFO events
+    // of the earlier transfers would have been written too, had the filter let them through.
+    let stalled = Raw::new(d.addr());
+    stalled.send(&request(1, b"q.bin", "octet", &[]));
+    d.wait_for_log("timed_out", Duration::from_secs(10));
+    let log = d.log();
+    assert!(
+        log.contains("tftpd ready"),
+        "tftpd::server=info lets the ready line through"
+    );
+    assert!(
+        !log.contains("transfer started") && !log.contains("request refused"),
+        "tftpd::server::session=warn hides its INFO events:\n{log}"
     );
 }

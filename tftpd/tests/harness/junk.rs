@@ -40,7 +40,7 @@ pub(crate) const EXPECTED: [(&str, &str, u64, u64); 5] = [
 
 /// Runs the mix against a daemon started with `extra` args and checks the `path` series of
 /// the metrics. Returns the daemon (still running) and the metrics page.
-pub(crate) fn run_mix(path: &str, extra: &[&str]) -> (Daemon, String) {
+pub(crate) fn run_mix(path: &str, extra: &[&str], extra_config: &str) -> (Daemon, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
         .local_addr()
@@ -50,7 +50,9 @@ pub(crate) fn run_mix(path: &str, extra: &[&str]) -> (Daemon, String) {
     args.extend(extra.iter().map(|s| s.to_string()));
     let d = Daemon::start(DaemonArgs {
         args,
-        config: Some("[protocol]\nmax_blksize = 512\ntimeout_ms = 3000\n".into()),
+        config: Some(format!(
+            "[protocol]\nmax_blksize = 512\ntimeout_ms = 3000\n{extra_config}"
+        )),
         ..DaemonArgs::default()
     });
     d.put_file(
