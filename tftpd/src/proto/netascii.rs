@@ -38,6 +38,8 @@ impl Encoder {
         while wrote < out.len() {
             let Some(&b) = input.get(used) else { break };
             used += 1;
+            // RFC 764 (p. 11), kept by RFC 1350 §5: an end of line is CR LF and a CR that
+            // is not an end of line is CR NUL, so both local bytes expand to two.
             let second = match b {
                 LF => Some(LF),
                 CR => Some(NUL),
@@ -63,7 +65,9 @@ impl Encoder {
         (used, wrote)
     }
 
-    /// True while the second byte of an expansion waits to be written.
+    /// True while the second byte of an expansion waits to be written. The read side must not
+    /// end the transfer while this holds, even when the file is at EOF: the byte belongs in
+    /// the next block.
     pub fn has_pending(&self) -> bool {
         self.pending.is_some()
     }
@@ -118,7 +122,7 @@ impl Decoder {
     }
 }
 
-/// The size of `data` once encoded.
+/// The size of `data` once encoded (for tests and RFC 2349 tsize estimates).
 pub fn encoded_len(data: &[u8]) -> u64 {
     data.len() as u64 + data.iter().filter(|&&b| b == CR || b == LF).count() as u64
 }
@@ -177,6 +181,16 @@ mod tests {
         }
     }
 
+    fn decode_chunks(input: &[u8], chunk: usize) -> Vec<u8> {
+        let mut dec = Decoder::new();
+        let mut out = Vec::new();
+        for part in input.chunks(chunk.max(1)) {
+            dec.decode(part, &mut out);
+        }
+        dec.finish(&mut out);
+        out
+    }
+
     #[test]
     fn expansion_straddling_a_block_boundary_is_carried_over() {
         let local = b"ab\ncd\re\n";
@@ -188,6 +202,49 @@ mod tests {
                 "output buffers of {chunk} bytes"
             );
         }
+    }
+
+    #[test]
+    fn cr_or_lf_at_every_block_boundary_position_encodes_as_one_shot() {
+        // Every offset up to 16 against every buffer size up to 8 puts the expansion's first
+        // byte at every position in a block, including last, where its pair must carry over.
+        for special in [CR, LF] {
+            for at in 0..16 {
+                let mut local = b"0123456789abcdef".to_vec();
+                local.insert(at, special);
+                let want = encode_all(&local, 1024);
+                for chunk in 1..=8 {
+                    assert_eq!(
+                        encode_all(&local, chunk),
+                        want,
+                        "byte {special:#04x} at offset {at}, output buffers of {chunk} bytes"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pending_byte_is_written_first_and_waits_for_a_nonempty_buffer() {
+        let mut enc = Encoder::new();
+        let mut one = [0u8; 1];
+        assert_eq!(
+            enc.encode(b"\nz", &mut one),
+            (1, 1),
+            "LF consumed, CR written"
+        );
+        assert_eq!(one, [CR], "first half of the expansion");
+        assert!(enc.has_pending(), "LF waits for the next buffer");
+        assert_eq!(
+            enc.encode(b"z", &mut []),
+            (0, 0),
+            "an empty buffer takes nothing"
+        );
+        assert!(enc.has_pending(), "still pending after an empty buffer");
+        let mut two = [0u8; 2];
+        assert_eq!(enc.encode(b"z", &mut two), (1, 2), "pending LF, then z");
+        assert_eq!(two, [LF, b'z'], "pending byte comes first");
+        assert!(!enc.has_pending(), "nothing pending afterwards");
     }
 
     #[test]
@@ -203,6 +260,27 @@ mod tests {
         assert_eq!(decode_split(b"\r\r\n", 1), b"\r\n", "CR CR LF");
     }
 
+    #[test]
+    fn decode_is_lenient_with_malformed_wire_bytes() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"\r", b"\r"),
+            (b"\r\r", b"\r\r"),
+            (b"\rx", b"\rx"),
+            (b"\r\r\0", b"\r\r"),
+            (b"a\0b", b"a\0b"),
+            (b"\n", b"\n"),
+        ];
+        for (wire, local) in cases {
+            for chunk in 1..=3 {
+                assert_eq!(
+                    &decode_chunks(wire, chunk),
+                    local,
+                    "decoding {wire:?} in chunks of {chunk}"
+                );
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn decode_of_encode_is_identity_at_any_split(
@@ -211,13 +289,28 @@ mod tests {
             at in 0usize..700,
         ) {
             let wire = encode_all(&data, chunk);
-            prop_assert_eq!(wire.len() as u64, encoded_len(&data));
-            prop_assert_eq!(decode_split(&wire, at), data);
+            prop_assert_eq!(wire.len() as u64, encoded_len(&data), "encoded_len matches the encoding");
+            prop_assert_eq!(decode_split(&wire, at), data.clone(), "decode split at {}", at);
+            prop_assert_eq!(decode_chunks(&wire, chunk), data, "decode in chunks of {}", chunk);
         }
 
         #[test]
-        fn decode_never_panics(data in proptest::collection::vec(any::<u8>(), 0..300), at in 0usize..300) {
-            let _ = decode_split(&data, at);
+        fn encoding_in_chunks_equals_one_shot(
+            data in proptest::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), any::<u8>()], 0..300),
+            chunk in 1usize..20,
+        ) {
+            let one_shot = encode_all(&data, data.len() * 2 + 1);
+            prop_assert_eq!(encode_all(&data, chunk), one_shot, "output buffers of {} bytes", chunk);
+        }
+
+        #[test]
+        fn decode_never_panics_and_never_grows(
+            data in proptest::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(0u8), any::<u8>()], 0..300),
+            at in 0usize..300,
+        ) {
+            // Every wire pair decodes to at most two bytes and a lone CR to one.
+            let out = decode_split(&data, at);
+            prop_assert!(out.len() <= data.len(), "{} decoded bytes from {} wire bytes", out.len(), data.len());
         }
     }
 }
