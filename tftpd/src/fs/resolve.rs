@@ -15,7 +15,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, SFlag, fstat};
 
-use super::upload::{Upload, UploadPolicy};
+use super::upload::{Upload, UploadPolicy, is_out_of_space};
 use crate::proto::{ErrorCode, WireError};
 
 /// Longest request path accepted, in bytes.
@@ -32,7 +32,9 @@ pub struct RequestPath {
 impl RequestPath {
     /// Checks a raw request name. Leading `/` characters are dropped (clients often send
     /// `/pxelinux.0` meaning the root's file) and repeated `/` collapse; then the name must be
-    /// non-empty, with no `.` or `..` component, no backslash and no control character.
+    /// non-empty, with no `.` or `..` component, no backslash and no control character. NUL and
+    /// the C0 controls and DEL are refused, and so are the C1 controls (U+0080..=U+009F): none
+    /// belongs in a boot file name, and all of them can garble a terminal reading the log.
     pub fn parse(raw: &[u8]) -> Result<Self, ResolveError> {
         let bad = |reason| ResolveError::BadName {
             name: String::from_utf8_lossy(raw).into_owned(),
@@ -168,6 +170,11 @@ impl ResolveError {
                 WireError::new(ErrorCode::FileNotFound, "file not found")
             }
             Self::Exists { .. } => WireError::new(ErrorCode::FileExists, "file already exists"),
+            // Creating an upload's temporary file can hit a full disk or quota before any data
+            // is written; the client is told the same as when a write hits it.
+            Self::Io { source, .. } if is_out_of_space(source) => {
+                WireError::new(ErrorCode::DiskFull, "disk full")
+            }
             Self::Io { .. } | Self::Root { .. } => {
                 WireError::new(ErrorCode::NotDefined, "server error")
             }
@@ -201,6 +208,12 @@ impl ResolveError {
             Errno::EACCES | Errno::EPERM => Self::PermissionDenied { path },
             // EXDEV: RESOLVE_BENEATH refused; ELOOP: a refused (magic) link or O_NOFOLLOW.
             Errno::EXDEV | Errno::ELOOP => Self::Escapes { path },
+            // The walk's O_NOFOLLOW meeting a symlink: POSIX says ELOOP, but FreeBSD and
+            // DragonFly answer EMLINK and NetBSD EFTYPE.
+            #[cfg(any(target_os = "freebsd", target_os = "dragonfly"))]
+            Errno::EMLINK => Self::Escapes { path },
+            #[cfg(target_os = "netbsd")]
+            Errno::EFTYPE => Self::Escapes { path },
             Errno::ENAMETOOLONG => Self::BadName {
                 name: path,
                 reason: "too long for the filesystem",
@@ -394,38 +407,135 @@ mod tests {
             b"a\x01b",
             b"a\x7fb",
             b"a\nb",
+            b"a\0b",
+            b"pxelinux.0\0../../secret",
+            b"a\xc2\x85b",
             b"\xff\xfe",
+            b"a\xc0\xafb",
         ] {
             let err = RequestPath::parse(bad).expect_err("must be refused");
             assert!(
                 matches!(err, ResolveError::BadName { .. }),
                 "{bad:?}: {err}"
             );
-            assert_eq!(err.wire_error().code, ErrorCode::AccessViolation, "{bad:?}");
+            assert_eq!(
+                err.wire_error().code,
+                ErrorCode::AccessViolation,
+                "{bad:?} is an access violation on the wire"
+            );
+            assert!(err.is_security_refusal(), "{bad:?} is audited");
         }
-        let long = vec![b'a'; 1025];
-        assert!(RequestPath::parse(&long).is_err(), "over 1024 bytes");
-        let long_part = vec![b'a'; 256];
-        assert!(
-            RequestPath::parse(&long_part).is_err(),
-            "component over 255 bytes"
-        );
         let p = RequestPath::parse(b"a/b/c").expect("valid");
-        assert_eq!((p.parent(), p.file_name()), (Some("a/b"), "c"));
+        assert_eq!(
+            (p.parent(), p.file_name()),
+            (Some("a/b"), "c"),
+            "parent and file name split at the last /"
+        );
+        let p = RequestPath::parse(b"/top").expect("valid");
+        assert_eq!(
+            (p.parent(), p.file_name()),
+            (None, "top"),
+            "a top-level name has no parent"
+        );
+    }
+
+    #[test]
+    fn names_longer_than_the_limits_are_refused() {
+        let part = "a".repeat(MAX_COMPONENT_LEN);
+        assert!(
+            RequestPath::parse(part.as_bytes()).is_ok(),
+            "a 255-byte component is allowed"
+        );
+        let four = [part.as_str(); 4].join("/");
+        let total = format!("{four}/{}", "b".repeat(MAX_PATH_LEN - four.len() - 1));
+        assert_eq!(
+            total.len(),
+            MAX_PATH_LEN,
+            "the test name is exactly at the limit"
+        );
+        assert!(
+            RequestPath::parse(total.as_bytes()).is_ok(),
+            "a 1024-byte path is allowed"
+        );
+        for (name, why) in [
+            ("a".repeat(MAX_COMPONENT_LEN + 1), "a 256-byte component"),
+            (format!("{total}b"), "a 1025-byte path"),
+            (
+                format!("/{total}"),
+                "1025 bytes before the leading / is dropped",
+            ),
+            ("é".repeat(128), "a 256-byte component of 2-byte characters"),
+            ("x".repeat(70_000), "a name longer than any UDP datagram"),
+        ] {
+            let err = RequestPath::parse(name.as_bytes()).expect_err(why);
+            assert!(matches!(err, ResolveError::BadName { .. }), "{why}: {err}");
+        }
     }
 
     #[test]
     fn files_inside_the_root_are_served() {
         let (_t, root) = jail();
-        assert_eq!(read(&root, b"hello.txt").expect("hello"), b"hello");
-        assert_eq!(read(&root, b"/sub/inner.bin").expect("inner"), b"inner");
+        assert_eq!(
+            read(&root, b"hello.txt").expect("hello"),
+            b"hello",
+            "a top-level file is served"
+        );
+        assert_eq!(
+            read(&root, b"/sub/inner.bin").expect("inner"),
+            b"inner",
+            "a file in a subdirectory is served, the leading / meaning the root"
+        );
+    }
+
+    #[test]
+    fn no_request_name_reads_the_secret_outside_the_root() {
+        let (t, root) = jail();
+        let r = t.path().join("root");
+        symlink("../secret", r.join("rel-link")).expect("symlink");
+        symlink(t.path().join("secret"), r.join("abs-link")).expect("symlink");
+        symlink("..", r.join("up")).expect("symlink");
+        let secret = t.path().join("secret");
+        let absolute = secret.to_string_lossy().into_owned();
+        let names: [&[u8]; 14] = [
+            b"../secret",
+            b"a/../../secret",
+            b"/../secret",
+            b"sub/../../secret",
+            b"..\\secret",
+            b"rel-link",
+            b"abs-link",
+            b"up/secret",
+            b"/up/secret",
+            b"sub/../up/secret",
+            b"up/root/../secret",
+            b"secret\0",
+            b"./../secret",
+            absolute.as_bytes(),
+        ];
+        for name in names {
+            let shown = String::from_utf8_lossy(name);
+            match read(&root, name) {
+                Ok(bytes) => panic!("{shown} was served: {:?}", String::from_utf8_lossy(&bytes)),
+                Err(err) => assert!(
+                    !matches!(err, ResolveError::Io { .. }),
+                    "{shown}: refused for the right reason, got {err}"
+                ),
+            }
+        }
     }
 
     #[test]
     fn absolute_names_resolve_inside_the_root() {
-        let (_t, root) = jail();
+        let (t, root) = jail();
         let err = read(&root, b"/etc/passwd").expect_err("no etc in the root");
         assert!(matches!(err, ResolveError::NotFound { .. }), "{err}");
+        std::fs::create_dir(t.path().join("root/etc")).expect("root/etc");
+        std::fs::write(t.path().join("root/etc/passwd"), b"decoy").expect("decoy");
+        assert_eq!(
+            read(&root, b"/etc/passwd").expect("the root's own etc/passwd"),
+            b"decoy",
+            "an absolute name means the file under the root"
+        );
     }
 
     #[test]
@@ -438,12 +548,20 @@ mod tests {
         symlink("/etc", r.join("etc-link")).expect("symlink");
         symlink("loop-b", r.join("loop-a")).expect("symlink");
         symlink("loop-a", r.join("loop-b")).expect("symlink");
+        symlink("loop-dir/x", r.join("loop-dir")).expect("symlink");
+        // /proc magic links (/proc/self/root, /proc/self/fd/N) are refused by
+        // RESOLVE_NO_MAGICLINKS; a plain symlink can only reach /proc by an absolute target,
+        // which RESOLVE_BENEATH refuses first.
+        symlink("/proc/self/root/etc/passwd", r.join("proc-link")).expect("symlink");
         for name in [
             &b"rel-link"[..],
             b"abs-link",
             b"dir-link/secret",
             b"etc-link/passwd",
             b"loop-a",
+            b"loop-a/file",
+            b"loop-dir/file",
+            b"proc-link",
         ] {
             let err = read(&root, name).expect_err("must not resolve");
             assert!(
@@ -451,7 +569,12 @@ mod tests {
                 "{}: got {err}",
                 String::from_utf8_lossy(name)
             );
-            assert_eq!(err.wire_error().code, ErrorCode::AccessViolation);
+            assert_eq!(
+                err.wire_error().code,
+                ErrorCode::AccessViolation,
+                "an escape is an access violation on the wire"
+            );
+            assert!(err.is_security_refusal(), "an escape is audited");
         }
     }
 
@@ -460,7 +583,20 @@ mod tests {
     fn symlinks_inside_the_root_work_on_linux() {
         let (t, root) = jail();
         symlink("sub/inner.bin", t.path().join("root/alias")).expect("symlink");
-        assert_eq!(read(&root, b"alias").expect("alias"), b"inner");
+        symlink("../hello.txt", t.path().join("root/sub/up-alias")).expect("symlink");
+        symlink("sub", t.path().join("root/dir-alias")).expect("symlink");
+        for (name, want) in [
+            (&b"alias"[..], &b"inner"[..]),
+            (b"sub/up-alias", b"hello"),
+            (b"dir-alias/inner.bin", b"inner"),
+        ] {
+            assert_eq!(
+                read(&root, name).expect("a link inside the root"),
+                want,
+                "{} follows its link",
+                String::from_utf8_lossy(name)
+            );
+        }
     }
 
     #[test]
@@ -468,11 +604,38 @@ mod tests {
         let (t, root) = jail();
         nix::unistd::mkfifo(&t.path().join("root/fifo"), Mode::from_bits_truncate(0o644))
             .expect("mkfifo");
-        for name in [&b"sub"[..], b"fifo"] {
+        // Opened without O_NONBLOCK, the FIFO would block this test forever waiting for a
+        // writer; reaching the assert at all is half of what it checks.
+        for name in [&b"sub"[..], b"fifo", b"sub/"] {
             let err = read(&root, name).expect_err("not a regular file");
             assert!(matches!(err, ResolveError::NotRegularFile { .. }), "{err}");
-            assert_eq!(err.wire_error().code, ErrorCode::FileNotFound);
+            assert_eq!(
+                err.wire_error().code,
+                ErrorCode::FileNotFound,
+                "the client is not told what the name is"
+            );
         }
+        let err = read(&root, b"hello.txt/more").expect_err("a file is not a directory");
+        assert!(matches!(err, ResolveError::NotFound { .. }), "{err}");
+    }
+
+    #[test]
+    fn unreadable_files_are_permission_denied() {
+        use std::os::unix::fs::PermissionsExt as _;
+        if nix::unistd::geteuid().is_root() {
+            println!("skipping: unreadable_files_are_permission_denied (root ignores mode bits)");
+            return;
+        }
+        let (t, root) = jail();
+        let p = t.path().join("root/locked.bin");
+        std::fs::write(&p, b"locked").expect("locked");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).expect("chmod 000");
+        let err = read(&root, b"locked.bin").expect_err("mode 000");
+        assert!(
+            matches!(err, ResolveError::PermissionDenied { .. }),
+            "{err}"
+        );
+        assert!(err.is_security_refusal(), "a denial is audited");
     }
 
     #[test]

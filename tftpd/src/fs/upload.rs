@@ -147,7 +147,7 @@ impl UploadError {
         match self {
             Self::TooLarge { .. } => WireError::new(ErrorCode::DiskFull, "file too large"),
             Self::Exists { .. } => WireError::new(ErrorCode::FileExists, "file already exists"),
-            Self::Io { source, .. } if matches!(source.raw_os_error(), Some(c) if c == Errno::ENOSPC as i32 || c == Errno::EDQUOT as i32) => {
+            Self::Io { source, .. } if is_out_of_space(source) => {
                 WireError::new(ErrorCode::DiskFull, "disk full")
             }
             Self::Io { .. } | Self::InvalidGlob { .. } => {
@@ -155,6 +155,12 @@ impl UploadError {
             }
         }
     }
+}
+
+/// True for a full filesystem or an exhausted quota: RFC 1350's "disk full" (code 3).
+pub(super) fn is_out_of_space(e: &std::io::Error) -> bool {
+    e.raw_os_error()
+        .is_some_and(|c| c == Errno::ENOSPC as i32 || c == Errno::EDQUOT as i32)
 }
 
 /// Attempts at a free temporary name before giving up.
@@ -233,7 +239,8 @@ impl Upload {
 
     /// Appends bytes; refuses, before writing, anything past the size limit.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), UploadError> {
-        let total = self.written + bytes.len() as u64;
+        // Saturating: a limit near u64::MAX must not wrap into a small total.
+        let total = self.written.saturating_add(bytes.len() as u64);
         if total > self.max_size {
             return Err(UploadError::TooLarge {
                 path: self.path.clone(),
@@ -389,10 +396,14 @@ mod tests {
             .expect("create");
         up.write(b"hello ").expect("write");
         up.write(b"world").expect("write");
-        assert_eq!(up.written(), 11);
+        assert_eq!(up.written(), 11, "written() counts both writes");
         up.commit().expect("commit");
         let p = t.path().join("root/sub/new.bin");
-        assert_eq!(std::fs::read(&p).expect("read back"), b"hello world");
+        assert_eq!(
+            std::fs::read(&p).expect("read back"),
+            b"hello world",
+            "the committed file holds what was written, in order"
+        );
         let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o640, "file_mode applied regardless of umask");
         assert_eq!(
@@ -409,10 +420,20 @@ mod tests {
             .create_upload(&path("existing.bin"), &policy)
             .expect_err("exists");
         assert!(matches!(err, ResolveError::Exists { .. }), "{err}");
-        assert_eq!(err.wire_error().code, ErrorCode::FileExists);
+        assert_eq!(
+            err.wire_error().code,
+            ErrorCode::FileExists,
+            "the client is told the file exists"
+        );
         assert_eq!(
             std::fs::read(t.path().join("root/existing.bin")).expect("read"),
-            b"old content"
+            b"old content",
+            "the existing file is untouched"
+        );
+        assert_eq!(
+            entries(&t.path().join("root")),
+            vec!["existing.bin", "sub"],
+            "no temp file was made"
         );
     }
 
@@ -428,11 +449,13 @@ mod tests {
         assert!(matches!(err, UploadError::Exists { .. }), "{err}");
         assert_eq!(
             std::fs::read(t.path().join("root/race.bin")).expect("read"),
-            b"theirs"
+            b"theirs",
+            "the file that appeared first wins"
         );
         assert_eq!(
             entries(&t.path().join("root")),
-            vec!["existing.bin", "race.bin", "sub"]
+            vec!["existing.bin", "race.bin", "sub"],
+            "the failed commit removed its temp file"
         );
     }
 
@@ -451,7 +474,13 @@ mod tests {
         up.commit().expect("commit");
         assert_eq!(
             std::fs::read(t.path().join("root/existing.bin")).expect("read"),
-            b"new"
+            b"new",
+            "the commit replaced the content"
+        );
+        assert_eq!(
+            entries(&t.path().join("root")),
+            vec!["existing.bin", "sub"],
+            "the temp file became the target"
         );
     }
 
@@ -470,7 +499,8 @@ mod tests {
         up.abort();
         assert_eq!(
             std::fs::read(t.path().join("root/existing.bin")).expect("read"),
-            b"old content"
+            b"old content",
+            "the dropped overwrite left the old content"
         );
         assert_eq!(
             entries(&t.path().join("root")),
@@ -487,9 +517,52 @@ mod tests {
             .expect("create");
         up.write(b"0123456789").expect("exactly the limit");
         let err = up.write(b"x").expect_err("over the limit");
-        assert_eq!(err.wire_error().code, ErrorCode::DiskFull);
+        assert!(
+            matches!(err, UploadError::TooLarge { limit: 10, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            err.wire_error().code,
+            ErrorCode::DiskFull,
+            "too large is disk full on the wire"
+        );
+        assert_eq!(up.written(), 10, "the refused block was not counted");
         drop(up);
-        assert_eq!(entries(&t.path().join("root")), vec!["existing.bin", "sub"]);
+        assert_eq!(
+            entries(&t.path().join("root")),
+            vec!["existing.bin", "sub"],
+            "the refused upload left nothing behind"
+        );
+    }
+
+    #[test]
+    fn file_mode_is_applied_whatever_the_umask() {
+        // 0o666 has the group and other write bits a usual umask (022) would clear if the
+        // mode were only passed to open(2).
+        let t = TestDir::new();
+        std::fs::create_dir(t.path().join("root")).expect("root");
+        let root = Root::open(&t.path().join("root")).expect("open root");
+        for (name, bits) in [
+            ("rw.bin", 0o666),
+            ("private.bin", 0o600),
+            ("odd.bin", 0o4755),
+        ] {
+            let policy =
+                UploadPolicy::new(WriteMode::Create, &["*".to_string()], 10, bits).expect("policy");
+            let mut up = root.create_upload(&path(name), &policy).expect("create");
+            up.write(b"x").expect("write");
+            up.commit().expect("commit");
+            let mode = std::fs::metadata(t.path().join("root").join(name))
+                .expect("meta")
+                .permissions()
+                .mode()
+                & 0o7777;
+            assert_eq!(
+                mode,
+                bits & 0o777,
+                "{name}: file_mode {bits:o} applied, set-id and sticky bits dropped"
+            );
+        }
     }
 
     #[test]
@@ -515,22 +588,31 @@ mod tests {
             assert!(err.is_security_refusal(), "an audit event");
         }
         let (_t3, root, policy) = setup(WriteMode::Create, &[], 100);
-        assert!(
-            root.create_upload(&path("a.bin"), &policy).is_err(),
-            "empty allow-list"
+        let err = root
+            .create_upload(&path("a.bin"), &policy)
+            .expect_err("an empty allow-list allows nothing");
+        assert!(matches!(err, ResolveError::NotAllowed { .. }), "{err}");
+        assert_eq!(
+            entries(&t.path().join("root")),
+            vec!["existing.bin", "sub"],
+            "a refused upload makes no file"
         );
-        assert_eq!(entries(&t.path().join("root")), vec!["existing.bin", "sub"]);
     }
 
     #[test]
     fn uploads_never_leave_the_root_or_create_directories() {
         let (t, root, policy) = setup(WriteMode::Overwrite, &["**"], 100);
         symlink(t.path(), t.path().join("root/out")).expect("symlink");
+        symlink("..", t.path().join("root/up")).expect("symlink");
+        symlink("../..", t.path().join("root/sub/upup")).expect("symlink");
         symlink(t.path().join("victim"), t.path().join("root/link.bin")).expect("symlink");
-        let err = root
-            .create_upload(&path("out/evil"), &policy)
-            .expect_err("escape");
-        assert!(matches!(err, ResolveError::Escapes { .. }), "{err}");
+        for name in ["out/evil", "up/evil", "sub/upup/evil"] {
+            let err = root
+                .create_upload(&path(name), &policy)
+                .expect_err("escape");
+            assert!(matches!(err, ResolveError::Escapes { .. }), "{name}: {err}");
+            assert!(err.is_security_refusal(), "{name}: an escape is audited");
+        }
         let err = root
             .create_upload(&path("nodir/x.bin"), &policy)
             .expect_err("no dir");
@@ -539,10 +621,51 @@ mod tests {
             .create_upload(&path("link.bin"), &policy)
             .expect_err("symlink target");
         assert!(matches!(err, ResolveError::NotRegularFile { .. }), "{err}");
-        assert!(!t.path().join("evil").exists() && !t.path().join("victim").exists());
+        assert_eq!(
+            entries(t.path()),
+            vec!["root"],
+            "nothing was written outside the root"
+        );
         assert!(
             !t.path().join("root/nodir").exists(),
             "no directory created"
+        );
+    }
+
+    #[test]
+    fn overwrite_refuses_targets_that_are_not_regular_files() {
+        let (t, root, policy) = setup(WriteMode::Overwrite, &["**"], 100);
+        nix::unistd::mkfifo(&t.path().join("root/fifo"), Mode::from_bits_truncate(0o644))
+            .expect("mkfifo");
+        for name in ["sub", "fifo"] {
+            let err = root
+                .create_upload(&path(name), &policy)
+                .expect_err("not a regular file");
+            assert!(
+                matches!(err, ResolveError::NotRegularFile { .. }),
+                "{name}: {err}"
+            );
+        }
+        assert!(
+            t.path().join("root/sub").is_dir(),
+            "the directory is still there"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn uploads_through_a_symlinked_directory_inside_the_root_work_on_linux() {
+        let (t, root, policy) = setup(WriteMode::Create, &["**"], 100);
+        symlink("sub", t.path().join("root/alias")).expect("symlink");
+        let mut up = root
+            .create_upload(&path("alias/via-link.bin"), &policy)
+            .expect("a link inside the root");
+        up.write(b"linked").expect("write");
+        up.commit().expect("commit");
+        assert_eq!(
+            std::fs::read(t.path().join("root/sub/via-link.bin")).expect("read"),
+            b"linked",
+            "the upload landed in the link's target directory"
         );
     }
 
@@ -555,7 +678,14 @@ mod tests {
 
     #[test]
     fn write_mode_parses_and_lists_allowed_values() {
-        assert_eq!("create".parse::<WriteMode>(), Ok(WriteMode::Create));
+        for mode in [WriteMode::Off, WriteMode::Create, WriteMode::Overwrite] {
+            assert_eq!(
+                mode.as_str().parse::<WriteMode>(),
+                Ok(mode),
+                "{} round-trips",
+                mode.as_str()
+            );
+        }
         let err = "yes".parse::<WriteMode>().expect_err("invalid");
         assert!(err.contains("off, create, overwrite"), "{err}");
     }
