@@ -13,7 +13,7 @@ pub(crate) mod clients;
 pub(crate) mod junk;
 pub(crate) mod raw;
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -26,6 +26,10 @@ pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) const LOG_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client transfer may take.
 pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the metrics may lag behind the log line of the event they count.
+pub(crate) const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a condition is polled while a test waits on it.
+const POLL: Duration = Duration::from_millis(20);
 
 /// A temporary directory, removed on drop.
 pub(crate) struct TempDir(PathBuf);
@@ -75,6 +79,44 @@ pub(crate) fn pattern(len: usize, seed: u64) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
+}
+
+/// A TCP port that was free a moment ago (for `--metrics-listen`).
+pub(crate) fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binding a probe socket")
+        .local_addr()
+        .expect("probe address")
+        .port()
+}
+
+/// One scrape of the daemon's `/metrics` page on 127.0.0.1:`port` (response head included).
+pub(crate) fn scrape_metrics(port: u16) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("metrics request");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("metrics response");
+    body
+}
+
+/// Scrapes until the page contains every line in `wanted`, and returns it. The daemon updates
+/// some metrics (the active-transfer gauge) just after it logs the event, so one scrape right
+/// after a log line can race them.
+pub(crate) fn wait_for_metrics(port: u16, wanted: &[&str], timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let body = scrape_metrics(port);
+        let missing: Vec<&&str> = wanted.iter().filter(|l| !body.contains(**l)).collect();
+        if missing.is_empty() {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics still lack {missing:?} after {timeout:?}:\n{body}"
+        );
+        std::thread::sleep(POLL);
+    }
 }
 
 /// The user the daemon should run as: the current one, so temp files stay accessible.
@@ -264,7 +306,7 @@ impl Daemon {
                 "no log line with {needle:?} within {timeout:?}; log:\n{}",
                 self.log()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(POLL);
         }
     }
 
@@ -294,7 +336,7 @@ impl Daemon {
                 "tftpd did not exit within {timeout:?}; log:\n{}",
                 self.log()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(POLL);
         }
     }
 
