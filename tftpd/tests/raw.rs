@@ -173,6 +173,107 @@ fn file_of_exact_block_multiple_ends_with_an_empty_data_block() {
     );
 }
 
+/// Unix text to netascii (RFC 764, as RFC 1350 asks): LF becomes CR LF, a bare CR becomes CR NUL.
+/// Written here so the test does not trust the crate's own converter.
+fn to_netascii(text: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::with_capacity(text.len() * 2);
+    for &b in text {
+        match b {
+            b'\n' => wire.extend_from_slice(b"\r\n"),
+            b'\r' => wire.extend_from_slice(b"\r\0"),
+            _ => wire.push(b),
+        }
+    }
+    wire
+}
+
+#[test]
+fn netascii_is_cr_lf_on_the_wire_both_ways() {
+    let d = start(None, "create");
+    // 511 bytes then LF: the CR LF pair straddles the first block boundary.
+    let mut text = vec![b'a'; 511];
+    text.extend_from_slice(b"\nsecond line\nbare\rcr\n");
+    text.extend_from_slice(
+        &pattern(2000, 14)
+            .iter()
+            .map(|b| b'a' + b % 26)
+            .collect::<Vec<_>>(),
+    );
+    text.extend_from_slice(b"\r\nlast without newline");
+    d.put_file("text.txt", &text);
+    let got = Raw::new(d.addr())
+        .download_in("netascii", "text.txt", &[], REPLY)
+        .expect("netascii download");
+    assert!(
+        got == to_netascii(&text),
+        "the server sends CR LF and CR NUL on the wire ({} bytes, expected {})",
+        got.len(),
+        to_netascii(&text).len()
+    );
+
+    let c = Raw::new(d.addr());
+    c.send(&request(2, b"up.txt", "netascii", &[]));
+    let (r, tid) = c.expect(REPLY, "ACK 0");
+    assert_eq!(r, Reply::Ack(0), "the netascii upload is accepted");
+    let wire = to_netascii(&text);
+    let mut blocks = wire.chunks(512).collect::<Vec<_>>();
+    if wire.len().is_multiple_of(512) {
+        blocks.push(&[]);
+    }
+    for (i, chunk) in blocks.iter().enumerate() {
+        let block = u16::try_from(i + 1).expect("a short file");
+        c.send_to(&data(block, chunk), tid);
+        assert_eq!(
+            c.expect(REPLY, "ACK").0,
+            Reply::Ack(block),
+            "each netascii DATA is acknowledged"
+        );
+    }
+    d.wait_for_log("transfer finished", REPLY);
+    assert!(
+        std::fs::read(d.root().join("up.txt")).expect("uploaded file") == text,
+        "the server stores the Unix text it was sent as netascii"
+    );
+}
+
+#[test]
+fn wrq_onto_an_existing_file_in_create_mode_gets_error_6() {
+    let d = start(None, "create");
+    d.put_file("exists.bin", b"keep me");
+    let c = Raw::new(d.addr());
+    c.send(&request(2, b"exists.bin", "octet", &[]));
+    let (code, message) = expect_error(&c, "ERROR for an existing file");
+    assert_eq!(code, 6, "file already exists is ERROR 6: {message}");
+    assert_eq!(
+        std::fs::read(d.root().join("exists.bin")).expect("old file"),
+        b"keep me",
+        "the existing file is untouched"
+    );
+}
+
+#[test]
+fn wrq_tsize_within_the_limit_is_echoed_in_the_oack() {
+    let d = start(Some("[uploads]\nmax_size = 1000\n"), "create");
+    let c = Raw::new(d.addr());
+    c.send(&request(2, b"small.bin", "octet", &[("tsize", "600")]));
+    let (r, tid) = c.expect(REPLY, "OACK");
+    assert_eq!(
+        r,
+        Reply::Oack(vec![("tsize".into(), "600".into())]),
+        "RFC 2349: a WRQ's tsize is echoed"
+    );
+    let content = pattern(600, 15);
+    c.send_to(&data(1, &content[..512]), tid);
+    assert_eq!(c.expect(REPLY, "ACK 1").0, Reply::Ack(1), "first block");
+    c.send_to(&data(2, &content[512..]), tid);
+    assert_eq!(c.expect(REPLY, "ACK 2").0, Reply::Ack(2), "last block");
+    d.wait_for_log("transfer finished", REPLY);
+    assert!(
+        std::fs::read(d.root().join("small.bin")).expect("stored") == content,
+        "the announced upload is stored exactly"
+    );
+}
+
 #[test]
 fn bad_modes_are_refused() {
     let d = start(None, "off");
