@@ -110,9 +110,11 @@ fn sighup_reload_applies_a_good_config_and_keeps_the_old_one_on_error() {
         "writes allowed after the reload"
     );
 
+    // The bad file would also turn writes off: if any of it were applied, the WRQ below
+    // would be refused.
     std::fs::write(
         d.config_path(),
-        "write = \"create\"\n[protocol]\nmax_blksize = 3\n",
+        "write = \"off\"\n[protocol]\nmax_blksize = 3\n",
     )
     .expect("break config");
     let from = d.log_len();
@@ -125,7 +127,7 @@ fn sighup_reload_applies_a_good_config_and_keeps_the_old_one_on_error() {
     assert_eq!(
         wrq(b"c.bin"),
         Reply::Ack(0),
-        "the old config stays in force"
+        "the old config stays in force, none of the bad file applied"
     );
     d.put_file("still.txt", b"ok");
     assert_eq!(
