@@ -68,7 +68,7 @@ fn negotiated_blksize_windowsize_and_tsize_deliver_exact_bytes() {
             },
         ));
     }
-    for b in [1428u16, 8192] {
+    for b in [1428u16, 8192, 65464] {
         cases.push((
             Client::Busybox,
             Opts {
@@ -121,7 +121,7 @@ fn ipv6_downloads_work() {
     let out = TempDir::new("v6");
     let content = pattern(100_000, 3);
     d.put_file("v6.bin", &content);
-    for client in [Client::Curl, Client::TftpHpa] {
+    for client in Client::ALL {
         if !client.available("ipv6_downloads_work") {
             continue;
         }
@@ -130,36 +130,46 @@ fn ipv6_downloads_work() {
             .unwrap_or_else(|e| panic!("{client:?} over IPv6: {e}"));
         assert!(
             std::fs::read(&local).expect("file") == content,
-            "{client:?} over IPv6"
+            "{client:?} over IPv6: bytes differ"
         );
     }
 }
+
+/// Clients that convert netascii both ways (busybox and curl only speak octet).
+const NETASCII_CLIENTS: [Client; 2] = [Client::TftpHpa, Client::Atftp];
 
 #[test]
 fn netascii_converts_line_ends_both_ways() {
     let d = daemon("overwrite");
     let out = TempDir::new("ascii");
+    // Unix text with a bare CR, which netascii sends as CR NUL (RFC 1350 via RFC 764).
     let text = b"first line\nsecond line\nbare\rcr\nlast without newline";
     d.put_file("text.txt", text);
-    if !Client::TftpHpa.available("netascii_converts_line_ends_both_ways") {
-        return;
-    }
     let ascii = Opts {
         netascii: true,
         ..Opts::default()
     };
-    let local = out.path().join("text.txt");
-    get(Client::TftpHpa, d.addr(), "text.txt", &local, &ascii).expect("netascii download");
-    assert_eq!(
-        std::fs::read(&local).expect("file"),
-        text,
-        "round trip through netascii"
-    );
-    put(Client::TftpHpa, d.addr(), &local, "back.txt", &ascii).expect("netascii upload");
-    assert_eq!(
-        std::fs::read(d.root().join("back.txt")).expect("uploaded"),
-        text
-    );
+    for client in NETASCII_CLIENTS {
+        if !client.available("netascii_converts_line_ends_both_ways") {
+            continue;
+        }
+        let local = out.path().join(format!("{client:?}.txt"));
+        get(client, d.addr(), "text.txt", &local, &ascii)
+            .unwrap_or_else(|e| panic!("{client:?} netascii download: {e}"));
+        assert_eq!(
+            std::fs::read(&local).expect("downloaded file"),
+            text,
+            "{client:?}: download through netascii gives back the Unix text"
+        );
+        let name = format!("back-{client:?}.txt");
+        put(client, d.addr(), &local, &name, &ascii)
+            .unwrap_or_else(|e| panic!("{client:?} netascii upload: {e}"));
+        assert_eq!(
+            std::fs::read(d.root().join(&name)).expect("uploaded file"),
+            text,
+            "{client:?}: upload through netascii stores the Unix text"
+        );
+    }
 }
 
 #[test]
@@ -169,7 +179,9 @@ fn rollover_past_block_65535_at_512_byte_blocks() {
     // 65536 blocks of 512 bytes is 32 MiB: one more block forces the block number to wrap.
     let content = pattern(32 * 1024 * 1024 + 1000, 11);
     d.put_file("roll.bin", &content);
-    for client in [Client::TftpHpa, Client::Curl] {
+    // All four wrap the block number to 0 (checked against tftp-hpa's in.tftpd). curl and
+    // busybox always ask for tsize and curl for blksize 512, so theirs run through an OACK.
+    for client in Client::ALL {
         if !client.available("rollover_past_block_65535_at_512_byte_blocks") {
             continue;
         }
@@ -236,6 +248,49 @@ fn uploads_follow_the_write_mode() {
             "{client:?}: no temp debris"
         );
     }
+}
+
+#[test]
+fn uploads_with_negotiated_blksize_store_exact_bytes() {
+    let d = daemon("create");
+    let out = TempDir::new("upb");
+    let content = pattern(1_000_003, 13);
+    let local = out.path().join("b.bin");
+    std::fs::write(&local, &content).expect("local file");
+    let with_blksize = |b: u16| Opts {
+        blksize: Some(b),
+        ..Opts::default()
+    };
+    let cases = [
+        (Client::Curl, with_blksize(1428)),
+        (Client::Curl, with_blksize(65464)),
+        (Client::Busybox, with_blksize(1428)),
+        (Client::Busybox, with_blksize(8192)),
+        (
+            Client::Atftp,
+            Opts {
+                tsize: true,
+                ..with_blksize(8192)
+            },
+        ),
+    ];
+    for (i, (client, opts)) in cases.iter().enumerate() {
+        if !client.available("uploads_with_negotiated_blksize_store_exact_bytes") {
+            continue;
+        }
+        let name = format!("up{i}.bin");
+        put(*client, d.addr(), &local, &name, opts)
+            .unwrap_or_else(|e| panic!("{client:?} {opts:?} upload: {e}"));
+        assert!(
+            std::fs::read(d.root().join(&name)).expect("stored") == content,
+            "{client:?} {opts:?}: stored bytes differ"
+        );
+    }
+    let log = d.log();
+    assert!(
+        log.contains("blksize=65464"),
+        "curl's 65464-byte blocks were negotiated for the upload:\n{log}"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod harness;
 use std::time::Duration;
 
 use harness::raw::{Raw, Reply, ack, data, error, request};
-use harness::{Daemon, DaemonArgs, pattern};
+use harness::{Daemon, DaemonArgs, METRICS_TIMEOUT, free_tcp_port, pattern, wait_for_metrics};
 
 /// Short enough to observe retransmissions quickly, long enough for a loaded CI machine.
 const FAST: &str = "[protocol]\ntimeout_ms = 300\nmax_retries = 2\n";
@@ -170,6 +170,107 @@ fn file_of_exact_block_multiple_ends_with_an_empty_data_block() {
         sizes,
         vec![512, 512, 0],
         "a 1024-byte file ends with an empty DATA 3"
+    );
+}
+
+/// Unix text to netascii (RFC 764, as RFC 1350 asks): LF becomes CR LF, a bare CR becomes CR NUL.
+/// Written here so the test does not trust the crate's own converter.
+fn to_netascii(text: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::with_capacity(text.len() * 2);
+    for &b in text {
+        match b {
+            b'\n' => wire.extend_from_slice(b"\r\n"),
+            b'\r' => wire.extend_from_slice(b"\r\0"),
+            _ => wire.push(b),
+        }
+    }
+    wire
+}
+
+#[test]
+fn netascii_is_cr_lf_on_the_wire_both_ways() {
+    let d = start(None, "create");
+    // 511 bytes then LF: the CR LF pair straddles the first block boundary.
+    let mut text = vec![b'a'; 511];
+    text.extend_from_slice(b"\nsecond line\nbare\rcr\n");
+    text.extend_from_slice(
+        &pattern(2000, 14)
+            .iter()
+            .map(|b| b'a' + b % 26)
+            .collect::<Vec<_>>(),
+    );
+    text.extend_from_slice(b"\r\nlast without newline");
+    d.put_file("text.txt", &text);
+    let got = Raw::new(d.addr())
+        .download_in("netascii", "text.txt", &[], REPLY)
+        .expect("netascii download");
+    assert!(
+        got == to_netascii(&text),
+        "the server sends CR LF and CR NUL on the wire ({} bytes, expected {})",
+        got.len(),
+        to_netascii(&text).len()
+    );
+
+    let c = Raw::new(d.addr());
+    c.send(&request(2, b"up.txt", "netascii", &[]));
+    let (r, tid) = c.expect(REPLY, "ACK 0");
+    assert_eq!(r, Reply::Ack(0), "the netascii upload is accepted");
+    let wire = to_netascii(&text);
+    let mut blocks = wire.chunks(512).collect::<Vec<_>>();
+    if wire.len().is_multiple_of(512) {
+        blocks.push(&[]);
+    }
+    for (i, chunk) in blocks.iter().enumerate() {
+        let block = u16::try_from(i + 1).expect("a short file");
+        c.send_to(&data(block, chunk), tid);
+        assert_eq!(
+            c.expect(REPLY, "ACK").0,
+            Reply::Ack(block),
+            "each netascii DATA is acknowledged"
+        );
+    }
+    d.wait_for_log("transfer finished", REPLY);
+    assert!(
+        std::fs::read(d.root().join("up.txt")).expect("uploaded file") == text,
+        "the server stores the Unix text it was sent as netascii"
+    );
+}
+
+#[test]
+fn wrq_onto_an_existing_file_in_create_mode_gets_error_6() {
+    let d = start(None, "create");
+    d.put_file("exists.bin", b"keep me");
+    let c = Raw::new(d.addr());
+    c.send(&request(2, b"exists.bin", "octet", &[]));
+    let (code, message) = expect_error(&c, "ERROR for an existing file");
+    assert_eq!(code, 6, "file already exists is ERROR 6: {message}");
+    assert_eq!(
+        std::fs::read(d.root().join("exists.bin")).expect("old file"),
+        b"keep me",
+        "the existing file is untouched"
+    );
+}
+
+#[test]
+fn wrq_tsize_within_the_limit_is_echoed_in_the_oack() {
+    let d = start(Some("[uploads]\nmax_size = 1000\n"), "create");
+    let c = Raw::new(d.addr());
+    c.send(&request(2, b"small.bin", "octet", &[("tsize", "600")]));
+    let (r, tid) = c.expect(REPLY, "OACK");
+    assert_eq!(
+        r,
+        Reply::Oack(vec![("tsize".into(), "600".into())]),
+        "RFC 2349: a WRQ's tsize is echoed"
+    );
+    let content = pattern(600, 15);
+    c.send_to(&data(1, &content[..512]), tid);
+    assert_eq!(c.expect(REPLY, "ACK 1").0, Reply::Ack(1), "first block");
+    c.send_to(&data(2, &content[512..]), tid);
+    assert_eq!(c.expect(REPLY, "ACK 2").0, Reply::Ack(2), "last block");
+    d.wait_for_log("transfer finished", REPLY);
+    assert!(
+        std::fs::read(d.root().join("small.bin")).expect("stored") == content,
+        "the announced upload is stored exactly"
     );
 }
 
@@ -361,12 +462,7 @@ fn client_limit_refuses_with_an_error_and_a_log_line() {
 
 #[test]
 fn metrics_endpoint_counts_requests() {
-    use std::io::{Read as _, Write as _};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_tcp_port();
     let d = Daemon::start(DaemonArgs {
         args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
         ..DaemonArgs::default()
@@ -375,36 +471,31 @@ fn metrics_endpoint_counts_requests() {
     let c = Raw::new(d.addr());
     assert_eq!(
         c.download("f.bin", &[], REPLY).expect("download"),
-        b"metrics"
+        b"metrics",
+        "the download the metrics will count"
     );
     let c = Raw::new(d.addr());
     c.send(&request(1, b"missing", "octet", &[]));
     expect_error(&c, "file not found");
-    d.wait_for_log("request refused", Duration::from_secs(5));
-    d.wait_for_log("transfer finished", Duration::from_secs(5));
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect metrics");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("request");
-    let mut body = String::new();
-    s.read_to_string(&mut body).expect("response");
-    for line in [
-        "HTTP/1.1 200 OK",
-        "tftpd_requests_total{kind=\"read\",outcome=\"completed\"} 1",
-        "tftpd_requests_total{kind=\"read\",outcome=\"not_found\"} 1",
-        "tftpd_sent_bytes_total 7",
-        "tftpd_errors_sent_total{code=\"1\"} 1",
-        "tftpd_active_transfers 0",
-        "tftpd_kernel_udp_errors_total{kind=\"rcvbuf_errors\"} ",
-        &format!(
-            "tftpd_kernel_listener_drops_total{{listen=\"{}\"}} ",
-            d.addr()
-        ),
-    ] {
-        assert!(
-            body.contains(line),
-            "metrics must contain {line:?}:\n{body}"
-        );
-    }
+    let listener_drops = format!(
+        "tftpd_kernel_listener_drops_total{{listen=\"{}\"}} ",
+        d.addr()
+    );
+    // Polled: the active-transfer gauge drops a moment after "transfer finished" is logged.
+    wait_for_metrics(
+        port,
+        &[
+            "HTTP/1.1 200 OK",
+            "tftpd_requests_total{kind=\"read\",outcome=\"completed\"} 1",
+            "tftpd_requests_total{kind=\"read\",outcome=\"not_found\"} 1",
+            "tftpd_sent_bytes_total 7",
+            "tftpd_errors_sent_total{code=\"1\"} 1",
+            "tftpd_active_transfers 0",
+            "tftpd_kernel_udp_errors_total{kind=\"rcvbuf_errors\"} ",
+            &listener_drops,
+        ],
+        METRICS_TIMEOUT,
+    );
 }
 
 #[test]

@@ -98,6 +98,36 @@ fn path_attacks_never_leak_bytes_from_outside_the_root() {
     );
 }
 
+/// A name longer than `limits.max_request_size` (512 by default). Our daemon answers a request
+/// over that limit with ERROR 4 before it looks at the name, so any ERROR code is accepted here.
+const HUGE_NAME_LEN: usize = 2000;
+
+#[test]
+fn very_long_name_gets_an_error_not_silence() {
+    let (d, _outside) = jailed("off", None);
+    for prefix in [&b""[..], b"../", b"dir-link/"] {
+        let mut name = prefix.to_vec();
+        name.resize(HUGE_NAME_LEN, b'a');
+        let c = Raw::new(d.addr());
+        c.send(&request(1, &name, "octet", &[]));
+        let replies = c.collect(Duration::from_millis(800));
+        let shown = String::from_utf8_lossy(prefix);
+        assert!(
+            matches!(replies.as_slice(), [(Reply::Error { .. }, _)]),
+            "{shown}+{HUGE_NAME_LEN} bytes: exactly one ERROR, got {replies:?}"
+        );
+    }
+    // Still serving afterwards.
+    d.put_file("ok.bin", b"fine");
+    assert_eq!(
+        Raw::new(d.addr())
+            .download("ok.bin", &[], REPLY)
+            .expect("a normal download after the long names"),
+        b"fine",
+        "the server still serves"
+    );
+}
+
 #[test]
 fn tftp_hpa_cannot_fetch_outside_the_root() {
     if !Client::TftpHpa.available("tftp_hpa_cannot_fetch_outside_the_root") {

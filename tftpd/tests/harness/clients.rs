@@ -97,7 +97,7 @@ pub(crate) fn get(
         }
         Client::Curl => {
             let mut c = Command::new("curl");
-            c.args(["-sS", "--max-time", "60"]);
+            c.args(["-sS", "--max-time", &CLIENT_TIMEOUT.as_secs().to_string()]);
             if let Some(b) = o.blksize {
                 c.args(["--tftp-blksize", &b.to_string()]);
             }
@@ -150,7 +150,7 @@ pub(crate) fn put(
         }
         Client::Curl => {
             let mut c = Command::new("curl");
-            c.args(["-sS", "--max-time", "60"]);
+            c.args(["-sS", "--max-time", &CLIENT_TIMEOUT.as_secs().to_string()]);
             if let Some(b) = o.blksize {
                 c.args(["--tftp-blksize", &b.to_string()]);
             }

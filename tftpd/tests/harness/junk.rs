@@ -1,23 +1,12 @@
 //! The fixed junk/valid mix every filter path must pass with the same counts: sent to the
 //! listener and to a transfer socket, while a real transfer completes.
 
-use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
 use super::raw::{Raw, Reply, ack, data, request};
-use super::{Daemon, DaemonArgs};
+use super::{Daemon, DaemonArgs, free_tcp_port, scrape_metrics};
 
 const REPLY: Duration = Duration::from_secs(5);
-
-/// Scrapes /metrics.
-pub(crate) fn scrape(port: u16) -> String {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect metrics");
-    s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
-        .expect("request");
-    let mut body = String::new();
-    s.read_to_string(&mut body).expect("response");
-    body
-}
 
 /// One filter counter from a metrics page.
 pub(crate) fn counter(body: &str, name: &str, path: &str, verdict: &str, reason: &str) -> u64 {
@@ -41,11 +30,7 @@ pub(crate) const EXPECTED: [(&str, &str, u64, u64); 5] = [
 /// Runs the mix against a daemon started with `extra` args and checks the `path` series of
 /// the metrics. Returns the daemon (still running) and the metrics page.
 pub(crate) fn run_mix(path: &str, extra: &[&str], extra_config: &str) -> (Daemon, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_tcp_port();
     let mut args = vec!["--metrics-listen".to_string(), format!("127.0.0.1:{port}")];
     args.extend(extra.iter().map(|s| s.to_string()));
     let d = Daemon::start(DaemonArgs {
@@ -102,7 +87,7 @@ pub(crate) fn run_mix(path: &str, extra: &[&str], extra_config: &str) -> (Daemon
     c.send_to(&ack(1), tid); // passed
     d.wait_for_log("transfer finished", REPLY);
 
-    let body = scrape(port);
+    let body = scrape_metrics(port);
     for name in ["tftpd_filter_packets_total", "tftpd_filter_bytes_total"] {
         let bytes = name.contains("bytes");
         for (verdict, reason, packets, byte_count) in EXPECTED {

@@ -13,7 +13,7 @@ pub(crate) mod clients;
 pub(crate) mod junk;
 pub(crate) mod raw;
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -26,6 +26,12 @@ pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) const LOG_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client transfer may take.
 pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the daemon may take, after its ready line, to install its signal handlers.
+pub(crate) const HANDLER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the metrics may lag behind the log line of the event they count.
+pub(crate) const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a condition is polled while a test waits on it.
+const POLL: Duration = Duration::from_millis(20);
 
 /// A temporary directory, removed on drop.
 pub(crate) struct TempDir(PathBuf);
@@ -77,6 +83,44 @@ pub(crate) fn pattern(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// A TCP port that was free a moment ago (for `--metrics-listen`).
+pub(crate) fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binding a probe socket")
+        .local_addr()
+        .expect("probe address")
+        .port()
+}
+
+/// One scrape of the daemon's `/metrics` page on 127.0.0.1:`port` (response head included).
+pub(crate) fn scrape_metrics(port: u16) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("metrics request");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("metrics response");
+    body
+}
+
+/// Scrapes until the page contains every line in `wanted`, and returns it. The daemon updates
+/// some metrics (the active-transfer gauge) just after it logs the event, so one scrape right
+/// after a log line can race them.
+pub(crate) fn wait_for_metrics(port: u16, wanted: &[&str], timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let body = scrape_metrics(port);
+        let missing: Vec<&&str> = wanted.iter().filter(|l| !body.contains(**l)).collect();
+        if missing.is_empty() {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics still lack {missing:?} after {timeout:?}:\n{body}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
 /// The user the daemon should run as: the current one, so temp files stay accessible.
 pub(crate) fn current_user() -> String {
     let out = Command::new("id")
@@ -117,6 +161,36 @@ pub(crate) struct DaemonArgs {
     pub(crate) no_user: bool,
 }
 
+/// The daemon's command line for `args`: serving `root` on loopback port 0, with the config
+/// (if any) written into `config_dir`, stdout discarded and stderr piped.
+pub(crate) fn command(args: &DaemonArgs, root: &Path, config_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tftpd"));
+    cmd.arg("--root").arg(root);
+    cmd.args(["--listen", "127.0.0.1:0"]);
+    if args.ipv6 {
+        cmd.args(["--listen", "[::1]:0"]);
+    }
+    if !args.no_user {
+        cmd.args(["--user", &current_user()]);
+    }
+    if let Some(text) = &args.config {
+        let path = config_dir.join("tftpd.toml");
+        std::fs::write(&path, text).expect("writing the config");
+        cmd.arg("--config").arg(&path);
+    }
+    // The eBPF pins are global (/sys/fs/bpf/tftpd), so daemons that run side by side in
+    // tests use the userspace rules unless a test asks for eBPF itself.
+    if !args.args.iter().any(|a| a == "--ebpf") {
+        cmd.args(["--ebpf", "off"]);
+    }
+    cmd.args(&args.args);
+    cmd.env_remove("RUST_LOG");
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// The running daemon. Killed on drop.
 pub(crate) struct Daemon {
     child: Child,
@@ -130,31 +204,9 @@ impl Daemon {
     pub(crate) fn start(args: DaemonArgs) -> Self {
         let root = TempDir::new("root");
         let config_dir = TempDir::new("cfg");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tftpd"));
-        cmd.arg("--root").arg(root.path());
-        cmd.args(["--listen", "127.0.0.1:0"]);
-        if args.ipv6 {
-            cmd.args(["--listen", "[::1]:0"]);
-        }
-        if !args.no_user {
-            cmd.args(["--user", &current_user()]);
-        }
-        if let Some(text) = &args.config {
-            let path = config_dir.path().join("tftpd.toml");
-            std::fs::write(&path, text).expect("writing the config");
-            cmd.arg("--config").arg(&path);
-        }
-        // The eBPF pins are global (/sys/fs/bpf/tftpd), so daemons that run side by side in
-        // tests use the userspace rules unless a test asks for eBPF itself.
-        if !args.args.iter().any(|a| a == "--ebpf") {
-            cmd.args(["--ebpf", "off"]);
-        }
-        cmd.args(&args.args);
-        cmd.env_remove("RUST_LOG");
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("starting tftpd");
+        let mut child = command(&args, root.path(), config_dir.path())
+            .spawn()
+            .expect("starting tftpd");
         let stderr = child.stderr.take().expect("stderr pipe");
         let log = Arc::new(Mutex::new(String::new()));
         let sink = log.clone();
@@ -264,7 +316,7 @@ impl Daemon {
                 "no log line with {needle:?} within {timeout:?}; log:\n{}",
                 self.log()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(POLL);
         }
     }
 
@@ -272,8 +324,25 @@ impl Daemon {
         self.log.lock().expect("log lock").len()
     }
 
-    /// Sends a signal by name (TERM, HUP, INT).
+    /// Sends a signal by name (TERM, HUP, INT) once the daemon catches it. The wait is there
+    /// because the ready line has been seen to come before the handlers are installed, and a
+    /// signal in that gap kills the daemon (the default action); lifecycle.rs tests the gap
+    /// itself with `signal_now`, so the other tests are not made flaky by it.
     pub(crate) fn signal(&self, sig: &str) {
+        let deadline = Instant::now() + HANDLER_TIMEOUT;
+        while !catches(self.pid(), sig) {
+            assert!(
+                Instant::now() < deadline,
+                "tftpd installed no SIG{sig} handler within {HANDLER_TIMEOUT:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(POLL);
+        }
+        self.signal_now(sig);
+    }
+
+    /// Sends a signal by name at once, handler or not.
+    pub(crate) fn signal_now(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([format!("-{sig}"), self.pid().to_string()])
             .status()
@@ -294,7 +363,7 @@ impl Daemon {
                 "tftpd did not exit within {timeout:?}; log:\n{}",
                 self.log()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(POLL);
         }
     }
 
@@ -307,6 +376,25 @@ impl Daemon {
         v.sort();
         v
     }
+}
+
+/// True when process `pid` has a handler for `sig` (TERM, HUP or INT): its bit, signal number
+/// minus one, in the `SigCgt` mask of /proc/PID/status (proc(5)).
+fn catches(pid: u32, sig: &str) -> bool {
+    let number = match sig {
+        "HUP" => 1,
+        "INT" => 2,
+        "TERM" => 15,
+        other => panic!("no signal number known for SIG{other}"),
+    };
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (number - 1)) != 0)
 }
 
 impl Drop for Daemon {

@@ -145,14 +145,25 @@ impl Raw {
         v
     }
 
-    /// A whole lock-step download; returns the bytes (or the ERROR).
+    /// A whole lock-step octet download; returns the bytes (or the ERROR).
     pub(crate) fn download(
         &self,
         name: &str,
         options: &[(&str, &str)],
         timeout: Duration,
     ) -> Result<Vec<u8>, Reply> {
-        self.send(&request(1, name.as_bytes(), "octet", options));
+        self.download_in("octet", name, options, timeout)
+    }
+
+    /// A whole lock-step download in `mode`; returns the bytes as they were on the wire.
+    pub(crate) fn download_in(
+        &self,
+        mode: &str,
+        name: &str,
+        options: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, Reply> {
+        self.send(&request(1, name.as_bytes(), mode, options));
         let mut out = Vec::new();
         let mut blksize = 512;
         let mut expected: u16 = 1;
