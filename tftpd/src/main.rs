@@ -193,12 +193,10 @@ async fn serve(
             }
         });
     }
-    let signals = daemon::signals::handle(cli, tx, Some(level), notifier.clone(), shutdown.clone());
-    tokio::spawn(async move {
-        if let Err(e) = signals.await {
-            tracing::error!(error = %e, "signal handling failed");
-        }
-    });
+    let signals =
+        daemon::signals::install(cli, tx, Some(level), notifier.clone(), shutdown.clone())
+            .context("installing the SIGTERM/SIGINT/SIGHUP handlers")?;
+    tokio::spawn(signals);
     let served = server::run(
         listeners,
         rx,

@@ -13,34 +13,39 @@ use crate::logging::LevelHandle;
 use crate::server::reload::reload;
 use crate::server::runtime::Runtime;
 
-/// Installs the handlers. Runs until the process ends; a second SIGTERM/SIGINT during the
-/// drain is logged and otherwise ignored (the drain deadline bounds the wait).
-pub async fn handle(
+/// Installs the handlers now, before the caller announces readiness: whoever waits for the
+/// ready line (systemd after READY=1, a script) may signal at once, and a signal that arrives
+/// before registration gets the default action, which kills the process. The returned future
+/// runs until the process ends; a second SIGTERM/SIGINT during the drain is logged and
+/// otherwise ignored (the drain deadline bounds the wait).
+pub fn install(
     cli: Cli,
     tx: watch::Sender<Arc<Runtime>>,
     level: Option<LevelHandle>,
     notifier: Option<Arc<Notifier>>,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
+) -> std::io::Result<impl std::future::Future<Output = ()>> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => stop(&shutdown, "SIGTERM"),
-            _ = int.recv() => stop(&shutdown, "SIGINT"),
-            _ = hup.recv() => {
-                info!(signal = "SIGHUP", "reloading the configuration");
-                if let Some(n) = &notifier {
-                    n.reloading();
-                }
-                reload(&cli, &tx, level.as_ref());
-                if let Some(n) = &notifier {
-                    n.notify("READY=1");
+    Ok(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => stop(&shutdown, "SIGTERM"),
+                _ = int.recv() => stop(&shutdown, "SIGINT"),
+                _ = hup.recv() => {
+                    info!(signal = "SIGHUP", "reloading the configuration");
+                    if let Some(n) = &notifier {
+                        n.reloading();
+                    }
+                    reload(&cli, &tx, level.as_ref());
+                    if let Some(n) = &notifier {
+                        n.notify("READY=1");
+                    }
                 }
             }
         }
-    }
+    })
 }
 
 fn stop(shutdown: &CancellationToken, name: &str) {
