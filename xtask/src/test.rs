@@ -1,12 +1,12 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest: formatting,
-//! lints, the whole test suite (unit, property, integration with real clients, root-only),
-//! then a short fuzz run when the nightly toolchain is there.
+//! lints, the deployment files in `dist/`, the whole test suite (unit, property, integration
+//! with real clients, root-only), then a short fuzz run when the nightly toolchain is there.
 
 use std::process::Command;
 
 use anyhow::Context as _;
 
-use crate::{build_ebpf, exec, exec_in, have, setup, workspace_root};
+use crate::{build_ebpf, dist_check, exec, exec_in, have, setup, workspace_root};
 
 /// The BSD target the portable code is compile-checked for.
 const BSD_TARGET: &str = "x86_64-unknown-freebsd";
@@ -28,6 +28,8 @@ pub(crate) fn run() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // Seconds: the alert rules' unit tests, the Containerfile and Kubernetes manifest lints.
+    dist_check::run()?;
     // The BSD build must keep compiling: userspace code is checked for FreeBSD (no linking).
     exec(Command::new("rustup").args(["target", "add", BSD_TARGET]))?;
     exec(Command::new(cargo).args(["check", "--package", "tftpd", "--target", BSD_TARGET]))?;
