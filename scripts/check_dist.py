@@ -10,13 +10,20 @@ Schema validity is checked elsewhere (kubernetes-validate, hadolint, both run by
   container port, EXPOSE and the HEALTHCHECK use;
 - the capabilities granted equal the bounding set of dist/systemd/tftpd.service, and ALL
   others are dropped;
-- host networking, the /sys/fs/bpf host mount, the config and root mounts, resources.
+- host networking, the /sys/fs/bpf host mount, the config and root mounts, resources;
+- every query of the Grafana dashboard is valid PromQL: with Grafana's variables replaced by
+  plain values, each becomes a recording rule that `promtool check rules` parses (when
+  promtool is on PATH; `cargo xtask check-dist` installs it or says why not).
 
 Usage: python3 scripts/check_dist.py   (from the repository root; exits 1 listing problems)
 """
 
+import json
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -27,6 +34,9 @@ CONFIG = ROOT / "docs/examples/container.toml"
 UNIT = ROOT / "dist/systemd/tftpd.service"
 CONTAINERFILE = ROOT / "dist/Containerfile"
 DAEMONSET = ROOT / "dist/kubernetes/daemonset.yaml"
+DASHBOARD = ROOT / "dist/grafana/tftpd.json"
+# What Grafana puts in place of its variables before a query reaches Prometheus.
+GRAFANA_VARS = {"$__rate_interval": "1m", "$instance": ".*"}
 
 problems = []
 
@@ -139,17 +149,43 @@ def check_containerfile(config, caps):
           f"the run example's --cap-add {sorted(documented)} differs from {sorted(caps)}")
 
 
+def check_dashboard_queries():
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        print("check_dist: promtool is not installed: dashboard queries not parsed",
+              file=sys.stderr)
+        return
+    dash = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    rules = []
+    for i, expr in enumerate(exprs):
+        for var, value in GRAFANA_VARS.items():
+            expr = expr.replace(var, value)
+        check("$" not in expr, f"dashboard query with an unknown variable: {expr}")
+        rules.append({"record": f"dashboard:query_{i}:check", "expr": expr})
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+        json.dump({"groups": [{"name": "dashboard", "rules": rules}]}, f)
+        f.flush()
+        run = subprocess.run([promtool, "check", "rules", f.name],
+                             capture_output=True, text=True)
+    check(run.returncode == 0,
+          f"promtool rejects a dashboard query:\n{run.stdout}{run.stderr}")
+    check(len(exprs) > 0, "the dashboard has no queries")
+
+
 def main():
     config_text = CONFIG.read_text()
     config = tomllib.loads(config_text)
     caps = unit_capabilities()
     check_daemonset(config_text, config, caps)
     check_containerfile(config, caps)
+    check_dashboard_queries()
     if problems:
         for p in problems:
             print(f"check_dist: {p}", file=sys.stderr)
         sys.exit(1)
-    print("check_dist: the Containerfile and the DaemonSet agree with the daemon's files")
+    print("check_dist: the Containerfile and the DaemonSet agree with the daemon's files; "
+          "the dashboard's queries parse")
 
 
 if __name__ == "__main__":

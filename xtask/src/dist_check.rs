@@ -3,7 +3,10 @@
 //! Prometheus rules, hadolint lints the Containerfile, kubernetes-validate checks the
 //! DaemonSet against the Kubernetes API schemas, and `scripts/check_dist.py` checks that both
 //! agree with the daemon's own files (its container config, the systemd unit's capabilities,
-//! the metrics port, the bpffs mount).
+//! the metrics port, the bpffs mount). Last, `scripts/prometheus_e2e.py` runs Debian's
+//! Prometheus against the freshly built daemon on loopback: the rules must evaluate cleanly
+//! on real series, every dashboard query must answer, and two alerts must go pending from
+//! real failed requests and a real stop.
 //!
 //! The names in the rules and the dashboard are checked against a running daemon by
 //! `tftpd/tests/dashboards.rs`, in the ordinary test suite. A missing tool is reported and
@@ -13,7 +16,7 @@ use std::process::Command;
 
 use anyhow::bail;
 
-use crate::{exec, have, setup};
+use crate::{exec, have, setup, workspace_root};
 
 /// The Prometheus rule files, and the promtool unit tests that load them.
 const RULE_FILES: [&str; 2] = [
@@ -53,6 +56,21 @@ pub(crate) fn run() -> anyhow::Result<()> {
         "apt-get install python3 python3-yaml",
     )? {
         exec(Command::new("python3").arg("scripts/check_dist.py"))?;
+    }
+    if available(
+        "prometheus",
+        "the end-to-end run of the rules and dashboard",
+        "apt-get install prometheus",
+    )? && available("python3", "the end-to-end run", "apt-get install python3")?
+    {
+        exec(Command::new(env!("CARGO")).args(["build", "--package", "tftpd"]))?;
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| workspace_root().join("target"), Into::into);
+        exec(
+            Command::new("python3")
+                .arg("scripts/prometheus_e2e.py")
+                .arg(workspace_root().join(target).join("debug/tftpd")),
+        )?;
     }
     Ok(())
 }
