@@ -50,7 +50,9 @@ struct Exposition {
 /// Reads a quoted string starting at `s[0]` (the quote); returns it and the rest.
 fn quoted(s: &str) -> Option<(String, &str)> {
     let mut chars = s.char_indices();
-    let (_, q) = chars.next().filter(|(_, c)| matches!(c, '"' | '\'' | '`'))?;
+    let (_, q) = chars
+        .next()
+        .filter(|(_, c)| matches!(c, '"' | '\'' | '`'))?;
     let mut out = String::new();
     let mut escaped = false;
     for (i, c) in chars {
@@ -116,11 +118,14 @@ enum Op {
     NotRe,
 }
 
+/// `label op "value"`.
+type Matcher = (String, Op, String);
+
 /// `metric{label op "value", …}` as written in a rule, test or panel.
 #[derive(Debug)]
 struct Selector {
     metric: String,
-    matchers: Vec<(String, Op, String)>,
+    matchers: Vec<Matcher>,
 }
 
 /// Every tftpd selector and every recording-rule name (`level:metric:ops`) in `text`.
@@ -159,7 +164,7 @@ fn references(text: &str) -> (Vec<Selector>, BTreeSet<String>) {
 }
 
 /// Parses `label op "value", …}`; returns the matchers and the text after the brace.
-fn parse_matchers(mut s: &str) -> Option<(Vec<(String, Op, String)>, &str)> {
+fn parse_matchers(mut s: &str) -> Option<(Vec<Matcher>, &str)> {
     let mut out = Vec::new();
     loop {
         s = s.trim_start().trim_start_matches(',').trim_start();
@@ -169,10 +174,15 @@ fn parse_matchers(mut s: &str) -> Option<(Vec<(String, Op, String)>, &str)> {
         let end = s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
         let label = s[..end].to_string();
         s = s[end..].trim_start();
-        let (op, len) = [("=~", Op::Re), ("!~", Op::NotRe), ("!=", Op::Ne), ("=", Op::Eq)]
-            .into_iter()
-            .find(|(text, _)| s.starts_with(text))
-            .map(|(text, op)| (op, text.len()))?;
+        let (op, len) = [
+            ("=~", Op::Re),
+            ("!~", Op::NotRe),
+            ("!=", Op::Ne),
+            ("=", Op::Eq),
+        ]
+        .into_iter()
+        .find(|(text, _)| s.starts_with(text))
+        .map(|(text, op)| (op, text.len()))?;
         let (value, after) = quoted(s[len..].trim_start())?;
         out.push((label, op, value));
         s = after;
@@ -193,7 +203,9 @@ fn problems(file: &str, text: &str, page: &Exposition, records: &BTreeSet<String
     let mut out = Vec::new();
     let (selectors, recorded) = references(text);
     for r in recorded.difference(records) {
-        out.push(format!("{file}: recording rule {r} is not defined in {RECORDING}"));
+        out.push(format!(
+            "{file}: recording rule {r} is not defined in {RECORDING}"
+        ));
     }
     for s in &selectors {
         let Some(sets) = page.samples.get(&s.metric) else {
@@ -267,7 +279,10 @@ fn rules_tests_and_dashboard_use_only_what_the_running_daemon_exports() {
         ..DaemonArgs::default()
     });
     // The kernel's per-listener line is read from /proc at scrape time: wait until it is there.
-    let listener = format!("tftpd_kernel_listener_drops_total{{listen=\"{}\"}} ", d.addr());
+    let listener = format!(
+        "tftpd_kernel_listener_drops_total{{listen=\"{}\"}} ",
+        d.addr()
+    );
     let page = Exposition::parse(&wait_for_metrics(
         port,
         &["HTTP/1.1 200 OK", "tftpd_build_info{", &listener],
@@ -383,13 +398,23 @@ fn dashboard_panels_have_unique_ids_grid_places_and_queries() {
     let mut ids = BTreeSet::new();
     let mut boxes: Vec<(String, [u64; 4])> = Vec::new();
     for p in panels {
-        let title = p["title"].as_str().expect("every panel has a title").to_string();
-        let id = p["id"].as_u64().unwrap_or_else(|| panic!("{title}: numeric id"));
+        let title = p["title"]
+            .as_str()
+            .expect("every panel has a title")
+            .to_string();
+        let id = p["id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{title}: numeric id"));
         assert!(ids.insert(id), "{title}: panel id {id} is used twice");
         let g = &p["gridPos"];
-        let [x, y, w, h] = ["x", "y", "w", "h"]
-            .map(|k| g[k].as_u64().unwrap_or_else(|| panic!("{title}: gridPos.{k}")));
-        assert!(w > 0 && h > 0 && x + w <= 24, "{title}: gridPos {g} off the 24-column grid");
+        let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| {
+            g[k].as_u64()
+                .unwrap_or_else(|| panic!("{title}: gridPos.{k}"))
+        });
+        assert!(
+            w > 0 && h > 0 && x + w <= 24,
+            "{title}: gridPos {g} off the 24-column grid"
+        );
         for (other, [ox, oy, ow, oh]) in &boxes {
             let overlap = x < ox + ow && *ox < x + w && y < oy + oh && *oy < y + h;
             assert!(!overlap, "{title} overlaps {other}");
