@@ -97,17 +97,19 @@ impl RolloverPolicy {
     }
 }
 
-/// Whether to drop junk in the kernel with the eBPF socket filters.
+/// Where the packet filter runs: eBPF socket filters, classic BPF, or the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum EbpfMode {
-    /// Never load eBPF; the rules run in userspace.
+    /// No kernel filter; the rules run in the daemon.
     Off,
-    /// Load and attach when possible; otherwise say why once and use the userspace rules.
+    /// eBPF when possible, else classic BPF, else the daemon; the reason is logged once.
     #[default]
     Auto,
     /// Refuse to start without the eBPF filters.
     Required,
+    /// Classic BPF without trying eBPF (drops are counted without a reason), else the daemon.
+    Cbpf,
 }
 
 /// Log output format.

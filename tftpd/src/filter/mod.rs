@@ -1,49 +1,24 @@
 //! Packet filtering on every socket: datagrams that cannot be TFTP for the socket's role are
 //! dropped and counted by reason before the protocol code sees them.
 //!
-//! The rules live once, in `tftp-ebpf-common`. This build applies them in userspace (the
-//! `userspace` path); the eBPF socket filter, classic BPF and XDP backends (issue #3) apply
-//! the same rules in the kernel and report into the same metric with their own `path`.
+//! The rules live once, in `tftp-ebpf-common`. They run in one of three places, best first:
+//! the eBPF socket filters (`path="socket"`, counted by reason in per-CPU maps), classic BPF
+//! (`path="cbpf"`, which cannot count by reason: see [`cbpf`]), or the daemon itself
+//! (`path="userspace"`, after the kernel has woken it). All report into the same metric.
 
+#[cfg(target_os = "linux")]
+pub mod cbpf;
 pub mod counters;
 #[cfg(target_os = "linux")]
 pub mod ebpf;
+mod kernel;
 
 use tftp_ebpf_common::{Verdict, classify_request, classify_transfer};
 
-pub use self::counters::{FilterCounters, Path};
+pub use self::counters::{Breakdown, FilterCounters, Path};
+pub use self::kernel::{KernelFilter, TransferAttachError};
 
 use crate::config::EbpfMode;
-
-/// The kernel-side filter, where the platform has one.
-#[cfg(target_os = "linux")]
-pub type KernelFilter = ebpf::EbpfFilter;
-
-/// No socket filter that drops exists on this platform (BSD's BPF only observes), so there
-/// is no kernel filter value: the userspace rules always apply.
-#[cfg(not(target_os = "linux"))]
-#[derive(Debug)]
-pub enum KernelFilter {}
-
-#[cfg(not(target_os = "linux"))]
-impl KernelFilter {
-    /// Never called: no value exists.
-    pub fn attach_transfer(&self, _socket: impl std::os::fd::AsFd) -> Result<(), std::io::Error> {
-        match *self {}
-    }
-    /// Never called: no value exists.
-    pub fn totals(&self) -> Result<counters::Totals, std::io::Error> {
-        match *self {}
-    }
-    /// Never called: no value exists.
-    pub fn unpin(&self) {
-        match *self {}
-    }
-    /// Never called: no value exists.
-    pub fn chown_pins(&self, _uid: u32, _gid: u32) -> std::io::Result<()> {
-        match *self {}
-    }
-}
 
 /// `tftpd stats`: the pinned counters as a table, one row per socket role and reason.
 pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
@@ -99,8 +74,9 @@ pub enum SetupError {
     Unsupported,
 }
 
-/// Sets up the kernel filter per `mode` and attaches it to the listening sockets. `None`
-/// means the userspace rules apply; the reason is logged once.
+/// Sets up the kernel filter per `mode` and attaches it to the listening sockets: eBPF, else
+/// classic BPF, else none (the userspace rules). Which one, and why not a better one, is
+/// logged once.
 pub fn setup(
     mode: EbpfMode,
     pin_dir: &std::path::Path,
@@ -116,32 +92,40 @@ pub fn setup(
     }
     #[cfg(target_os = "linux")]
     {
-        let attempt = || -> Result<KernelFilter, ebpf::AttachError> {
-            let mut f = ebpf::EbpfFilter::load(max_blksize)?;
-            for l in listeners {
-                f.attach_listener(l)?;
+        if mode != EbpfMode::Cbpf {
+            match kernel::setup_ebpf(pin_dir, max_blksize, listeners) {
+                Ok(f) => {
+                    tracing::info!(
+                        path = "socket",
+                        pinned = %pin_dir.display(),
+                        "packet filter: eBPF socket filters attached"
+                    );
+                    return Ok(Some(f));
+                }
+                Err(e) if mode == EbpfMode::Required => return Err(SetupError::Ebpf(e)),
+                Err(e) => tracing::warn!(
+                    error = %crate::server::request::error_chain(&e),
+                    "packet filter: eBPF unavailable, trying classic BPF"
+                ),
             }
-            f.pin(pin_dir)?;
-            Ok(f)
-        };
-        match attempt() {
+        }
+        match kernel::setup_cbpf(max_blksize, listeners) {
             Ok(f) => {
                 tracing::info!(
-                    path = "socket",
-                    pinned = %pin_dir.display(),
-                    "packet filter: eBPF socket filters attached"
+                    path = "cbpf",
+                    "packet filter: classic BPF socket filters attached (drops are counted \
+                     without a reason)"
                 );
                 Ok(Some(f))
             }
-            Err(e) if mode == EbpfMode::Auto => {
+            Err(e) => {
                 tracing::warn!(
                     path = "userspace",
                     error = %crate::server::request::error_chain(&e),
-                    "packet filter: eBPF unavailable, using the userspace rules"
+                    "packet filter: classic BPF unavailable, using the userspace rules"
                 );
                 Ok(None)
             }
-            Err(e) => Err(SetupError::Ebpf(e)),
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -152,7 +136,7 @@ pub fn setup(
         }
         tracing::info!(
             path = "userspace",
-            "packet filter: userspace rules (no eBPF on this platform)"
+            "packet filter: userspace rules (no socket filter that drops on this platform)"
         );
         Ok(None)
     }

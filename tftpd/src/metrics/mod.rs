@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use std::sync::{Arc, OnceLock};
 
-use crate::filter::{FilterCounters, KernelFilter, Path as FilterPath};
+use crate::filter::{Breakdown, FilterCounters, KernelFilter, Path as FilterPath};
 use crate::proto::ErrorCode;
 
 /// Requests by kind and outcome (counter).
@@ -322,12 +322,12 @@ impl Metrics {
             );
         }
         let mut paths = vec![(
-            FilterPath::Userspace.label(),
-            self.filter_userspace.totals(),
+            FilterPath::Userspace,
+            Breakdown::ByReason(self.filter_userspace.totals()),
         )];
         if let Some(f) = self.kernel_filter.get() {
-            match f.totals() {
-                Ok(t) => paths.push(("socket", t)),
+            match f.counts() {
+                Ok(b) => paths.push((f.path(), b)),
                 Err(e) => tracing::warn!(error = %e, "reading the kernel filter's counters failed"),
             }
         }

@@ -64,8 +64,12 @@ async fn handle(
     let metrics = &shared.metrics;
     // Junk dies here (or already died in the kernel), counted by reason, without an
     // answer: no reflection off port 69.
-    if shared.kernel_filter.is_none()
-        && !filter::admit(Role::Listener, d, &metrics.filter_userspace)
+    let counters = match &shared.kernel_filter {
+        None => Some(&metrics.filter_userspace),
+        Some(f) => f.daemon_counters(),
+    };
+    if let Some(c) = counters
+        && !filter::admit(Role::Listener, d, c)
     {
         return;
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tracing::{Instrument as _, Span, debug, info, warn};
 
-use crate::filter::{self, Role};
+use crate::filter::{self, FilterCounters, KernelFilter, Role};
 use crate::io::file::{BlockSource, UploadSink};
 use crate::io::socket::TransferSocket;
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
@@ -164,15 +164,19 @@ async fn serve_in_span(
     let metrics = &shared.metrics;
     // With the kernel filter, junk to this socket dies before it wakes the task. If the
     // attach fails the userspace rule below still applies.
-    let kernel_filtered = match &shared.kernel_filter {
+    let counters = match &shared.kernel_filter {
         Some(f) => match f.attach_transfer(&socket) {
-            Ok(()) => true,
+            Ok(()) => f.daemon_counters(),
             Err(e) => {
-                warn!(error = %error_chain(&e), "attaching the eBPF transfer filter failed; userspace rules apply");
-                false
+                warn!(error = %error_chain(&e), "attaching the kernel transfer filter failed; userspace rules apply");
+                Some(&metrics.filter_userspace)
             }
         },
-        None => false,
+        None => Some(&metrics.filter_userspace),
+    };
+    let _collect = ClosedTransfer {
+        filter: shared.kernel_filter.as_deref(),
+        socket: &socket,
     };
     let started = Instant::now();
     let prepared = match prepare(&req, &rt) {
@@ -190,9 +194,10 @@ async fn serve_in_span(
         }
     };
     let _active = metrics.transfer_started();
-    let role = (!kernel_filtered).then_some(Role::Transfer {
+    let role = Role::Transfer {
         max_blksize: rt.config.protocol.max_blksize.get(),
-    });
+    };
+    let screen = counters.map(|c| (role, c));
     let span = Span::current();
     let now = Instant::now();
     let (kind, stats, outcome) = match prepared {
@@ -208,7 +213,7 @@ async fn serve_in_span(
                 machine: ReadTransfer::new(config, now),
                 source,
             };
-            drive(&mut s, &socket, peer, role, &shared).await;
+            drive(&mut s, &socket, peer, screen, &shared).await;
             (Kind::Read, s.machine.stats(), s.machine.outcome().cloned())
         }
         Prepared::Write {
@@ -224,7 +229,7 @@ async fn serve_in_span(
                 machine: WriteTransfer::new(config, now),
                 sink: Some(sink),
             };
-            drive(&mut s, &socket, peer, role, &shared).await;
+            drive(&mut s, &socket, peer, screen, &shared).await;
             (Kind::Write, s.machine.stats(), s.machine.outcome().cloned())
         }
     };
@@ -262,6 +267,21 @@ async fn serve_in_span(
     }
 }
 
+/// Collects what the kernel filter knows about a transfer socket when the transfer ends,
+/// however it ends.
+struct ClosedTransfer<'a> {
+    filter: Option<&'a KernelFilter>,
+    socket: &'a TransferSocket,
+}
+
+impl Drop for ClosedTransfer<'_> {
+    fn drop(&mut self) {
+        if let Some(f) = self.filter {
+            f.transfer_closed(self.socket);
+        }
+    }
+}
+
 fn record_options(span: &Span, mode: &str, n: &crate::proto::options::Negotiated) {
     span.record("mode", mode);
     span.record("blksize", n.blksize);
@@ -285,7 +305,7 @@ async fn drive(
     s: &mut impl Session,
     socket: &TransferSocket,
     peer: SocketAddr,
-    role: Option<Role>,
+    screen: Option<(Role, &FilterCounters)>,
     shared: &Shared,
 ) {
     let mut buf = vec![0u8; s.recv_capacity()];
@@ -308,7 +328,7 @@ async fn drive(
         let deadline = m.poll_timeout();
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
-                Ok((n, _)) if role.is_some_and(|r| !filter::admit(r, &buf[..n], &shared.metrics.filter_userspace)) => {}
+                Ok((n, _)) if screen.is_some_and(|(r, c)| !filter::admit(r, &buf[..n], c)) => {}
                 Ok((n, from)) if from == peer => s.handle_datagram(Instant::now(), &buf[..n]),
                 Ok((_, from)) => {
                     // Another TID: answer it and carry on; the transfer is not disturbed.
