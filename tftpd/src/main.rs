@@ -95,6 +95,12 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         &listeners,
     )
     .context("setting up the packet filter")?;
+    let listen_ports = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.port())
+        .collect();
+    let xdp = filter::setup_xdp(&config, listen_ports).context("setting up XDP")?;
 
     if let Some(f) = &kernel_filter
         && let Some((uid, gid)) = daemon::privs::target_ids(&config.user, config.group.as_deref())
@@ -102,6 +108,13 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     {
         f.chown_pins(uid, gid)
             .context("handing the pinned eBPF maps to the service user")?;
+    }
+    if let Some(x) = &xdp
+        && let Some((uid, gid)) = daemon::privs::target_ids(&config.user, config.group.as_deref())
+            .context("looking up the user to run as")?
+    {
+        x.chown_pins(uid, gid)
+            .context("handing the pinned XDP maps to the service user")?;
     }
     // One thread still: dropping privileges now applies to every thread made later.
     match drop_privileges(&config.user, config.group.as_deref()).context("dropping privileges")? {
@@ -123,6 +136,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         metrics_listener,
         level,
         kernel_filter,
+        xdp,
     ))
 }
 
@@ -166,6 +180,7 @@ async fn serve(
     metrics_listener: Option<std::net::TcpListener>,
     level: logging::LevelHandle,
     kernel_filter: Option<filter::KernelFilter>,
+    xdp: Option<filter::xdp::XdpFilter>,
 ) -> anyhow::Result<()> {
     let (tx, rx) = watch::channel(Arc::new(runtime));
     let shutdown = CancellationToken::new();
@@ -173,6 +188,10 @@ async fn serve(
     let metrics = Arc::new(Metrics::default());
     if let Some(f) = &kernel_filter {
         metrics.set_kernel_filter(f.clone());
+    }
+    let xdp = xdp.map(Arc::new);
+    if let Some(x) = &xdp {
+        metrics.set_xdp(x.clone());
     }
     if let Some(l) = metrics_listener {
         let l = tokio::net::TcpListener::from_std(l).context("registering the metrics socket")?;
@@ -193,9 +212,15 @@ async fn serve(
             }
         });
     }
-    let signals =
-        daemon::signals::install(cli, tx, Some(level), notifier.clone(), shutdown.clone())
-            .context("installing the SIGTERM/SIGINT/SIGHUP handlers")?;
+    let signals = daemon::signals::install(
+        cli,
+        tx,
+        Some(level),
+        xdp.clone(),
+        notifier.clone(),
+        shutdown.clone(),
+    )
+    .context("installing the SIGTERM/SIGINT/SIGHUP handlers")?;
     tokio::spawn(signals);
     let served = server::run(
         listeners,
@@ -208,6 +233,10 @@ async fn serve(
     .await;
     if let Some(f) = &kernel_filter {
         f.unpin();
+    }
+    if let Some(x) = &xdp {
+        x.detach_all();
+        x.unpin();
     }
     served.context("serving")
 }

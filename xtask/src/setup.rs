@@ -9,8 +9,10 @@ use anyhow::bail;
 use crate::{exec, have};
 
 /// Program on PATH, and the Debian package that provides it.
-const TOOLS: [(&str, &str); 5] = [
+const TOOLS: [(&str, &str); 6] = [
     ("bpftool", "bpftool"),
+    // Network namespaces and veth pairs for the XDP test.
+    ("ip", "iproute2"),
     ("tftp", "tftp-hpa"),
     ("atftp", "atftp"),
     ("busybox", "busybox"),

@@ -4,6 +4,7 @@
 //! key and a test loads every file in `docs/examples/`.
 
 mod types;
+mod xdp;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy};
+pub use self::xdp::{SourcePrefix, XdpMode};
 use crate::cli::Cli;
 pub use crate::fs::WriteMode;
 
@@ -179,6 +181,21 @@ pub struct EbpfConfig {
     /// Where the counter maps are pinned; one directory per daemon on a host.
     #[serde(default = "default_pin_dir")]
     pub pin_dir: PathBuf,
+    /// Interfaces to attach the XDP program to; empty: no XDP.
+    #[serde(default)]
+    pub xdp_interfaces: Vec<String>,
+    /// Native, generic, or auto (native where the driver can).
+    #[serde(default)]
+    pub xdp_mode: XdpMode,
+    /// Requests per second each source may send to the listening ports (XDP); 0: no limit.
+    #[serde(default)]
+    pub xdp_rate_limit: u32,
+    /// How many requests a source may send at once before the rate applies.
+    #[serde(default = "default_xdp_rate_burst")]
+    pub xdp_rate_burst: u32,
+    /// Source prefixes whose datagrams to the server's ports XDP drops.
+    #[serde(default)]
+    pub xdp_deny: Vec<SourcePrefix>,
 }
 
 impl Default for EbpfConfig {
@@ -186,8 +203,17 @@ impl Default for EbpfConfig {
         Self {
             mode: EbpfMode::default(),
             pin_dir: default_pin_dir(),
+            xdp_interfaces: Vec::new(),
+            xdp_mode: XdpMode::default(),
+            xdp_rate_limit: 0,
+            xdp_rate_burst: default_xdp_rate_burst(),
+            xdp_deny: Vec::new(),
         }
     }
+}
+
+fn default_xdp_rate_burst() -> u32 {
+    20
 }
 
 fn default_pin_dir() -> PathBuf {
@@ -457,6 +483,7 @@ impl Config {
                 "a directory below /sys/fs/bpf, e.g. /sys/fs/bpf/tftpd",
             ));
         }
+        self.validate_xdp()?;
         if !(32..=65468).contains(&l.max_request_size) {
             return Err(invalid(
                 "limits.max_request_size",

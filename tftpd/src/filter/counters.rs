@@ -20,6 +20,8 @@ pub enum Path {
     Socket,
     /// The classic BPF socket filters.
     Cbpf,
+    /// The XDP program on the interfaces.
+    Xdp,
 }
 
 impl Path {
@@ -29,6 +31,15 @@ impl Path {
             Self::Userspace => "userspace",
             Self::Socket => "socket",
             Self::Cbpf => "cbpf",
+            Self::Xdp => "xdp",
+        }
+    }
+
+    /// The reasons this path can give: only XDP sees sources, fragments and a clock.
+    pub fn reasons(self) -> &'static [Reason] {
+        match self {
+            Self::Xdp => &Reason::ALL,
+            Self::Userspace | Self::Socket | Self::Cbpf => &Reason::SOCKET,
         }
     }
 }
@@ -81,13 +92,9 @@ pub fn render(paths: &[(Path, Breakdown)], out: &mut String) {
         for (path, breakdown) in paths {
             match breakdown {
                 Breakdown::ByReason(totals) => {
-                    for reason in Reason::ALL {
+                    for &reason in path.reasons() {
                         let c = totals[reason.index() as usize];
-                        let verdict = if reason == Reason::Passed {
-                            "pass"
-                        } else {
-                            "drop"
-                        };
+                        let verdict = if reason.passes() { "pass" } else { "drop" };
                         let v = if bytes { c.bytes } else { c.packets };
                         series(*path, verdict, reason.label(), v);
                     }
@@ -176,7 +183,7 @@ mod tests {
             let cbpf = if name == FILTER_PACKETS_TOTAL { 2 } else { 1 };
             assert_eq!(
                 lines.len(),
-                2 * Reason::ALL.len() + cbpf,
+                2 * Reason::SOCKET.len() + cbpf,
                 "{name}: a series per path and reason, and cbpf's pass and unclassified drop"
             );
             assert!(

@@ -73,12 +73,12 @@ pub struct EbpfFilter {
 }
 
 #[cfg(ebpf_object)]
-fn object() -> Result<&'static [u8], AttachError> {
+pub(super) fn object() -> Result<&'static [u8], AttachError> {
     Ok(aya::include_bytes_aligned!(env!("TFTPD_EBPF_OBJECT")))
 }
 
 #[cfg(not(ebpf_object))]
-fn object() -> Result<&'static [u8], AttachError> {
+pub(super) fn object() -> Result<&'static [u8], AttachError> {
     Err(AttachError::NoObject)
 }
 
@@ -185,7 +185,9 @@ impl EbpfFilter {
 }
 
 /// Sums each reason's per-CPU values.
-fn sum_per_cpu<T: Borrow<MapData>>(array: &PerCpuArray<T, Counter>) -> Result<Totals, AttachError> {
+pub(super) fn sum_per_cpu<T: Borrow<MapData>>(
+    array: &PerCpuArray<T, Counter>,
+) -> Result<Totals, AttachError> {
     let mut out = [Counter::default(); Reason::COUNT as usize];
     for reason in Reason::ALL {
         let per_cpu = array
@@ -244,7 +246,7 @@ impl EbpfFilter {
 }
 
 /// Mounts bpffs on /sys/fs/bpf when `dir` lies under it and it is not mounted yet.
-fn ensure_bpffs(dir: &Path) -> std::io::Result<()> {
+pub(super) fn ensure_bpffs(dir: &Path) -> std::io::Result<()> {
     let base = Path::new("/sys/fs/bpf");
     if !dir.starts_with(base) {
         return Ok(());

@@ -12,6 +12,11 @@ pub mod counters;
 #[cfg(target_os = "linux")]
 pub mod ebpf;
 mod kernel;
+#[cfg(target_os = "linux")]
+pub mod xdp;
+#[cfg(not(target_os = "linux"))]
+#[path = "xdp_unsupported.rs"]
+pub mod xdp;
 
 use tftp_ebpf_common::{Verdict, classify_request, classify_transfer};
 
@@ -25,7 +30,15 @@ pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::err
     #[cfg(target_os = "linux")]
     {
         use std::fmt::Write as _;
-        let (listener, transfer) = ebpf::read_pinned(pin_dir)?;
+
+        use tftp_ebpf_common::Reason;
+        let sockets = ebpf::read_pinned(pin_dir);
+        let xdp = xdp::read_pinned(pin_dir).ok();
+        let (listener, transfer) = match (sockets, &xdp) {
+            (Ok((l, t)), _) => (Some(l), Some(t)),
+            (Err(_), Some(_)) => (None, None),
+            (Err(e), None) => return Err(e.into()),
+        };
         let mut out = format!(
             "eBPF filter counters pinned at {} (summed over CPUs)\n{:<9} {:<8} {:<18} {:>12} {:>14}\n",
             pin_dir.display(),
@@ -35,14 +48,16 @@ pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::err
             "packets",
             "bytes"
         );
-        for (role, totals) in [("listener", listener), ("transfer", transfer)] {
-            for reason in tftp_ebpf_common::Reason::ALL {
+        let rows = [
+            ("listener", listener, &Reason::SOCKET[..]),
+            ("transfer", transfer, &Reason::SOCKET[..]),
+            ("xdp", xdp, &Reason::ALL[..]),
+        ];
+        for (role, totals, reasons) in rows {
+            let Some(totals) = totals else { continue };
+            for &reason in reasons {
                 let c = totals[reason.index() as usize];
-                let verdict = if reason == tftp_ebpf_common::Reason::Passed {
-                    "pass"
-                } else {
-                    "drop"
-                };
+                let verdict = if reason.passes() { "pass" } else { "drop" };
                 let _ = writeln!(
                     out,
                     "{role:<9} {verdict:<8} {:<18} {:>12} {:>14}",
@@ -139,6 +154,60 @@ pub fn setup(
             "packet filter: userspace rules (no socket filter that drops on this platform)"
         );
         Ok(None)
+    }
+}
+
+/// Why XDP could not be set up as configured (`ebpf.mode = "required"`).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "ebpf.mode = \"required\" but XDP could not be set up on {failed} of the interfaces in ebpf.xdp_interfaces"
+)]
+pub struct XdpSetupError {
+    failed: usize,
+}
+
+/// Loads the XDP program and attaches it to `ebpf.xdp_interfaces` (nothing to do when that
+/// is empty). With `ebpf.mode = "auto"` a failure is logged and the daemon goes on with what
+/// worked; with `"required"` any failure stops the start.
+pub fn setup_xdp(
+    config: &crate::config::Config,
+    listen_ports: Vec<u16>,
+) -> Result<Option<xdp::XdpFilter>, XdpSetupError> {
+    let interfaces = &config.ebpf.xdp_interfaces;
+    if interfaces.is_empty() {
+        return Ok(None);
+    }
+    let required = config.ebpf.mode == EbpfMode::Required;
+    let fail = |errors: Vec<String>| {
+        for e in &errors {
+            tracing::warn!(path = "xdp", error = %e, "packet filter: XDP not attached");
+        }
+        if required {
+            Err(XdpSetupError {
+                failed: errors.len(),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    match xdp::XdpFilter::load(&config.ebpf.pin_dir, listen_ports) {
+        Ok(f) => {
+            let errors = f.reconfigure(config);
+            fail(
+                errors
+                    .iter()
+                    .map(|e| crate::server::request::error_chain(e))
+                    .collect(),
+            )?;
+            Ok(Some(f))
+        }
+        Err(e) => {
+            fail(vec![
+                crate::server::request::error_chain(&e);
+                interfaces.len()
+            ])?;
+            Ok(None)
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use std::sync::{Arc, OnceLock};
 
+use crate::filter::xdp::XdpFilter;
 use crate::filter::{Breakdown, FilterCounters, KernelFilter, Path as FilterPath};
 use crate::proto::ErrorCode;
 
@@ -151,6 +152,8 @@ pub struct Metrics {
     pub filter_userspace: FilterCounters,
     /// The kernel filter, whose counters are read from its maps at scrape time.
     kernel_filter: OnceLock<Arc<KernelFilter>>,
+    /// The XDP program, whose counters are read from its map at scrape time.
+    xdp: OnceLock<Arc<XdpFilter>>,
     /// The listening addresses, for the kernel's per-socket drop counters.
     listeners: OnceLock<Vec<std::net::SocketAddr>>,
     durations: [Histogram; 2],
@@ -197,6 +200,11 @@ impl Metrics {
     /// Adds the kernel filter's counters to every scrape.
     pub fn set_kernel_filter(&self, f: Arc<KernelFilter>) {
         let _ = self.kernel_filter.set(f);
+    }
+
+    /// Adds the XDP program's counters to every scrape.
+    pub fn set_xdp(&self, x: Arc<XdpFilter>) {
+        let _ = self.xdp.set(x);
     }
 
     /// Counts datagrams a transfer dropped.
@@ -329,6 +337,12 @@ impl Metrics {
             match f.counts() {
                 Ok(b) => paths.push((f.path(), b)),
                 Err(e) => tracing::warn!(error = %e, "reading the kernel filter's counters failed"),
+            }
+        }
+        if let Some(x) = self.xdp.get() {
+            match x.totals() {
+                Ok(t) => paths.push((FilterPath::Xdp, Breakdown::ByReason(t))),
+                Err(e) => tracing::warn!(error = %e, "reading the XDP counters failed"),
             }
         }
         crate::filter::counters::render(&paths, &mut out);
