@@ -17,7 +17,7 @@ const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf>
   demo        build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
   build-ebpf  build the eBPF object tftpd embeds (installs nightly rust-src and bpf-linker
               when missing)
-  bench-flood junk flood during a 64 MiB download, userspace rules vs eBPF (root; loopback;
+  bench-flood junk flood during a 64 MiB download: userspace, classic BPF, eBPF, XDP (root; loopback;
               bounded); prints a Markdown table
   test        install what the tests need (when possible), build the eBPF object, then run
               fmt, clippy, all tests and a short fuzz run

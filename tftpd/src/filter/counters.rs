@@ -39,7 +39,7 @@ impl Path {
     pub fn reasons(self) -> &'static [Reason] {
         match self {
             Self::Xdp => &Reason::ALL,
-            Self::Userspace | Self::Socket | Self::Cbpf => &Reason::SOCKET,
+            Self::Userspace | Self::Socket | Self::Cbpf => Reason::SOCKET,
         }
     }
 }

@@ -49,8 +49,8 @@ pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::err
             "bytes"
         );
         let rows = [
-            ("listener", listener, &Reason::SOCKET[..]),
-            ("transfer", transfer, &Reason::SOCKET[..]),
+            ("listener", listener, Reason::SOCKET),
+            ("transfer", transfer, Reason::SOCKET),
             ("xdp", xdp, &Reason::ALL[..]),
         ];
         for (role, totals, reasons) in rows {
