@@ -44,6 +44,27 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::load(&cli).context("loading the configuration")?;
+    if let Some(name) = &cli.map_test {
+        let runtime = Runtime::new(config).context("checking the configuration")?;
+        let client = cli.client.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let mapped = runtime
+            .remapper
+            .map(name, tftpd::config::RemapOp::Read, client);
+        let shown = match &mapped {
+            tftpd::fs::remap::Mapped::Unchanged => name.clone(),
+            tftpd::fs::remap::Mapped::Rewritten(to) => to.clone(),
+            tftpd::fs::remap::Mapped::Denied(rule) => {
+                println!("{name:?} from {client}: denied by remap[{rule}]");
+                return Ok(());
+            }
+        };
+        let verdict = match tftpd::fs::RequestPath::parse(shown.as_bytes()) {
+            Ok(_) => "served from the root if it exists".to_string(),
+            Err(e) => format!("refused by the name checks: {e}"),
+        };
+        println!("{name:?} from {client} -> {shown:?} ({verdict})");
+        return Ok(());
+    }
     if cli.check_config {
         let source = config.source.as_ref().map_or_else(
             || "built-in defaults".to_string(),
@@ -100,7 +121,16 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         .filter_map(|l| l.local_addr().ok())
         .map(|a| a.port())
         .collect();
-    let xdp = filter::setup_xdp(&config, listen_ports).context("setting up XDP")?;
+    let xdp = match filter::setup_xdp(&config, listen_ports) {
+        Ok(x) => x,
+        Err(e) => {
+            // Leave no pins of a daemon that never ran.
+            if let Some(f) = &kernel_filter {
+                f.unpin();
+            }
+            return Err(e).context("setting up XDP");
+        }
+    };
 
     if let Some(f) = &kernel_filter
         && let Some((uid, gid)) = daemon::privs::target_ids(&config.user, config.group.as_deref())
@@ -115,6 +145,11 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     {
         x.chown_pins(uid, gid)
             .context("handing the pinned XDP maps to the service user")?;
+    }
+    // Written while the process may still write where pid files live (/run).
+    if let Some(p) = &config.pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing the pidfile {}", p.display()))?;
     }
     // One thread still: dropping privileges now applies to every thread made later.
     match drop_privileges(&config.user, config.group.as_deref()).context("dropping privileges")? {
@@ -182,6 +217,7 @@ async fn serve(
     kernel_filter: Option<filter::KernelFilter>,
     xdp: Option<filter::xdp::XdpFilter>,
 ) -> anyhow::Result<()> {
+    let tx_pidfile = runtime.config.pidfile.clone();
     let (tx, rx) = watch::channel(Arc::new(runtime));
     let shutdown = CancellationToken::new();
     let kernel_filter = kernel_filter.map(Arc::new);
@@ -237,6 +273,13 @@ async fn serve(
     if let Some(x) = &xdp {
         x.detach_all();
         x.unpin();
+    }
+    if let Some(p) = &tx_pidfile {
+        // After the privilege drop the directory may not be ours: then the file stays, and
+        // its content (a dead pid) says so.
+        if let Err(e) = std::fs::remove_file(p) {
+            warn!(path = %p.display(), error = %e, "removing the pidfile failed");
+        }
     }
     served.context("serving")
 }

@@ -77,8 +77,9 @@ fn xdp_drops_counts_limits_denies_and_leaves_other_traffic_alone() {
         args: vec![
             "--listen".into(),
             format!("{SERVER}:0"),
+            // Required: any XDP or eBPF failure would stop the start.
             "--ebpf".into(),
-            "auto".into(),
+            "required".into(),
             "--metrics-listen".into(),
             format!("127.0.0.1:{metrics_port}"),
         ],

@@ -135,7 +135,9 @@ fn measure_with(
     wait_for_metrics()?;
     let pid = daemon.id();
     let cpu0 = cpu_seconds(pid)?;
-    let quiet = download(dir, file)?;
+    eprintln!("xtask: {path}: quiet download");
+    let quiet = download(dir, file).with_context(|| format!("{path}: the quiet download"))?;
+    eprintln!("xtask: {path}: {quiet:.1} MB/s; flooded download");
     let cpu1 = cpu_seconds(pid)?;
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));

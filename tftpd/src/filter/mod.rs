@@ -182,7 +182,7 @@ pub fn setup_xdp(
         for e in &errors {
             tracing::warn!(path = "xdp", error = %e, "packet filter: XDP not attached");
         }
-        if required {
+        if required && !errors.is_empty() {
             Err(XdpSetupError {
                 failed: errors.len(),
             })
@@ -193,12 +193,17 @@ pub fn setup_xdp(
     match xdp::XdpFilter::load(&config.ebpf.pin_dir, listen_ports) {
         Ok(f) => {
             let errors = f.reconfigure(config);
-            fail(
+            let failed = fail(
                 errors
                     .iter()
                     .map(|e| crate::server::request::error_chain(e))
                     .collect(),
-            )?;
+            );
+            if let Err(e) = failed {
+                f.detach_all();
+                f.unpin();
+                return Err(e);
+            }
             Ok(Some(f))
         }
         Err(e) => {
