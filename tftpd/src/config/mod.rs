@@ -3,6 +3,9 @@
 //! are applied on top (see [`Config::apply_cli`]); `docs/config-reference.md` documents every
 //! key and a test loads every file in `docs/examples/`.
 
+mod access;
+mod prefix;
+mod remap;
 mod types;
 mod xdp;
 
@@ -11,10 +14,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use self::access::AccessConfig;
+pub use self::prefix::SourcePrefix;
+pub use self::remap::{RemapAction, RemapOp, RemapRule};
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy};
-pub use self::xdp::{SourcePrefix, XdpMode};
+pub use self::xdp::XdpMode;
 use crate::cli::Cli;
 pub use crate::fs::WriteMode;
+pub use crate::proto::options::OptionName;
 
 /// Where the configuration is read from when `--config` is not given (if it exists).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/tftpd/tftpd.toml";
@@ -94,6 +101,15 @@ pub struct Config {
     /// The kernel packet filter.
     #[serde(default)]
     pub ebpf: EbpfConfig,
+    /// Which clients are served.
+    #[serde(default)]
+    pub access: AccessConfig,
+    /// Where to write the process id once serving; absent: nowhere.
+    #[serde(default)]
+    pub pidfile: Option<PathBuf>,
+    /// File name rewriting rules, in order.
+    #[serde(default)]
+    pub remap: Vec<RemapRule>,
     /// The file this configuration came from (not a key; set by `load`).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -130,9 +146,12 @@ pub struct ProtocolConfig {
     /// Retransmissions without progress before a transfer is given up.
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
-    /// Block numbers after 65535: zero or one.
+    /// Block numbers after 65535: zero, one, or refuse transfers that would need it.
     #[serde(default)]
     pub rollover: RolloverPolicy,
+    /// Options never acknowledged (tftp-hpa `--refuse`), for clients that break on them.
+    #[serde(default)]
+    pub refuse_options: Vec<OptionName>,
 }
 
 /// `[limits]`: concurrency and request size.
@@ -294,6 +313,7 @@ impl Default for ProtocolConfig {
             timeout_ms: default_timeout_ms(),
             max_retries: default_max_retries(),
             rollover: RolloverPolicy::default(),
+            refuse_options: Vec::new(),
         }
     }
 }
@@ -338,6 +358,9 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
             ebpf: EbpfConfig::default(),
+            access: AccessConfig::default(),
+            remap: Vec::new(),
+            pidfile: None,
             source: None,
         }
     }
@@ -404,6 +427,18 @@ impl Config {
         }
         if let Some(l) = &cli.log_level {
             self.log.level.clone_from(l);
+        }
+        if let Some(v) = cli.verbosity {
+            self.log.level = match v {
+                0 => "warn",
+                1 => "info",
+                2 => "debug",
+                _ => "trace",
+            }
+            .to_string();
+        }
+        if let Some(p) = &cli.pidfile {
+            self.pidfile = Some(p.clone());
         }
         if let Some(m) = cli.metrics_listen {
             self.metrics.listen = Some(m);

@@ -85,15 +85,24 @@ pub enum RolloverPolicy {
     Zero,
     /// 65535 is followed by 1.
     One,
+    /// No transfer may need more than 65535 blocks: larger downloads are refused up front,
+    /// uploads are stopped at the limit (for clients that break at rollover).
+    Refuse,
 }
 
 impl RolloverPolicy {
-    /// The protocol core's form.
+    /// The protocol core's form. Under `Refuse` no transfer reaches the wrap.
     pub fn to_proto(self) -> Rollover {
         match self {
-            Self::Zero => Rollover::WrapToZero,
+            Self::Zero | Self::Refuse => Rollover::WrapToZero,
             Self::One => Rollover::WrapToOne,
         }
+    }
+
+    /// The most bytes a transfer may carry at `blksize` without wrapping (block 65535 must
+    /// be the short last one), or `None` when wrapping is allowed.
+    pub fn max_bytes(self, blksize: u16) -> Option<u64> {
+        (self == Self::Refuse).then(|| 65535 * u64::from(blksize) - 1)
     }
 }
 

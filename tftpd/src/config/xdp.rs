@@ -1,9 +1,6 @@
 //! The XDP keys of `[ebpf]`: where to attach, how, and the deny list and rate limit the XDP
 //! program enforces.
 
-use std::net::IpAddr;
-use std::str::FromStr;
-
 use serde::Deserialize;
 
 /// How to attach XDP (`ebpf.xdp_mode`).
@@ -27,57 +24,6 @@ impl XdpMode {
             Self::Native => "native",
             Self::Generic => "generic",
         }
-    }
-}
-
-/// A source prefix for `ebpf.xdp_deny`: `192.0.2.0/24`, `2001:db8::/32`, or an address alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(try_from = "String")]
-pub struct SourcePrefix {
-    addr: IpAddr,
-    len: u8,
-}
-
-impl SourcePrefix {
-    /// The key for the XDP deny list: IPv4 as IPv4-mapped IPv6, with the prefix length in
-    /// those 128 bits.
-    pub fn mapped(self) -> (u32, [u8; 16]) {
-        match self.addr {
-            IpAddr::V4(a) => (u32::from(self.len) + 96, a.to_ipv6_mapped().octets()),
-            IpAddr::V6(a) => (u32::from(self.len), a.octets()),
-        }
-    }
-}
-
-impl std::fmt::Display for SourcePrefix {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.addr, self.len)
-    }
-}
-
-impl FromStr for SourcePrefix {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?}: expected ADDRESS or ADDRESS/PREFIX-LENGTH, e.g. 192.0.2.0/24");
-        let (addr, len) = match s.split_once('/') {
-            Some((a, l)) => (a, Some(l)),
-            None => (s, None),
-        };
-        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let len = match len {
-            Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(bad)?,
-            None => max,
-        };
-        Ok(Self { addr, len })
-    }
-}
-
-impl TryFrom<String> for SourcePrefix {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
     }
 }
 
@@ -134,31 +80,6 @@ impl super::Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefixes_parse_and_map() {
-        let p: SourcePrefix = "192.0.2.0/24".parse().expect("v4 prefix");
-        assert_eq!(
-            p.mapped(),
-            (
-                120,
-                [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 0]
-            )
-        );
-        let host: SourcePrefix = "2001:db8::1".parse().expect("v6 address");
-        assert_eq!(host.mapped().0, 128, "an address alone is a /128");
-        assert_eq!(host.to_string(), "2001:db8::1/128");
-        for bad in [
-            "192.0.2.0/33",
-            "2001:db8::/129",
-            "10.0.0.0/",
-            "example.com",
-            "1.2.3.4/x",
-        ] {
-            let e = bad.parse::<SourcePrefix>().expect_err(bad);
-            assert!(e.contains("ADDRESS/PREFIX-LENGTH"), "{bad}: {e}");
-        }
-    }
 
     #[test]
     fn interface_names_follow_the_kernel() {

@@ -119,7 +119,14 @@ impl XdpSettings {
             interfaces: config.ebpf.xdp_interfaces.clone(),
             mode: config.ebpf.xdp_mode,
             program,
-            deny: config.ebpf.xdp_deny.iter().copied().collect(),
+            // Clients [access] refuses are dropped here too, before they cost the stack.
+            deny: config
+                .ebpf
+                .xdp_deny
+                .iter()
+                .chain(&config.access.deny)
+                .copied()
+                .collect(),
         }
     }
 }

@@ -74,10 +74,12 @@ pub enum RequestOutcome {
     Busy,
     /// A retransmitted request for a transfer already running; not started twice.
     Duplicate,
+    /// From a client `[access]` does not serve; not answered.
+    ClientRefused,
 }
 
 impl RequestOutcome {
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 10] = [
         Self::Completed,
         Self::PeerError,
         Self::TimedOut,
@@ -87,6 +89,7 @@ impl RequestOutcome {
         Self::BadRequest,
         Self::Busy,
         Self::Duplicate,
+        Self::ClientRefused,
     ];
     /// The label value.
     pub fn label(self) -> &'static str {
@@ -100,6 +103,7 @@ impl RequestOutcome {
             Self::BadRequest => "bad_request",
             Self::Busy => "busy",
             Self::Duplicate => "duplicate",
+            Self::ClientRefused => "client_refused",
         }
     }
 }

@@ -78,6 +78,12 @@ async fn handle(
     } else {
         Kind::Read
     };
+    if !rt.config.access.permits(peer.ip()) {
+        // No answer: an ERROR to a spoofed source would make this server a reflector.
+        debug!(target: "tftpd::audit", %peer, "request from a client [access] refuses");
+        metrics.request(kind, RequestOutcome::ClientRefused);
+        return;
+    }
     if d.len() > rt.config.limits.max_request_size {
         info!(%peer, len = d.len(), "request over limits.max_request_size refused");
         metrics.request(kind, RequestOutcome::BadRequest);

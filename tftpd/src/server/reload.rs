@@ -74,6 +74,7 @@ fn warn_restart_only(old: &Config, new: &Config, xdp_loaded: bool) {
         ("user", old.user != new.user),
         ("group", old.group != new.group),
         ("port_range", old.port_range != new.port_range),
+        ("pidfile", old.pidfile != new.pidfile),
         ("metrics.listen", old.metrics.listen != new.metrics.listen),
         ("log.format", old.log.format != new.log.format),
     ];

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::fs::remap::{RemapError, Remapper};
+
 use crate::config::Config;
 use crate::fs::{ResolveError, Root, UploadError, UploadPolicy};
 use crate::proto::options::OptionLimits;
@@ -19,6 +21,8 @@ pub struct Runtime {
     pub upload_policy: UploadPolicy,
     /// The server's side of option negotiation.
     pub option_limits: OptionLimits,
+    /// The `[[remap]]` rules, compiled.
+    pub remapper: Remapper,
 }
 
 /// Why a configuration cannot be served.
@@ -30,6 +34,9 @@ pub enum RuntimeError {
     /// An upload glob is invalid.
     #[error("uploads.allow")]
     Uploads(#[source] UploadError),
+    /// A remap rule is invalid (the error names the rule).
+    #[error(transparent)]
+    Remap(#[from] RemapError),
 }
 
 impl Runtime {
@@ -48,12 +55,15 @@ impl Runtime {
             max_windowsize: config.protocol.max_windowsize,
             default_timeout: Duration::from_millis(config.protocol.timeout_ms),
             max_upload_size: config.uploads.max_size,
+            refuse: config.protocol.refuse_options.clone(),
         };
+        let remapper = Remapper::new(&config.remap)?;
         Ok(Self {
             config,
             root,
             upload_policy,
             option_limits,
+            remapper,
         })
     }
 }

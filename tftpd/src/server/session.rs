@@ -179,7 +179,7 @@ async fn serve_in_span(
         socket: &socket,
     };
     let started = Instant::now();
-    let prepared = match prepare(&req, &rt) {
+    let prepared = match prepare(&req, peer.ip(), &rt) {
         Ok(p) => p,
         Err(refused) => {
             // Count before answering, so whoever sees the ERROR also sees it counted.

@@ -1,0 +1,292 @@
+//! Operator parity (issue #7): the switches tftp-hpa, atftpd and dnsmasq users rely on, each
+//! exercised against the real daemon with a real client where one has the needed option, and
+//! with hand-made packets where exact bytes matter.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::clients::{Client, Opts, get};
+use harness::raw::{Raw, Reply, request};
+use harness::{Daemon, DaemonArgs, TempDir, free_tcp_port, pattern, wait_for_metrics};
+
+const REPLY: Duration = Duration::from_secs(5);
+
+fn start(config: &str, metrics_port: Option<u16>) -> Daemon {
+    let mut args = Vec::new();
+    if let Some(p) = metrics_port {
+        args.extend(["--metrics-listen".to_string(), format!("127.0.0.1:{p}")]);
+    }
+    Daemon::start(DaemonArgs {
+        args,
+        config: Some(config.to_string()),
+        ..DaemonArgs::default()
+    })
+}
+
+#[test]
+fn access_lists_refuse_silently_and_count() {
+    let port = free_tcp_port();
+    // The test client is 127.0.0.1: outside the allow list.
+    let d = start("[access]\nallow = [\"192.0.2.0/24\"]\n", Some(port));
+    d.put_file("f", b"content");
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"f", "octet", &[]));
+    assert!(
+        c.recv(Duration::from_millis(500)).is_none(),
+        "a refused client gets no answer (no reflection)"
+    );
+    wait_for_metrics(
+        port,
+        &["tftpd_requests_total{kind=\"read\",outcome=\"client_refused\"} 1"],
+        REPLY,
+    );
+
+    // Allowed by prefix, then refused by a deny entry inside it.
+    let d = start(
+        "[access]\nallow = [\"127.0.0.0/8\"]\ndeny = [\"127.0.0.2\"]\n",
+        None,
+    );
+    let content = pattern(2000, 3);
+    d.put_file("boot.img", &content);
+    let dir = TempDir::new("access");
+    let local = dir.path().join("boot.img");
+    get(
+        Client::TftpHpa,
+        d.addr(),
+        "boot.img",
+        &local,
+        &Opts::default(),
+    )
+    .expect("an allowed client downloads");
+    assert_eq!(std::fs::read(&local).expect("read"), content);
+    let denied = std::net::UdpSocket::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    denied
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    denied
+        .send_to(&request(1, b"boot.img", "octet", &[]), d.addr())
+        .expect("send");
+    assert!(
+        denied.recv_from(&mut [0u8; 600]).is_err(),
+        "deny wins over allow"
+    );
+}
+
+#[test]
+fn refused_options_are_not_acknowledged() {
+    let d = start("[protocol]\nrefuse_options = [\"blksize\"]\n", None);
+    let content = pattern(3000, 9);
+    d.put_file("f.bin", &content);
+    // Only blksize asked: refused, so no OACK at all; plain 512-byte DATA.
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"f.bin", "octet", &[("blksize", "1428")]));
+    let (first, _) = c.expect(REPLY, "DATA 1");
+    assert!(
+        matches!(&first, Reply::Data { block: 1, data } if data.len() == 512),
+        "refused blksize: RFC 1350 blocks, got {first:?}"
+    );
+    // With another option: the OACK carries only that one.
+    let c = Raw::new(d.addr());
+    c.send(&request(
+        1,
+        b"f.bin",
+        "octet",
+        &[("blksize", "1428"), ("tsize", "0")],
+    ));
+    let (oack, _) = c.expect(REPLY, "OACK");
+    assert!(
+        matches!(&oack, Reply::Oack(o) if o.len() == 1 && o[0] == ("tsize".into(), "3000".into())),
+        "the OACK leaves blksize out: {oack:?}"
+    );
+    // A real client that asks for blksize still gets its file.
+    if Client::Curl.available("refused_options_are_not_acknowledged") {
+        let dir = TempDir::new("refuse");
+        let local = dir.path().join("f.bin");
+        get(
+            Client::Curl,
+            d.addr(),
+            "f.bin",
+            &local,
+            &Opts {
+                blksize: Some(1428),
+                ..Opts::default()
+            },
+        )
+        .expect("curl falls back to 512-byte blocks");
+        assert_eq!(std::fs::read(&local).expect("read"), content);
+    }
+}
+
+#[test]
+fn rollover_refuse_stops_downloads_that_would_wrap() {
+    let d = start("[protocol]\nrollover = \"refuse\"\n", None);
+    // At blksize 8 the limit is 65535 * 8 - 1 bytes.
+    let limit = 65535 * 8 - 1;
+    d.put_file("fits.bin", &pattern(limit, 1));
+    d.put_file("wraps.bin", &pattern(limit + 1, 2));
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"wraps.bin", "octet", &[("blksize", "8")]));
+    let (reply, _) = c.expect(REPLY, "ERROR");
+    assert!(
+        matches!(&reply, Reply::Error { code: 0, message } if message.contains("rollover")),
+        "a download that would wrap is refused up front: {reply:?}"
+    );
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"fits.bin", "octet", &[("blksize", "8")]));
+    let (reply, _) = c.expect(REPLY, "OACK");
+    assert!(
+        matches!(&reply, Reply::Oack(_)),
+        "one byte less fits: {reply:?}"
+    );
+    // A bigger block makes the same file fit.
+    let got = Raw::new(d.addr())
+        .download("wraps.bin", &[("blksize", "1024")], REPLY)
+        .expect("at blksize 1024 no rollover is needed");
+    assert_eq!(got, pattern(limit + 1, 2));
+}
+
+const REMAP: &str = r#"
+[[remap]]
+match = '\\'
+replace = "/"
+all = true
+
+[[remap]]
+match = '^/?boot/(.*)$'
+replace = "images/$1"
+ignore_case = true
+lowercase = true
+
+[[remap]]
+match = '\.key$'
+action = "deny"
+
+[[remap]]
+match = '^(hosts/)'
+replace = "${1}${client}/"
+clients = ["127.0.0.0/8"]
+"#;
+
+#[test]
+fn remap_rules_rewrite_deny_and_keep_the_jail() {
+    let d = start(REMAP, None);
+    let bcd = pattern(1500, 4);
+    std::fs::create_dir_all(d.root().join("images")).expect("mkdir");
+    d.put_file("images/bcd", &bcd);
+    d.put_file("images/secret.key", b"no");
+    std::fs::create_dir_all(d.root().join("hosts/127.0.0.1")).expect("mkdir");
+    d.put_file("hosts/127.0.0.1/cfg", b"per-client");
+
+    // A Windows client's name: backslashes, odd case.
+    let got = Raw::new(d.addr())
+        .download(r"\Boot\BCD", &[], REPLY)
+        .expect("the rewritten name is served");
+    assert_eq!(got, bcd);
+    assert!(
+        d.log().contains(r#"to=images/bcd"#),
+        "the rewrite is logged:\n{}",
+        d.log()
+    );
+    // A real client with the same name.
+    let dir = TempDir::new("remap");
+    let local = dir.path().join("bcd");
+    get(
+        Client::TftpHpa,
+        d.addr(),
+        r"\Boot\BCD",
+        &local,
+        &Opts::default(),
+    )
+    .expect("tftp-hpa downloads through the remap");
+    assert_eq!(std::fs::read(&local).expect("read"), bcd);
+    // Per-client prefix.
+    let got = Raw::new(d.addr())
+        .download("hosts/cfg", &[], REPLY)
+        .expect("the per-client file");
+    assert_eq!(got, b"per-client");
+    // Deny.
+    let err = Raw::new(d.addr())
+        .download("boot/secret.key", &[], REPLY)
+        .expect_err("a deny rule refuses");
+    assert!(matches!(err, Reply::Error { code: 2, .. }), "{err:?}");
+}
+
+#[test]
+fn map_test_prints_the_mapping_and_the_jail_verdict() {
+    let dir = TempDir::new("maptest");
+    let config = dir.path().join("tftpd.toml");
+    std::fs::write(
+        &config,
+        format!("root = \"{}\"\n{REMAP}", dir.path().display()),
+    )
+    .expect("write config");
+    let run = |name: &str, client: &str| -> String {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tftpd"))
+            .arg("--config")
+            .arg(&config)
+            .args(["--map-test", name, "--client", client])
+            .output()
+            .expect("tftpd --map-test");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = run(r"\Boot\BCD", "10.0.0.5");
+    assert!(out.contains(r#"-> "images/bcd""#), "{out}");
+    assert!(run("hosts/x", "127.0.0.9").contains(r#"-> "hosts/127.0.0.9/x""#));
+    assert!(
+        run("hosts/x", "192.0.2.1").contains(r#"-> "hosts/x""#),
+        "the client rule only matches its prefix"
+    );
+    assert!(run("a.key", "10.0.0.5").contains("denied by remap[2]"));
+    let bad = std::fs::write(&config, "[[remap]]\nmatch = '(unclosed'\nreplace = 'x'\n");
+    bad.expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tftpd"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--map-test", "x"])
+        .output()
+        .expect("tftpd --map-test");
+    assert!(!out.status.success(), "a bad rule fails");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("remap[0].match"),
+        "and names itself: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn pidfile_and_verbosity() {
+    let dir = TempDir::new("pid");
+    let pidfile = dir.path().join("tftpd.pid");
+    let mut d = Daemon::start(DaemonArgs {
+        args: vec![
+            "--pidfile".into(),
+            pidfile.display().to_string(),
+            "--verbosity".into(),
+            "2".into(),
+        ],
+        ..DaemonArgs::default()
+    });
+    let written = std::fs::read_to_string(&pidfile).expect("the pidfile exists once ready");
+    assert_eq!(written.trim(), d.pid().to_string());
+    // Verbosity 2 is debug: a retransmitted request is logged at debug level.
+    d.put_file("big", &pattern(100_000, 5));
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"big", "octet", &[]));
+    let _ = c.expect(REPLY, "DATA 1");
+    c.send(&request(1, b"big", "octet", &[]));
+    d.wait_for_log("duplicate request ignored", REPLY);
+    d.signal("TERM");
+    assert!(d.wait_exit(REPLY * 4).success());
+    assert!(!pidfile.exists(), "removed on a clean exit");
+    assert!(
+        d.log().contains("DEBUG"),
+        "--verbosity 2 logs debug lines:\n{}",
+        d.log()
+    );
+}
