@@ -290,3 +290,39 @@ fn pidfile_and_verbosity() {
         d.log()
     );
 }
+
+#[test]
+fn client_roots_serve_chosen_clients_from_their_own_root() {
+    let site = TempDir::new("site");
+    std::fs::write(site.path().join("cfg"), b"site root").expect("write");
+    let d = start(
+        &format!(
+            "[[client_roots]]\nclients = [\"127.0.0.2/32\"]\nroot = \"{}\"\n",
+            site.path().display()
+        ),
+        None,
+    );
+    d.put_file("cfg", b"default root");
+    let from = |source: &str| -> Vec<u8> {
+        let socket = std::net::UdpSocket::bind(format!("{source}:0")).expect("bind");
+        Raw {
+            socket,
+            server: d.addr(),
+        }
+        .download("cfg", &[], REPLY)
+        .expect("download")
+    };
+    assert_eq!(from("127.0.0.2"), b"site root", "the chosen client");
+    assert_eq!(from("127.0.0.1"), b"default root", "everyone else");
+    // A reload that points the entry at a missing directory is refused, naming the entry.
+    std::fs::write(
+        d.config_path(),
+        "[[client_roots]]\nclients = [\"127.0.0.2/32\"]\nroot = \"/nonexistent/site\"\n",
+    )
+    .expect("rewrite config");
+    let mark = d.log_len();
+    d.signal("HUP");
+    let line = d.wait_for_log_after("config reload failed", mark, REPLY);
+    assert!(line.contains("client_roots[0].root"), "{line}");
+    assert_eq!(from("127.0.0.2"), b"site root", "the old config stays");
+}

@@ -28,6 +28,16 @@ impl AccessConfig {
     }
 }
 
+/// `[[client_roots]]`: a root for clients in some prefixes (dnsmasq's per-client roots).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRoot {
+    /// The clients this root is for.
+    pub clients: Vec<SourcePrefix>,
+    /// Their root; relative paths are taken from the config file's directory.
+    pub root: std::path::PathBuf,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use self::access::AccessConfig;
+pub use self::access::{AccessConfig, ClientRoot};
 pub use self::prefix::SourcePrefix;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy};
@@ -107,6 +107,10 @@ pub struct Config {
     /// Where to write the process id once serving; absent: nowhere.
     #[serde(default)]
     pub pidfile: Option<PathBuf>,
+    /// Roots for chosen clients; the first entry whose prefixes hold the client wins, others
+    /// get `root`.
+    #[serde(default)]
+    pub client_roots: Vec<ClientRoot>,
     /// File name rewriting rules, in order.
     #[serde(default)]
     pub remap: Vec<RemapRule>,
@@ -361,6 +365,7 @@ impl Default for Config {
             access: AccessConfig::default(),
             remap: Vec::new(),
             pidfile: None,
+            client_roots: Vec::new(),
             source: None,
         }
     }
@@ -449,10 +454,14 @@ impl Config {
     }
 
     fn resolve_root(&mut self, base_dir: Option<&Path>) {
-        if let Some(base) = base_dir
-            && self.root.is_relative()
-        {
+        let Some(base) = base_dir else { return };
+        if self.root.is_relative() {
             self.root = base.join(&self.root);
+        }
+        for c in &mut self.client_roots {
+            if c.root.is_relative() {
+                c.root = base.join(&c.root);
+            }
         }
     }
 

@@ -162,7 +162,7 @@ pub fn prepare(req: &OwnedRequest, client: IpAddr, rt: &Runtime) -> Result<Prepa
         |e: crate::proto::options::OptionError| Refused::bad_request(e.wire_error(), e.to_string());
     match req.kind {
         Kind::Read => {
-            let file = rt.root.open_read(&path)?;
+            let file = rt.root_for(client).open_read(&path)?;
             let size = (mode == Mode::Octet).then_some(file.size);
             let negotiated = negotiate(&options, Direction::Read { size }, &rt.option_limits)
                 .map_err(refuse_options)?;
@@ -198,7 +198,9 @@ pub fn prepare(req: &OwnedRequest, client: IpAddr, rt: &Runtime) -> Result<Prepa
             }
             let negotiated =
                 negotiate(&options, Direction::Write, &rt.option_limits).map_err(refuse_options)?;
-            let mut upload = rt.root.create_upload(&path, &rt.upload_policy)?;
+            let mut upload = rt
+                .root_for(client)
+                .create_upload(&path, &rt.upload_policy)?;
             if let Some(max) = rt.config.protocol.rollover.max_bytes(negotiated.blksize) {
                 upload.cap_size(max);
             }
