@@ -157,6 +157,20 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         Identity::StayedRoot => warn!("running as root (user = \"root\"): privileges not dropped"),
         Identity::Unchanged { uid } => info!(uid, "not started as root; running as this user"),
     }
+    match (
+        config.performance.batching.gso,
+        tftpd::fastpath::support().gso,
+    ) {
+        (true, true) => info!(fastpath = "gso", "windows are sent with UDP GSO"),
+        (true, false) => warn!(
+            fastpath = "gso",
+            "performance.batching.gso is on but this kernel has no UDP GSO: one datagram per call"
+        ),
+        (false, _) => info!(
+            fastpath = "gso",
+            "UDP GSO off (performance.batching.gso = false)"
+        ),
+    }
     let runtime = Runtime::new(config).context("opening the served root")?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -4,6 +4,7 @@
 //! key and a test loads every file in `docs/examples/`.
 
 mod access;
+mod performance;
 mod prefix;
 mod remap;
 mod types;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::access::{AccessConfig, ClientRoot};
+pub use self::performance::{BatchingConfig, PerformanceConfig};
 pub use self::prefix::SourcePrefix;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy};
@@ -104,6 +106,9 @@ pub struct Config {
     /// Which clients are served.
     #[serde(default)]
     pub access: AccessConfig,
+    /// Fast-path switches.
+    #[serde(default)]
+    pub performance: PerformanceConfig,
     /// Where to write the process id once serving; absent: nowhere.
     #[serde(default)]
     pub pidfile: Option<PathBuf>,
@@ -366,6 +371,7 @@ impl Default for Config {
             remap: Vec::new(),
             pidfile: None,
             client_roots: Vec::new(),
+            performance: PerformanceConfig::default(),
             source: None,
         }
     }

@@ -7,6 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
+use super::batch::Batch;
+
 /// How many random ports of a range are tried before scanning it in order.
 const RANDOM_PORT_TRIES: usize = 32;
 
@@ -67,6 +69,68 @@ impl TransferSocket {
     pub async fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
         self.socket.send_to(datagram, to).await.map(drop)
     }
+
+    /// Sends a batch to `to`: with `gso`, each run of equal-size datagrams in one GSO call
+    /// (Linux), else one call per datagram. A GSO call the kernel refuses is sent again one
+    /// datagram at a time, and the report says so, so the caller can stop asking for GSO.
+    pub async fn send_batch(&self, batch: &Batch, to: SocketAddr, gso: bool) -> SendReport {
+        let mut report = SendReport::default();
+        #[cfg(target_os = "linux")]
+        if gso {
+            use crate::fastpath::gso;
+            for run in batch.runs(gso::MAX_SEGMENTS, gso::MAX_BYTES) {
+                let bytes = &batch.bytes()[run.start..run.end];
+                if run.count > 1 {
+                    let sent = self
+                        .socket
+                        .async_io(tokio::io::Interest::WRITABLE, || {
+                            gso::send(&self.socket, bytes, run.segment, to)
+                        })
+                        .await;
+                    match sent {
+                        Ok(()) => {
+                            report.gso_calls += 1;
+                            report.datagrams += run.count as u64;
+                            continue;
+                        }
+                        Err(e) => report.gso_refused = Some(e),
+                    }
+                }
+                for d in bytes.chunks(run.segment) {
+                    self.send_counted(d, to, &mut report).await;
+                }
+            }
+            return report;
+        }
+        let _ = gso;
+        for d in batch.datagrams() {
+            self.send_counted(d, to, &mut report).await;
+        }
+        report
+    }
+
+    async fn send_counted(&self, d: &[u8], to: SocketAddr, report: &mut SendReport) {
+        report.single_calls += 1;
+        match self.send_to(d, to).await {
+            Ok(()) => report.datagrams += 1,
+            Err(e) => report.failed = Some(e),
+        }
+    }
+}
+
+/// What a batch send did: how many calls of each kind, and what went wrong.
+#[derive(Debug, Default)]
+pub struct SendReport {
+    /// GSO calls that were accepted.
+    pub gso_calls: u64,
+    /// One-datagram calls.
+    pub single_calls: u64,
+    /// Datagrams handed to the kernel.
+    pub datagrams: u64,
+    /// The kernel refused GSO (the datagrams went one by one instead).
+    pub gso_refused: Option<io::Error>,
+    /// A send failed (like a lost datagram: the retransmit timer covers it).
+    pub failed: Option<io::Error>,
 }
 
 fn bind_one(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {

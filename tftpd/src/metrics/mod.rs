@@ -33,6 +33,10 @@ pub const DROPPED_PACKETS_TOTAL: &str = "tftpd_dropped_packets_total";
 pub const TRANSFER_DURATION_SECONDS: &str = "tftpd_transfer_duration_seconds";
 /// Build information (gauge, always 1).
 pub const BUILD_INFO: &str = "tftpd_build_info";
+/// Send system calls by method (counter).
+pub const SEND_CALLS_TOTAL: &str = "tftpd_send_calls_total";
+/// Datagrams handed to the kernel by transfers (counter).
+pub const DATAGRAMS_SENT_TOTAL: &str = "tftpd_datagrams_sent_total";
 
 /// What a request was: a download or an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +165,9 @@ pub struct Metrics {
     /// The listening addresses, for the kernel's per-socket drop counters.
     listeners: OnceLock<Vec<std::net::SocketAddr>>,
     durations: [Histogram; 2],
+    /// Send calls: GSO, one datagram.
+    send_calls: [AtomicU64; 2],
+    datagrams_sent: AtomicU64,
 }
 
 fn kind_index(kind: Kind) -> usize {
@@ -209,6 +216,13 @@ impl Metrics {
     /// Adds the XDP program's counters to every scrape.
     pub fn set_xdp(&self, x: Arc<XdpFilter>) {
         let _ = self.xdp.set(x);
+    }
+
+    /// Counts what a batch send did.
+    pub fn sends(&self, r: &crate::io::socket::SendReport) {
+        self.send_calls[0].fetch_add(r.gso_calls, Relaxed);
+        self.send_calls[1].fetch_add(r.single_calls, Relaxed);
+        self.datagrams_sent.fetch_add(r.datagrams, Relaxed);
     }
 
     /// Counts datagrams a transfer dropped.
@@ -350,6 +364,30 @@ impl Metrics {
             }
         }
         crate::filter::counters::render(&paths, &mut out);
+        head(
+            &mut out,
+            SEND_CALLS_TOTAL,
+            "counter",
+            "Send system calls of transfers, by method (gso: one call for a window).",
+        );
+        for (i, method) in ["gso", "single"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{SEND_CALLS_TOTAL}{{method=\"{method}\"}} {}",
+                self.send_calls[i].load(Relaxed)
+            );
+        }
+        head(
+            &mut out,
+            DATAGRAMS_SENT_TOTAL,
+            "counter",
+            "Datagrams transfers handed to the kernel.",
+        );
+        let _ = writeln!(
+            out,
+            "{DATAGRAMS_SENT_TOTAL} {}",
+            self.datagrams_sent.load(Relaxed)
+        );
         if cfg!(target_os = "linux") {
             kernel::render(
                 self.listeners.get().map_or(&[][..], Vec::as_slice),

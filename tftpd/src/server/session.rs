@@ -9,6 +9,7 @@ use std::time::Instant;
 use tracing::{Instrument as _, Span, debug, info, warn};
 
 use crate::filter::{self, FilterCounters, KernelFilter, Role};
+use crate::io::batch::Batch;
 use crate::io::file::{BlockSource, UploadSink};
 use crate::io::socket::TransferSocket;
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
@@ -198,6 +199,8 @@ async fn serve_in_span(
         max_blksize: rt.config.protocol.max_blksize.get(),
     };
     let screen = counters.map(|c| (role, c));
+    // UDP GSO when configured and the kernel has it; a refusal turns it off for the transfer.
+    let mut gso = rt.config.performance.batching.gso && crate::fastpath::support().gso;
     let span = Span::current();
     let now = Instant::now();
     let (kind, stats, outcome) = match prepared {
@@ -213,7 +216,7 @@ async fn serve_in_span(
                 machine: ReadTransfer::new(config, now),
                 source,
             };
-            drive(&mut s, &socket, peer, screen, &shared).await;
+            drive(&mut s, &socket, peer, screen, &mut gso, &shared).await;
             (Kind::Read, s.machine.stats(), s.machine.outcome().cloned())
         }
         Prepared::Write {
@@ -229,7 +232,7 @@ async fn serve_in_span(
                 machine: WriteTransfer::new(config, now),
                 sink: Some(sink),
             };
-            drive(&mut s, &socket, peer, screen, &shared).await;
+            drive(&mut s, &socket, peer, screen, &mut gso, &shared).await;
             (Kind::Write, s.machine.stats(), s.machine.outcome().cloned())
         }
     };
@@ -306,22 +309,35 @@ async fn drive(
     socket: &TransferSocket,
     peer: SocketAddr,
     screen: Option<(Role, &FilterCounters)>,
+    gso: &mut bool,
     shared: &Shared,
 ) {
     let mut buf = vec![0u8; s.recv_capacity()];
+    let mut batch = Batch::default();
     loop {
         s.prepare_output(Instant::now());
         let m = s.machine();
+        batch.clear();
         while let Some(d) = m.poll_transmit() {
             if opcode(d) == Some(OP_ERROR) {
                 let code = d.get(2..4).map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
                 shared.metrics.error_sent(ErrorCode::from_u16(code));
             }
+            batch.push(d);
+        }
+        if !batch.is_empty() {
+            let report = socket.send_batch(&batch, peer, *gso).await;
+            shared.metrics.sends(&report);
+            if let Some(e) = &report.gso_refused {
+                warn!(error = %e, "the kernel refused a UDP GSO send; this transfer sends one datagram per call");
+                *gso = false;
+            }
             // A failed send is like a lost datagram: the retransmit timer covers it.
-            if let Err(e) = socket.send_to(d, peer).await {
+            if let Some(e) = &report.failed {
                 debug!(error = %e, "send failed");
             }
         }
+        let m = s.machine();
         if m.is_finished() {
             return;
         }
