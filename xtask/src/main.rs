@@ -5,7 +5,6 @@ mod bench_flood;
 mod build_ebpf;
 mod demo;
 mod dist;
-mod dist_test;
 mod setup;
 mod test;
 
@@ -38,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         Some("test") => test::run(),
         Some("setup") => setup::run(),
         Some("dist") => dist::run(),
-        Some("dist-test") => dist_test::run(),
+        Some("dist-test") => dist::run_test(),
         _ => {
             eprintln!("{USAGE}");
             bail!("unknown or missing task")

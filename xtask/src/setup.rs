@@ -9,7 +9,7 @@ use anyhow::bail;
 use crate::{exec, have};
 
 /// Program on PATH, and the Debian package that provides it.
-/// The last four are for the Debian package test (`dist_test.rs`): building it (dpkg-dev for
+/// The last five are for the Debian package test (`dist/test.rs`): building it (dpkg-dev for
 /// dpkg-shlibdeps, binutils for strip), checking it, installing it and reading its man pages.
 const TOOLS: [(&str, &str); 10] = [
     ("bpftool", "bpftool"),

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::Context as _;
 
-use crate::{build_ebpf, dist_test, exec, exec_in, have, setup, workspace_root};
+use crate::{build_ebpf, dist, exec, exec_in, have, setup, workspace_root};
 
 /// The BSD target the portable code is compile-checked for.
 const BSD_TARGET: &str = "x86_64-unknown-freebsd";
@@ -34,7 +34,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     exec(Command::new(cargo).args(["check", "--package", "tftpd", "--target", BSD_TARGET]))?;
     let counts = exec_counting(Command::new(cargo).args(["test", "--workspace", "--all-targets"]))?;
     // The Debian package: built, linted, installed, serving a file, purged (root only).
-    dist_test::run()?;
+    dist::run_test()?;
     fuzz()?;
     // One plain closing line with the totals of every test binary, so a reader (or CI) does
     // not mistake the last binary's count for the whole run's.

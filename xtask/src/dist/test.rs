@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use crate::dist::{self, BINARY, CONFIG, PACKAGE, capture};
+use super::{BINARY, CONFIG, PACKAGE, capture};
 use crate::{exec, have};
 
 /// How long the installed daemon may take to print its ready line.
@@ -52,7 +52,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     if installed.is_ok_and(|s| s.contains("installed") && !s.contains("not-installed")) {
         bail!("{PACKAGE} is already installed here; the test would replace and then purge it");
     }
-    let artifacts = dist::build()?;
+    let artifacts = super::build()?;
     lint(&artifacts.deb)?;
 
     let before = MachineState::record();

@@ -2,37 +2,42 @@
 //! definitions, tftpd.toml(5) from `dist/man/`), shell completions, and a Debian package
 //! assembled by hand and built with `dpkg-deb --root-owner-group`. Everything lands in
 //! `<target>/dist/`. The package's own files (config, maintainer scripts, copyright) live in
-//! `dist/debian/`; `dist_test.rs` installs the result and serves a file with it.
+//! `dist/debian/`; `test.rs` installs the result and serves a file with it.
+
+mod files;
+mod man;
+mod test;
 
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
 use clap::CommandFactory as _;
-use clap_complete::Shell;
 
+use self::files::{copy, gzip_in_place, gzip_into, walk_dirs, write};
+use self::man::{write_completions, write_man_pages};
+pub(crate) use self::test::run as run_test;
 use crate::{build_ebpf, exec, workspace_root};
 
 /// The Debian package name. Not `tftpd`: that is netkit's old server, and tftpd-hpa (still in
 /// Debian) declares `Conflicts: tftpd`, so a package of that name cannot sit beside it.
 /// The binary, units and config keep the name tftpd. The one file tftpd-hpa also ships,
 /// the tftpd(8) alias, is diverted by `dist/debian/preinst`.
-pub(crate) const PACKAGE: &str = "tftpd-rs";
+const PACKAGE: &str = "tftpd-rs";
 /// The control file's one-line synopsis (no leading article, under 80 characters).
 const SYNOPSIS: &str = "TFTP server for network boot and provisioning, with eBPF filters";
 const MAINTAINER: &str = "tftpd maintainers <maintainers@users.noreply.github.com>";
 
 /// Where the installed files go; the unit file and the config must agree with these.
-pub(crate) const BINARY: &str = "/usr/sbin/tftpd";
-pub(crate) const CONFIG: &str = "/etc/tftpd/tftpd.toml";
+const BINARY: &str = "/usr/sbin/tftpd";
+const CONFIG: &str = "/etc/tftpd/tftpd.toml";
 
 /// What `build` produced.
-pub(crate) struct Artifacts {
-    pub(crate) deb: PathBuf,
-    pub(crate) embeds_ebpf: bool,
+struct Artifacts {
+    deb: PathBuf,
+    embeds_ebpf: bool,
 }
 
 pub(crate) fn run() -> anyhow::Result<()> {
@@ -47,7 +52,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
 }
 
 /// The cargo target directory (CARGO_TARGET_DIR is honoured, as cargo does).
-pub(crate) fn target_dir() -> PathBuf {
+fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| {
@@ -69,7 +74,7 @@ fn version() -> String {
         .to_string()
 }
 
-pub(crate) fn build() -> anyhow::Result<Artifacts> {
+fn build() -> anyhow::Result<Artifacts> {
     let version = version();
     let embeds_ebpf = build_ebpf::object_path().is_file();
     // Cargo rebuilds nothing when the release binary is current, so the test step reuses
@@ -179,77 +184,6 @@ impl SourceDate {
             rfc2822: date("-R")?,
         })
     }
-}
-
-fn write_man_pages(dir: &Path, date: &SourceDate) -> anyhow::Result<()> {
-    mkdir(dir)?;
-    let version = version();
-    let man = clap_mangen::Man::new(tftpd::cli::Cli::command())
-        .section("8")
-        .manual("System Administration")
-        .source(format!("tftpd {version}"))
-        .date(&date.day);
-    let mut page = Vec::new();
-    man.render_title(&mut page)?;
-    man.render_name_section(&mut page)?;
-    man.render_synopsis_section(&mut page)?;
-    man.render_description_section(&mut page)?;
-    man.render_options_section(&mut page)?;
-    man.render_subcommands_section(&mut page)?;
-    page.extend_from_slice(TFTPD_8_EXTRA.as_bytes());
-    man.render_version_section(&mut page)?;
-    write(&dir.join("tftpd.8"), &page, 0o644)?;
-
-    let source = workspace_root().join("dist/man/tftpd.toml.5");
-    let text =
-        fs::read_to_string(&source).with_context(|| format!("reading {}", source.display()))?;
-    let placeholder = ".TH TFTPD.TOML 5 \"\" \"tftpd\"";
-    if !text.contains(placeholder) {
-        bail!("{} has no `{placeholder}` line to date", source.display());
-    }
-    let dated = text.replace(
-        placeholder,
-        &format!(".TH TFTPD.TOML 5 \"{}\" \"tftpd {version}\"", date.day),
-    );
-    write(&dir.join("tftpd.toml.5"), dated.as_bytes(), 0o644)
-}
-
-/// Sections clap does not know: files, signals, where to read on.
-const TFTPD_8_EXTRA: &str = r#".SH SIGNALS
-.TP
-.B SIGHUP
-Re\-read and validate the configuration; on success new requests use it, on failure the old
-one stays in force.
-.TP
-.BR SIGTERM ", " SIGINT
-Stop taking requests, let running transfers finish within
-.BR shutdown.grace_period_secs ,
-then exit 0.
-.SH FILES
-.TP
-.I /etc/tftpd/tftpd.toml
-The configuration, see
-.BR tftpd.toml (5).
-.TP
-.I /srv/tftp
-The served directory by default.
-.TP
-.I /sys/fs/bpf/tftpd
-The pinned eBPF counter maps, read by
-.BR "tftpd stats" .
-.SH SEE ALSO
-.BR tftpd.toml (5),
-.BR systemd.socket (5)
-"#;
-
-fn write_completions(dir: &Path) -> anyhow::Result<()> {
-    mkdir(dir)?;
-    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-        let mut cmd = tftpd::cli::Cli::command();
-        clap_complete::generate_to(shell, &mut cmd, "tftpd", dir)
-            .with_context(|| format!("writing the {shell} completion to {}", dir.display()))?;
-    }
-    Ok(())
 }
 
 /// The package's files, with the modes Debian expects whatever the umask.
@@ -414,69 +348,8 @@ fn write_control(stage: &Path, arch: &str, depends: &str) -> anyhow::Result<()> 
     write(&stage.join("DEBIAN/control"), control.as_bytes(), 0o644)
 }
 
-fn walk_dirs(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut dirs = vec![root.to_path_buf()];
-    let mut i = 0;
-    while i < dirs.len() {
-        let dir = dirs[i].clone();
-        for entry in fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
-            let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
-            if entry.file_type()?.is_dir() {
-                dirs.push(entry.path());
-            }
-        }
-        i += 1;
-    }
-    Ok(dirs)
-}
-
-fn mkdir(dir: &Path) -> anyhow::Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
-}
-
-fn write(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent() {
-        mkdir(parent)?;
-    }
-    let mut file =
-        fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .with_context(|| format!("chmod {mode:o} {}", path.display()))
-}
-
-fn copy(from: &Path, to: &Path, mode: u32) -> anyhow::Result<()> {
-    let bytes = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
-    write(to, &bytes, mode)
-}
-
-/// gzip -9n (no name or timestamp inside, as Debian policy asks) of `from` into `to`.
-fn gzip_into(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let output = Command::new("gzip")
-        .args(["-9n", "--stdout"])
-        .arg(from)
-        .output()
-        .with_context(|| format!("running gzip on {}", from.display()))?;
-    if !output.status.success() {
-        bail!(
-            "gzip {} failed: {}",
-            from.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    write(to, &output.stdout, 0o644)
-}
-
-fn gzip_in_place(path: &Path) -> anyhow::Result<()> {
-    let mut gz = path.as_os_str().to_owned();
-    gz.push(".gz");
-    gzip_into(path, Path::new(&gz))?;
-    fs::remove_file(path).with_context(|| format!("removing {}", path.display()))
-}
-
 /// Runs a command and returns its trimmed stdout, failing with the command line and stderr.
-pub(crate) fn capture(cmd: &mut Command) -> anyhow::Result<String> {
+fn capture(cmd: &mut Command) -> anyhow::Result<String> {
     let line = format!("{cmd:?}");
     let output = cmd.output().with_context(|| format!("starting {line}"))?;
     if !output.status.success() {
