@@ -88,6 +88,12 @@ fn lint(deb: &Path) -> anyhow::Result<()> {
     for line in text.lines().filter(|l| !l.starts_with("N:")) {
         eprintln!("xtask: lintian: {line}");
     }
+    if text
+        .lines()
+        .all(|l| l.starts_with("N:") || l.trim().is_empty())
+    {
+        eprintln!("xtask: lintian --pedantic: no tags on {}", deb.display());
+    }
     let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("E:")).collect();
     if !errors.is_empty() {
         bail!(
