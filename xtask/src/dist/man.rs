@@ -13,24 +13,43 @@ use super::files::{mkdir, write};
 use super::{SourceDate, version};
 use crate::workspace_root;
 
-pub(super) fn write_man_pages(dir: &Path, date: &SourceDate) -> anyhow::Result<()> {
+/// Writes tftpd.8, one page per subcommand (tftpd-stats.8, which tftpd.8 refers to) and
+/// tftpd.toml.5 into `dir`; returns their file names.
+pub(super) fn write_man_pages(dir: &Path, date: &SourceDate) -> anyhow::Result<Vec<String>> {
     mkdir(dir)?;
     let version = version();
-    let man = clap_mangen::Man::new(tftpd::cli::Cli::command())
-        .section("8")
-        .manual("System Administration")
-        .source(format!("tftpd {version}"))
-        .date(&date.day);
+    // `tftpd help` stays in the binary, but a tftpd-help(8) page would only repeat -h.
+    let mut cmd = tftpd::cli::Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let man = |cmd: clap::Command| {
+        clap_mangen::Man::new(cmd)
+            .section("8")
+            .manual("System Administration")
+            .source(format!("tftpd {version}"))
+            .date(&date.day)
+    };
+    let mut written = Vec::new();
+    let main = man(cmd.clone());
     let mut page = Vec::new();
-    man.render_title(&mut page)?;
-    man.render_name_section(&mut page)?;
-    man.render_synopsis_section(&mut page)?;
-    man.render_description_section(&mut page)?;
-    man.render_options_section(&mut page)?;
-    man.render_subcommands_section(&mut page)?;
+    main.render_title(&mut page)?;
+    main.render_name_section(&mut page)?;
+    main.render_synopsis_section(&mut page)?;
+    main.render_description_section(&mut page)?;
+    main.render_options_section(&mut page)?;
+    main.render_subcommands_section(&mut page)?;
     page.extend_from_slice(TFTPD_8_EXTRA.as_bytes());
-    man.render_version_section(&mut page)?;
+    main.render_version_section(&mut page)?;
     write(&dir.join("tftpd.8"), &page, 0o644)?;
+    written.push("tftpd.8".to_string());
+    for sub in cmd.get_subcommands() {
+        // After build(), the display name is the page name tftpd.8 uses: tftpd-stats.
+        let name = sub.get_display_name().unwrap_or(sub.get_name()).to_string();
+        let mut page = Vec::new();
+        man(sub.clone()).render(&mut page)?;
+        let file = format!("{name}.8");
+        write(&dir.join(&file), &page, 0o644)?;
+        written.push(file);
+    }
 
     let source = workspace_root().join("dist/man/tftpd.toml.5");
     let text =
@@ -43,7 +62,9 @@ pub(super) fn write_man_pages(dir: &Path, date: &SourceDate) -> anyhow::Result<(
         placeholder,
         &format!(".TH TFTPD.TOML 5 \"{}\" \"tftpd {version}\"", date.day),
     );
-    write(&dir.join("tftpd.toml.5"), dated.as_bytes(), 0o644)
+    write(&dir.join("tftpd.toml.5"), dated.as_bytes(), 0o644)?;
+    written.push("tftpd.toml.5".to_string());
+    Ok(written)
 }
 
 /// Sections clap does not know: files, signals, where to read on.

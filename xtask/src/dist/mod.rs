@@ -104,13 +104,13 @@ fn build() -> anyhow::Result<Artifacts> {
     }
     let date = SourceDate::get()?;
     let man = out.join("man");
-    write_man_pages(&man, &date)?;
+    let pages = write_man_pages(&man, &date)?;
     let completions = out.join("completions");
     write_completions(&completions)?;
 
     let arch = capture(Command::new("dpkg").arg("--print-architecture"))?;
     let stage = out.join(format!("deb/{PACKAGE}_{version}_{arch}"));
-    stage_tree(&stage, &binary, &man, &completions, &date)?;
+    stage_tree(&stage, &binary, &man, &pages, &completions, &date)?;
     let depends = depends(&stage, &out)?;
     write_control(&stage, &arch, &depends)?;
     let deb = out.join(format!("{PACKAGE}_{version}_{arch}.deb"));
@@ -191,6 +191,7 @@ fn stage_tree(
     stage: &Path,
     binary: &Path,
     man: &Path,
+    pages: &[String],
     completions: &Path,
     date: &SourceDate,
 ) -> anyhow::Result<()> {
@@ -222,14 +223,14 @@ fn stage_tree(
         &stage.join(CONFIG.trim_start_matches('/')),
         0o644,
     )?;
-    gzip_into(
-        &man.join("tftpd.8"),
-        &stage.join("usr/share/man/man8/tftpd.8.gz"),
-    )?;
-    gzip_into(
-        &man.join("tftpd.toml.5"),
-        &stage.join("usr/share/man/man5/tftpd.toml.5.gz"),
-    )?;
+    for page in pages {
+        // The section is the file name's last extension: tftpd.toml.5 goes to man5.
+        let section = page.rsplit('.').next().unwrap_or("8");
+        gzip_into(
+            &man.join(page),
+            &stage.join(format!("usr/share/man/man{section}/{page}.gz")),
+        )?;
+    }
     copy(
         &completions.join("tftpd.bash"),
         &stage.join("usr/share/bash-completion/completions/tftpd"),

@@ -184,6 +184,7 @@ fn installed_package_works(deb: &Path, embeds_ebpf: bool) -> anyhow::Result<()> 
     // The sections xtask adds after clap's, so the page is ours and not tftpd-hpa's alias.
     man_renders(&["8", "tftpd"], "SIGNALS")?;
     man_renders(&["5", "tftpd.toml"], "max_transfers_per_client")?;
+    man_renders(&["8", "tftpd-stats"], "--pin-dir")?;
     exec(Command::new(BINARY).args(["--config", CONFIG, "--check-config"]))?;
     serves_a_file(embeds_ebpf)
 }
@@ -212,7 +213,7 @@ fn man_renders(args: &[&str], expected: &str) -> anyhow::Result<()> {
         bail!("man {} warns: {}", args.join(" "), warnings.trim());
     }
     eprintln!(
-        "xtask: man {} renders ({} lines)",
+        "xtask: man {} renders ({} lines, mentions {expected})",
         args.join(" "),
         text.lines().count()
     );
