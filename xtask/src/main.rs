@@ -4,6 +4,7 @@
 mod bench_flood;
 mod build_ebpf;
 mod demo;
+mod dist;
 mod setup;
 mod test;
 
@@ -12,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf>
+const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|bench-flood|dist|dist-test>
 
   demo        build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
   build-ebpf  build the eBPF object tftpd embeds (installs nightly rust-src and bpf-linker
@@ -21,7 +22,11 @@ const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf>
               bounded); prints a Markdown table
   test        install what the tests need (when possible), build the eBPF object, then run
               fmt, clippy, all tests and a short fuzz run
-  setup       only install what the tests need";
+  setup       only install what the tests need
+  dist        build the release binary, man pages, shell completions and a Debian package
+              into target/dist/ (tftpd-rs_<version>_<arch>.deb)
+  dist-test   the package step of `test` alone (root): build, lintian, dpkg -i, man, serve a
+              file with the installed daemon, dpkg --purge";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -31,6 +36,8 @@ fn main() -> anyhow::Result<()> {
         Some("bench-flood") => bench_flood::run(),
         Some("test") => test::run(),
         Some("setup") => setup::run(),
+        Some("dist") => dist::run(),
+        Some("dist-test") => dist::run_test(),
         _ => {
             eprintln!("{USAGE}");
             bail!("unknown or missing task")

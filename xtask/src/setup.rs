@@ -1,6 +1,6 @@
-//! `cargo xtask setup`: installs the third-party TFTP clients the integration tests drive,
-//! plus the Rust components the checks use. Uses apt-get as root, or `sudo -n` when that
-//! works; otherwise says exactly what to install.
+//! `cargo xtask setup`: installs the third-party TFTP clients the integration tests drive and
+//! the Debian tools the package test uses, plus the Rust components the checks use. Uses
+//! apt-get as root, or `sudo -n` when that works; otherwise says exactly what to install.
 
 use std::process::Command;
 
@@ -9,7 +9,9 @@ use anyhow::bail;
 use crate::{exec, have};
 
 /// Program on PATH, and the Debian package that provides it.
-const TOOLS: [(&str, &str); 6] = [
+/// The last five are for the Debian package test (`dist/test.rs`): building it (dpkg-dev for
+/// dpkg-shlibdeps, binutils for strip), checking it, installing it and reading its man pages.
+const TOOLS: [(&str, &str); 11] = [
     ("bpftool", "bpftool"),
     // Network namespaces and veth pairs for the XDP test.
     ("ip", "iproute2"),
@@ -17,6 +19,11 @@ const TOOLS: [(&str, &str); 6] = [
     ("atftp", "atftp"),
     ("busybox", "busybox"),
     ("curl", "curl"),
+    ("dpkg-shlibdeps", "dpkg-dev"),
+    ("strip", "binutils"),
+    ("lintian", "lintian"),
+    ("man", "man-db"),
+    ("adduser", "adduser"),
 ];
 
 pub(crate) fn run() -> anyhow::Result<()> {
