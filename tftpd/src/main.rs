@@ -97,6 +97,30 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
     };
+    let b = &config.performance.socket;
+    for l in &listeners {
+        tftpd::io::buffers::apply(l, b.recv_buffer, b.send_buffer)
+            .context("setting the listening socket's buffers (performance.socket)")?;
+        let got = tftpd::io::buffers::effective(l).context("reading the socket buffers back")?;
+        // The kernel reports twice what it was asked for (half is its own bookkeeping).
+        if (b.recv_buffer > 0 && got.recv < b.recv_buffer)
+            || (b.send_buffer > 0 && got.send < b.send_buffer)
+        {
+            warn!(
+                requested_recv = b.recv_buffer,
+                requested_send = b.send_buffer,
+                effective_recv = got.recv,
+                effective_send = got.send,
+                "socket buffers capped by net.core.rmem_max/wmem_max (raise them, or start as root)"
+            );
+        } else {
+            info!(
+                effective_recv = got.recv,
+                effective_send = got.send,
+                "socket buffers set"
+            );
+        }
+    }
     let metrics_listener = config
         .metrics
         .listen

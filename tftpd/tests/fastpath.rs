@@ -119,3 +119,37 @@ fn real_clients_download_windows_through_gso() {
         "{body}"
     );
 }
+
+#[test]
+fn socket_buffers_are_set_and_reported() {
+    let d = Daemon::start(DaemonArgs {
+        config: Some("[performance.socket]\nrecv_buffer = 3000000\nsend_buffer = 1000000\n".into()),
+        ..DaemonArgs::default()
+    });
+    let log = d.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("socket buffers"))
+        .unwrap_or_else(|| panic!("the effective sizes are logged:\n{log}"));
+    let field = |name: &str| -> usize {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+            .parse()
+            .expect("a number")
+    };
+    if harness::is_root() {
+        // Root forces past net.core.rmem_max; the kernel reports double the request.
+        assert!(line.contains("socket buffers set"), "{line}");
+        assert!(field("effective_recv") >= 3_000_000, "{line}");
+        assert!(field("effective_send") >= 1_000_000, "{line}");
+    } else {
+        assert!(field("effective_recv") > 0, "{line}");
+    }
+    // Still serves.
+    d.put_file("f", b"x");
+    let got = Raw::new(d.addr())
+        .download("f", &[], REPLY)
+        .expect("serves");
+    assert_eq!(got, b"x");
+}

@@ -10,6 +10,34 @@ pub struct PerformanceConfig {
     /// `[performance.batching]`.
     #[serde(default)]
     pub batching: BatchingConfig,
+    /// `[performance.socket]`.
+    #[serde(default)]
+    pub socket: SocketConfig,
+}
+
+/// `[performance.socket]`: buffer sizes in bytes (0: the kernel's default).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketConfig {
+    /// SO_RCVBUF of listening and transfer sockets.
+    #[serde(default = "default_buffer")]
+    pub recv_buffer: usize,
+    /// SO_SNDBUF of listening and transfer sockets.
+    #[serde(default = "default_buffer")]
+    pub send_buffer: usize,
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        Self {
+            recv_buffer: default_buffer(),
+            send_buffer: default_buffer(),
+        }
+    }
+}
+
+fn default_buffer() -> usize {
+    2 * 1024 * 1024
 }
 
 /// `[performance.batching]`: how a window of datagrams reaches the kernel.

@@ -3,6 +3,7 @@
 //! built and tested on every platform; platform fast paths plug in behind the same types.
 
 pub mod batch;
+pub mod buffers;
 pub mod file;
 pub mod listen;
 pub mod socket;

@@ -134,7 +134,13 @@ async fn handle(
     // hears so from the listener instead of waiting for a timeout.
     let ports = rt.config.port_range.map(|r| (r.lo, r.hi));
     let transfer_socket = match TransferSocket::bind(local, ports) {
-        Ok(s) => s,
+        Ok(s) => {
+            let b = &rt.config.performance.socket;
+            if let Err(e) = crate::io::buffers::apply(&s, b.recv_buffer, b.send_buffer) {
+                debug!(error = %e, "setting a transfer socket's buffers failed");
+            }
+            s
+        }
         Err(e) => {
             metrics.request(kind, RequestOutcome::Busy);
             warn!(%peer, error = %e, "no transfer socket could be bound; request refused");
