@@ -161,6 +161,13 @@ pub struct ProtocolConfig {
     /// Options never acknowledged (tftp-hpa `--refuse`), for clients that break on them.
     #[serde(default)]
     pub refuse_options: Vec<OptionName>,
+    /// Never agree to a blksize that would fragment on the path to the client.
+    #[serde(default = "default_true")]
+    pub blksize_path_mtu: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[limits]`: concurrency and request size.
@@ -323,6 +330,7 @@ impl Default for ProtocolConfig {
             max_retries: default_max_retries(),
             rollover: RolloverPolicy::default(),
             refuse_options: Vec::new(),
+            blksize_path_mtu: true,
         }
     }
 }

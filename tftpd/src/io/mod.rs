@@ -6,4 +6,5 @@ pub mod batch;
 pub mod buffers;
 pub mod file;
 pub mod listen;
+pub mod path_mtu;
 pub mod socket;

@@ -146,8 +146,14 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Validates and opens a request from `client` under `rt`.
-pub fn prepare(req: &OwnedRequest, client: IpAddr, rt: &Runtime) -> Result<Prepared, Refused> {
+/// Validates and opens a request from `client` under `rt`; `blksize_cap` (from the path MTU)
+/// lowers the largest block agreed to.
+pub fn prepare(
+    req: &OwnedRequest,
+    client: IpAddr,
+    blksize_cap: Option<u16>,
+    rt: &Runtime,
+) -> Result<Prepared, Refused> {
     let mode = Mode::parse(&req.mode).map_err(|w| {
         Refused::bad_request(w, format!("mode {:?}", String::from_utf8_lossy(&req.mode)))
     })?;
@@ -158,14 +164,25 @@ pub fn prepare(req: &OwnedRequest, client: IpAddr, rt: &Runtime) -> Result<Prepa
         .iter()
         .map(|(k, v)| (k.as_slice(), v.as_slice()))
         .collect();
+    let capped;
+    let limits = match blksize_cap {
+        Some(cap) if cap < rt.option_limits.max_blksize => {
+            capped = crate::proto::options::OptionLimits {
+                max_blksize: cap,
+                ..rt.option_limits.clone()
+            };
+            &capped
+        }
+        _ => &rt.option_limits,
+    };
     let refuse_options =
         |e: crate::proto::options::OptionError| Refused::bad_request(e.wire_error(), e.to_string());
     match req.kind {
         Kind::Read => {
             let file = rt.root_for(client).open_read(&path)?;
             let size = (mode == Mode::Octet).then_some(file.size);
-            let negotiated = negotiate(&options, Direction::Read { size }, &rt.option_limits)
-                .map_err(refuse_options)?;
+            let negotiated =
+                negotiate(&options, Direction::Read { size }, limits).map_err(refuse_options)?;
             // Netascii can at most double the size on the wire (every LF becomes CR LF).
             let wire_bound = if mode == Mode::Octet {
                 file.size
@@ -197,7 +214,7 @@ pub fn prepare(req: &OwnedRequest, client: IpAddr, rt: &Runtime) -> Result<Prepa
                 return Err(ResolveError::WriteDisabled.into());
             }
             let negotiated =
-                negotiate(&options, Direction::Write, &rt.option_limits).map_err(refuse_options)?;
+                negotiate(&options, Direction::Write, limits).map_err(refuse_options)?;
             let mut upload = rt
                 .root_for(client)
                 .create_upload(&path, &rt.upload_policy)?;

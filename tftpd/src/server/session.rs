@@ -180,7 +180,8 @@ async fn serve_in_span(
         socket: &socket,
     };
     let started = Instant::now();
-    let prepared = match prepare(&req, peer.ip(), &rt) {
+    let cap = blksize_cap(peer, &rt);
+    let prepared = match prepare(&req, peer.ip(), cap, &rt) {
         Ok(p) => p,
         Err(refused) => {
             // Count before answering, so whoever sees the ERROR also sees it counted.
@@ -267,6 +268,28 @@ async fn serve_in_span(
             outcome = outcome.label(),
             "transfer finished"
         ),
+    }
+}
+
+/// The largest block that fits the path MTU to `peer` (when `protocol.blksize_path_mtu`).
+fn blksize_cap(peer: SocketAddr, rt: &Runtime) -> Option<u16> {
+    if !rt.config.protocol.blksize_path_mtu {
+        return None;
+    }
+    match crate::io::path_mtu::path_mtu(peer) {
+        Ok(Some(mtu)) => {
+            let block = crate::io::path_mtu::max_block(mtu, peer);
+            // Below the RFC 2348 minimum the path is odd; leave the configured cap alone.
+            u16::try_from(block)
+                .ok()
+                .filter(|b| *b >= 8)
+                .or(Some(u16::MAX))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            debug!(error = %e, "path MTU unknown; blksize not clamped");
+            None
+        }
     }
 }
 
