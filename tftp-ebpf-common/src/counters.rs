@@ -94,7 +94,7 @@ mod pod {
     // pattern the kernel hands back is a valid value.
     unsafe impl aya::Pod for super::Counter {}
     // SAFETY: XdpConfig is repr(C), Copy, made of integers laid out without padding (4 u16,
-    // 2 u16, a u32, 2 u64: 32 bytes), so any byte pattern is a valid value.
+    // 2 u16, 3 u32, 2 u64: 40 bytes), so any byte pattern is a valid value.
     unsafe impl aya::Pod for crate::xdp::XdpConfig {}
 }
 

@@ -23,6 +23,10 @@ pub struct XdpConfig {
     pub transfer_port_last: u16,
     /// The largest DATA payload a transfer port keeps.
     pub max_blksize: u32,
+    /// 1 in single-port mode: the listening ports carry transfers too.
+    pub single_port: u32,
+    /// Keeps the u64s below 8-aligned without hidden padding.
+    pub reserved: u32,
     /// Nanoseconds between requests a source may send on average; 0 turns the limit off.
     pub rate_interval_ns: u64,
     /// How far ahead of that pace a source may run (the burst, in nanoseconds).
@@ -130,14 +134,21 @@ where
         offset: udp.payload_offset,
         len: udp.payload_len,
     };
-    let verdict = if listener {
+    let looks_like_request = payload.byte(0) == Some(0) && matches!(payload.byte(1), Some(1 | 2));
+    // One call site per rule: the request scan is the costly part for the verifier, and a
+    // second inlined copy (as `classify_single_port` would make) exceeds its budget. This is
+    // `classify_single_port` on a single-port listener, spelled out.
+    let by_request_rule = listener && (looks_like_request || config.single_port == 0);
+    let verdict = if by_request_rule {
         classify_request(&payload)
     } else {
         classify_transfer(&payload, config.max_blksize as usize)
     };
+    // Only requests are charged: a transfer's ACKs in single-port mode are not new clients.
+    let request = listener && looks_like_request;
     match verdict {
         Verdict::Drop(r) => counted(r),
-        Verdict::Pass if listener && config.rate_interval_ns != 0 && !within_rate(&udp.source) => {
+        Verdict::Pass if request && config.rate_interval_ns != 0 && !within_rate(&udp.source) => {
             counted(Reason::RateLimited)
         }
         Verdict::Pass => counted(Reason::Passed),

@@ -10,7 +10,9 @@ mod xdp;
 use aya_ebpf::btf_maps::PerCpuArray;
 use aya_ebpf::macros::{btf_map, socket_filter};
 use aya_ebpf::programs::SkBuffContext;
-use tftp_ebpf_common::{Counter, Datagram, Reason, Verdict, classify_request, classify_transfer};
+use tftp_ebpf_common::{
+    Counter, Datagram, Reason, Verdict, classify_request, classify_single_port, classify_transfer,
+};
 
 /// Bytes of UDP header in front of the payload.
 const UDP_HEADER_LEN: usize = 8;
@@ -72,6 +74,18 @@ fn keep(ctx: &SkBuffContext, verdict: Verdict) -> i64 {
 pub fn tftp_listener(ctx: SkBuffContext) -> i64 {
     let d = Skb(&ctx);
     let verdict = classify_request(&d);
+    count(&LISTEN_COUNTS, verdict, d.len());
+    keep(&ctx, verdict)
+}
+
+/// The listening sockets' filter in single-port mode, where they carry the transfers too:
+/// requests by the request rule, everything else by the transfer rule.
+#[socket_filter]
+pub fn tftp_single_port(ctx: SkBuffContext) -> i64 {
+    let d = Skb(&ctx);
+    // SAFETY: as in tftp_transfer.
+    let max = unsafe { core::ptr::read_volatile(&MAX_BLKSIZE) };
+    let verdict = classify_single_port(&d, max as usize);
     count(&LISTEN_COUNTS, verdict, d.len());
     keep(&ctx, verdict)
 }

@@ -137,6 +137,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         config.ebpf.mode,
         &config.ebpf.pin_dir,
         config.protocol.max_blksize.get(),
+        config.single_port,
         &listeners,
     )
     .context("setting up the packet filter")?;

@@ -326,3 +326,146 @@ fn client_roots_serve_chosen_clients_from_their_own_root() {
     assert!(line.contains("client_roots[0].root"), "{line}");
     assert_eq!(from("127.0.0.2"), b"site root", "the old config stays");
 }
+
+fn single_port_daemon(extra: &[&str]) -> Daemon {
+    Daemon::start(DaemonArgs {
+        args: extra.iter().map(|s| s.to_string()).collect(),
+        // The eBPF pins get a directory of their own (only used with --ebpf required).
+        config: Some(
+            "single_port = true\nwrite = \"create\"\n[ebpf]\npin_dir = \"/sys/fs/bpf/tftpd-single-port-test\"\n"
+                .into(),
+        ),
+        ..DaemonArgs::default()
+    })
+}
+
+/// The filter paths this machine can run: userspace and classic BPF always, eBPF as root with
+/// the object built.
+fn filter_modes() -> Vec<&'static str> {
+    let object = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tftp-ebpf/target/bpfel-unknown-none/release/tftp-ebpf");
+    let mut modes = vec!["off", "cbpf"];
+    if harness::is_root() && object.is_file() {
+        modes.push("required");
+    } else {
+        harness::skip(
+            "single-port with the eBPF filter",
+            "needs root and the eBPF object (cargo xtask build-ebpf)",
+        );
+    }
+    modes
+}
+
+#[test]
+fn single_port_serves_real_clients_from_the_listening_port() {
+    for filter in filter_modes() {
+        let d = single_port_daemon(&["--ebpf", filter]);
+        if filter == "required" {
+            d.wait_for_log("eBPF socket filters attached", REPLY);
+        }
+        let content = pattern(150_000, 21);
+        d.put_file("boot.img", &content);
+        let dir = TempDir::new("single");
+        for client in Client::ALL {
+            if !client.available("single_port_serves_real_clients_from_the_listening_port") {
+                continue;
+            }
+            let local = dir.path().join(format!("{client:?}-{filter}"));
+            get(client, d.addr(), "boot.img", &local, &Opts::default())
+                .unwrap_or_else(|e| panic!("{client:?} ({filter}): {e}"));
+            assert!(
+                std::fs::read(&local).expect("read") == content,
+                "{client:?} ({filter}): intact"
+            );
+        }
+        // An upload comes in through the same port.
+        let up = dir.path().join("up.bin");
+        std::fs::write(&up, pattern(40_000, 22)).expect("write");
+        harness::clients::put(Client::TftpHpa, d.addr(), &up, "up.bin", &Opts::default())
+            .unwrap_or_else(|e| panic!("upload ({filter}): {e}"));
+        d.wait_for_log("upload stored", REPLY);
+        assert_eq!(
+            std::fs::read(d.root().join("up.bin")).expect("uploaded"),
+            pattern(40_000, 22)
+        );
+    }
+}
+
+#[test]
+fn single_port_keeps_transfers_apart_and_strangers_out() {
+    let d = single_port_daemon(&[]);
+    let a_content = pattern(5000, 31);
+    let b_content = pattern(3000, 32);
+    d.put_file("a", &a_content);
+    d.put_file("b", &b_content);
+    let a = Raw::new(d.addr());
+    let b = Raw::new(d.addr());
+    a.send(&request(1, b"a", "octet", &[]));
+    b.send(&request(1, b"b", "octet", &[]));
+    let mut got = [Vec::new(), Vec::new()];
+    let mut done = [false, false];
+    let stranger = Raw::new(d.addr());
+    let mut stranger_sent = false;
+    while !(done[0] && done[1]) {
+        for (i, c) in [&a, &b].into_iter().enumerate() {
+            if done[i] {
+                continue;
+            }
+            let (reply, from) = c.expect(REPLY, "DATA");
+            assert_eq!(from, d.addr(), "every reply comes from the listening port");
+            let Reply::Data { block, data } = reply else {
+                panic!("expected DATA, got {reply:?}")
+            };
+            if usize::from(block) == got[i].len() / 512 + 1 {
+                got[i].extend_from_slice(&data);
+                done[i] = data.len() < 512;
+            }
+            c.send(&harness::raw::ack(block));
+            if !stranger_sent {
+                // A stranger's ACK to the listening port: ERROR 5 for it, nothing for them.
+                stranger.send(&harness::raw::ack(1));
+                let (r, _) = stranger.expect(REPLY, "ERROR 5");
+                assert!(matches!(r, Reply::Error { code: 5, .. }), "{r:?}");
+                stranger_sent = true;
+            }
+        }
+    }
+    assert_eq!(got[0], a_content);
+    assert_eq!(got[1], b_content);
+}
+
+#[test]
+fn single_port_drain_lets_running_transfers_finish() {
+    let mut d = single_port_daemon(&[]);
+    let content = pattern(20 * 512 + 7, 41);
+    d.put_file("f", &content);
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"f", "octet", &[]));
+    let mut got = Vec::new();
+    let mut block = 1u16;
+    loop {
+        let (reply, _) = c.expect(REPLY, "DATA");
+        let Reply::Data { block: b, data } = reply else {
+            panic!("expected DATA, got {reply:?}")
+        };
+        if b == block {
+            got.extend_from_slice(&data);
+            block += 1;
+            if block == 5 {
+                // Mid-transfer: the drain begins; the listener must keep routing our ACKs.
+                d.signal("TERM");
+                d.wait_for_log("shutting down", REPLY);
+            }
+        }
+        c.send(&harness::raw::ack(b));
+        if data.len() < 512 {
+            break;
+        }
+    }
+    assert_eq!(got, content, "the transfer finished during the drain");
+    assert!(d.wait_exit(REPLY * 4).success(), "then tftpd exits 0");
+    // A new request during the drain would have been refused; the socket is closed now.
+    let late = Raw::new(d.addr());
+    late.send(&request(1, b"f", "octet", &[]));
+    assert!(late.recv(Duration::from_millis(300)).is_none());
+}

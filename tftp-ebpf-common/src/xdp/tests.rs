@@ -143,6 +143,42 @@ fn the_deny_list_comes_first_and_the_rate_only_charges_good_requests() {
 }
 
 #[test]
+fn single_port_listeners_carry_transfers_and_only_requests_are_charged() {
+    let mut c = config();
+    c.single_port = 1;
+    let ack = build::ipv4(SRC, 69, b"\0\x04\0\x01", 0);
+    assert_eq!(
+        reason(decide(
+            &ack[..],
+            &c,
+            |_| false,
+            |_| panic!("an ACK is not charged")
+        )),
+        Some(Reason::Passed)
+    );
+    let bad_ack = build::ipv4(SRC, 69, b"\0\x04\0\x01\0", 0);
+    assert_eq!(
+        reason(decide(&bad_ack[..], &c, |_| false, |_| true)),
+        Some(Reason::BadAckLength)
+    );
+    assert_eq!(
+        reason(decide(
+            &build::ipv4(SRC, 69, RRQ, 0)[..],
+            &c,
+            |_| false,
+            |_| false
+        )),
+        Some(Reason::RateLimited),
+        "requests still are"
+    );
+    assert_eq!(
+        reason(decide(&ack[..], &config(), |_| false, |_| true)),
+        Some(Reason::BadOpcode),
+        "without single-port an ACK to the listener is junk"
+    );
+}
+
+#[test]
 fn fragments_pass_counted() {
     let f = build::ipv4_fragment(SRC, 69, RRQ, 0, 0x2000);
     assert_eq!(decide_plain(&f), Some(Reason::FragmentPassed));
@@ -180,4 +216,24 @@ fn gcra_allows_the_burst_then_the_rate() {
         gcra(tat, now + 10 * t, t, tol).is_some_and(|n| n == now + 11 * t),
         "an idle source starts afresh"
     );
+}
+
+proptest::proptest! {
+    #[test]
+    fn a_single_port_listener_applies_exactly_the_single_port_rule(
+        payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..700),
+        opcode in 0u8..7,
+    ) {
+        let mut payload = payload;
+        if payload.len() >= 2 {
+            payload[0] = 0;
+            payload[1] = opcode;
+        }
+        let mut c = config();
+        c.single_port = 1;
+        let frame = build::ipv4(SRC, 69, &payload, 0);
+        let got = reason(decide(&frame[..], &c, |_| false, |_| true));
+        let want = crate::rules::classify_single_port(&payload[..], 512).reason();
+        proptest::prop_assert_eq!(got, Some(want));
+    }
 }

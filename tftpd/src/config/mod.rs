@@ -79,6 +79,10 @@ pub struct Config {
     /// Transfer sockets bind in this range ("LO-HI"); default: an ephemeral port.
     #[serde(default)]
     pub port_range: Option<PortRange>,
+    /// Answer every transfer from the listening port (dnsmasq `--tftp-single-port`), for NAT,
+    /// firewalls and containers that pass only port 69.
+    #[serde(default)]
+    pub single_port: bool,
     /// Whether uploads are allowed: off, create or overwrite.
     #[serde(default)]
     pub write: WriteMode,
@@ -367,6 +371,7 @@ impl Default for Config {
             user: default_user(),
             group: None,
             port_range: None,
+            single_port: false,
             write: WriteMode::default(),
             uploads: UploadsConfig::default(),
             protocol: ProtocolConfig::default(),

@@ -164,23 +164,94 @@ const STEPS_PER_GROUP: usize = 40;
 pub fn listener_program() -> Result<Vec<SockFilter>, AssembleError> {
     let mut a = Asm::default();
     let (pass, drop) = (a.label(), a.label());
+    let (is_request, early_drop) = (a.label(), a.label());
+    load_opcode(&mut a, early_drop);
+    a.jump(JEQ_K, 1, To::Label(is_request), To::Next);
+    a.jump(JEQ_K, 2, To::Label(is_request), To::Label(early_drop));
     // The exits sit past the unrolled scan, out of a conditional jump's reach: the checks
     // before the scan drop through a trampoline of their own.
-    let (is_request, early_drop, scan) = (a.label(), a.label(), a.label());
-    a.op(LD_W_LEN, 0);
-    a.jump(JGE_K, MIN_LEN, To::Next, To::Label(early_drop));
-    a.op(LD_H_ABS, UDP_HEADER_LEN);
-    a.jump(JEQ_K, 1, To::Label(is_request), To::Next);
-    a.jump(JEQ_K, 2, To::Next, To::Label(early_drop));
+    a.bind(early_drop);
+    a.jump(JA, 0, To::Label(drop), To::Next);
     a.bind(is_request);
+    request_body(&mut a, pass, drop);
+    a.exits(pass, drop);
+    a.finish()
+}
+
+/// `classify_transfer` in classic BPF: an ACK of exactly 4 bytes, DATA of at most
+/// `max_blksize` bytes, or an ERROR.
+pub fn transfer_program(max_blksize: u16) -> Result<Vec<SockFilter>, AssembleError> {
+    let mut a = Asm::default();
+    let (pass, drop) = (a.label(), a.label());
+    load_opcode(&mut a, drop);
+    transfer_body(&mut a, max_blksize, pass, drop);
+    a.exits(pass, drop);
+    a.finish()
+}
+
+/// `classify_single_port` in classic BPF: requests by the request rule, everything else by
+/// the transfer rule (a listening socket that carries the transfers too).
+pub fn single_port_program(max_blksize: u16) -> Result<Vec<SockFilter>, AssembleError> {
+    let mut a = Asm::default();
+    let (pass, drop) = (a.label(), a.label());
+    let (is_request, early_drop) = (a.label(), a.label());
+    load_opcode(&mut a, early_drop);
+    a.jump(JEQ_K, 1, To::Label(is_request), To::Next);
+    a.jump(JEQ_K, 2, To::Label(is_request), To::Next);
+    transfer_body(&mut a, max_blksize, pass, drop);
+    a.bind(early_drop);
+    a.jump(JA, 0, To::Label(drop), To::Next);
+    a.bind(is_request);
+    request_body(&mut a, pass, drop);
+    a.exits(pass, drop);
+    a.finish()
+}
+
+/// Drops (via `drop`) anything shorter than a TFTP header; leaves the opcode in A.
+fn load_opcode(a: &mut Asm, drop: usize) {
+    a.op(LD_W_LEN, 0);
+    a.jump(JGE_K, MIN_LEN, To::Next, To::Label(drop));
+    a.op(LD_H_ABS, UDP_HEADER_LEN);
+}
+
+/// The transfer rule on the opcode in A. Ends in jumps only; its exits go through local
+/// trampolines, so `pass` and `drop` may lie anywhere ahead.
+fn transfer_body(a: &mut Asm, max_blksize: u16, pass: usize, drop: usize) {
+    let (ack, data, near_pass, near_drop) = (a.label(), a.label(), a.label(), a.label());
+    a.jump(JEQ_K, 4, To::Label(ack), To::Next);
+    a.jump(JEQ_K, 3, To::Label(data), To::Next);
+    a.jump(JEQ_K, 5, To::Label(near_pass), To::Label(near_drop));
+    a.bind(ack);
+    a.op(LD_W_LEN, 0);
+    a.jump(JEQ_K, MIN_LEN, To::Label(near_pass), To::Label(near_drop));
+    a.bind(data);
+    a.op(LD_W_LEN, 0);
+    a.jump(
+        JGT_K,
+        MIN_LEN + u32::from(max_blksize),
+        To::Label(near_drop),
+        To::Label(near_pass),
+    );
+    a.bind(near_pass);
+    a.jump(JA, 0, To::Label(pass), To::Next);
+    a.bind(near_drop);
+    a.jump(JA, 0, To::Label(drop), To::Next);
+}
+
+/// The request rule after the opcode check: the last byte a NUL, another within the scan.
+/// Ends in a jump to `drop`.
+fn request_body(a: &mut Asm, pass: usize, drop: usize) {
+    let scan = a.label();
+    let last_is_nul = a.label();
     // X = offset of the last byte; it must be the NUL that ends the mode or last option.
     a.op(LD_W_LEN, 0);
     a.op(ALU_SUB_K, 1);
     a.op(TAX, 0);
     a.op(LD_B_IND, 0);
-    a.jump(JEQ_K, 0, To::Label(scan), To::Next);
-    a.bind(early_drop);
+    a.jump(JEQ_K, 0, To::Label(last_is_nul), To::Next);
     a.jump(JA, 0, To::Label(drop), To::Next);
+    a.bind(last_is_nul);
+    a.jump(JA, 0, To::Label(scan), To::Next);
     a.bind(scan);
     // Step back one byte at a time (`back` = 2..=REQUEST_SCAN_LIMIT), never below payload
     // offset 2; a NUL passes. Classic BPF cannot loop, so the scan is unrolled, and the far
@@ -207,35 +278,6 @@ pub fn listener_program() -> Result<Vec<SockFilter>, AssembleError> {
     }
     // No second NUL near the end: a lone field.
     a.jump(JA, 0, To::Label(drop), To::Next);
-    a.exits(pass, drop);
-    a.finish()
-}
-
-/// `classify_transfer` in classic BPF: an ACK of exactly 4 bytes, DATA of at most
-/// `max_blksize` bytes, or an ERROR.
-pub fn transfer_program(max_blksize: u16) -> Result<Vec<SockFilter>, AssembleError> {
-    let mut a = Asm::default();
-    let (pass, drop) = (a.label(), a.label());
-    let (ack, data) = (a.label(), a.label());
-    a.op(LD_W_LEN, 0);
-    a.jump(JGE_K, MIN_LEN, To::Next, To::Label(drop));
-    a.op(LD_H_ABS, UDP_HEADER_LEN);
-    a.jump(JEQ_K, 4, To::Label(ack), To::Next);
-    a.jump(JEQ_K, 3, To::Label(data), To::Next);
-    a.jump(JEQ_K, 5, To::Label(pass), To::Label(drop));
-    a.bind(ack);
-    a.op(LD_W_LEN, 0);
-    a.jump(JEQ_K, MIN_LEN, To::Label(pass), To::Label(drop));
-    a.bind(data);
-    a.op(LD_W_LEN, 0);
-    a.jump(
-        JGT_K,
-        MIN_LEN + u32::from(max_blksize),
-        To::Label(drop),
-        To::Label(pass),
-    );
-    a.exits(pass, drop);
-    a.finish()
 }
 
 /// Why the classic-BPF filters could not be set up.
@@ -263,6 +305,7 @@ pub enum CbpfError {
 #[derive(Debug)]
 pub struct CbpfFilter {
     listener: Vec<SockFilter>,
+    single_port: Vec<SockFilter>,
     transfer: Vec<SockFilter>,
     /// Datagrams that passed, counted by the daemon as it reads them (classic BPF can't).
     pub passed: FilterCounters,
@@ -277,6 +320,7 @@ impl CbpfFilter {
     pub fn new(max_blksize: u16) -> Result<Self, CbpfError> {
         Ok(Self {
             listener: listener_program()?,
+            single_port: single_port_program(max_blksize)?,
             transfer: transfer_program(max_blksize)?,
             passed: FilterCounters::default(),
             listeners: Vec::new(),
@@ -284,9 +328,19 @@ impl CbpfFilter {
         })
     }
 
-    /// Attaches the listener program to a listening socket.
-    pub fn attach_listener(&mut self, socket: &std::net::UdpSocket) -> Result<(), CbpfError> {
-        attach(socket, &self.listener).map_err(|source| CbpfError::Attach {
+    /// Attaches the listener program to a listening socket (in single-port mode, the one that
+    /// also keeps transfer packets).
+    pub fn attach_listener(
+        &mut self,
+        socket: &std::net::UdpSocket,
+        single_port: bool,
+    ) -> Result<(), CbpfError> {
+        let program = if single_port {
+            &self.single_port
+        } else {
+            &self.listener
+        };
+        attach(socket, program).map_err(|source| CbpfError::Attach {
             role: "listener",
             source,
         })?;

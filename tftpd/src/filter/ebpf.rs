@@ -22,6 +22,7 @@ pub const LISTEN_COUNTS: (&str, &str) = ("LISTEN_COUNTS", "listen_counts");
 /// The transfer program's counter map.
 pub const XFER_COUNTS: (&str, &str) = ("XFER_COUNTS", "xfer_counts");
 const LISTENER_PROGRAM: &str = "tftp_listener";
+const SINGLE_PORT_PROGRAM: &str = "tftp_single_port";
 const TRANSFER_PROGRAM: &str = "tftp_transfer";
 
 /// Why the eBPF filters could not be set up. Each variant says which step failed.
@@ -97,7 +98,7 @@ impl EbpfFilter {
             .override_global("MAX_BLKSIZE", &max, true)
             .load(bytes)
             .map_err(|e| AttachError::Load(Box::new(e)))?;
-        for name in [LISTENER_PROGRAM, TRANSFER_PROGRAM] {
+        for name in [LISTENER_PROGRAM, SINGLE_PORT_PROGRAM, TRANSFER_PROGRAM] {
             let program: &mut SocketFilter = ebpf
                 .program_mut(name)
                 .ok_or(AttachError::Missing(name))?
@@ -122,9 +123,15 @@ impl EbpfFilter {
             })
     }
 
-    /// Attaches the listener program to a listening socket.
-    pub fn attach_listener(&self, socket: impl AsFd) -> Result<(), AttachError> {
-        self.attach(LISTENER_PROGRAM, socket)
+    /// Attaches the listener program to a listening socket; in single-port mode the one that
+    /// also keeps transfer packets.
+    pub fn attach_listener(&self, socket: impl AsFd, single_port: bool) -> Result<(), AttachError> {
+        let program = if single_port {
+            SINGLE_PORT_PROGRAM
+        } else {
+            LISTENER_PROGRAM
+        };
+        self.attach(program, socket)
     }
 
     /// Attaches the transfer program to a transfer socket. Needs no privilege: the program

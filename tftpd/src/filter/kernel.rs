@@ -43,11 +43,12 @@ pub struct CountsError(Box<dyn std::error::Error + Send + Sync>);
 pub(super) fn setup_ebpf(
     pin_dir: &std::path::Path,
     max_blksize: u16,
+    single_port: bool,
     listeners: &[std::net::UdpSocket],
 ) -> Result<KernelFilter, super::ebpf::AttachError> {
     let mut f = super::ebpf::EbpfFilter::load(max_blksize)?;
     for l in listeners {
-        f.attach_listener(l)?;
+        f.attach_listener(l, single_port)?;
     }
     f.pin(pin_dir)?;
     Ok(KernelFilter::Ebpf(f))
@@ -56,11 +57,12 @@ pub(super) fn setup_ebpf(
 #[cfg(target_os = "linux")]
 pub(super) fn setup_cbpf(
     max_blksize: u16,
+    single_port: bool,
     listeners: &[std::net::UdpSocket],
 ) -> Result<KernelFilter, super::cbpf::CbpfError> {
     let mut f = super::cbpf::CbpfFilter::new(max_blksize)?;
     for l in listeners {
-        f.attach_listener(l)?;
+        f.attach_listener(l, single_port)?;
     }
     Ok(KernelFilter::Cbpf(f))
 }

@@ -96,6 +96,7 @@ pub fn setup(
     mode: EbpfMode,
     pin_dir: &std::path::Path,
     max_blksize: u16,
+    single_port: bool,
     listeners: &[std::net::UdpSocket],
 ) -> Result<Option<KernelFilter>, SetupError> {
     if mode == EbpfMode::Off {
@@ -108,7 +109,7 @@ pub fn setup(
     #[cfg(target_os = "linux")]
     {
         if mode != EbpfMode::Cbpf {
-            match kernel::setup_ebpf(pin_dir, max_blksize, listeners) {
+            match kernel::setup_ebpf(pin_dir, max_blksize, single_port, listeners) {
                 Ok(f) => {
                     tracing::info!(
                         path = "socket",
@@ -124,7 +125,7 @@ pub fn setup(
                 ),
             }
         }
-        match kernel::setup_cbpf(max_blksize, listeners) {
+        match kernel::setup_cbpf(max_blksize, single_port, listeners) {
             Ok(f) => {
                 tracing::info!(
                     path = "cbpf",
@@ -145,7 +146,7 @@ pub fn setup(
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (pin_dir, max_blksize, listeners);
+        let _ = (pin_dir, max_blksize, single_port, listeners);
         if mode == EbpfMode::Required {
             return Err(SetupError::Unsupported);
         }
@@ -226,6 +227,11 @@ pub enum Role {
         /// The largest block size the server agrees to (`protocol.max_blksize`).
         max_blksize: u16,
     },
+    /// A listening socket in single-port mode: requests, and what transfers carry.
+    SinglePort {
+        /// As for `Transfer`.
+        max_blksize: u16,
+    },
 }
 
 /// The userspace path: applies the rule for `role`, counts the verdict, and says whether to
@@ -234,6 +240,9 @@ pub fn admit(role: Role, datagram: &[u8], counters: &FilterCounters) -> bool {
     let verdict = match role {
         Role::Listener => classify_request(datagram),
         Role::Transfer { max_blksize } => classify_transfer(datagram, usize::from(max_blksize)),
+        Role::SinglePort { max_blksize } => {
+            tftp_ebpf_common::classify_single_port(datagram, usize::from(max_blksize))
+        }
     };
     counters.record(verdict.reason(), datagram.len() as u64);
     verdict == Verdict::Pass

@@ -115,6 +115,7 @@ impl XdpSettings {
             program.transfer_port_last = r.hi;
         }
         program.set_rate(config.ebpf.xdp_rate_limit, config.ebpf.xdp_rate_burst);
+        program.single_port = u32::from(config.single_port);
         Self {
             interfaces: config.ebpf.xdp_interfaces.clone(),
             mode: config.ebpf.xdp_mode,

@@ -5,7 +5,10 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
+use std::sync::Arc;
+
 use tokio::net::UdpSocket;
+use tokio::sync::{Mutex, mpsc};
 
 use super::batch::Batch;
 
@@ -25,16 +28,14 @@ fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
     Ok(socket)
 }
 
-/// A transfer's own socket: a new TID (RFC 1350 §4) on the listener's address family.
+/// A transfer's socket: its own (a new TID, RFC 1350 §4, on the listener's address family),
+/// or in single-port mode the listening socket, with the listener handing over what this
+/// transfer's client sends.
 #[derive(Debug)]
 pub struct TransferSocket {
-    socket: UdpSocket,
-}
-
-impl std::os::fd::AsFd for TransferSocket {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.socket.as_fd()
-    }
+    socket: Arc<UdpSocket>,
+    /// Single-port mode: the client's datagrams, routed here by the listener.
+    inbox: Option<(Mutex<mpsc::Receiver<Vec<u8>>>, SocketAddr)>,
 }
 
 impl TransferSocket {
@@ -51,8 +52,29 @@ impl TransferSocket {
             Some((lo, hi)) => bind_in_range(ip, lo, hi)?,
         };
         Ok(Self {
-            socket: UdpSocket::from_std(socket)?,
+            socket: Arc::new(UdpSocket::from_std(socket)?),
+            inbox: None,
         })
+    }
+
+    /// A transfer answered from the listening socket `socket` (single-port mode): what `peer`
+    /// sends arrives through `inbox`.
+    pub fn shared(
+        socket: Arc<UdpSocket>,
+        inbox: mpsc::Receiver<Vec<u8>>,
+        peer: SocketAddr,
+    ) -> Self {
+        Self {
+            socket,
+            inbox: Some((Mutex::new(inbox), peer)),
+        }
+    }
+
+    /// The socket's descriptor when it is the transfer's own (a kernel filter may be
+    /// attached to it); `None` for the shared listening socket.
+    pub fn own_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd as _;
+        self.inbox.is_none().then(|| self.socket.as_fd())
     }
 
     /// The local address (the transfer's TID on our side).
@@ -62,7 +84,16 @@ impl TransferSocket {
 
     /// Receives one datagram and its source.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.socket.recv_from(buf).await
+        let Some((inbox, peer)) = &self.inbox else {
+            return self.socket.recv_from(buf).await;
+        };
+        let Some(d) = inbox.lock().await.recv().await else {
+            // The listener is gone (shutdown): nothing more will arrive.
+            return std::future::pending().await;
+        };
+        let n = d.len().min(buf.len());
+        buf[..n].copy_from_slice(&d[..n]);
+        Ok((n, *peer))
     }
 
     /// Sends one datagram.

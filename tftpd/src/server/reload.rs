@@ -75,6 +75,7 @@ fn warn_restart_only(old: &Config, new: &Config, xdp_loaded: bool) {
         ("group", old.group != new.group),
         ("port_range", old.port_range != new.port_range),
         ("pidfile", old.pidfile != new.pidfile),
+        ("single_port", old.single_port != new.single_port),
         ("metrics.listen", old.metrics.listen != new.metrics.listen),
         ("log.format", old.log.format != new.log.format),
     ];

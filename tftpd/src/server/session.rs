@@ -28,7 +28,8 @@ use super::runtime::Runtime;
 /// Sent to clients still transferring when the drain deadline passes.
 const SHUTTING_DOWN: WireError = WireError::new(ErrorCode::NotDefined, "server shutting down");
 /// Sent to a source that is not this transfer's client (RFC 1350 §4).
-const UNKNOWN_TID: WireError = WireError::new(ErrorCode::UnknownTransferId, "unknown transfer ID");
+pub(super) const UNKNOWN_TID: WireError =
+    WireError::new(ErrorCode::UnknownTransferId, "unknown transfer ID");
 /// Sent when reading the served file fails mid-transfer.
 const READ_FAILED: WireError = WireError::new(ErrorCode::NotDefined, "read error");
 
@@ -165,15 +166,17 @@ async fn serve_in_span(
     let metrics = &shared.metrics;
     // With the kernel filter, junk to this socket dies before it wakes the task. If the
     // attach fails the userspace rule below still applies.
-    let counters = match &shared.kernel_filter {
-        Some(f) => match f.attach_transfer(&socket) {
+    // In single-port mode the listener has screened the datagrams already.
+    let counters = match (&shared.kernel_filter, socket.own_fd()) {
+        (_, None) => None,
+        (Some(f), Some(fd)) => match f.attach_transfer(fd) {
             Ok(()) => f.daemon_counters(),
             Err(e) => {
                 warn!(error = %error_chain(&e), "attaching the kernel transfer filter failed; userspace rules apply");
                 Some(&metrics.filter_userspace)
             }
         },
-        None => Some(&metrics.filter_userspace),
+        (None, Some(_)) => Some(&metrics.filter_userspace),
     };
     let _collect = ClosedTransfer {
         filter: shared.kernel_filter.as_deref(),
@@ -302,8 +305,8 @@ struct ClosedTransfer<'a> {
 
 impl Drop for ClosedTransfer<'_> {
     fn drop(&mut self) {
-        if let Some(f) = self.filter {
-            f.transfer_closed(self.socket);
+        if let (Some(f), Some(fd)) = (self.filter, self.socket.own_fd()) {
+            f.transfer_closed(fd);
         }
     }
 }

@@ -149,6 +149,20 @@ fn the_transfer_program_keeps_exactly_what_the_rule_keeps() {
 }
 
 #[test]
+fn the_single_port_program_keeps_exactly_what_the_rule_keeps() {
+    let program = single_port_program(512).expect("assemble");
+    let all = probes(7);
+    let want: Vec<Vec<u8>> = all
+        .iter()
+        .filter(|d| tftp_ebpf_common::classify_single_port(&d[..], 512) == Verdict::Pass)
+        .cloned()
+        .collect();
+    let got = through_kernel(&program, &all, b"\0\x04\xff\xfe");
+    assert_eq!(got.len(), want.len(), "how many passed");
+    assert!(got == want, "the same datagrams, in order");
+}
+
+#[test]
 fn programs_fit_the_kernel_limit() {
     let listener = listener_program().expect("assemble");
     assert!(
@@ -163,7 +177,7 @@ fn programs_fit_the_kernel_limit() {
 fn the_filter_sums_listener_and_closed_transfer_drops() {
     let mut f = CbpfFilter::new(512).expect("assemble");
     let listener = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    f.attach_listener(&listener)
+    f.attach_listener(&listener, false)
         .expect("attach to the listener");
     let transfer = UdpSocket::bind("127.0.0.1:0").expect("bind");
     f.attach_transfer(&transfer)
