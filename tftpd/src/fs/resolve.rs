@@ -694,7 +694,7 @@ mod tests {
             "the device was opened before it was refused: {events:?}"
         );
         // The watch works: a real open is seen.
-        drop(std::fs::File::open(&node).expect("open the twin"));
+        drop(File::open(&node).expect("open the twin"));
         assert!(!watch.read_events().expect("an IN_OPEN event").is_empty());
     }
 
