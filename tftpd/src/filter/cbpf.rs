@@ -162,20 +162,7 @@ const STEPS_PER_GROUP: usize = 40;
 /// `classify_request` in classic BPF: RRQ or WRQ, at least 4 bytes, the last byte a NUL and
 /// another NUL within `REQUEST_SCAN_LIMIT` bytes before it (never in the opcode).
 pub fn listener_program() -> Result<Vec<SockFilter>, AssembleError> {
-    let mut a = Asm::default();
-    let (pass, drop) = (a.label(), a.label());
-    let (is_request, early_drop) = (a.label(), a.label());
-    load_opcode(&mut a, early_drop);
-    a.jump(JEQ_K, 1, To::Label(is_request), To::Next);
-    a.jump(JEQ_K, 2, To::Label(is_request), To::Label(early_drop));
-    // The exits sit past the unrolled scan, out of a conditional jump's reach: the checks
-    // before the scan drop through a trampoline of their own.
-    a.bind(early_drop);
-    a.jump(JA, 0, To::Label(drop), To::Next);
-    a.bind(is_request);
-    request_body(&mut a, pass, drop);
-    a.exits(pass, drop);
-    a.finish()
+    requests_and(None)
 }
 
 /// `classify_transfer` in classic BPF: an ACK of exactly 4 bytes, DATA of at most
@@ -192,13 +179,23 @@ pub fn transfer_program(max_blksize: u16) -> Result<Vec<SockFilter>, AssembleErr
 /// `classify_single_port` in classic BPF: requests by the request rule, everything else by
 /// the transfer rule (a listening socket that carries the transfers too).
 pub fn single_port_program(max_blksize: u16) -> Result<Vec<SockFilter>, AssembleError> {
+    requests_and(Some(max_blksize))
+}
+
+/// The request rule for RRQ/WRQ; any other opcode is dropped, or with `transfers` (the block
+/// size limit) judged by the transfer rule.
+fn requests_and(transfers: Option<u16>) -> Result<Vec<SockFilter>, AssembleError> {
     let mut a = Asm::default();
     let (pass, drop) = (a.label(), a.label());
     let (is_request, early_drop) = (a.label(), a.label());
     load_opcode(&mut a, early_drop);
     a.jump(JEQ_K, 1, To::Label(is_request), To::Next);
     a.jump(JEQ_K, 2, To::Label(is_request), To::Next);
-    transfer_body(&mut a, max_blksize, pass, drop);
+    if let Some(max_blksize) = transfers {
+        transfer_body(&mut a, max_blksize, pass, drop);
+    }
+    // The exits sit past the unrolled scan, out of a conditional jump's reach: the checks
+    // before the scan drop through a trampoline of their own.
     a.bind(early_drop);
     a.jump(JA, 0, To::Label(drop), To::Next);
     a.bind(is_request);
