@@ -136,7 +136,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     let kernel_filter = filter::setup(
         config.ebpf.mode,
         &config.ebpf.pin_dir,
-        config.protocol.max_blksize.get(),
+        config.protocol.largest_data(),
         config.single_port,
         &listeners,
     )

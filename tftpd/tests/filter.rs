@@ -19,3 +19,39 @@ fn classic_bpf_drops_the_same_mix_in_the_kernel() {
         d.log()
     );
 }
+
+#[test]
+fn a_small_max_blksize_still_lets_512_byte_blocks_through() {
+    // A client that negotiates nothing sends RFC 1350's 512-byte blocks whatever
+    // max_blksize says; the filters must keep them (they once dropped them as oversized).
+    for filter in ["off", "cbpf"] {
+        let d = harness::Daemon::start(harness::DaemonArgs {
+            args: vec![
+                "--ebpf".into(),
+                filter.into(),
+                "--write".into(),
+                "create".into(),
+            ],
+            config: Some("[protocol]\nmax_blksize = 256\n".into()),
+            ..harness::DaemonArgs::default()
+        });
+        let dir = harness::TempDir::new("small-blk");
+        let local = dir.path().join("up.bin");
+        let content = harness::pattern(3000, 5);
+        std::fs::write(&local, &content).expect("write");
+        harness::clients::put(
+            harness::clients::Client::TftpHpa,
+            d.addr(),
+            &local,
+            "up.bin",
+            &harness::clients::Opts::default(),
+        )
+        .unwrap_or_else(|e| panic!("{filter}: upload in 512-byte blocks: {e}"));
+        d.wait_for_log("upload stored", std::time::Duration::from_secs(5));
+        assert_eq!(
+            std::fs::read(d.root().join("up.bin")).expect("stored"),
+            content,
+            "{filter}"
+        );
+    }
+}

@@ -174,6 +174,15 @@ fn default_true() -> bool {
     true
 }
 
+impl ProtocolConfig {
+    /// The largest DATA payload a transfer may carry: `max_blksize`, but never below the
+    /// 512 bytes a client that negotiates no `blksize` sends (RFC 1350). The packet filters
+    /// judge DATA by this, not by `max_blksize` alone.
+    pub fn largest_data(&self) -> u16 {
+        self.max_blksize.get().max(512)
+    }
+}
+
 /// `[limits]`: concurrency and request size.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

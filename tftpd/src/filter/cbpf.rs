@@ -301,6 +301,8 @@ pub enum CbpfError {
 /// what passed, and the kernel's drop counters of the filtered sockets.
 #[derive(Debug)]
 pub struct CbpfFilter {
+    /// The largest DATA the transfer program keeps (fixed when assembled).
+    pub max_blksize: u16,
     listener: Vec<SockFilter>,
     single_port: Vec<SockFilter>,
     transfer: Vec<SockFilter>,
@@ -316,6 +318,7 @@ impl CbpfFilter {
     /// Assembles both programs.
     pub fn new(max_blksize: u16) -> Result<Self, CbpfError> {
         Ok(Self {
+            max_blksize,
             listener: listener_program()?,
             single_port: single_port_program(max_blksize)?,
             transfer: transfer_program(max_blksize)?,

@@ -70,6 +70,8 @@ pub enum AttachError {
 #[derive(Debug)]
 pub struct EbpfFilter {
     ebpf: Ebpf,
+    /// The largest DATA the transfer program keeps (fixed at load).
+    max_blksize: u16,
     pinned: Vec<PathBuf>,
 }
 
@@ -84,6 +86,11 @@ pub(super) fn object() -> Result<&'static [u8], AttachError> {
 }
 
 impl EbpfFilter {
+    /// The largest DATA the transfer program was loaded to keep.
+    pub fn max_blksize(&self) -> u16 {
+        self.max_blksize
+    }
+
     /// True when this build embeds the eBPF object.
     pub fn built_in() -> bool {
         object().is_ok()
@@ -108,6 +115,7 @@ impl EbpfFilter {
         }
         Ok(Self {
             ebpf,
+            max_blksize,
             pinned: Vec::new(),
         })
     }

@@ -86,6 +86,15 @@ impl KernelFilter {
         Ok(())
     }
 
+    /// The largest DATA the transfer programs keep: fixed when they were loaded, so a reload
+    /// that raises `protocol.max_blksize` must not negotiate past it.
+    pub fn data_limit(&self) -> u16 {
+        match self {
+            Self::Ebpf(f) => f.max_blksize(),
+            Self::Cbpf(f) => f.max_blksize,
+        }
+    }
+
     /// Where the daemon must still count what arrives on a socket this filter guards: classic
     /// BPF cannot count, so the daemon counts the passes (re-applying the same rule, which
     /// keeps them all); eBPF counts everything itself.
@@ -135,6 +144,10 @@ impl KernelFilter {
 
 #[cfg(not(target_os = "linux"))]
 impl KernelFilter {
+    /// Never called: no value exists.
+    pub fn data_limit(&self) -> u16 {
+        match *self {}
+    }
     /// Never called: no value exists.
     pub fn path(&self) -> Path {
         match *self {}

@@ -94,7 +94,7 @@ impl XdpSettings {
     /// The settings for `config` with the daemon listening on `listen_ports`.
     pub fn new(config: &Config, listen_ports: &[u16]) -> Self {
         let mut program = XdpConfig {
-            max_blksize: u32::from(config.protocol.max_blksize.get()),
+            max_blksize: u32::from(config.protocol.largest_data()),
             ..XdpConfig::default()
         };
         let mut ports: Vec<u16> = listen_ports.to_vec();

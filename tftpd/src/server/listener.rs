@@ -212,7 +212,7 @@ async fn single_port_request(
     peer: SocketAddr,
     shared: &Arc<Shared>,
 ) -> bool {
-    let max_blksize = shared.runtime.borrow().config.protocol.max_blksize.get();
+    let max_blksize = shared.runtime.borrow().config.protocol.largest_data();
     if !screen(Role::SinglePort { max_blksize }, d, shared) {
         return false;
     }

@@ -183,7 +183,13 @@ async fn serve_in_span(
         socket: &socket,
     };
     let started = Instant::now();
-    let cap = blksize_cap(peer, &rt);
+    // Never past what the kernel filters were loaded to keep (a reload may have raised
+    // max_blksize since), nor past the path MTU.
+    let filter_cap = shared.kernel_filter.as_ref().map(|f| f.data_limit());
+    let cap = match (blksize_cap(peer, &rt), filter_cap) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let prepared = match prepare(&req, peer.ip(), cap, &rt) {
         Ok(p) => p,
         Err(refused) => {
@@ -200,7 +206,7 @@ async fn serve_in_span(
     };
     let _active = metrics.transfer_started();
     let role = Role::Transfer {
-        max_blksize: rt.config.protocol.max_blksize.get(),
+        max_blksize: rt.config.protocol.largest_data(),
     };
     let screen = counters.map(|c| (role, c));
     // UDP GSO when configured and the kernel has it; a refusal turns it off for the transfer.
