@@ -17,18 +17,31 @@ pub enum Reason {
     Oversized = 4,
     /// An ACK that is not exactly 4 bytes.
     BadAckLength = 5,
+    /// A well-formed request over its source's rate limit (XDP only).
+    RateLimited = 6,
+    /// From a source on the deny list (XDP only).
+    Denied = 7,
+    /// A UDP fragment, passed to the stack unread: only the first holds the ports (XDP only).
+    FragmentPassed = 8,
 }
 
 impl Reason {
     /// Every reason, in index order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 9] = [
         Self::Passed,
         Self::TooShort,
         Self::BadOpcode,
         Self::MalformedRequest,
         Self::Oversized,
         Self::BadAckLength,
+        Self::RateLimited,
+        Self::Denied,
+        Self::FragmentPassed,
     ];
+
+    /// The reasons a socket filter (eBPF, classic BPF or userspace) can give: it sees one
+    /// socket's datagrams, without addresses, fragments or a clock. The first indices.
+    pub const SOCKET: &'static [Self] = Self::ALL.split_at(6).0;
 
     /// Number of reasons: the size of a counter map.
     pub const COUNT: u32 = Self::ALL.len() as u32;
@@ -47,7 +60,15 @@ impl Reason {
             Self::MalformedRequest => "malformed_request",
             Self::Oversized => "oversized",
             Self::BadAckLength => "bad_ack_length",
+            Self::RateLimited => "rate_limited",
+            Self::Denied => "denied",
+            Self::FragmentPassed => "fragment_passed",
         }
+    }
+
+    /// Whether the datagram went on to the stack.
+    pub const fn passes(self) -> bool {
+        matches!(self, Self::Passed | Self::FragmentPassed)
     }
 }
 
@@ -72,6 +93,9 @@ mod pod {
     // SAFETY: Counter is repr(C), Copy, made of two u64s with no padding, so any byte
     // pattern the kernel hands back is a valid value.
     unsafe impl aya::Pod for super::Counter {}
+    // SAFETY: XdpConfig is repr(C), Copy, made of integers laid out without padding (4 u16,
+    // 2 u16, 3 u32, 2 u64: 40 bytes), so any byte pattern is a valid value.
+    unsafe impl aya::Pod for crate::xdp::XdpConfig {}
 }
 
 #[cfg(test)]
@@ -83,6 +107,11 @@ mod tests {
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(r.index() as usize, i, "{r:?} must sit at index {i}");
         }
-        assert_eq!(Reason::COUNT, 6);
+        assert_eq!(Reason::COUNT, 9);
+        assert_eq!(
+            &Reason::ALL[..Reason::SOCKET.len()],
+            Reason::SOCKET,
+            "the socket reasons are the first indices"
+        );
     }
 }

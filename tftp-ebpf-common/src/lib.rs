@@ -6,7 +6,10 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod counters;
+pub mod frame;
 pub mod rules;
+pub mod xdp;
 
 pub use counters::{Counter, Reason};
-pub use rules::{Datagram, Verdict, classify_request, classify_transfer};
+pub use rules::{Datagram, Verdict, classify_request, classify_single_port, classify_transfer};
+pub use xdp::{Decision, XdpConfig, decide};

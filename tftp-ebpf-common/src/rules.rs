@@ -115,6 +115,15 @@ pub fn classify_transfer<D: Datagram + ?Sized>(d: &D, max_blksize: usize) -> Ver
     }
 }
 
+/// The rule for a listening socket in single-port mode, which also carries every transfer:
+/// a request by the request rule, anything else by the transfer rule.
+pub fn classify_single_port<D: Datagram + ?Sized>(d: &D, max_blksize: usize) -> Verdict {
+    match opcode(d) {
+        Some(OP_RRQ | OP_WRQ) => classify_request(d),
+        _ => classify_transfer(d, max_blksize),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -135,6 +144,30 @@ mod tests {
                 prop_assert!(d.len() >= 4 && d[0] == 0 && matches!(d[1], 3..=5));
             }
         }
+    }
+
+    #[test]
+    fn single_port_keeps_requests_and_transfer_packets() {
+        for d in [
+            &b"\x00\x01f\x00octet\x00"[..],
+            b"\x00\x04\x00\x01",
+            b"\x00\x03\x00\x01abc",
+            b"\x00\x05\x00\x00",
+        ] {
+            assert_eq!(classify_single_port(d, 512), Verdict::Pass, "{d:?}");
+        }
+        assert_eq!(
+            classify_single_port(&b"\x00\x01only-one-nul\x00"[..], 512),
+            Verdict::Drop(Reason::MalformedRequest)
+        );
+        assert_eq!(
+            classify_single_port(&b"\x00\x04\x00\x01\x00"[..], 512),
+            Verdict::Drop(Reason::BadAckLength)
+        );
+        assert_eq!(
+            classify_single_port(&b"\x00\x06x\x00"[..], 512),
+            Verdict::Drop(Reason::BadOpcode)
+        );
     }
 
     #[test]

@@ -1,19 +1,23 @@
-//! tftpd's eBPF socket filters. Each is a thin entry point: read the datagram through the
-//! shared rules in `tftp-ebpf-common`, count the verdict per CPU by reason, and keep or drop.
-//! A socket filter on a UDP socket sees the skb from the UDP header on, so the TFTP payload
-//! starts at offset 8.
+//! tftpd's eBPF programs: two socket filters (here) and an XDP program (`xdp`). Each is a
+//! thin entry point: read the packet through the shared rules in `tftp-ebpf-common`, count
+//! the verdict per CPU by reason, and keep or drop. A socket filter on a UDP socket sees the
+//! skb from the UDP header on, so the TFTP payload starts at offset 8.
 #![no_std]
 #![no_main]
+
+mod xdp;
 
 use aya_ebpf::btf_maps::PerCpuArray;
 use aya_ebpf::macros::{btf_map, socket_filter};
 use aya_ebpf::programs::SkBuffContext;
-use tftp_ebpf_common::{Counter, Datagram, Reason, Verdict, classify_request, classify_transfer};
+use tftp_ebpf_common::{
+    Counter, Datagram, Reason, Verdict, classify_request, classify_single_port, classify_transfer,
+};
 
 /// Bytes of UDP header in front of the payload.
 const UDP_HEADER_LEN: usize = 8;
 /// One counter per reason (`Reason::COUNT`).
-const REASONS: usize = Reason::COUNT as usize;
+pub(crate) const REASONS: usize = Reason::COUNT as usize;
 
 /// Verdicts on the listening sockets, by reason, per CPU.
 #[btf_map]
@@ -41,7 +45,12 @@ impl Datagram for Skb<'_> {
 }
 
 fn count(map: &PerCpuArray<Counter, REASONS>, verdict: Verdict, bytes: usize) {
-    if let Some(c) = map.get_ptr_mut(verdict.reason().index()) {
+    count_reason(map, verdict.reason(), bytes);
+}
+
+/// Adds one datagram of `bytes` to this CPU's counter for `reason`.
+pub(crate) fn count_reason(map: &PerCpuArray<Counter, REASONS>, reason: Reason, bytes: usize) {
+    if let Some(c) = map.get_ptr_mut(reason.index()) {
         // SAFETY: the pointer is this CPU's slot of a per-CPU array element, valid for the
         // program's run and touched by no other CPU.
         unsafe {
@@ -65,6 +74,18 @@ fn keep(ctx: &SkBuffContext, verdict: Verdict) -> i64 {
 pub fn tftp_listener(ctx: SkBuffContext) -> i64 {
     let d = Skb(&ctx);
     let verdict = classify_request(&d);
+    count(&LISTEN_COUNTS, verdict, d.len());
+    keep(&ctx, verdict)
+}
+
+/// The listening sockets' filter in single-port mode, where they carry the transfers too:
+/// requests by the request rule, everything else by the transfer rule.
+#[socket_filter]
+pub fn tftp_single_port(ctx: SkBuffContext) -> i64 {
+    let d = Skb(&ctx);
+    // SAFETY: as in tftp_transfer.
+    let max = unsafe { core::ptr::read_volatile(&MAX_BLKSIZE) };
+    let verdict = classify_single_port(&d, max as usize);
     count(&LISTEN_COUNTS, verdict, d.len());
     keep(&ctx, verdict)
 }

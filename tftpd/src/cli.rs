@@ -45,15 +45,34 @@ pub struct Cli {
     pub log_format: Option<LogFormat>,
 
     /// Log level filter, e.g. info, debug, tftpd=trace. Overrides `log.level`.
-    #[arg(long, value_name = "LEVEL")]
+    #[arg(long, value_name = "LEVEL", conflicts_with = "verbosity")]
     pub log_level: Option<String>,
+
+    /// tftp-hpa style verbosity: 0 warnings only, 1 requests and transfers (info), 2 debug,
+    /// 3 or more trace. Overrides `log.level`.
+    #[arg(long, value_name = "N")]
+    pub verbosity: Option<u8>,
+
+    /// Write the process id to FILE once serving (removed on a clean exit). Overrides
+    /// `pidfile`.
+    #[arg(long, value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+
+    /// Print what the `[[remap]]` rules make of NAME (as a read request from --client), then
+    /// exit.
+    #[arg(long, value_name = "NAME")]
+    pub map_test: Option<String>,
+
+    /// The client address --map-test assumes (default 127.0.0.1).
+    #[arg(long, value_name = "ADDR", requires = "map_test")]
+    pub client: Option<std::net::IpAddr>,
 
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics. Overrides `metrics.listen`.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<SocketAddr>,
 
-    /// Kernel packet filter: off, auto (fall back to userspace rules) or required. Overrides
-    /// `ebpf.mode`.
+    /// Kernel packet filter: off, auto (eBPF, else classic BPF, else userspace rules),
+    /// required (eBPF or refuse to start) or cbpf (classic BPF only). Overrides `ebpf.mode`.
     #[arg(long, value_name = "MODE", value_enum)]
     pub ebpf: Option<EbpfMode>,
 
@@ -122,6 +141,9 @@ mod tests {
     fn bad_values_name_the_allowed_ones() {
         let err = Cli::try_parse_from(["tftpd", "--write", "yes"]).expect_err("invalid");
         assert!(err.to_string().contains("off, create, overwrite"), "{err}");
+        let err = Cli::try_parse_from(["tftpd", "--verbosity", "2", "--log-level", "info"])
+            .expect_err("two ways to set the level");
+        assert!(err.to_string().contains("cannot be used with"), "{err}");
         let err = Cli::try_parse_from(["tftpd", "--log-format", "xml"]).expect_err("invalid");
         assert!(
             err.to_string().contains("text") && err.to_string().contains("json"),

@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod fastpath;
 pub mod filter;
 pub mod fs;
 pub mod io;

@@ -44,6 +44,27 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::load(&cli).context("loading the configuration")?;
+    if let Some(name) = &cli.map_test {
+        let runtime = Runtime::new(config).context("checking the configuration")?;
+        let client = cli.client.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let mapped = runtime
+            .remapper
+            .map(name, tftpd::config::RemapOp::Read, client);
+        let shown = match &mapped {
+            tftpd::fs::remap::Mapped::Unchanged => name.clone(),
+            tftpd::fs::remap::Mapped::Rewritten(to) => to.clone(),
+            tftpd::fs::remap::Mapped::Denied(rule) => {
+                println!("{name:?} from {client}: denied by remap[{rule}]");
+                return Ok(());
+            }
+        };
+        let verdict = match tftpd::fs::RequestPath::parse(shown.as_bytes()) {
+            Ok(_) => "served from the root if it exists".to_string(),
+            Err(e) => format!("refused by the name checks: {e}"),
+        };
+        println!("{name:?} from {client} -> {shown:?} ({verdict})");
+        return Ok(());
+    }
     if cli.check_config {
         let source = config.source.as_ref().map_or_else(
             || "built-in defaults".to_string(),
@@ -76,6 +97,30 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
     };
+    let b = &config.performance.socket;
+    for l in &listeners {
+        tftpd::io::buffers::apply(l, b.recv_buffer, b.send_buffer)
+            .context("setting the listening socket's buffers (performance.socket)")?;
+        let got = tftpd::io::buffers::effective(l).context("reading the socket buffers back")?;
+        // The kernel reports twice what it was asked for (half is its own bookkeeping).
+        if (b.recv_buffer > 0 && got.recv < b.recv_buffer)
+            || (b.send_buffer > 0 && got.send < b.send_buffer)
+        {
+            warn!(
+                requested_recv = b.recv_buffer,
+                requested_send = b.send_buffer,
+                effective_recv = got.recv,
+                effective_send = got.send,
+                "socket buffers capped by net.core.rmem_max/wmem_max (raise them, or start as root)"
+            );
+        } else {
+            info!(
+                effective_recv = got.recv,
+                effective_send = got.send,
+                "socket buffers set"
+            );
+        }
+    }
     let metrics_listener = config
         .metrics
         .listen
@@ -91,10 +136,26 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     let kernel_filter = filter::setup(
         config.ebpf.mode,
         &config.ebpf.pin_dir,
-        config.protocol.max_blksize.get(),
+        config.protocol.largest_data(),
+        config.single_port,
         &listeners,
     )
     .context("setting up the packet filter")?;
+    let listen_ports = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.port())
+        .collect();
+    let xdp = match filter::setup_xdp(&config, listen_ports) {
+        Ok(x) => x,
+        Err(e) => {
+            // Leave no pins of a daemon that never ran.
+            if let Some(f) = &kernel_filter {
+                f.unpin();
+            }
+            return Err(e).context("setting up XDP");
+        }
+    };
 
     if let Some(f) = &kernel_filter
         && let Some((uid, gid)) = daemon::privs::target_ids(&config.user, config.group.as_deref())
@@ -103,11 +164,37 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         f.chown_pins(uid, gid)
             .context("handing the pinned eBPF maps to the service user")?;
     }
+    if let Some(x) = &xdp
+        && let Some((uid, gid)) = daemon::privs::target_ids(&config.user, config.group.as_deref())
+            .context("looking up the user to run as")?
+    {
+        x.chown_pins(uid, gid)
+            .context("handing the pinned XDP maps to the service user")?;
+    }
+    // Written while the process may still write where pid files live (/run).
+    if let Some(p) = &config.pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing the pidfile {}", p.display()))?;
+    }
     // One thread still: dropping privileges now applies to every thread made later.
     match drop_privileges(&config.user, config.group.as_deref()).context("dropping privileges")? {
         Identity::Dropped { user, uid, gid } => info!(user, uid, gid, "dropped privileges"),
         Identity::StayedRoot => warn!("running as root (user = \"root\"): privileges not dropped"),
         Identity::Unchanged { uid } => info!(uid, "not started as root; running as this user"),
+    }
+    match (
+        config.performance.batching.gso,
+        tftpd::fastpath::support().gso,
+    ) {
+        (true, true) => info!(fastpath = "gso", "windows are sent with UDP GSO"),
+        (true, false) => warn!(
+            fastpath = "gso",
+            "performance.batching.gso is on but this kernel has no UDP GSO: one datagram per call"
+        ),
+        (false, _) => info!(
+            fastpath = "gso",
+            "UDP GSO off (performance.batching.gso = false)"
+        ),
     }
     let runtime = Runtime::new(config).context("opening the served root")?;
 
@@ -123,6 +210,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         metrics_listener,
         level,
         kernel_filter,
+        xdp,
     ))
 }
 
@@ -166,13 +254,19 @@ async fn serve(
     metrics_listener: Option<std::net::TcpListener>,
     level: logging::LevelHandle,
     kernel_filter: Option<filter::KernelFilter>,
+    xdp: Option<filter::xdp::XdpFilter>,
 ) -> anyhow::Result<()> {
+    let tx_pidfile = runtime.config.pidfile.clone();
     let (tx, rx) = watch::channel(Arc::new(runtime));
     let shutdown = CancellationToken::new();
     let kernel_filter = kernel_filter.map(Arc::new);
     let metrics = Arc::new(Metrics::default());
     if let Some(f) = &kernel_filter {
         metrics.set_kernel_filter(f.clone());
+    }
+    let xdp = xdp.map(Arc::new);
+    if let Some(x) = &xdp {
+        metrics.set_xdp(x.clone());
     }
     if let Some(l) = metrics_listener {
         let l = tokio::net::TcpListener::from_std(l).context("registering the metrics socket")?;
@@ -193,9 +287,15 @@ async fn serve(
             }
         });
     }
-    let signals =
-        daemon::signals::install(cli, tx, Some(level), notifier.clone(), shutdown.clone())
-            .context("installing the SIGTERM/SIGINT/SIGHUP handlers")?;
+    let signals = daemon::signals::install(
+        cli,
+        tx,
+        Some(level),
+        xdp.clone(),
+        notifier.clone(),
+        shutdown.clone(),
+    )
+    .context("installing the SIGTERM/SIGINT/SIGHUP handlers")?;
     tokio::spawn(signals);
     let served = server::run(
         listeners,
@@ -208,6 +308,17 @@ async fn serve(
     .await;
     if let Some(f) = &kernel_filter {
         f.unpin();
+    }
+    if let Some(x) = &xdp {
+        x.detach_all();
+        x.unpin();
+    }
+    if let Some(p) = &tx_pidfile {
+        // After the privilege drop the directory may not be ours: then the file stays, and
+        // its content (a dead pid) says so.
+        if let Err(e) = std::fs::remove_file(p) {
+            warn!(path = %p.display(), error = %e, "removing the pidfile failed");
+        }
     }
     served.context("serving")
 }

@@ -10,51 +10,12 @@ mod harness;
 use std::process::Command;
 use std::time::Duration;
 
+use harness::bpftool::bpftool_sum;
 use harness::junk::{EXPECTED, run_mix};
 use harness::{is_root, skip};
 
 /// Not the default directory: the test also shows `ebpf.pin_dir` is honoured.
 const PIN_DIR: &str = "/sys/fs/bpf/tftpd-test";
-
-/// Sums one reason's counter over CPUs from `bpftool -j map dump pinned PATH`.
-fn bpftool_sum(map: &str, index: u64) -> (u64, u64) {
-    let out = Command::new("bpftool")
-        .args(["-j", "map", "dump", "pinned"])
-        .arg(format!("{PIN_DIR}/{map}"))
-        .output()
-        .expect("running bpftool");
-    assert!(
-        out.status.success(),
-        "bpftool: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    // The JSON is an array of {"key": N, "values": [{"cpu": C, "value": {"packets": P, "bytes": B}}]}.
-    // A tiny scan keeps the test free of a JSON dependency.
-    let entry = text
-        .split("\"key\":")
-        .skip(1)
-        .find(|e| {
-            e.trim_start().starts_with(&format!("{index},"))
-                || e.trim_start().starts_with(&format!("{index}\n"))
-        })
-        .unwrap_or_else(|| panic!("no key {index} in bpftool output:\n{text}"));
-    let field_sum = |name: &str| -> u64 {
-        entry
-            .split(&format!("\"{name}\":"))
-            .skip(1)
-            .map(|v| {
-                v.trim_start()
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect::<String>()
-                    .parse::<u64>()
-                    .expect("a number")
-            })
-            .sum()
-    };
-    (field_sum("packets"), field_sum("bytes"))
-}
 
 #[test]
 fn socket_filters_drop_the_junk_mix_in_the_kernel_with_the_same_counts() {
@@ -112,8 +73,8 @@ fn socket_filters_drop_the_junk_mix_in_the_kernel_with_the_same_counts() {
         "bad_ack_length",
     ];
     for (index, reason) in reasons.iter().enumerate() {
-        let (lp, lb) = bpftool_sum("listen_counts", index as u64);
-        let (xp, xb) = bpftool_sum("xfer_counts", index as u64);
+        let (lp, lb) = bpftool_sum(PIN_DIR, "listen_counts", index as u64);
+        let (xp, xb) = bpftool_sum(PIN_DIR, "xfer_counts", index as u64);
         let verdict = if *reason == "passed" { "pass" } else { "drop" };
         let metric_p = harness::junk::counter(
             &body,

@@ -34,7 +34,10 @@ pub(crate) fn run() -> anyhow::Result<()> {
             ])
             .env("RUSTFLAGS", "-C debuginfo=2 -C link-arg=--btf")
             // The daemon's build flags must not leak into the eBPF build.
-            .env_remove("CARGO_ENCODED_RUSTFLAGS"),
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            // tftpd/build.rs looks for the object under tftp-ebpf/target, so a
+            // CARGO_TARGET_DIR meant for the workspace must not move it elsewhere.
+            .env_remove("CARGO_TARGET_DIR"),
     )?;
     let object = object_path();
     if !object.is_file() {

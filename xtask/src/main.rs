@@ -4,6 +4,7 @@
 mod bench_flood;
 mod build_ebpf;
 mod demo;
+mod dist;
 mod dist_check;
 mod setup;
 mod test;
@@ -13,18 +14,23 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|check-dist>
+const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|bench-flood|dist|dist-test|check-dist>
 
   demo        build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
   build-ebpf  build the eBPF object tftpd embeds (installs nightly rust-src and bpf-linker
               when missing)
-  bench-flood junk flood during a 64 MiB download, userspace rules vs eBPF (root; loopback;
+  bench-flood junk flood during a 64 MiB download: userspace, classic BPF, eBPF, XDP (root; loopback;
               bounded); prints a Markdown table
   test        install what the tests need (when possible), build the eBPF object, then run
-              fmt, clippy, the dist/ checks, all tests and a short fuzz run
-  check-dist  lint and test the deployment files in dist/ (promtool, hadolint,
-              kubernetes-validate)
-  setup       only install what the tests need";
+              fmt, clippy, the dist/ checks, all tests, the package test and a short
+              fuzz run
+  setup       only install what the tests need
+  dist        build the release binary, man pages, shell completions and a Debian package
+              into target/dist/ (tftpd-rs_<version>_<arch>.deb)
+  dist-test   the package step of `test` alone (root): build, lintian, dpkg -i, man, serve a
+              file with the installed daemon, dpkg --purge
+  check-dist  check the Prometheus rules, Grafana dashboard, Containerfile and Kubernetes
+              manifest in dist/ (promtool, hadolint, kubernetes-validate, a real Prometheus)";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -34,6 +40,8 @@ fn main() -> anyhow::Result<()> {
         Some("bench-flood") => bench_flood::run(),
         Some("test") => test::run(),
         Some("setup") => setup::run(),
+        Some("dist") => dist::run(),
+        Some("dist-test") => dist::run_test(),
         Some("check-dist") => dist_check::run(),
         _ => {
             eprintln!("{USAGE}");

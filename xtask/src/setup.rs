@@ -1,7 +1,8 @@
 //! `cargo xtask setup`: installs the third-party TFTP clients the integration tests drive,
-//! the linters of the deployment files in `dist/` (promtool, hadolint, kubernetes-validate),
-//! plus the Rust components the checks use. Uses apt-get as root, or `sudo -n` when that
-//! works; otherwise says exactly what to install. The Python tools come from pip.
+//! the Debian tools the package test uses and the linters of the deployment files in `dist/`
+//! (promtool, hadolint, kubernetes-validate), plus the Rust components the checks use. Uses
+//! apt-get as root, or `sudo -n` when that works; otherwise says exactly what to install.
+//! The Python tools come from pip.
 
 use std::process::Command;
 
@@ -10,12 +11,21 @@ use anyhow::bail;
 use crate::{exec, have};
 
 /// Program on PATH, and the Debian package that provides it.
-const TOOLS: [(&str, &str); 6] = [
+/// dpkg-dev to adduser are for the Debian package test (`dist/test.rs`): building it (dpkg-dev for
+/// dpkg-shlibdeps, binutils for strip), checking it, installing it and reading its man pages.
+const TOOLS: [(&str, &str); 12] = [
     ("bpftool", "bpftool"),
+    // Network namespaces and veth pairs for the XDP test.
+    ("ip", "iproute2"),
     ("tftp", "tftp-hpa"),
     ("atftp", "atftp"),
     ("busybox", "busybox"),
     ("curl", "curl"),
+    ("dpkg-shlibdeps", "dpkg-dev"),
+    ("strip", "binutils"),
+    ("lintian", "lintian"),
+    ("man", "man-db"),
+    ("adduser", "adduser"),
     // Debian ships promtool in the prometheus package (there is no promtool-only package).
     ("promtool", "prometheus"),
 ];

@@ -1,12 +1,13 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest: formatting,
 //! lints, the deployment files in `dist/`, the whole test suite (unit, property, integration
-//! with real clients, root-only), then a short fuzz run when the nightly toolchain is there.
+//! with real clients, root-only), the Debian package installed and serving (root only), then
+//! a short fuzz run when the nightly toolchain is there.
 
 use std::process::Command;
 
 use anyhow::Context as _;
 
-use crate::{build_ebpf, dist_check, exec, exec_in, have, setup, workspace_root};
+use crate::{build_ebpf, dist, dist_check, exec, exec_in, have, setup, workspace_root};
 
 /// The BSD target the portable code is compile-checked for.
 const BSD_TARGET: &str = "x86_64-unknown-freebsd";
@@ -34,6 +35,8 @@ pub(crate) fn run() -> anyhow::Result<()> {
     exec(Command::new("rustup").args(["target", "add", BSD_TARGET]))?;
     exec(Command::new(cargo).args(["check", "--package", "tftpd", "--target", BSD_TARGET]))?;
     let counts = exec_counting(Command::new(cargo).args(["test", "--workspace", "--all-targets"]))?;
+    // The Debian package: built, linted, installed, serving a file, purged (root only).
+    dist::run_test()?;
     fuzz()?;
     // One plain closing line with the totals of every test binary, so a reader (or CI) does
     // not mistake the last binary's count for the whole run's.

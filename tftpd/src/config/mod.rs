@@ -3,16 +3,27 @@
 //! are applied on top (see [`Config::apply_cli`]); `docs/config-reference.md` documents every
 //! key and a test loads every file in `docs/examples/`.
 
+mod access;
+mod performance;
+mod prefix;
+mod remap;
 mod types;
+mod xdp;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use self::access::{AccessConfig, ClientRoot};
+pub use self::performance::{BatchingConfig, PerformanceConfig, SocketConfig};
+pub use self::prefix::SourcePrefix;
+pub use self::remap::{RemapAction, RemapOp, RemapRule};
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy};
+pub use self::xdp::XdpMode;
 use crate::cli::Cli;
 pub use crate::fs::WriteMode;
+pub use crate::proto::options::OptionName;
 
 /// Where the configuration is read from when `--config` is not given (if it exists).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/tftpd/tftpd.toml";
@@ -68,6 +79,10 @@ pub struct Config {
     /// Transfer sockets bind in this range ("LO-HI"); default: an ephemeral port.
     #[serde(default)]
     pub port_range: Option<PortRange>,
+    /// Answer every transfer from the listening port (dnsmasq `--tftp-single-port`), for NAT,
+    /// firewalls and containers that pass only port 69.
+    #[serde(default)]
+    pub single_port: bool,
     /// Whether uploads are allowed: off, create or overwrite.
     #[serde(default)]
     pub write: WriteMode,
@@ -92,6 +107,22 @@ pub struct Config {
     /// The kernel packet filter.
     #[serde(default)]
     pub ebpf: EbpfConfig,
+    /// Which clients are served.
+    #[serde(default)]
+    pub access: AccessConfig,
+    /// Fast-path switches.
+    #[serde(default)]
+    pub performance: PerformanceConfig,
+    /// Where to write the process id once serving; absent: nowhere.
+    #[serde(default)]
+    pub pidfile: Option<PathBuf>,
+    /// Roots for chosen clients; the first entry whose prefixes hold the client wins, others
+    /// get `root`.
+    #[serde(default)]
+    pub client_roots: Vec<ClientRoot>,
+    /// File name rewriting rules, in order.
+    #[serde(default)]
+    pub remap: Vec<RemapRule>,
     /// The file this configuration came from (not a key; set by `load`).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -128,9 +159,28 @@ pub struct ProtocolConfig {
     /// Retransmissions without progress before a transfer is given up.
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
-    /// Block numbers after 65535: zero or one.
+    /// Block numbers after 65535: zero, one, or refuse transfers that would need it.
     #[serde(default)]
     pub rollover: RolloverPolicy,
+    /// Options never acknowledged (tftp-hpa `--refuse`), for clients that break on them.
+    #[serde(default)]
+    pub refuse_options: Vec<OptionName>,
+    /// Never agree to a blksize that would fragment on the path to the client.
+    #[serde(default = "default_true")]
+    pub blksize_path_mtu: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl ProtocolConfig {
+    /// The largest DATA payload a transfer may carry: `max_blksize`, but never below the
+    /// 512 bytes a client that negotiates no `blksize` sends (RFC 1350). The packet filters
+    /// judge DATA by this, not by `max_blksize` alone.
+    pub fn largest_data(&self) -> u16 {
+        self.max_blksize.get().max(512)
+    }
 }
 
 /// `[limits]`: concurrency and request size.
@@ -179,6 +229,21 @@ pub struct EbpfConfig {
     /// Where the counter maps are pinned; one directory per daemon on a host.
     #[serde(default = "default_pin_dir")]
     pub pin_dir: PathBuf,
+    /// Interfaces to attach the XDP program to; empty: no XDP.
+    #[serde(default)]
+    pub xdp_interfaces: Vec<String>,
+    /// Native, generic, or auto (native where the driver can).
+    #[serde(default)]
+    pub xdp_mode: XdpMode,
+    /// Requests per second each source may send to the listening ports (XDP); 0: no limit.
+    #[serde(default)]
+    pub xdp_rate_limit: u32,
+    /// How many requests a source may send at once before the rate applies.
+    #[serde(default = "default_xdp_rate_burst")]
+    pub xdp_rate_burst: u32,
+    /// Source prefixes whose datagrams to the server's ports XDP drops.
+    #[serde(default)]
+    pub xdp_deny: Vec<SourcePrefix>,
 }
 
 impl Default for EbpfConfig {
@@ -186,8 +251,17 @@ impl Default for EbpfConfig {
         Self {
             mode: EbpfMode::default(),
             pin_dir: default_pin_dir(),
+            xdp_interfaces: Vec::new(),
+            xdp_mode: XdpMode::default(),
+            xdp_rate_limit: 0,
+            xdp_rate_burst: default_xdp_rate_burst(),
+            xdp_deny: Vec::new(),
         }
     }
+}
+
+fn default_xdp_rate_burst() -> u32 {
+    20
 }
 
 fn default_pin_dir() -> PathBuf {
@@ -268,6 +342,8 @@ impl Default for ProtocolConfig {
             timeout_ms: default_timeout_ms(),
             max_retries: default_max_retries(),
             rollover: RolloverPolicy::default(),
+            refuse_options: Vec::new(),
+            blksize_path_mtu: true,
         }
     }
 }
@@ -304,6 +380,7 @@ impl Default for Config {
             user: default_user(),
             group: None,
             port_range: None,
+            single_port: false,
             write: WriteMode::default(),
             uploads: UploadsConfig::default(),
             protocol: ProtocolConfig::default(),
@@ -312,6 +389,11 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
             ebpf: EbpfConfig::default(),
+            access: AccessConfig::default(),
+            remap: Vec::new(),
+            pidfile: None,
+            client_roots: Vec::new(),
+            performance: PerformanceConfig::default(),
             source: None,
         }
     }
@@ -379,6 +461,18 @@ impl Config {
         if let Some(l) = &cli.log_level {
             self.log.level.clone_from(l);
         }
+        if let Some(v) = cli.verbosity {
+            self.log.level = match v {
+                0 => "warn",
+                1 => "info",
+                2 => "debug",
+                _ => "trace",
+            }
+            .to_string();
+        }
+        if let Some(p) = &cli.pidfile {
+            self.pidfile = Some(p.clone());
+        }
         if let Some(m) = cli.metrics_listen {
             self.metrics.listen = Some(m);
         }
@@ -388,10 +482,14 @@ impl Config {
     }
 
     fn resolve_root(&mut self, base_dir: Option<&Path>) {
-        if let Some(base) = base_dir
-            && self.root.is_relative()
-        {
+        let Some(base) = base_dir else { return };
+        if self.root.is_relative() {
             self.root = base.join(&self.root);
+        }
+        for c in &mut self.client_roots {
+            if c.root.is_relative() {
+                c.root = base.join(&c.root);
+            }
         }
     }
 
@@ -457,6 +555,7 @@ impl Config {
                 "a directory below /sys/fs/bpf, e.g. /sys/fs/bpf/tftpd",
             ));
         }
+        self.validate_xdp()?;
         if !(32..=65468).contains(&l.max_request_size) {
             return Err(invalid(
                 "limits.max_request_size",

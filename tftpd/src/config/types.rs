@@ -85,29 +85,40 @@ pub enum RolloverPolicy {
     Zero,
     /// 65535 is followed by 1.
     One,
+    /// No transfer may need more than 65535 blocks: larger downloads are refused up front,
+    /// uploads are stopped at the limit (for clients that break at rollover).
+    Refuse,
 }
 
 impl RolloverPolicy {
-    /// The protocol core's form.
+    /// The protocol core's form. Under `Refuse` no transfer reaches the wrap.
     pub fn to_proto(self) -> Rollover {
         match self {
-            Self::Zero => Rollover::WrapToZero,
+            Self::Zero | Self::Refuse => Rollover::WrapToZero,
             Self::One => Rollover::WrapToOne,
         }
     }
+
+    /// The most bytes a transfer may carry at `blksize` without wrapping (block 65535 must
+    /// be the short last one), or `None` when wrapping is allowed.
+    pub fn max_bytes(self, blksize: u16) -> Option<u64> {
+        (self == Self::Refuse).then(|| 65535 * u64::from(blksize) - 1)
+    }
 }
 
-/// Whether to drop junk in the kernel with the eBPF socket filters.
+/// Where the packet filter runs: eBPF socket filters, classic BPF, or the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum EbpfMode {
-    /// Never load eBPF; the rules run in userspace.
+    /// No kernel filter; the rules run in the daemon.
     Off,
-    /// Load and attach when possible; otherwise say why once and use the userspace rules.
+    /// eBPF when possible, else classic BPF, else the daemon; the reason is logged once.
     #[default]
     Auto,
     /// Refuse to start without the eBPF filters.
     Required,
+    /// Classic BPF without trying eBPF (drops are counted without a reason), else the daemon.
+    Cbpf,
 }
 
 /// Log output format.

@@ -9,6 +9,7 @@ use tracing::info;
 
 use crate::cli::Cli;
 use crate::daemon::systemd::Notifier;
+use crate::filter::xdp::XdpFilter;
 use crate::logging::LevelHandle;
 use crate::server::reload::reload;
 use crate::server::runtime::Runtime;
@@ -22,6 +23,7 @@ pub fn install(
     cli: Cli,
     tx: watch::Sender<Arc<Runtime>>,
     level: Option<LevelHandle>,
+    xdp: Option<Arc<XdpFilter>>,
     notifier: Option<Arc<Notifier>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<impl Future<Output = ()>> {
@@ -38,7 +40,7 @@ pub fn install(
                     if let Some(n) = &notifier {
                         n.reloading();
                     }
-                    reload(&cli, &tx, level.as_ref());
+                    reload(&cli, &tx, level.as_ref(), xdp.as_deref());
                     if let Some(n) = &notifier {
                         n.notify("READY=1");
                     }

@@ -16,6 +16,12 @@ pub const FILTER_BYTES_TOTAL: &str = "tftpd_filter_bytes_total";
 pub enum Path {
     /// In the daemon, after the kernel delivered the datagram.
     Userspace,
+    /// The eBPF socket filters.
+    Socket,
+    /// The classic BPF socket filters.
+    Cbpf,
+    /// The XDP program on the interfaces.
+    Xdp,
 }
 
 impl Path {
@@ -23,6 +29,17 @@ impl Path {
     pub fn label(self) -> &'static str {
         match self {
             Self::Userspace => "userspace",
+            Self::Socket => "socket",
+            Self::Cbpf => "cbpf",
+            Self::Xdp => "xdp",
+        }
+    }
+
+    /// The reasons this path can give: only XDP sees sources, fragments and a clock.
+    pub fn reasons(self) -> &'static [Reason] {
+        match self {
+            Self::Xdp => &Reason::ALL,
+            Self::Userspace | Self::Socket | Self::Cbpf => Reason::SOCKET,
         }
     }
 }
@@ -32,9 +49,26 @@ const REASONS: usize = Reason::COUNT as usize;
 /// One counter per reason, indexed by `Reason::index`.
 pub type Totals = [Counter; REASONS];
 
+/// The label of drops whose reason the filter could not record (classic BPF).
+pub const UNCLASSIFIED: &str = "unclassified";
+
+/// What one path knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakdown {
+    /// Every verdict by reason, with bytes.
+    ByReason(Totals),
+    /// Passes (with bytes) and a drop count without reason or bytes.
+    Unclassified {
+        /// What passed.
+        passed: Counter,
+        /// Datagrams dropped.
+        dropped: u64,
+    },
+}
+
 /// Appends both filter metric families, each as one group (the text format requires a
 /// family's lines to be contiguous), with one series per path, verdict and reason.
-pub fn render(paths: &[(&str, Totals)], out: &mut String) {
+pub fn render(paths: &[(Path, Breakdown)], out: &mut String) {
     for (name, help, bytes) in [
         (
             FILTER_PACKETS_TOTAL,
@@ -48,20 +82,31 @@ pub fn render(paths: &[(&str, Totals)], out: &mut String) {
         ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for (path, totals) in paths {
-            for reason in Reason::ALL {
-                let c = totals[reason.index() as usize];
-                let verdict = if reason == Reason::Passed {
-                    "pass"
-                } else {
-                    "drop"
-                };
-                let _ = writeln!(
-                    out,
-                    "{name}{{path=\"{path}\",verdict=\"{verdict}\",reason=\"{}\"}} {}",
-                    reason.label(),
-                    if bytes { c.bytes } else { c.packets }
-                );
+        let mut series = |path: Path, verdict: &str, reason: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "{name}{{path=\"{}\",verdict=\"{verdict}\",reason=\"{reason}\"}} {value}",
+                path.label()
+            );
+        };
+        for (path, breakdown) in paths {
+            match breakdown {
+                Breakdown::ByReason(totals) => {
+                    for &reason in path.reasons() {
+                        let c = totals[reason.index() as usize];
+                        let verdict = if reason.passes() { "pass" } else { "drop" };
+                        let v = if bytes { c.bytes } else { c.packets };
+                        series(*path, verdict, reason.label(), v);
+                    }
+                }
+                Breakdown::Unclassified { passed, dropped } => {
+                    if bytes {
+                        series(*path, "pass", Reason::Passed.label(), passed.bytes);
+                    } else {
+                        series(*path, "pass", Reason::Passed.label(), passed.packets);
+                        series(*path, "drop", UNCLASSIFIED, *dropped);
+                    }
+                }
             }
         }
     }
@@ -112,7 +157,20 @@ mod tests {
         };
         let mut out = String::new();
         render(
-            &[("userspace", user.totals()), ("socket", kernel)],
+            &[
+                (Path::Userspace, Breakdown::ByReason(user.totals())),
+                (Path::Socket, Breakdown::ByReason(kernel)),
+                (
+                    Path::Cbpf,
+                    Breakdown::Unclassified {
+                        passed: Counter {
+                            packets: 4,
+                            bytes: 40,
+                        },
+                        dropped: 7,
+                    },
+                ),
+            ],
             &mut out,
         );
         for name in [FILTER_PACKETS_TOTAL, FILTER_BYTES_TOTAL] {
@@ -122,10 +180,11 @@ mod tests {
                 .filter(|(_, l)| l.starts_with(&format!("{name}{{")))
                 .map(|(i, _)| i)
                 .collect();
+            let cbpf = if name == FILTER_PACKETS_TOTAL { 2 } else { 1 };
             assert_eq!(
                 lines.len(),
-                2 * Reason::ALL.len(),
-                "{name}: a series per path and reason"
+                2 * Reason::SOCKET.len() + cbpf,
+                "{name}: a series per path and reason, and cbpf's pass and unclassified drop"
             );
             assert!(
                 lines.windows(2).all(|w| w[1] == w[0] + 1),
@@ -143,5 +202,15 @@ mod tests {
         assert!(out.contains(
             "tftpd_filter_bytes_total{path=\"userspace\",verdict=\"drop\",reason=\"bad_opcode\"} 9"
         ));
+        assert!(out.contains(
+            "tftpd_filter_packets_total{path=\"cbpf\",verdict=\"drop\",reason=\"unclassified\"} 7"
+        ));
+        assert!(out.contains(
+            "tftpd_filter_bytes_total{path=\"cbpf\",verdict=\"pass\",reason=\"passed\"} 40"
+        ));
+        assert!(
+            !out.contains("tftpd_filter_bytes_total{path=\"cbpf\",verdict=\"drop\""),
+            "classic BPF drops have no byte count, so no series pretends one"
+        );
     }
 }

@@ -22,6 +22,7 @@ pub const LISTEN_COUNTS: (&str, &str) = ("LISTEN_COUNTS", "listen_counts");
 /// The transfer program's counter map.
 pub const XFER_COUNTS: (&str, &str) = ("XFER_COUNTS", "xfer_counts");
 const LISTENER_PROGRAM: &str = "tftp_listener";
+const SINGLE_PORT_PROGRAM: &str = "tftp_single_port";
 const TRANSFER_PROGRAM: &str = "tftp_transfer";
 
 /// Why the eBPF filters could not be set up. Each variant says which step failed.
@@ -69,20 +70,27 @@ pub enum AttachError {
 #[derive(Debug)]
 pub struct EbpfFilter {
     ebpf: Ebpf,
+    /// The largest DATA the transfer program keeps (fixed at load).
+    max_blksize: u16,
     pinned: Vec<PathBuf>,
 }
 
 #[cfg(ebpf_object)]
-fn object() -> Result<&'static [u8], AttachError> {
+pub(super) fn object() -> Result<&'static [u8], AttachError> {
     Ok(aya::include_bytes_aligned!(env!("TFTPD_EBPF_OBJECT")))
 }
 
 #[cfg(not(ebpf_object))]
-fn object() -> Result<&'static [u8], AttachError> {
+pub(super) fn object() -> Result<&'static [u8], AttachError> {
     Err(AttachError::NoObject)
 }
 
 impl EbpfFilter {
+    /// The largest DATA the transfer program was loaded to keep.
+    pub fn max_blksize(&self) -> u16 {
+        self.max_blksize
+    }
+
     /// True when this build embeds the eBPF object.
     pub fn built_in() -> bool {
         object().is_ok()
@@ -97,7 +105,7 @@ impl EbpfFilter {
             .override_global("MAX_BLKSIZE", &max, true)
             .load(bytes)
             .map_err(|e| AttachError::Load(Box::new(e)))?;
-        for name in [LISTENER_PROGRAM, TRANSFER_PROGRAM] {
+        for name in [LISTENER_PROGRAM, SINGLE_PORT_PROGRAM, TRANSFER_PROGRAM] {
             let program: &mut SocketFilter = ebpf
                 .program_mut(name)
                 .ok_or(AttachError::Missing(name))?
@@ -107,6 +115,7 @@ impl EbpfFilter {
         }
         Ok(Self {
             ebpf,
+            max_blksize,
             pinned: Vec::new(),
         })
     }
@@ -122,9 +131,15 @@ impl EbpfFilter {
             })
     }
 
-    /// Attaches the listener program to a listening socket.
-    pub fn attach_listener(&self, socket: impl AsFd) -> Result<(), AttachError> {
-        self.attach(LISTENER_PROGRAM, socket)
+    /// Attaches the listener program to a listening socket; in single-port mode the one that
+    /// also keeps transfer packets.
+    pub fn attach_listener(&self, socket: impl AsFd, single_port: bool) -> Result<(), AttachError> {
+        let program = if single_port {
+            SINGLE_PORT_PROGRAM
+        } else {
+            LISTENER_PROGRAM
+        };
+        self.attach(program, socket)
     }
 
     /// Attaches the transfer program to a transfer socket. Needs no privilege: the program
@@ -185,7 +200,9 @@ impl EbpfFilter {
 }
 
 /// Sums each reason's per-CPU values.
-fn sum_per_cpu<T: Borrow<MapData>>(array: &PerCpuArray<T, Counter>) -> Result<Totals, AttachError> {
+pub(super) fn sum_per_cpu<T: Borrow<MapData>>(
+    array: &PerCpuArray<T, Counter>,
+) -> Result<Totals, AttachError> {
     let mut out = [Counter::default(); Reason::COUNT as usize];
     for reason in Reason::ALL {
         let per_cpu = array
@@ -244,7 +261,7 @@ impl EbpfFilter {
 }
 
 /// Mounts bpffs on /sys/fs/bpf when `dir` lies under it and it is not mounted yet.
-fn ensure_bpffs(dir: &Path) -> std::io::Result<()> {
+pub(super) fn ensure_bpffs(dir: &Path) -> std::io::Result<()> {
     let base = Path::new("/sys/fs/bpf");
     if !dir.starts_with(base) {
         return Ok(());

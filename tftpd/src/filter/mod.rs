@@ -1,56 +1,44 @@
 //! Packet filtering on every socket: datagrams that cannot be TFTP for the socket's role are
 //! dropped and counted by reason before the protocol code sees them.
 //!
-//! The rules live once, in `tftp-ebpf-common`. This build applies them in userspace (the
-//! `userspace` path); the eBPF socket filter, classic BPF and XDP backends (issue #3) apply
-//! the same rules in the kernel and report into the same metric with their own `path`.
+//! The rules live once, in `tftp-ebpf-common`. They run in one of three places, best first:
+//! the eBPF socket filters (`path="socket"`, counted by reason in per-CPU maps), classic BPF
+//! (`path="cbpf"`, which cannot count by reason: see [`cbpf`]), or the daemon itself
+//! (`path="userspace"`, after the kernel has woken it). All report into the same metric.
 
+#[cfg(target_os = "linux")]
+pub mod cbpf;
 pub mod counters;
 #[cfg(target_os = "linux")]
 pub mod ebpf;
+mod kernel;
+#[cfg(target_os = "linux")]
+pub mod xdp;
+#[cfg(not(target_os = "linux"))]
+#[path = "xdp_unsupported.rs"]
+pub mod xdp;
 
 use tftp_ebpf_common::{Verdict, classify_request, classify_transfer};
 
-pub use self::counters::{FilterCounters, Path};
+pub use self::counters::{Breakdown, FilterCounters, Path};
+pub use self::kernel::{KernelFilter, TransferAttachError};
 
 use crate::config::EbpfMode;
-
-/// The kernel-side filter, where the platform has one.
-#[cfg(target_os = "linux")]
-pub type KernelFilter = ebpf::EbpfFilter;
-
-/// No socket filter that drops exists on this platform (BSD's BPF only observes), so there
-/// is no kernel filter value: the userspace rules always apply.
-#[cfg(not(target_os = "linux"))]
-#[derive(Debug)]
-pub enum KernelFilter {}
-
-#[cfg(not(target_os = "linux"))]
-impl KernelFilter {
-    /// Never called: no value exists.
-    pub fn attach_transfer(&self, _socket: impl std::os::fd::AsFd) -> Result<(), std::io::Error> {
-        match *self {}
-    }
-    /// Never called: no value exists.
-    pub fn totals(&self) -> Result<counters::Totals, std::io::Error> {
-        match *self {}
-    }
-    /// Never called: no value exists.
-    pub fn unpin(&self) {
-        match *self {}
-    }
-    /// Never called: no value exists.
-    pub fn chown_pins(&self, _uid: u32, _gid: u32) -> std::io::Result<()> {
-        match *self {}
-    }
-}
 
 /// `tftpd stats`: the pinned counters as a table, one row per socket role and reason.
 pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
     #[cfg(target_os = "linux")]
     {
         use std::fmt::Write as _;
-        let (listener, transfer) = ebpf::read_pinned(pin_dir)?;
+
+        use tftp_ebpf_common::Reason;
+        let sockets = ebpf::read_pinned(pin_dir);
+        let xdp = xdp::read_pinned(pin_dir).ok();
+        let (listener, transfer) = match (sockets, &xdp) {
+            (Ok((l, t)), _) => (Some(l), Some(t)),
+            (Err(_), Some(_)) => (None, None),
+            (Err(e), None) => return Err(e.into()),
+        };
         let mut out = format!(
             "eBPF filter counters pinned at {} (summed over CPUs)\n{:<9} {:<8} {:<18} {:>12} {:>14}\n",
             pin_dir.display(),
@@ -60,14 +48,16 @@ pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::err
             "packets",
             "bytes"
         );
-        for (role, totals) in [("listener", listener), ("transfer", transfer)] {
-            for reason in tftp_ebpf_common::Reason::ALL {
+        let rows = [
+            ("listener", listener, Reason::SOCKET),
+            ("transfer", transfer, Reason::SOCKET),
+            ("xdp", xdp, &Reason::ALL[..]),
+        ];
+        for (role, totals, reasons) in rows {
+            let Some(totals) = totals else { continue };
+            for &reason in reasons {
                 let c = totals[reason.index() as usize];
-                let verdict = if reason == tftp_ebpf_common::Reason::Passed {
-                    "pass"
-                } else {
-                    "drop"
-                };
+                let verdict = if reason.passes() { "pass" } else { "drop" };
                 let _ = writeln!(
                     out,
                     "{role:<9} {verdict:<8} {:<18} {:>12} {:>14}",
@@ -99,12 +89,14 @@ pub enum SetupError {
     Unsupported,
 }
 
-/// Sets up the kernel filter per `mode` and attaches it to the listening sockets. `None`
-/// means the userspace rules apply; the reason is logged once.
+/// Sets up the kernel filter per `mode` and attaches it to the listening sockets: eBPF, else
+/// classic BPF, else none (the userspace rules). Which one, and why not a better one, is
+/// logged once.
 pub fn setup(
     mode: EbpfMode,
     pin_dir: &std::path::Path,
     max_blksize: u16,
+    single_port: bool,
     listeners: &[std::net::UdpSocket],
 ) -> Result<Option<KernelFilter>, SetupError> {
     if mode == EbpfMode::Off {
@@ -116,45 +108,112 @@ pub fn setup(
     }
     #[cfg(target_os = "linux")]
     {
-        let attempt = || -> Result<KernelFilter, ebpf::AttachError> {
-            let mut f = ebpf::EbpfFilter::load(max_blksize)?;
-            for l in listeners {
-                f.attach_listener(l)?;
+        if mode != EbpfMode::Cbpf {
+            match kernel::setup_ebpf(pin_dir, max_blksize, single_port, listeners) {
+                Ok(f) => {
+                    tracing::info!(
+                        path = "socket",
+                        pinned = %pin_dir.display(),
+                        "packet filter: eBPF socket filters attached"
+                    );
+                    return Ok(Some(f));
+                }
+                Err(e) if mode == EbpfMode::Required => return Err(SetupError::Ebpf(e)),
+                Err(e) => tracing::warn!(
+                    error = %crate::server::request::error_chain(&e),
+                    "packet filter: eBPF unavailable, trying classic BPF"
+                ),
             }
-            f.pin(pin_dir)?;
-            Ok(f)
-        };
-        match attempt() {
+        }
+        match kernel::setup_cbpf(max_blksize, single_port, listeners) {
             Ok(f) => {
                 tracing::info!(
-                    path = "socket",
-                    pinned = %pin_dir.display(),
-                    "packet filter: eBPF socket filters attached"
+                    path = "cbpf",
+                    "packet filter: classic BPF socket filters attached (drops are counted \
+                     without a reason)"
                 );
                 Ok(Some(f))
             }
-            Err(e) if mode == EbpfMode::Auto => {
+            Err(e) => {
                 tracing::warn!(
                     path = "userspace",
                     error = %crate::server::request::error_chain(&e),
-                    "packet filter: eBPF unavailable, using the userspace rules"
+                    "packet filter: classic BPF unavailable, using the userspace rules"
                 );
                 Ok(None)
             }
-            Err(e) => Err(SetupError::Ebpf(e)),
         }
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (pin_dir, max_blksize, listeners);
+        let _ = (pin_dir, max_blksize, single_port, listeners);
         if mode == EbpfMode::Required {
             return Err(SetupError::Unsupported);
         }
         tracing::info!(
             path = "userspace",
-            "packet filter: userspace rules (no eBPF on this platform)"
+            "packet filter: userspace rules (no socket filter that drops on this platform)"
         );
         Ok(None)
+    }
+}
+
+/// Why XDP could not be set up as configured (`ebpf.mode = "required"`).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "ebpf.mode = \"required\" but XDP could not be set up on {failed} of the interfaces in ebpf.xdp_interfaces"
+)]
+pub struct XdpSetupError {
+    failed: usize,
+}
+
+/// Loads the XDP program and attaches it to `ebpf.xdp_interfaces` (nothing to do when that
+/// is empty). With `ebpf.mode = "auto"` a failure is logged and the daemon goes on with what
+/// worked; with `"required"` any failure stops the start.
+pub fn setup_xdp(
+    config: &crate::config::Config,
+    listen_ports: Vec<u16>,
+) -> Result<Option<xdp::XdpFilter>, XdpSetupError> {
+    let interfaces = &config.ebpf.xdp_interfaces;
+    if interfaces.is_empty() {
+        return Ok(None);
+    }
+    let required = config.ebpf.mode == EbpfMode::Required;
+    let fail = |errors: Vec<String>| {
+        for e in &errors {
+            tracing::warn!(path = "xdp", error = %e, "packet filter: XDP not attached");
+        }
+        if required && !errors.is_empty() {
+            Err(XdpSetupError {
+                failed: errors.len(),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    match xdp::XdpFilter::load(&config.ebpf.pin_dir, listen_ports) {
+        Ok(f) => {
+            let errors = f.reconfigure(config);
+            let failed = fail(
+                errors
+                    .iter()
+                    .map(|e| crate::server::request::error_chain(e))
+                    .collect(),
+            );
+            if let Err(e) = failed {
+                f.detach_all();
+                f.unpin();
+                return Err(e);
+            }
+            Ok(Some(f))
+        }
+        Err(e) => {
+            fail(vec![
+                crate::server::request::error_chain(&e);
+                interfaces.len()
+            ])?;
+            Ok(None)
+        }
     }
 }
 
@@ -168,6 +227,11 @@ pub enum Role {
         /// The largest block size the server agrees to (`protocol.max_blksize`).
         max_blksize: u16,
     },
+    /// A listening socket in single-port mode: requests, and what transfers carry.
+    SinglePort {
+        /// As for `Transfer`.
+        max_blksize: u16,
+    },
 }
 
 /// The userspace path: applies the rule for `role`, counts the verdict, and says whether to
@@ -176,6 +240,9 @@ pub fn admit(role: Role, datagram: &[u8], counters: &FilterCounters) -> bool {
     let verdict = match role {
         Role::Listener => classify_request(datagram),
         Role::Transfer { max_blksize } => classify_transfer(datagram, usize::from(max_blksize)),
+        Role::SinglePort { max_blksize } => {
+            tftp_ebpf_common::classify_single_port(datagram, usize::from(max_blksize))
+        }
     };
     counters.record(verdict.reason(), datagram.len() as u64);
     verdict == Verdict::Pass

@@ -2,6 +2,7 @@
 //! atomic uploads ([`upload`]). Nothing here knows about TFTP packets; the server maps these
 //! errors to wire errors with their `wire_error` methods.
 
+pub mod remap;
 pub mod resolve;
 pub mod upload;
 

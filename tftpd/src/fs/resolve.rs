@@ -277,23 +277,67 @@ impl Root {
 
     /// Opens a regular file for reading.
     pub fn open_read(&self, path: &RequestPath) -> Result<ReadFile, ResolveError> {
-        // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below anyway.
-        let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
-        let fd = self
-            .open_beneath(path.as_str(), flags, Mode::empty())
-            .map_err(|e| ResolveError::from_errno(path.as_str(), e))?;
-        let st = fstat(fd.as_fd()).map_err(|e| ResolveError::from_errno(path.as_str(), e))?;
-        if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
+        let err = |e| ResolveError::from_errno(path.as_str(), e);
+        let (fd, st) = self.open_regular(path).map_err(err)?;
+        let Some(st) = st else {
             return Err(ResolveError::NotRegularFile {
                 path: path.to_string(),
             });
-        }
-        nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_SETFL(OFlag::O_RDONLY))
-            .map_err(|e| ResolveError::from_errno(path.as_str(), e))?;
+        };
         Ok(ReadFile {
             file: File::from(fd),
             size: u64::try_from(st.st_size).unwrap_or(0),
         })
+    }
+
+    /// Opens `path` for reading only if it is a regular file; `None` stat when it is not.
+    ///
+    /// Linux: the name is resolved once, as an `O_PATH` descriptor, which opens nothing (a
+    /// device node's driver never sees an open, a FIFO never blocks); only after `fstat` says
+    /// "regular file" is that very inode reopened for reading through `/proc/self/fd`, so no
+    /// rename in between can swap the file. Without /proc, and elsewhere, the file is opened
+    /// `O_NONBLOCK | O_NOCTTY` and checked after (a device node's open then does happen).
+    fn open_regular(
+        &self,
+        path: &RequestPath,
+    ) -> Result<(OwnedFd, Option<nix::sys::stat::FileStat>), Errno> {
+        let is_regular = |st: &nix::sys::stat::FileStat| {
+            SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFREG
+        };
+        #[cfg(target_os = "linux")]
+        {
+            let handle = self.open_beneath(path.as_str(), OFlag::O_PATH, Mode::empty())?;
+            let st = fstat(handle.as_fd())?;
+            if !is_regular(&st) {
+                return Ok((handle, None));
+            }
+            let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&handle));
+            match nix::fcntl::open(
+                proc_path.as_str(),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+                Mode::empty(),
+            ) {
+                Ok(fd) => {
+                    let again = fstat(fd.as_fd())?;
+                    // The same inode, or someone is playing games: refuse.
+                    if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) {
+                        return Err(Errno::ESTALE);
+                    }
+                    return Ok((fd, Some(again)));
+                }
+                Err(Errno::ENOENT) => {} // no /proc: the portable way below
+                Err(e) => return Err(e),
+            }
+        }
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below anyway.
+        let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+        let fd = self.open_beneath(path.as_str(), flags, Mode::empty())?;
+        let st = fstat(fd.as_fd())?;
+        if !is_regular(&st) {
+            return Ok((fd, None));
+        }
+        nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_SETFL(OFlag::O_RDONLY))?;
+        Ok((fd, Some(st)))
     }
 
     /// Starts an upload of `path` under `policy`.
@@ -617,6 +661,41 @@ mod tests {
         }
         let err = read(&root, b"hello.txt/more").expect_err("a file is not a directory");
         assert!(matches!(err, ResolveError::NotFound { .. }), "{err}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn device_nodes_are_refused_without_being_opened() {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        if !nix::unistd::geteuid().is_root() {
+            println!("skipping: device_nodes_are_refused_without_being_opened (mknod needs root)");
+            return;
+        }
+        let (t, root) = jail();
+        // A /dev/null twin: opening it would succeed, so only a watch can tell whether the
+        // server opened it before refusing it.
+        let node = t.path().join("root/dev");
+        nix::sys::stat::mknod(
+            &node,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o644),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .expect("mknod");
+        let watch = Inotify::init(InitFlags::IN_NONBLOCK).expect("inotify");
+        watch
+            .add_watch(&node, AddWatchFlags::IN_OPEN)
+            .expect("watch the node");
+        let err = read(&root, b"dev").expect_err("a device node is refused");
+        assert!(matches!(err, ResolveError::NotRegularFile { .. }), "{err}");
+        let events = watch.read_events().unwrap_or_default();
+        assert!(
+            events.is_empty(),
+            "the device was opened before it was refused: {events:?}"
+        );
+        // The watch works: a real open is seen.
+        drop(File::open(&node).expect("open the twin"));
+        assert!(!watch.read_events().expect("an IN_OPEN event").is_empty());
     }
 
     #[test]

@@ -183,6 +183,11 @@ pub struct Upload {
 }
 
 impl Upload {
+    /// Lowers the size limit for this upload (e.g. to what fits without block rollover).
+    pub fn cap_size(&mut self, limit: u64) {
+        self.max_size = self.max_size.min(limit);
+    }
+
     pub(super) fn create(
         root: &Root,
         path: &RequestPath,

@@ -26,7 +26,7 @@ pub struct Received {
 /// A listening socket.
 #[derive(Debug)]
 pub struct ListenSocket {
-    socket: UdpSocket,
+    socket: std::sync::Arc<UdpSocket>,
     local: SocketAddr,
     pktinfo: bool,
 }
@@ -37,10 +37,15 @@ impl ListenSocket {
         let local = socket.local_addr()?;
         let pktinfo = local.ip().is_unspecified() && enable_pktinfo(&socket, local);
         Ok(Self {
-            socket: UdpSocket::from_std(socket)?,
+            socket: std::sync::Arc::new(UdpSocket::from_std(socket)?),
             local,
             pktinfo,
         })
+    }
+
+    /// The socket itself, for transfers answered from it (single-port mode).
+    pub fn shared(&self) -> std::sync::Arc<UdpSocket> {
+        self.socket.clone()
     }
 
     /// The bound address.

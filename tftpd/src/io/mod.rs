@@ -2,6 +2,9 @@
 //! ([`socket`]) and file blocks ([`file`]). Everything here is the portable implementation,
 //! built and tested on every platform; platform fast paths plug in behind the same types.
 
+pub mod batch;
+pub mod buffers;
 pub mod file;
 pub mod listen;
+pub mod path_mtu;
 pub mod socket;

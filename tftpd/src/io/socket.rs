@@ -5,7 +5,12 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
+use std::sync::Arc;
+
 use tokio::net::UdpSocket;
+use tokio::sync::{Mutex, mpsc};
+
+use super::batch::Batch;
 
 /// How many random ports of a range are tried before scanning it in order.
 const RANDOM_PORT_TRIES: usize = 32;
@@ -23,16 +28,14 @@ fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
     Ok(socket)
 }
 
-/// A transfer's own socket: a new TID (RFC 1350 §4) on the listener's address family.
+/// A transfer's socket: its own (a new TID, RFC 1350 §4, on the listener's address family),
+/// or in single-port mode the listening socket, with the listener handing over what this
+/// transfer's client sends.
 #[derive(Debug)]
 pub struct TransferSocket {
-    socket: UdpSocket,
-}
-
-impl std::os::fd::AsFd for TransferSocket {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.socket.as_fd()
-    }
+    socket: Arc<UdpSocket>,
+    /// Single-port mode: the client's datagrams, routed here by the listener.
+    inbox: Option<(Mutex<mpsc::Receiver<Vec<u8>>>, SocketAddr)>,
 }
 
 impl TransferSocket {
@@ -49,8 +52,29 @@ impl TransferSocket {
             Some((lo, hi)) => bind_in_range(ip, lo, hi)?,
         };
         Ok(Self {
-            socket: UdpSocket::from_std(socket)?,
+            socket: Arc::new(UdpSocket::from_std(socket)?),
+            inbox: None,
         })
+    }
+
+    /// A transfer answered from the listening socket `socket` (single-port mode): what `peer`
+    /// sends arrives through `inbox`.
+    pub fn shared(
+        socket: Arc<UdpSocket>,
+        inbox: mpsc::Receiver<Vec<u8>>,
+        peer: SocketAddr,
+    ) -> Self {
+        Self {
+            socket,
+            inbox: Some((Mutex::new(inbox), peer)),
+        }
+    }
+
+    /// The socket's descriptor when it is the transfer's own (a kernel filter may be
+    /// attached to it); `None` for the shared listening socket.
+    pub fn own_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd as _;
+        self.inbox.is_none().then(|| self.socket.as_fd())
     }
 
     /// The local address (the transfer's TID on our side).
@@ -60,13 +84,84 @@ impl TransferSocket {
 
     /// Receives one datagram and its source.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.socket.recv_from(buf).await
+        let Some((inbox, peer)) = &self.inbox else {
+            return self.socket.recv_from(buf).await;
+        };
+        let Some(d) = inbox.lock().await.recv().await else {
+            // The listener is gone (shutdown): nothing more will arrive.
+            return std::future::pending().await;
+        };
+        let n = d.len().min(buf.len());
+        buf[..n].copy_from_slice(&d[..n]);
+        Ok((n, *peer))
     }
 
     /// Sends one datagram.
     pub async fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
         self.socket.send_to(datagram, to).await.map(drop)
     }
+
+    /// Sends a batch to `to`: with `gso`, each run of equal-size datagrams in one GSO call
+    /// (Linux), else one call per datagram. A GSO call the kernel refuses is sent again one
+    /// datagram at a time, and the report says so, so the caller can stop asking for GSO.
+    pub async fn send_batch(&self, batch: &Batch, to: SocketAddr, gso: bool) -> SendReport {
+        let mut report = SendReport::default();
+        #[cfg(target_os = "linux")]
+        if gso {
+            use crate::fastpath::gso;
+            for run in batch.runs(gso::MAX_SEGMENTS, gso::MAX_BYTES) {
+                let bytes = &batch.bytes()[run.start..run.end];
+                if run.count > 1 {
+                    let sent = self
+                        .socket
+                        .async_io(tokio::io::Interest::WRITABLE, || {
+                            gso::send(&self.socket, bytes, run.segment, to)
+                        })
+                        .await;
+                    match sent {
+                        Ok(()) => {
+                            report.gso_calls += 1;
+                            report.datagrams += run.count as u64;
+                            continue;
+                        }
+                        Err(e) => report.gso_refused = Some(e),
+                    }
+                }
+                for d in bytes.chunks(run.segment) {
+                    self.send_counted(d, to, &mut report).await;
+                }
+            }
+            return report;
+        }
+        let _ = gso;
+        for d in batch.datagrams() {
+            self.send_counted(d, to, &mut report).await;
+        }
+        report
+    }
+
+    async fn send_counted(&self, d: &[u8], to: SocketAddr, report: &mut SendReport) {
+        report.single_calls += 1;
+        match self.send_to(d, to).await {
+            Ok(()) => report.datagrams += 1,
+            Err(e) => report.failed = Some(e),
+        }
+    }
+}
+
+/// What a batch send did: how many calls of each kind, and what went wrong.
+#[derive(Debug, Default)]
+pub struct SendReport {
+    /// GSO calls that were accepted.
+    pub gso_calls: u64,
+    /// One-datagram calls.
+    pub single_calls: u64,
+    /// Datagrams handed to the kernel.
+    pub datagrams: u64,
+    /// The kernel refused GSO (the datagrams went one by one instead).
+    pub gso_refused: Option<io::Error>,
+    /// A send failed (like a lost datagram: the retransmit timer covers it).
+    pub failed: Option<io::Error>,
 }
 
 fn bind_one(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use std::sync::{Arc, OnceLock};
 
-use crate::filter::{FilterCounters, KernelFilter, Path as FilterPath};
+use crate::filter::xdp::XdpFilter;
+use crate::filter::{Breakdown, FilterCounters, KernelFilter, Path as FilterPath};
 use crate::proto::ErrorCode;
 
 /// Requests by kind and outcome (counter).
@@ -32,6 +33,10 @@ pub const DROPPED_PACKETS_TOTAL: &str = "tftpd_dropped_packets_total";
 pub const TRANSFER_DURATION_SECONDS: &str = "tftpd_transfer_duration_seconds";
 /// Build information (gauge, always 1).
 pub const BUILD_INFO: &str = "tftpd_build_info";
+/// Send system calls by method (counter).
+pub const SEND_CALLS_TOTAL: &str = "tftpd_send_calls_total";
+/// Datagrams handed to the kernel by transfers (counter).
+pub const DATAGRAMS_SENT_TOTAL: &str = "tftpd_datagrams_sent_total";
 
 /// What a request was: a download or an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,10 +78,12 @@ pub enum RequestOutcome {
     Busy,
     /// A retransmitted request for a transfer already running; not started twice.
     Duplicate,
+    /// From a client `[access]` does not serve; not answered.
+    ClientRefused,
 }
 
 impl RequestOutcome {
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 10] = [
         Self::Completed,
         Self::PeerError,
         Self::TimedOut,
@@ -86,6 +93,7 @@ impl RequestOutcome {
         Self::BadRequest,
         Self::Busy,
         Self::Duplicate,
+        Self::ClientRefused,
     ];
     /// The label value.
     pub fn label(self) -> &'static str {
@@ -99,6 +107,7 @@ impl RequestOutcome {
             Self::BadRequest => "bad_request",
             Self::Busy => "busy",
             Self::Duplicate => "duplicate",
+            Self::ClientRefused => "client_refused",
         }
     }
 }
@@ -151,9 +160,14 @@ pub struct Metrics {
     pub filter_userspace: FilterCounters,
     /// The kernel filter, whose counters are read from its maps at scrape time.
     kernel_filter: OnceLock<Arc<KernelFilter>>,
+    /// The XDP program, whose counters are read from its map at scrape time.
+    xdp: OnceLock<Arc<XdpFilter>>,
     /// The listening addresses, for the kernel's per-socket drop counters.
     listeners: OnceLock<Vec<std::net::SocketAddr>>,
     durations: [Histogram; 2],
+    /// Send calls: GSO, one datagram.
+    send_calls: [AtomicU64; 2],
+    datagrams_sent: AtomicU64,
 }
 
 fn kind_index(kind: Kind) -> usize {
@@ -197,6 +211,18 @@ impl Metrics {
     /// Adds the kernel filter's counters to every scrape.
     pub fn set_kernel_filter(&self, f: Arc<KernelFilter>) {
         let _ = self.kernel_filter.set(f);
+    }
+
+    /// Adds the XDP program's counters to every scrape.
+    pub fn set_xdp(&self, x: Arc<XdpFilter>) {
+        let _ = self.xdp.set(x);
+    }
+
+    /// Counts what a batch send did.
+    pub fn sends(&self, r: &crate::io::socket::SendReport) {
+        self.send_calls[0].fetch_add(r.gso_calls, Relaxed);
+        self.send_calls[1].fetch_add(r.single_calls, Relaxed);
+        self.datagrams_sent.fetch_add(r.datagrams, Relaxed);
     }
 
     /// Counts datagrams a transfer dropped.
@@ -322,16 +348,46 @@ impl Metrics {
             );
         }
         let mut paths = vec![(
-            FilterPath::Userspace.label(),
-            self.filter_userspace.totals(),
+            FilterPath::Userspace,
+            Breakdown::ByReason(self.filter_userspace.totals()),
         )];
         if let Some(f) = self.kernel_filter.get() {
-            match f.totals() {
-                Ok(t) => paths.push(("socket", t)),
+            match f.counts() {
+                Ok(b) => paths.push((f.path(), b)),
                 Err(e) => tracing::warn!(error = %e, "reading the kernel filter's counters failed"),
             }
         }
+        if let Some(x) = self.xdp.get() {
+            match x.totals() {
+                Ok(t) => paths.push((FilterPath::Xdp, Breakdown::ByReason(t))),
+                Err(e) => tracing::warn!(error = %e, "reading the XDP counters failed"),
+            }
+        }
         crate::filter::counters::render(&paths, &mut out);
+        head(
+            &mut out,
+            SEND_CALLS_TOTAL,
+            "counter",
+            "Send system calls of transfers, by method (gso: one call for a window).",
+        );
+        for (i, method) in ["gso", "single"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{SEND_CALLS_TOTAL}{{method=\"{method}\"}} {}",
+                self.send_calls[i].load(Relaxed)
+            );
+        }
+        head(
+            &mut out,
+            DATAGRAMS_SENT_TOTAL,
+            "counter",
+            "Datagrams transfers handed to the kernel.",
+        );
+        let _ = writeln!(
+            out,
+            "{DATAGRAMS_SENT_TOTAL} {}",
+            self.datagrams_sent.load(Relaxed)
+        );
         if cfg!(target_os = "linux") {
             kernel::render(
                 self.listeners.get().map_or(&[][..], Vec::as_slice),

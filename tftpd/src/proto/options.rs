@@ -27,6 +27,8 @@ pub struct OptionLimits {
     pub default_timeout: Duration,
     /// The largest upload we accept, checked against a WRQ's `tsize` up front.
     pub max_upload_size: u64,
+    /// Options never acknowledged (tftp-hpa's `--refuse`): the client goes on without them.
+    pub refuse: Vec<OptionName>,
 }
 
 /// Which way the data flows, with what the server knows up front.
@@ -130,16 +132,37 @@ impl OptionError {
     }
 }
 
-/// The options we understand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Known {
+/// The options we understand. Deserializes from its name (`protocol.refuse_options`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub enum OptionName {
+    /// RFC 2348.
     Blksize,
+    /// RFC 2349.
     Timeout,
+    /// RFC 2349.
     Tsize,
+    /// RFC 7440.
     Windowsize,
 }
 
-impl Known {
+impl TryFrom<String> for OptionName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl std::str::FromStr for OptionName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::from_name(s.as_bytes())
+            .ok_or_else(|| format!("{s:?}: expected blksize, timeout, tsize or windowsize"))
+    }
+}
+
+impl OptionName {
     fn from_name(name: &[u8]) -> Option<Self> {
         // RFC 2347: option names are case-insensitive.
         [
@@ -153,7 +176,8 @@ impl Known {
         .map(|(k, _)| k)
     }
 
-    fn name(self) -> &'static str {
+    /// The option's name on the wire.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Blksize => "blksize",
             Self::Timeout => "timeout",
@@ -187,9 +211,12 @@ pub fn negotiate(
             });
         }
         seen.push(name);
-        let Some(known) = Known::from_name(name) else {
+        let Some(known) = OptionName::from_name(name) else {
             continue;
         };
+        if limits.refuse.contains(&known) {
+            continue;
+        }
         let invalid = || OptionError::Invalid {
             name: known.name(),
             value: String::from_utf8_lossy(value).into_owned(),
@@ -197,7 +224,7 @@ pub fn negotiate(
         };
         let number = parse_decimal(value).ok_or_else(invalid)?;
         let answer = match known {
-            Known::Blksize => {
+            OptionName::Blksize => {
                 if number < u64::from(MIN_BLKSIZE) {
                     return Err(invalid());
                 }
@@ -206,14 +233,14 @@ pub fn negotiate(
                 out.blksize = number.min(u64::from(cap)) as u16;
                 out.blksize.to_string()
             }
-            Known::Timeout => {
+            OptionName::Timeout => {
                 if !(1..=255).contains(&number) {
                     return Err(invalid());
                 }
                 out.timeout = Duration::from_secs(number);
                 number.to_string()
             }
-            Known::Windowsize => {
+            OptionName::Windowsize => {
                 if !(1..=65535).contains(&number) {
                     return Err(invalid());
                 }
@@ -221,7 +248,7 @@ pub fn negotiate(
                 out.windowsize = number.min(u64::from(limits.max_windowsize.max(1))) as u16;
                 out.windowsize.to_string()
             }
-            Known::Tsize => match direction {
+            OptionName::Tsize => match direction {
                 Direction::Read { size: Some(size) } => {
                     out.tsize = Some(size);
                     size.to_string()
@@ -263,6 +290,7 @@ mod tests {
             max_windowsize: 16,
             default_timeout: Duration::from_millis(1000),
             max_upload_size: 1000,
+            refuse: Vec::new(),
         }
     }
 
@@ -275,6 +303,28 @@ mod tests {
     }
 
     const READ: Direction = Direction::Read { size: Some(4242) };
+
+    #[test]
+    fn refused_options_are_left_out_of_the_oack_and_the_rest_negotiate() {
+        let mut l = limits();
+        l.refuse = vec!["blksize".parse().expect("a name"), OptionName::Tsize];
+        let raw: [(&[u8], &[u8]); 3] = [
+            (b"BLKSIZE", b"1428"),
+            (b"tsize", b"0"),
+            (b"windowsize", b"4"),
+        ];
+        let n = negotiate(&raw, READ, &l).expect("negotiates");
+        assert_eq!(n.blksize, 512, "refused blksize: the RFC 1350 default");
+        assert_eq!(n.tsize, None, "refused tsize: not answered");
+        assert_eq!(n.windowsize, 4, "the others still negotiate");
+        assert_eq!(
+            n.oack().as_deref(),
+            Some(&b"\x00\x06windowsize\x004\x00"[..]),
+            "only the accepted option is acknowledged"
+        );
+        let e = "mtu".parse::<OptionName>().expect_err("unknown option");
+        assert!(e.contains("blksize, timeout, tsize or windowsize"), "{e}");
+    }
 
     #[test]
     fn no_options_means_rfc1350_defaults_and_no_oack() {

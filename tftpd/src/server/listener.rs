@@ -10,19 +10,21 @@ use tracing::{debug, info, warn};
 use crate::filter::{self, Role};
 use crate::io::listen::ListenSocket;
 use crate::io::socket::TransferSocket;
-use crate::metrics::{Kind, RequestOutcome};
-use crate::proto::packet::{DecodeError, OP_WRQ, Packet, opcode};
+use crate::metrics::{DropReason, Kind, RequestOutcome};
+use crate::proto::packet::{DecodeError, OP_ERROR, OP_RRQ, OP_WRQ, Packet, opcode};
 use crate::proto::transfer::error_datagram;
 use crate::proto::{ErrorCode, WireError};
 
 use super::Shared;
 use super::admission::Refusal;
 use super::request::OwnedRequest;
-use super::session;
+use super::session::{self, UNKNOWN_TID};
 
 const TOO_LARGE: WireError = WireError::new(ErrorCode::IllegalOperation, "request too large");
 const MALFORMED: WireError = WireError::new(ErrorCode::IllegalOperation, "malformed request");
 const MALFORMED_OPTIONS: WireError = WireError::new(ErrorCode::OptionRefused, "malformed options");
+/// Datagrams a single-port transfer may have waiting: a full window of 64 and some.
+const INBOX_DEPTH: usize = 128;
 const BUSY: WireError = WireError::new(ErrorCode::NotDefined, "server busy, try again later");
 const CLIENT_BUSY: WireError =
     WireError::new(ErrorCode::NotDefined, "too many transfers from this client");
@@ -31,9 +33,19 @@ const CLIENT_BUSY: WireError =
 pub async fn listen(socket: ListenSocket, shared: Arc<Shared>) {
     // One byte more than the largest datagram possible, so nothing is silently truncated.
     let mut buf = vec![0u8; 65536];
+    // In single-port mode running transfers still receive through this socket while the
+    // server drains: it then keeps routing and refuses only new requests (server::run ends
+    // the task once the transfers are done).
+    let mut draining = false;
     loop {
         let r = tokio::select! {
-            () = shared.stop_intake.cancelled() => return,
+            () = shared.stop_intake.cancelled(), if !draining => {
+                if !shared.single_port {
+                    return;
+                }
+                draining = true;
+                continue;
+            }
             r = socket.recv(&mut buf) => match r {
                 Ok(r) => r,
                 Err(e) => {
@@ -49,7 +61,11 @@ pub async fn listen(socket: ListenSocket, shared: Arc<Shared>) {
         } else {
             r.peer
         };
-        handle(&socket, r.local, &buf[..r.len], peer, &shared).await;
+        let d = &buf[..r.len];
+        if shared.single_port && !single_port_request(&socket, d, peer, &shared).await || draining {
+            continue;
+        }
+        handle(&socket, r.local, d, peer, &shared).await;
     }
 }
 
@@ -64,9 +80,8 @@ async fn handle(
     let metrics = &shared.metrics;
     // Junk dies here (or already died in the kernel), counted by reason, without an
     // answer: no reflection off port 69.
-    if shared.kernel_filter.is_none()
-        && !filter::admit(Role::Listener, d, &metrics.filter_userspace)
-    {
+    // (In single-port mode the datagram was screened on arrival, by the single-port rule.)
+    if !shared.single_port && !screen(Role::Listener, d, shared) {
         return;
     }
     let kind = if opcode(d) == Some(OP_WRQ) {
@@ -74,6 +89,12 @@ async fn handle(
     } else {
         Kind::Read
     };
+    if !rt.config.access.permits(peer.ip()) {
+        // No answer: an ERROR to a spoofed source would make this server a reflector.
+        debug!(target: "tftpd::audit", %peer, "request from a client [access] refuses");
+        metrics.request(kind, RequestOutcome::ClientRefused);
+        return;
+    }
     if d.len() > rt.config.limits.max_request_size {
         info!(%peer, len = d.len(), "request over limits.max_request_size refused");
         metrics.request(kind, RequestOutcome::BadRequest);
@@ -123,8 +144,37 @@ async fn handle(
     // that when no port is free (a full port_range, or no file descriptors left) the client
     // hears so from the listener instead of waiting for a timeout.
     let ports = rt.config.port_range.map(|r| (r.lo, r.hi));
+    if shared.single_port {
+        // The inbox is registered before the transfer starts, so its first ACK finds it.
+        let (tx, rx) = tokio::sync::mpsc::channel(INBOX_DEPTH);
+        shared
+            .inboxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(peer, tx);
+        let transfer_socket = TransferSocket::shared(socket.shared(), rx, peer);
+        let shared_for_task = shared.clone();
+        shared.tracker.spawn(async move {
+            let inboxes = shared_for_task.clone();
+            session::serve(req, peer, transfer_socket, rt, shared_for_task, ticket).await;
+            inboxes
+                .inboxes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&peer);
+        });
+        return;
+    }
     let transfer_socket = match TransferSocket::bind(local, ports) {
-        Ok(s) => s,
+        Ok(s) => {
+            let b = &rt.config.performance.socket;
+            if let Some(fd) = s.own_fd()
+                && let Err(e) = crate::io::buffers::apply(&fd, b.recv_buffer, b.send_buffer)
+            {
+                debug!(error = %e, "setting a transfer socket's buffers failed");
+            }
+            s
+        }
         Err(e) => {
             metrics.request(kind, RequestOutcome::Busy);
             warn!(%peer, error = %e, "no transfer socket could be bound; request refused");
@@ -141,6 +191,55 @@ async fn handle(
         shared_for_task,
         ticket,
     ));
+}
+
+/// Applies the filter rule for `role` where the kernel has not (counted by reason); true
+/// when the datagram may be used.
+fn screen(role: Role, d: &[u8], shared: &Shared) -> bool {
+    let counters = match &shared.kernel_filter {
+        None => Some(&shared.metrics.filter_userspace),
+        Some(f) => f.daemon_counters(),
+    };
+    counters.is_none_or(|c| filter::admit(role, d, c))
+}
+
+/// Single-port mode: screens a datagram and, unless it is a request (true: the caller handles
+/// it as one), hands it to its transfer. A datagram from a client without a transfer gets
+/// ERROR 5, as a stranger on a transfer socket would, and disturbs nothing.
+async fn single_port_request(
+    socket: &ListenSocket,
+    d: &[u8],
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+) -> bool {
+    let max_blksize = shared.runtime.borrow().config.protocol.largest_data();
+    if !screen(Role::SinglePort { max_blksize }, d, shared) {
+        return false;
+    }
+    if matches!(opcode(d), Some(OP_RRQ | OP_WRQ)) {
+        return true;
+    }
+    let inbox = shared
+        .inboxes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&peer)
+        .cloned();
+    match inbox {
+        Some(tx) => {
+            if tx.try_send(d.to_vec()).is_err() {
+                // A full inbox is a burst the transfer has not read yet: like a loss.
+                shared.metrics.dropped(DropReason::Ignored, 1);
+            }
+        }
+        None if opcode(d) == Some(OP_ERROR) => {}
+        None => {
+            debug!(%peer, "datagram from an unknown TID (single-port)");
+            shared.metrics.dropped(DropReason::UnknownTid, 1);
+            reply(socket, peer, &UNKNOWN_TID, shared).await;
+        }
+    }
+    false
 }
 
 async fn reply(socket: &ListenSocket, to: SocketAddr, err: &WireError, shared: &Shared) {

@@ -47,7 +47,14 @@ pub struct Shared {
     pub tracker: TaskTracker,
     /// The kernel packet filter, when attached; otherwise the userspace rules apply.
     pub kernel_filter: Option<Arc<KernelFilter>>,
+    /// Single-port mode (fixed at start): transfers are answered from the listening socket.
+    pub single_port: bool,
+    /// Single-port mode: where each running transfer's client datagrams go.
+    pub inboxes: std::sync::Mutex<std::collections::HashMap<SocketAddr, Inbox>>,
 }
+
+/// The listener's end of a single-port transfer's inbox.
+pub type Inbox = tokio::sync::mpsc::Sender<Vec<u8>>;
 
 /// Serves on `listeners` until `shutdown` is cancelled, then drains: no new requests,
 /// running transfers get the configured grace period, then are told the server is going.
@@ -59,6 +66,7 @@ pub async fn run(
     notifier: Option<Arc<Notifier>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let runtime_single_port = runtime.borrow().config.single_port;
     let shared = Arc::new(Shared {
         runtime,
         metrics,
@@ -67,9 +75,11 @@ pub async fn run(
         abort: CancellationToken::new(),
         tracker: TaskTracker::new(),
         kernel_filter,
+        single_port: runtime_single_port,
+        inboxes: std::sync::Mutex::default(),
     });
     let mut addrs: Vec<SocketAddr> = Vec::new();
-    let mut listener_tasks = Vec::new();
+    let mut listener_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     for l in listeners {
         let socket = ListenSocket::new(l)?;
         addrs.push(socket.local_addr());
@@ -94,8 +104,10 @@ pub async fn run(
         n.notify("STOPPING=1\nSTATUS=draining");
     }
     shared.stop_intake.cancel();
-    for t in listener_tasks {
-        let _ = t.await;
+    if !shared.single_port {
+        for t in listener_tasks.drain(..) {
+            let _ = t.await;
+        }
     }
     shared.tracker.close();
     if tokio::time::timeout(grace, shared.tracker.wait())
@@ -113,6 +125,10 @@ pub async fn run(
         {
             warn!("transfers did not stop in time; exiting anyway");
         }
+    }
+    // Single-port listeners routed for the transfers until now.
+    for t in listener_tasks {
+        t.abort();
     }
     info!("tftpd stopped");
     Ok(())

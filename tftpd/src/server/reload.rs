@@ -9,13 +9,19 @@ use tracing::{error, info, warn};
 
 use crate::cli::Cli;
 use crate::config::Config;
+use crate::filter::xdp::XdpFilter;
 use crate::logging::LevelHandle;
 
 use super::request::error_chain;
 use super::runtime::Runtime;
 
 /// Re-reads the configuration the daemon started with (same file, same flags) and applies it.
-pub fn reload(cli: &Cli, tx: &watch::Sender<Arc<Runtime>>, level: Option<&LevelHandle>) {
+pub fn reload(
+    cli: &Cli,
+    tx: &watch::Sender<Arc<Runtime>>,
+    level: Option<&LevelHandle>,
+    xdp: Option<&XdpFilter>,
+) {
     let new = match Config::load(cli) {
         Ok(c) => c,
         Err(e) => {
@@ -31,7 +37,12 @@ pub fn reload(cli: &Cli, tx: &watch::Sender<Arc<Runtime>>, level: Option<&LevelH
         }
     };
     let old = tx.borrow().clone();
-    warn_restart_only(&old.config, &runtime.config);
+    warn_restart_only(&old.config, &runtime.config, xdp.is_some());
+    if let Some(x) = xdp {
+        for e in x.reconfigure(&runtime.config) {
+            warn!(path = "xdp", error = %error_chain(&e), "XDP change on reload failed");
+        }
+    }
     if let Some(level) = level
         && old.config.log.level != runtime.config.log.level
         && let Err(e) = level.set(&runtime.config.log.level)
@@ -42,15 +53,31 @@ pub fn reload(cli: &Cli, tx: &watch::Sender<Arc<Runtime>>, level: Option<&LevelH
     info!("config reloaded");
 }
 
-fn warn_restart_only(old: &Config, new: &Config) {
+fn warn_restart_only(old: &Config, new: &Config, xdp_loaded: bool) {
+    let (o, n) = (&old.ebpf, &new.ebpf);
     let changed = [
+        ("ebpf.mode", o.mode != n.mode),
+        ("ebpf.pin_dir", o.pin_dir != n.pin_dir),
+        // Without a loaded XDP program (none configured at start, or it failed), XDP keys
+        // need a restart; with one, a reload applies them.
+        (
+            "ebpf.xdp_*",
+            !xdp_loaded
+                && (o.xdp_interfaces != n.xdp_interfaces
+                    || o.xdp_mode != n.xdp_mode
+                    || o.xdp_rate_limit != n.xdp_rate_limit
+                    || o.xdp_rate_burst != n.xdp_rate_burst
+                    || o.xdp_deny != n.xdp_deny),
+        ),
+        ("ebpf.xdp_mode", xdp_loaded && o.xdp_mode != n.xdp_mode),
         ("listen", old.listen != new.listen),
         ("user", old.user != new.user),
         ("group", old.group != new.group),
         ("port_range", old.port_range != new.port_range),
+        ("pidfile", old.pidfile != new.pidfile),
+        ("single_port", old.single_port != new.single_port),
         ("metrics.listen", old.metrics.listen != new.metrics.listen),
         ("log.format", old.log.format != new.log.format),
-        ("ebpf", old.ebpf != new.ebpf),
     ];
     for (key, differs) in changed {
         if differs {

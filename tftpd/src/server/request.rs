@@ -2,6 +2,10 @@
 //! in that order. Each refusal carries what to tell the client (fixed text), how to count it,
 //! and the detail to log.
 
+use std::net::IpAddr;
+
+use crate::config::RemapOp;
+use crate::fs::remap::Mapped;
 use crate::fs::{RequestPath, ResolveError, UploadError, WriteMode};
 use crate::io::file::{BlockSource, UploadSink};
 use crate::metrics::{Kind, RequestOutcome};
@@ -10,6 +14,12 @@ use crate::proto::options::{Direction, Negotiated, negotiate};
 use crate::proto::{ErrorCode, Request, TransferConfig, WireError};
 
 use super::runtime::Runtime;
+
+/// A download that would need block numbers past 65535 under `rollover = "refuse"`.
+const NO_ROLLOVER: WireError = WireError::new(
+    ErrorCode::NotDefined,
+    "file too large without block number rollover; ask for a larger blksize",
+);
 
 /// A request copied out of the listener's receive buffer.
 #[derive(Debug, Clone)]
@@ -136,25 +146,60 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Validates and opens a request under `rt`.
-pub fn prepare(req: &OwnedRequest, rt: &Runtime) -> Result<Prepared, Refused> {
+/// Validates and opens a request from `client` under `rt`; `blksize_cap` (from the path MTU)
+/// lowers the largest block agreed to.
+pub fn prepare(
+    req: &OwnedRequest,
+    client: IpAddr,
+    blksize_cap: Option<u16>,
+    rt: &Runtime,
+) -> Result<Prepared, Refused> {
     let mode = Mode::parse(&req.mode).map_err(|w| {
         Refused::bad_request(w, format!("mode {:?}", String::from_utf8_lossy(&req.mode)))
     })?;
-    let path = RequestPath::parse(&req.filename)?;
+    let mapped = remap(req, client, rt)?;
+    let path = RequestPath::parse(mapped.as_deref().unwrap_or(&req.filename))?;
     let options: Vec<(&[u8], &[u8])> = req
         .options
         .iter()
         .map(|(k, v)| (k.as_slice(), v.as_slice()))
         .collect();
+    let capped;
+    let limits = match blksize_cap {
+        Some(cap) if cap < rt.option_limits.max_blksize => {
+            capped = crate::proto::options::OptionLimits {
+                max_blksize: cap,
+                ..rt.option_limits.clone()
+            };
+            &capped
+        }
+        _ => &rt.option_limits,
+    };
     let refuse_options =
         |e: crate::proto::options::OptionError| Refused::bad_request(e.wire_error(), e.to_string());
     match req.kind {
         Kind::Read => {
-            let file = rt.root.open_read(&path)?;
+            let file = rt.root_for(client).open_read(&path)?;
             let size = (mode == Mode::Octet).then_some(file.size);
-            let negotiated = negotiate(&options, Direction::Read { size }, &rt.option_limits)
-                .map_err(refuse_options)?;
+            let negotiated =
+                negotiate(&options, Direction::Read { size }, limits).map_err(refuse_options)?;
+            // Netascii can at most double the size on the wire (every LF becomes CR LF).
+            let wire_bound = if mode == Mode::Octet {
+                file.size
+            } else {
+                file.size.saturating_mul(2)
+            };
+            if let Some(max) = rt.config.protocol.rollover.max_bytes(negotiated.blksize)
+                && wire_bound > max
+            {
+                return Err(Refused::bad_request(
+                    NO_ROLLOVER,
+                    format!(
+                        "{} bytes need block rollover at blksize {} (protocol.rollover = \"refuse\")",
+                        file.size, negotiated.blksize
+                    ),
+                ));
+            }
             Ok(Prepared::Read {
                 config: transfer_config(&negotiated, rt),
                 source: BlockSource::new(file.file, mode),
@@ -169,8 +214,13 @@ pub fn prepare(req: &OwnedRequest, rt: &Runtime) -> Result<Prepared, Refused> {
                 return Err(ResolveError::WriteDisabled.into());
             }
             let negotiated =
-                negotiate(&options, Direction::Write, &rt.option_limits).map_err(refuse_options)?;
-            let upload = rt.root.create_upload(&path, &rt.upload_policy)?;
+                negotiate(&options, Direction::Write, limits).map_err(refuse_options)?;
+            let mut upload = rt
+                .root_for(client)
+                .create_upload(&path, &rt.upload_policy)?;
+            if let Some(max) = rt.config.protocol.rollover.max_bytes(negotiated.blksize) {
+                upload.cap_size(max);
+            }
             Ok(Prepared::Write {
                 config: transfer_config(&negotiated, rt),
                 sink: UploadSink::new(upload, mode),
@@ -178,6 +228,35 @@ pub fn prepare(req: &OwnedRequest, rt: &Runtime) -> Result<Prepared, Refused> {
                 mode,
             })
         }
+    }
+}
+
+/// Applies the `[[remap]]` rules: `Some(name)` when rewritten (logged), an access violation
+/// when a rule denies. Names that are not UTF-8 are left to the name checks, which refuse
+/// them.
+fn remap(req: &OwnedRequest, client: IpAddr, rt: &Runtime) -> Result<Option<Vec<u8>>, Refused> {
+    if rt.remapper.is_empty() {
+        return Ok(None);
+    }
+    let Ok(name) = std::str::from_utf8(&req.filename) else {
+        return Ok(None);
+    };
+    let op = match req.kind {
+        Kind::Read => RemapOp::Read,
+        Kind::Write => RemapOp::Write,
+    };
+    match rt.remapper.map(name, op, client) {
+        Mapped::Unchanged => Ok(None),
+        Mapped::Rewritten(to) => {
+            tracing::info!(from = name, to = %to, "file name remapped");
+            Ok(Some(to.into_bytes()))
+        }
+        Mapped::Denied(rule) => Err(Refused {
+            wire: WireError::new(ErrorCode::AccessViolation, "access violation"),
+            outcome: RequestOutcome::Denied,
+            audit: true,
+            detail: format!("{name:?} refused by remap[{rule}]"),
+        }),
     }
 }
 

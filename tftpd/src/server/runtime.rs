@@ -2,7 +2,11 @@
 //! opened root, the upload policy, the option limits). Built on start and on every reload,
 //! then shared read-only; running transfers keep the snapshot they started with.
 
+use std::net::IpAddr;
 use std::time::Duration;
+
+use crate::config::SourcePrefix;
+use crate::fs::remap::{RemapError, Remapper};
 
 use crate::config::Config;
 use crate::fs::{ResolveError, Root, UploadError, UploadPolicy};
@@ -19,6 +23,10 @@ pub struct Runtime {
     pub upload_policy: UploadPolicy,
     /// The server's side of option negotiation.
     pub option_limits: OptionLimits,
+    /// The `[[remap]]` rules, compiled.
+    pub remapper: Remapper,
+    /// The `[[client_roots]]`, opened, in order.
+    client_roots: Vec<(Vec<SourcePrefix>, Root)>,
 }
 
 /// Why a configuration cannot be served.
@@ -30,6 +38,20 @@ pub enum RuntimeError {
     /// An upload glob is invalid.
     #[error("uploads.allow")]
     Uploads(#[source] UploadError),
+    /// A remap rule is invalid (the error names the rule).
+    #[error(transparent)]
+    Remap(#[from] RemapError),
+    /// A client root cannot be opened.
+    #[error("client_roots[{index}].root {}", path.display())]
+    ClientRoot {
+        /// The entry.
+        index: usize,
+        /// Its root.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: ResolveError,
+    },
 }
 
 impl Runtime {
@@ -48,12 +70,38 @@ impl Runtime {
             max_windowsize: config.protocol.max_windowsize,
             default_timeout: Duration::from_millis(config.protocol.timeout_ms),
             max_upload_size: config.uploads.max_size,
+            refuse: config.protocol.refuse_options.clone(),
         };
+        let remapper = Remapper::new(&config.remap)?;
+        let client_roots = config
+            .client_roots
+            .iter()
+            .enumerate()
+            .map(|(index, c)| {
+                Root::open(&c.root)
+                    .map(|r| (c.clients.clone(), r))
+                    .map_err(|source| RuntimeError::ClientRoot {
+                        index,
+                        path: c.root.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             config,
             root,
             upload_policy,
             option_limits,
+            remapper,
+            client_roots,
         })
+    }
+
+    /// The root a client is served from: its `[[client_roots]]` entry, else `root`.
+    pub fn root_for(&self, client: IpAddr) -> &Root {
+        self.client_roots
+            .iter()
+            .find(|(clients, _)| clients.iter().any(|p| p.contains(client)))
+            .map_or(&self.root, |(_, r)| r)
     }
 }

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use tracing::{Instrument as _, Span, debug, info, warn};
 
-use crate::filter::{self, Role};
+use crate::filter::{self, FilterCounters, KernelFilter, Role};
+use crate::io::batch::Batch;
 use crate::io::file::{BlockSource, UploadSink};
 use crate::io::socket::TransferSocket;
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
@@ -27,7 +28,8 @@ use super::runtime::Runtime;
 /// Sent to clients still transferring when the drain deadline passes.
 const SHUTTING_DOWN: WireError = WireError::new(ErrorCode::NotDefined, "server shutting down");
 /// Sent to a source that is not this transfer's client (RFC 1350 §4).
-const UNKNOWN_TID: WireError = WireError::new(ErrorCode::UnknownTransferId, "unknown transfer ID");
+pub(super) const UNKNOWN_TID: WireError =
+    WireError::new(ErrorCode::UnknownTransferId, "unknown transfer ID");
 /// Sent when reading the served file fails mid-transfer.
 const READ_FAILED: WireError = WireError::new(ErrorCode::NotDefined, "read error");
 
@@ -164,18 +166,31 @@ async fn serve_in_span(
     let metrics = &shared.metrics;
     // With the kernel filter, junk to this socket dies before it wakes the task. If the
     // attach fails the userspace rule below still applies.
-    let kernel_filtered = match &shared.kernel_filter {
-        Some(f) => match f.attach_transfer(&socket) {
-            Ok(()) => true,
+    // In single-port mode the listener has screened the datagrams already.
+    let counters = match (&shared.kernel_filter, socket.own_fd()) {
+        (_, None) => None,
+        (Some(f), Some(fd)) => match f.attach_transfer(fd) {
+            Ok(()) => f.daemon_counters(),
             Err(e) => {
-                warn!(error = %error_chain(&e), "attaching the eBPF transfer filter failed; userspace rules apply");
-                false
+                warn!(error = %error_chain(&e), "attaching the kernel transfer filter failed; userspace rules apply");
+                Some(&metrics.filter_userspace)
             }
         },
-        None => false,
+        (None, Some(_)) => Some(&metrics.filter_userspace),
+    };
+    let _collect = ClosedTransfer {
+        filter: shared.kernel_filter.as_deref(),
+        socket: &socket,
     };
     let started = Instant::now();
-    let prepared = match prepare(&req, &rt) {
+    // Never past what the kernel filters were loaded to keep (a reload may have raised
+    // max_blksize since), nor past the path MTU.
+    let filter_cap = shared.kernel_filter.as_ref().map(|f| f.data_limit());
+    let cap = match (blksize_cap(peer, &rt), filter_cap) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let prepared = match prepare(&req, peer.ip(), cap, &rt) {
         Ok(p) => p,
         Err(refused) => {
             // Count before answering, so whoever sees the ERROR also sees it counted.
@@ -190,9 +205,12 @@ async fn serve_in_span(
         }
     };
     let _active = metrics.transfer_started();
-    let role = (!kernel_filtered).then_some(Role::Transfer {
-        max_blksize: rt.config.protocol.max_blksize.get(),
-    });
+    let role = Role::Transfer {
+        max_blksize: rt.config.protocol.largest_data(),
+    };
+    let screen = counters.map(|c| (role, c));
+    // UDP GSO when configured and the kernel has it; a refusal turns it off for the transfer.
+    let mut gso = rt.config.performance.batching.gso && crate::fastpath::support().gso;
     let span = Span::current();
     let now = Instant::now();
     let (kind, stats, outcome) = match prepared {
@@ -208,7 +226,7 @@ async fn serve_in_span(
                 machine: ReadTransfer::new(config, now),
                 source,
             };
-            drive(&mut s, &socket, peer, role, &shared).await;
+            drive(&mut s, &socket, peer, screen, &mut gso, &shared).await;
             (Kind::Read, s.machine.stats(), s.machine.outcome().cloned())
         }
         Prepared::Write {
@@ -224,7 +242,7 @@ async fn serve_in_span(
                 machine: WriteTransfer::new(config, now),
                 sink: Some(sink),
             };
-            drive(&mut s, &socket, peer, role, &shared).await;
+            drive(&mut s, &socket, peer, screen, &mut gso, &shared).await;
             (Kind::Write, s.machine.stats(), s.machine.outcome().cloned())
         }
     };
@@ -262,6 +280,43 @@ async fn serve_in_span(
     }
 }
 
+/// The largest block that fits the path MTU to `peer` (when `protocol.blksize_path_mtu`).
+fn blksize_cap(peer: SocketAddr, rt: &Runtime) -> Option<u16> {
+    if !rt.config.protocol.blksize_path_mtu {
+        return None;
+    }
+    match crate::io::path_mtu::path_mtu(peer) {
+        Ok(Some(mtu)) => {
+            let block = crate::io::path_mtu::max_block(mtu, peer);
+            // Below the RFC 2348 minimum the path is odd; leave the configured cap alone.
+            u16::try_from(block)
+                .ok()
+                .filter(|b| *b >= 8)
+                .or(Some(u16::MAX))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            debug!(error = %e, "path MTU unknown; blksize not clamped");
+            None
+        }
+    }
+}
+
+/// Collects what the kernel filter knows about a transfer socket when the transfer ends,
+/// however it ends.
+struct ClosedTransfer<'a> {
+    filter: Option<&'a KernelFilter>,
+    socket: &'a TransferSocket,
+}
+
+impl Drop for ClosedTransfer<'_> {
+    fn drop(&mut self) {
+        if let (Some(f), Some(fd)) = (self.filter, self.socket.own_fd()) {
+            f.transfer_closed(fd);
+        }
+    }
+}
+
 fn record_options(span: &Span, mode: &str, n: &crate::proto::options::Negotiated) {
     span.record("mode", mode);
     span.record("blksize", n.blksize);
@@ -285,30 +340,43 @@ async fn drive(
     s: &mut impl Session,
     socket: &TransferSocket,
     peer: SocketAddr,
-    role: Option<Role>,
+    screen: Option<(Role, &FilterCounters)>,
+    gso: &mut bool,
     shared: &Shared,
 ) {
     let mut buf = vec![0u8; s.recv_capacity()];
+    let mut batch = Batch::default();
     loop {
         s.prepare_output(Instant::now());
         let m = s.machine();
+        batch.clear();
         while let Some(d) = m.poll_transmit() {
             if opcode(d) == Some(OP_ERROR) {
                 let code = d.get(2..4).map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
                 shared.metrics.error_sent(ErrorCode::from_u16(code));
             }
+            batch.push(d);
+        }
+        if !batch.is_empty() {
+            let report = socket.send_batch(&batch, peer, *gso).await;
+            shared.metrics.sends(&report);
+            if let Some(e) = &report.gso_refused {
+                warn!(error = %e, "the kernel refused a UDP GSO send; this transfer sends one datagram per call");
+                *gso = false;
+            }
             // A failed send is like a lost datagram: the retransmit timer covers it.
-            if let Err(e) = socket.send_to(d, peer).await {
+            if let Some(e) = &report.failed {
                 debug!(error = %e, "send failed");
             }
         }
+        let m = s.machine();
         if m.is_finished() {
             return;
         }
         let deadline = m.poll_timeout();
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
-                Ok((n, _)) if role.is_some_and(|r| !filter::admit(r, &buf[..n], &shared.metrics.filter_userspace)) => {}
+                Ok((n, _)) if screen.is_some_and(|(r, c)| !filter::admit(r, &buf[..n], c)) => {}
                 Ok((n, from)) if from == peer => s.handle_datagram(Instant::now(), &buf[..n]),
                 Ok((_, from)) => {
                     // Another TID: answer it and carry on; the transfer is not disturbed.

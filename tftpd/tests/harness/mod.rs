@@ -9,8 +9,10 @@
     reason = "shared by several test binaries, each using a part"
 )]
 
+pub(crate) mod bpftool;
 pub(crate) mod clients;
 pub(crate) mod junk;
+pub(crate) mod netns;
 pub(crate) mod raw;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};

@@ -1,0 +1,27 @@
+//! Platform fast paths behind the `io` seams, probed once at start and chosen by the
+//! `[performance]` config. Each falls back to the portable path in `io`, which is always
+//! built and tested.
+
+#[cfg(target_os = "linux")]
+pub mod gso;
+
+use std::sync::OnceLock;
+
+/// What this kernel supports, probed once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Support {
+    /// UDP generic segmentation offload (`UDP_SEGMENT`, Linux 4.18).
+    pub gso: bool,
+}
+
+static SUPPORT: OnceLock<Support> = OnceLock::new();
+
+/// Probes (the first time) and returns what the kernel supports.
+pub fn support() -> Support {
+    *SUPPORT.get_or_init(|| Support {
+        #[cfg(target_os = "linux")]
+        gso: gso::probe(),
+        #[cfg(not(target_os = "linux"))]
+        gso: false,
+    })
+}

@@ -1,0 +1,165 @@
+//! Filename remapping: the `[[remap]]` rules, compiled once per configuration and applied in
+//! order to a requested name before it is resolved. The result still goes through the root
+//! jail (`RequestPath::parse`, then `openat2`), so no rule can reach outside the root.
+
+use std::net::IpAddr;
+
+use regex::{Regex, RegexBuilder};
+
+use crate::config::{RemapAction, RemapOp, RemapRule, SourcePrefix};
+
+/// What the rules made of a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapped {
+    /// No rule matched.
+    Unchanged,
+    /// Rewritten to this name.
+    Rewritten(String),
+    /// Refused by the rule at this index.
+    Denied(usize),
+}
+
+/// A rule that cannot be compiled; names the rule by its index in the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RemapError {
+    /// The regular expression is invalid.
+    #[error("remap[{index}].match: {message}")]
+    Pattern {
+        /// The rule.
+        index: usize,
+        /// The regex crate's explanation.
+        message: String,
+    },
+    /// A rewrite without a replacement.
+    #[error("remap[{index}].replace: required when action = \"rewrite\"")]
+    MissingReplace {
+        /// The rule.
+        index: usize,
+    },
+    /// A capture group named like the `${client}` variable.
+    #[error(
+        "remap[{index}].match: a capture group may not be named \"client\" (that is the client address)"
+    )]
+    ReservedGroup {
+        /// The rule.
+        index: usize,
+    },
+}
+
+#[derive(Debug)]
+struct Compiled {
+    regex: Regex,
+    action: RemapAction,
+    replace: String,
+    all: bool,
+    lowercase: bool,
+    last: bool,
+    ops: Vec<RemapOp>,
+    clients: Vec<SourcePrefix>,
+}
+
+/// The compiled rules of one configuration.
+#[derive(Debug, Default)]
+pub struct Remapper {
+    rules: Vec<Compiled>,
+}
+
+impl Remapper {
+    /// Compiles `rules` in order.
+    pub fn new(rules: &[RemapRule]) -> Result<Self, RemapError> {
+        let mut out = Vec::with_capacity(rules.len());
+        for (index, r) in rules.iter().enumerate() {
+            let regex = RegexBuilder::new(&r.pattern)
+                .case_insensitive(r.ignore_case)
+                // A hostile name must not make matching expensive; the regex crate is linear
+                // time, and this bounds the compiled program.
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| RemapError::Pattern {
+                    index,
+                    message: e.to_string(),
+                })?;
+            if regex.capture_names().flatten().any(|n| n == "client") {
+                return Err(RemapError::ReservedGroup { index });
+            }
+            let replace = match (r.action, &r.replace) {
+                (RemapAction::Rewrite, None) => return Err(RemapError::MissingReplace { index }),
+                (_, replace) => replace.clone().unwrap_or_default(),
+            };
+            out.push(Compiled {
+                regex,
+                action: r.action,
+                replace,
+                all: r.all,
+                lowercase: r.lowercase,
+                last: r.last,
+                ops: r.ops.clone(),
+                clients: r.clients.clone(),
+            });
+        }
+        Ok(Self { rules: out })
+    }
+
+    /// True when there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Applies the rules to `name`, requested by `client` for `op`.
+    pub fn map(&self, name: &str, op: RemapOp, client: IpAddr) -> Mapped {
+        let mut current = name.to_string();
+        let mut changed = false;
+        for (index, rule) in self.rules.iter().enumerate() {
+            if !rule.ops.is_empty() && !rule.ops.contains(&op) {
+                continue;
+            }
+            if !rule.clients.is_empty() && !rule.clients.iter().any(|p| p.contains(client)) {
+                continue;
+            }
+            if !rule.regex.is_match(&current) {
+                continue;
+            }
+            if rule.action == RemapAction::Deny {
+                return Mapped::Denied(index);
+            }
+            let client_text = unmapped(client).to_string();
+            let expand = |caps: &regex::Captures<'_>| {
+                let mut out = String::new();
+                // `${client}` first, as plain text; then the capture groups.
+                let template = rule.replace.replace("${client}", &client_text);
+                caps.expand(&template, &mut out);
+                out
+            };
+            let next = if rule.all {
+                rule.regex.replace_all(&current, expand).into_owned()
+            } else {
+                rule.regex.replace(&current, expand).into_owned()
+            };
+            current = if rule.lowercase {
+                next.to_lowercase()
+            } else {
+                next
+            };
+            changed = true;
+            if rule.last {
+                break;
+            }
+        }
+        if changed && current != name {
+            Mapped::Rewritten(current)
+        } else {
+            Mapped::Unchanged
+        }
+    }
+}
+
+/// IPv4 clients on a dual-stack socket arrive as `::ffff:a.b.c.d`; rules see `a.b.c.d`.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests;

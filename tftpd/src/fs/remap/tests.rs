@@ -1,0 +1,124 @@
+use super::*;
+
+fn rule(pattern: &str, replace: &str) -> RemapRule {
+    RemapRule {
+        pattern: pattern.into(),
+        action: RemapAction::Rewrite,
+        replace: Some(replace.into()),
+        all: false,
+        ignore_case: false,
+        lowercase: false,
+        last: false,
+        ops: Vec::new(),
+        clients: Vec::new(),
+    }
+}
+
+const V4: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 2, 3));
+
+#[test]
+fn windows_paths_become_unix_paths() {
+    let m = Remapper::new(&[RemapRule {
+        all: true,
+        ..rule(r"\\", "/")
+    }])
+    .expect("compiles");
+    assert_eq!(
+        m.map(r"\Boot\BCD", RemapOp::Read, V4),
+        Mapped::Rewritten("/Boot/BCD".into())
+    );
+    assert_eq!(m.map("plain/name", RemapOp::Read, V4), Mapped::Unchanged);
+}
+
+#[test]
+fn rules_apply_in_order_with_groups_case_folding_and_last() {
+    let m = Remapper::new(&[
+        RemapRule {
+            ignore_case: true,
+            lowercase: true,
+            ..rule(r"^pxelinux\.cfg/(.*)$", "pxe/${1}")
+        },
+        RemapRule {
+            last: true,
+            ..rule(r"^pxe/", "boot/pxe/")
+        },
+        rule(r"^boot/", "never/"),
+    ])
+    .expect("compiles");
+    assert_eq!(
+        m.map("PXELINUX.CFG/Default", RemapOp::Read, V4),
+        Mapped::Rewritten("boot/pxe/default".into()),
+        "rule 1 folds case, rule 2 matches the result and stops"
+    );
+}
+
+#[test]
+fn client_prefix_ops_and_the_client_variable() {
+    let m = Remapper::new(&[RemapRule {
+        clients: vec!["10.1.0.0/16".parse().expect("prefix")],
+        ops: vec![RemapOp::Read],
+        ..rule(r"^(.*)$", "hosts/${client}/$1")
+    }])
+    .expect("compiles");
+    assert_eq!(
+        m.map("cfg", RemapOp::Read, V4),
+        Mapped::Rewritten("hosts/10.1.2.3/cfg".into())
+    );
+    let mapped_v4: IpAddr = "::ffff:10.1.2.3".parse().expect("ip");
+    assert_eq!(
+        m.map("cfg", RemapOp::Read, mapped_v4),
+        Mapped::Rewritten("hosts/10.1.2.3/cfg".into()),
+        "a dual-stack socket's IPv4 client is seen as IPv4"
+    );
+    assert_eq!(
+        m.map("cfg", RemapOp::Write, V4),
+        Mapped::Unchanged,
+        "reads only"
+    );
+    let other: IpAddr = "192.0.2.1".parse().expect("ip");
+    assert_eq!(
+        m.map("cfg", RemapOp::Read, other),
+        Mapped::Unchanged,
+        "other clients"
+    );
+}
+
+#[test]
+fn deny_rules_refuse_and_bad_rules_name_themselves() {
+    let m = Remapper::new(&[
+        rule("^a$", "b"),
+        RemapRule {
+            action: RemapAction::Deny,
+            replace: None,
+            ..rule(r"\.key$", "")
+        },
+    ])
+    .expect("compiles");
+    assert_eq!(m.map("secret.key", RemapOp::Read, V4), Mapped::Denied(1));
+    let bad = Remapper::new(&[rule("ok", "x"), rule("(unclosed", "x")]).expect_err("bad regex");
+    assert!(bad.to_string().starts_with("remap[1].match"), "{bad}");
+    let missing = Remapper::new(&[RemapRule {
+        replace: None,
+        ..rule("x", "")
+    }])
+    .expect_err("rewrite without replace");
+    assert!(
+        missing.to_string().contains("remap[0].replace"),
+        "{missing}"
+    );
+    let reserved = Remapper::new(&[rule("(?P<client>x)", "y")]).expect_err("reserved group name");
+    assert!(reserved.to_string().contains("\"client\""), "{reserved}");
+}
+
+#[test]
+fn a_rewrite_cannot_escape_the_root() {
+    // The mapper itself may produce anything; the jail after it refuses escapes.
+    let m = Remapper::new(&[rule("^(.*)$", "../../etc/$1")]).expect("compiles");
+    let Mapped::Rewritten(name) = m.map("passwd", RemapOp::Read, V4) else {
+        panic!("the rule matches")
+    };
+    assert!(
+        crate::fs::RequestPath::parse(name.as_bytes()).is_err(),
+        "{name} must be refused by the name checks"
+    );
+}

@@ -1,0 +1,146 @@
+//! The datagrams one turn of a transfer sends (a window of DATA, or one ACK), gathered in one
+//! contiguous buffer so a fast path can hand them to the kernel in one call.
+
+/// Datagrams laid end to end.
+#[derive(Debug, Default)]
+pub struct Batch {
+    buf: Vec<u8>,
+    lens: Vec<usize>,
+}
+
+/// A run of datagrams that one UDP GSO send can carry: all `segment` bytes long except
+/// possibly the last, which may be shorter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    /// Byte range in the batch buffer.
+    pub start: usize,
+    /// End of the byte range (exclusive).
+    pub end: usize,
+    /// The segment size.
+    pub segment: usize,
+    /// How many datagrams.
+    pub count: usize,
+}
+
+impl Batch {
+    /// Appends a datagram.
+    pub fn push(&mut self, datagram: &[u8]) {
+        self.buf.extend_from_slice(datagram);
+        self.lens.push(datagram.len());
+    }
+
+    /// Empties the batch, keeping its memory.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.lens.clear();
+    }
+
+    /// How many datagrams.
+    pub fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    /// The whole buffer.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Each datagram.
+    pub fn datagrams(&self) -> impl Iterator<Item = &[u8]> {
+        let mut at = 0;
+        self.lens.iter().map(move |&n| {
+            let d = &self.buf[at..at + n];
+            at += n;
+            d
+        })
+    }
+
+    /// Splits the batch into GSO runs: consecutive datagrams of one size (the last of a run
+    /// may be shorter, as a file's final block is), at most `max_segments` of them and at
+    /// most `max_bytes` in all. A datagram longer than the one before starts a new run.
+    pub fn runs(&self, max_segments: usize, max_bytes: usize) -> Vec<Run> {
+        let mut runs: Vec<Run> = Vec::new();
+        let mut at = 0;
+        for &n in &self.lens {
+            let extend = runs.last().is_some_and(|r| {
+                let last_full = r.end - r.start == r.segment * r.count;
+                last_full
+                    && n <= r.segment
+                    && r.count < max_segments
+                    && r.end - r.start + n <= max_bytes
+            });
+            match runs.last_mut() {
+                Some(r) if extend => {
+                    r.end += n;
+                    r.count += 1;
+                }
+                _ => runs.push(Run {
+                    start: at,
+                    end: at + n,
+                    segment: n,
+                    count: 1,
+                }),
+            }
+            at += n;
+        }
+        runs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(lens: &[usize]) -> Batch {
+        let mut b = Batch::default();
+        for (i, &n) in lens.iter().enumerate() {
+            b.push(&vec![i as u8; n]);
+        }
+        b
+    }
+
+    fn shape(runs: &[Run]) -> Vec<(usize, usize)> {
+        runs.iter().map(|r| (r.segment, r.count)).collect()
+    }
+
+    #[test]
+    fn a_window_with_a_short_last_block_is_one_run() {
+        let b = batch(&[516, 516, 516, 100]);
+        assert_eq!(shape(&b.runs(64, 65507)), [(516, 4)]);
+        assert_eq!(b.runs(64, 65507)[0].end, b.bytes().len());
+    }
+
+    #[test]
+    fn runs_split_at_size_changes_and_limits() {
+        assert_eq!(
+            shape(&batch(&[4, 516, 516]).runs(64, 65507)),
+            [(4, 1), (516, 2)]
+        );
+        assert_eq!(
+            shape(&batch(&[516, 100, 516]).runs(64, 65507)),
+            [(516, 2), (516, 1)],
+            "nothing may follow a short datagram in a run"
+        );
+        assert_eq!(
+            shape(&batch(&[10; 5]).runs(2, 65507)),
+            [(10, 2), (10, 2), (10, 1)]
+        );
+        assert_eq!(
+            shape(&batch(&[1000; 5]).runs(64, 2500)),
+            [(1000, 2), (1000, 2), (1000, 1)]
+        );
+    }
+
+    #[test]
+    fn datagrams_come_back_as_pushed() {
+        let b = batch(&[3, 0, 5]);
+        let got: Vec<Vec<u8>> = b.datagrams().map(<[u8]>::to_vec).collect();
+        assert_eq!(got, [vec![0u8; 3], vec![], vec![2u8; 5]]);
+        assert_eq!(b.len(), 3);
+    }
+}

@@ -1,0 +1,285 @@
+//! Root-only: the real XDP program, attached by the daemon in generic mode to one end of a
+//! veth pair whose other end lives in a network namespace the test makes. Clients in that
+//! namespace send junk, a flood of requests, traffic from a denied source, fragments and
+//! other traffic; the counters (metrics and `bpftool`) must match exactly, a real client's
+//! download must still work, and other UDP and TCP traffic must pass. A reload that removes
+//! the interface detaches XDP, one that names it again re-attaches, and shutdown detaches.
+
+mod harness;
+
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use harness::bpftool::bpftool_sum;
+use harness::junk::counter;
+use harness::netns::{Netns, ip};
+use harness::raw::{ack, data, request};
+use harness::{Daemon, DaemonArgs, free_tcp_port, is_root, scrape_metrics, skip};
+
+const PIN_DIR: &str = "/sys/fs/bpf/tftpd-xdp-test";
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 213, 77, 1);
+/// Downloads with a real client and sends the junk.
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 213, 77, 2);
+/// On the deny list.
+const DENIED: Ipv4Addr = Ipv4Addr::new(10, 213, 77, 3);
+/// Floods requests (a fresh source, so its whole burst is there).
+const FLOODER: Ipv4Addr = Ipv4Addr::new(10, 213, 77, 4);
+const PORTS: (u16, u16) = (47100, 47199);
+const BURST: u64 = 3;
+const FLOOD: u64 = 12;
+
+fn config(interfaces: &str) -> String {
+    format!(
+        "port_range = \"{}-{}\"\n[protocol]\nmax_blksize = 512\n[ebpf]\npin_dir = \"{PIN_DIR}\"\n\
+         xdp_interfaces = [{interfaces}]\nxdp_mode = \"generic\"\nxdp_rate_limit = 1\n\
+         xdp_rate_burst = {BURST}\nxdp_deny = [\"{DENIED}/32\"]\n",
+        PORTS.0, PORTS.1
+    )
+}
+
+fn xdp_attached(interface: &str) -> bool {
+    ip(&["-d", "link", "show", "dev", interface]).contains("xdpgeneric")
+}
+
+fn socket_from(source: Ipv4Addr) -> UdpSocket {
+    let s = UdpSocket::bind(SocketAddrV4::new(source, 0)).expect("binding a client socket");
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("read timeout");
+    s
+}
+
+fn xdp_counter(body: &str, reason: &str) -> u64 {
+    let verdict = if matches!(reason, "passed" | "fragment_passed") {
+        "pass"
+    } else {
+        "drop"
+    };
+    counter(body, "tftpd_filter_packets_total", "xdp", verdict, reason)
+}
+
+#[test]
+fn xdp_drops_counts_limits_denies_and_leaves_other_traffic_alone() {
+    const TEST: &str = "xdp_drops_counts_limits_denies_and_leaves_other_traffic_alone";
+    if !is_root() {
+        skip(TEST, "needs root (network namespaces, XDP)");
+        return;
+    }
+    let object = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tftp-ebpf/target/bpfel-unknown-none/release/tftp-ebpf");
+    if !object.is_file() {
+        skip(TEST, "needs the eBPF object (cargo xtask build-ebpf)");
+        return;
+    }
+    let ns = Netns::new("xdp", SERVER, &[CLIENT, DENIED, FLOODER]);
+    let metrics_port = free_tcp_port();
+    let mut d = Daemon::start(DaemonArgs {
+        args: vec![
+            "--listen".into(),
+            format!("{SERVER}:0"),
+            // Required: any XDP or eBPF failure would stop the start.
+            "--ebpf".into(),
+            "required".into(),
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{metrics_port}"),
+        ],
+        config: Some(config(&format!("\"{}\"", ns.host_if))),
+        ..DaemonArgs::default()
+    });
+    d.wait_for_log("packet filter: XDP attached", Duration::from_secs(5));
+    assert!(xdp_attached(&ns.host_if), "XDP is on the interface");
+    let server = *d
+        .addrs()
+        .iter()
+        .find(|a| a.ip() == SERVER)
+        .expect("the veth listener");
+    let content = harness::pattern(3000, 7);
+    d.put_file("boot.img", &content);
+
+    // Other traffic through the same interface: a UDP echo and a TCP connection.
+    let udp_echo = UdpSocket::bind(SocketAddrV4::new(SERVER, 0)).expect("bind the UDP echo");
+    let udp_echo_addr = udp_echo.local_addr().expect("addr");
+    let tcp = TcpListener::bind(SocketAddrV4::new(SERVER, 0)).expect("bind the TCP listener");
+    let tcp_addr = tcp.local_addr().expect("addr");
+    let tcp_thread = std::thread::spawn(move || {
+        let (mut c, _) = tcp.accept().expect("accept");
+        c.write_all(b"tcp ok").expect("write");
+    });
+
+    // A real client downloads through XDP.
+    let dir = harness::TempDir::new("xdp-get");
+    let local = dir.path().join("boot.img");
+    let out = ns
+        .command("timeout")
+        .args([
+            "30",
+            "tftp",
+            "-m",
+            "binary",
+            &SERVER.to_string(),
+            &server.port().to_string(),
+            "-c",
+            "get",
+            "boot.img",
+        ])
+        .arg(&local)
+        .output()
+        .expect("running tftp in the namespace");
+    assert!(
+        std::fs::read(&local).is_ok_and(|got| got == content),
+        "the download through XDP is intact ({})",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let other_traffic_ok = ns.run(|| {
+        let s = socket_from(CLIENT);
+        s.send_to(b"not tftp at all", udp_echo_addr).expect("send");
+        let mut tcp = TcpStream::connect_timeout(&tcp_addr, Duration::from_secs(5))
+            .expect("TCP through the XDP interface");
+        let mut got = String::new();
+        tcp.read_to_string(&mut got).expect("read");
+        got == "tcp ok"
+    });
+    assert!(other_traffic_ok, "TCP passes XDP untouched");
+    udp_echo
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let (n, _) = udp_echo
+        .recv_from(&mut buf)
+        .expect("other UDP passes XDP untouched");
+    assert_eq!(&buf[..n], b"not tftp at all");
+    tcp_thread.join().expect("TCP thread");
+
+    ns.run(|| {
+        // Junk to the listener: 3 bad_opcode, 2 too_short, 2 malformed_request.
+        let s = socket_from(CLIENT);
+        for j in [
+            &b"\x00\x03\x00\x01data"[..],
+            b"\x00\x04\x00\x01",
+            b"\xff\xffjunk",
+            b"\x00",
+            b"\x00\x01\x00",
+            b"\x00\x01unterminated",
+            b"\x00\x02only-one-nul\x00",
+        ] {
+            s.send_to(j, server).expect("send junk");
+        }
+        // Junk to a transfer port (no socket needed: XDP judges the port range):
+        // 2 bad_ack_length, 1 bad_opcode, 1 oversized; and one ACK that passes.
+        let xfer = SocketAddr::from((SERVER, PORTS.0 + 50));
+        for j in [
+            b"\x00\x04\x00\x01\x00".to_vec(),
+            b"\x00\x04\x00\x01\x00".to_vec(),
+            request(1, b"x", "octet", &[]),
+            data(1, &[0; 600]),
+            ack(1),
+        ] {
+            s.send_to(&j, xfer).expect("send transfer junk");
+        }
+        // A denied source: a good request and a good ACK, both dropped.
+        let denied = socket_from(DENIED);
+        denied
+            .send_to(&request(1, b"boot.img", "octet", &[]), server)
+            .expect("send");
+        denied.send_to(&ack(1), xfer).expect("send");
+        assert!(
+            denied.recv_from(&mut [0u8; 600]).is_err(),
+            "a denied source gets no answer"
+        );
+        // A flood of good requests from one source: the burst passes, the rest is limited.
+        // Each from its own port, as many clients behind one address would.
+        for i in 0..FLOOD {
+            let name = format!("missing-{i}");
+            socket_from(FLOODER)
+                .send_to(&request(1, name.as_bytes(), "octet", &[]), server)
+                .expect("send");
+        }
+        // A request too big for one frame: two IPv4 fragments, passed to the stack.
+        let big = request(1, &[b'a'; 1800], "octet", &[]);
+        s.send_to(&big, server).expect("send a fragmented request");
+    });
+
+    let body = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let b = scrape_metrics(metrics_port);
+            if xdp_counter(&b, "rate_limited") == FLOOD - BURST
+                || std::time::Instant::now() > deadline
+            {
+                break b;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let expected = [
+        ("bad_opcode", 3 + 1),
+        ("too_short", 2),
+        ("malformed_request", 2),
+        ("bad_ack_length", 2),
+        ("oversized", 1),
+        ("denied", 2),
+        ("rate_limited", FLOOD - BURST),
+        ("fragment_passed", 2),
+    ];
+    for (reason, want) in expected {
+        assert_eq!(xdp_counter(&body, reason), want, "xdp {reason}:\n{body}");
+    }
+    // The download (1 RRQ, its ACKs), the passing ACK and the flood's burst, at least.
+    let passed = xdp_counter(&body, "passed");
+    assert!(passed >= 1 + 6 + 1 + BURST, "xdp passed {passed}");
+    // The burst reached the daemon (which refused the missing files); the rest never did.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while (d.log().matches("request refused reason=missing-").count() as u64) < BURST {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the burst's requests must reach the daemon:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        d.log().matches("request refused reason=missing-").count() as u64,
+        BURST,
+        "only the burst reached the daemon"
+    );
+    // bpftool reads the same numbers from the pinned map, by index.
+    for (index, reason) in [
+        (2, "bad_opcode"),
+        (6, "rate_limited"),
+        (7, "denied"),
+        (8, "fragment_passed"),
+    ] {
+        let (packets, _) = bpftool_sum(PIN_DIR, "xdp_counts", index);
+        assert_eq!(packets, xdp_counter(&body, reason), "bpftool {reason}");
+    }
+
+    // Reload without the interface: detached. Reload with it again: attached.
+    std::fs::write(d.config_path(), config("")).expect("rewrite the config");
+    let mark = d.log_len();
+    d.signal("HUP");
+    d.wait_for_log_after("packet filter: XDP detached", mark, Duration::from_secs(5));
+    assert!(
+        !xdp_attached(&ns.host_if),
+        "a reload that drops the interface detaches"
+    );
+    std::fs::write(d.config_path(), config(&format!("\"{}\"", ns.host_if)))
+        .expect("rewrite the config");
+    let mark = d.log_len();
+    d.signal("HUP");
+    d.wait_for_log_after("packet filter: XDP attached", mark, Duration::from_secs(5));
+    assert!(
+        xdp_attached(&ns.host_if),
+        "a reload that names it again re-attaches"
+    );
+
+    d.signal("TERM");
+    let status = d.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "exit 0, got {status}");
+    assert!(!xdp_attached(&ns.host_if), "shutdown detaches");
+    assert!(
+        !std::path::Path::new(PIN_DIR).join("xdp_counts").exists(),
+        "the pins are removed on shutdown"
+    );
+}
