@@ -22,11 +22,17 @@ const DASHBOARD: &str = "dist/grafana/tftpd.json";
 
 /// Labels Prometheus adds when it scrapes (target labels), absent from the page itself.
 const TARGET_LABELS: [&str; 2] = ["job", "instance"];
-/// Label values the daemon exports only in situations a plain test daemon is not in.
-/// (`path="socket"`: only while the eBPF socket filters are attached, docs/monitoring.md.)
-const SITUATIONAL_VALUES: [(&str, &str, &str); 2] = [
+/// Label values the daemon exports only in situations a test daemon with `--ebpf off` is not
+/// in: the kernel filter paths while those filters are attached, and classic BPF's drops
+/// without a reason (docs/monitoring.md).
+const SITUATIONAL_VALUES: [(&str, &str, &str); 7] = [
     ("tftpd_filter_packets_total", "path", "socket"),
+    ("tftpd_filter_packets_total", "path", "cbpf"),
+    ("tftpd_filter_packets_total", "path", "xdp"),
+    ("tftpd_filter_packets_total", "reason", "unclassified"),
     ("tftpd_filter_bytes_total", "path", "socket"),
+    ("tftpd_filter_bytes_total", "path", "cbpf"),
+    ("tftpd_filter_bytes_total", "path", "xdp"),
 ];
 /// Labels whose values come from the configuration, so any value is real.
 const CONFIGURED_LABELS: [&str; 1] = ["listen"];
