@@ -24,7 +24,7 @@ pub fn install(
     level: Option<LevelHandle>,
     notifier: Option<Arc<Notifier>>,
     shutdown: CancellationToken,
-) -> std::io::Result<impl std::future::Future<Output = ()>> {
+) -> std::io::Result<impl Future<Output = ()>> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
