@@ -208,25 +208,3 @@ fn receive(socket: &UdpSocket, blksize: u16, window: u16) -> io::Result<(u64, u6
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_small_ceiling_run_moves_exactly_the_bytes_asked_for() {
-        for (blksize, windowsize) in [(512, 1), (1428, 8)] {
-            let r = ceiling(&CeilingSpec {
-                blksize,
-                windowsize,
-                bytes: 100_000,
-            })
-            .expect("a loopback ceiling run");
-            assert_eq!(
-                r.bytes, 100_000,
-                "blksize {blksize} windowsize {windowsize}"
-            );
-            assert_eq!(r.blocks, 100_000 / u64::from(blksize) + 1);
-        }
-    }
-}
