@@ -36,7 +36,9 @@ pub enum LoadError {
     },
 }
 
-/// Runs `spec` on a runtime of its own and returns the report.
+/// Runs `spec` on a runtime of its own and returns the report. Each client holds one
+/// socket at a time (two while a finished impaired download dallies), so a caller running
+/// more than about 1000 clients should raise `RLIMIT_NOFILE` first, as `tftp-load` does.
 pub fn run(spec: &LoadSpec) -> Result<Report, LoadError> {
     spec.validate()?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -32,7 +32,8 @@ pub struct LoadSpec {
     pub stop: Stop,
     /// Client-side loss, duplication, reordering and delay.
     pub impairment: Impairment,
-    /// Runtime worker threads; `None`: one per CPU.
+    /// Worker threads of the runtime [`crate::run`] builds; `None`: one per CPU.
+    /// ([`crate::run_async`] uses the caller's runtime.)
     pub threads: Option<usize>,
 }
 

@@ -262,3 +262,37 @@ fn a_duration_run_keeps_clients_busy_until_it_ends() {
         r.wall_secs
     );
 }
+
+#[test]
+fn a_tsize_answer_that_differs_from_the_expected_size_is_corrupt() {
+    let server = Server::start("127.0.0.1:0", "");
+    let content = pattern(3000, 9);
+    server.put_file("f.bin", &content);
+    // The local copy is longer than the served file: with tsize the server's answer (3000)
+    // gives it away before any DATA; without, the transfer ends short.
+    let longer = [content.as_slice(), b"extra"].concat();
+    for (tsize, kind) in [(true, "corrupt"), (false, "short")] {
+        let mut spec = download(server.addr(), "f.bin", &longer);
+        spec.options.tsize = tsize;
+        let r = run(&spec).expect("a run");
+        assert_eq!(r.failures.get(kind), Some(&1), "tsize {tsize}:\n{r}");
+    }
+}
+
+#[test]
+fn delay_holds_back_every_datagram_both_ways() {
+    let server = Server::start("127.0.0.1:0", "");
+    let content = pattern(100, 10);
+    server.put_file("f.bin", &content);
+    let mut spec = download(server.addr(), "f.bin", &content);
+    spec.impairment.delay = Duration::from_millis(40);
+    let r = run(&spec).expect("a delayed run");
+    assert_clean(&r, "delay");
+    let init = r.init_latency.expect("an answer came");
+    // The RRQ waits 40 ms on the way out and the first DATA 40 ms on the way in.
+    assert!(
+        init.p50_ms >= 80.0,
+        "init latency {} ms under 2 × 40 ms",
+        init.p50_ms
+    );
+}
