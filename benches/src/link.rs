@@ -278,3 +278,57 @@ impl Shaper {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(tag: u8, due: Instant) -> Pending {
+        Pending {
+            due,
+            peer: "127.0.0.1:9".parse().expect("address"),
+            len: 1,
+            buf: vec![tag],
+        }
+    }
+
+    fn drain(q: &mut Queue, now: Instant) -> Vec<u8> {
+        std::iter::from_fn(|| q.pop_due(now).map(|p| p.buf[0])).collect()
+    }
+
+    #[test]
+    fn a_held_datagram_goes_out_after_the_next_one() {
+        let now = Instant::now();
+        let mut q = Queue::default();
+        q.push(pending(1, now), None, true, now);
+        assert_eq!(drain(&mut q, now), Vec::<u8>::new(), "held, nothing due");
+        q.push(pending(2, now), Some(pending(3, now)), false, now);
+        assert_eq!(
+            drain(&mut q, now),
+            vec![2, 1, 3],
+            "2 overtook 1; 3 is 2's copy"
+        );
+    }
+
+    #[test]
+    fn a_held_datagram_nobody_overtakes_is_released_at_the_hold_limit() {
+        let now = Instant::now();
+        let mut q = Queue::default();
+        q.push(pending(1, now), None, true, now);
+        assert_eq!(q.next_event(), Some(now + HOLD_LIMIT));
+        q.release_expired(now + HOLD_LIMIT);
+        assert_eq!(drain(&mut q, now + HOLD_LIMIT), vec![1]);
+    }
+
+    #[test]
+    fn nothing_leaves_before_it_is_due_and_order_is_kept() {
+        let now = Instant::now();
+        let later = now + std::time::Duration::from_millis(10);
+        let mut q = Queue::default();
+        q.push(pending(1, later), None, false, now);
+        // Due earlier than the one before it, yet it may not overtake it.
+        q.push(pending(2, now), None, false, now);
+        assert_eq!(drain(&mut q, now), Vec::<u8>::new(), "not due yet");
+        assert_eq!(drain(&mut q, later), vec![1, 2]);
+    }
+}

@@ -148,6 +148,9 @@ impl Download<'_> {
                         }
                     }
                 }
+                // A late copy of the OACK (the server resent it while our ACK 0 was on its
+                // way, or the network duplicated it): DATA has already begun.
+                Packet::Oack { .. } => None,
                 _ => {
                     send_error(link, from, ErrorCode::IllegalOperation, "unexpected").await;
                     return Err(Failure::Protocol);

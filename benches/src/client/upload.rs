@@ -22,7 +22,6 @@ use crate::link::Link;
 
 /// Uploads `size` bytes of the content for `seed` as `remote`.
 pub async fn upload(ctx: Ctx<'_>, remote: &str, size: u64, seed: u64) -> TransferRecord {
-    let started = Instant::now();
     let mut up = Upload {
         ctx,
         size,
@@ -30,14 +29,15 @@ pub async fn upload(ctx: Ctx<'_>, remote: &str, size: u64, seed: u64) -> Transfe
         init_latency: None,
         retransmits: 0,
         bytes: 0,
+        started: Instant::now(),
     };
     let mut link = None;
-    let outcome = up.run(remote, started, &mut link).await;
+    let outcome = up.run(remote, &mut link).await;
     TransferRecord {
         outcome,
         bytes: up.bytes,
         init_latency: up.init_latency,
-        duration: started.elapsed(),
+        duration: up.started.elapsed(),
         retransmits: up.retransmits,
         impaired: link.as_ref().map(Link::counts).unwrap_or_default(),
         remote: Some(remote.to_string()),
@@ -51,15 +51,12 @@ struct Upload<'a> {
     init_latency: Option<std::time::Duration>,
     retransmits: u64,
     bytes: u64,
+    /// When the WRQ went out (reset after the socket is bound, as for a download).
+    started: Instant,
 }
 
 impl Upload<'_> {
-    async fn run(
-        &mut self,
-        remote: &str,
-        started: Instant,
-        link_out: &mut Option<Link>,
-    ) -> Result<(), Failure> {
+    async fn run(&mut self, remote: &str, link_out: &mut Option<Link>) -> Result<(), Failure> {
         let spec = self.ctx.spec;
         let server = spec.server;
         let (link, buf_len) = self.ctx.bind().await?;
@@ -69,6 +66,8 @@ impl Upload<'_> {
         let mut rx = vec![0u8; buf_len];
         let mut tx = Vec::with_capacity(buf_len);
 
+        self.started = Instant::now();
+        let started = self.started;
         link.send_to(&request, server).await?;
         let mut agreed = Agreed::defaults(spec.timeout());
         let mut peer: Option<SocketAddr> = None;
