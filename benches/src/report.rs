@@ -35,6 +35,9 @@ pub struct Report {
     pub init_latency: Option<Spread>,
     /// Request to last ACK, over the transfers that verified.
     pub duration: Option<Spread>,
+    /// The blksize and windowsize transfers ran with, and how many ran with each (a
+    /// server may lower or ignore what was asked for).
+    pub negotiated: Vec<Negotiated>,
     /// Failed transfers by kind: `timeout`, `error_N`, `corrupt`, `short`, `protocol`, `io`.
     pub failures: BTreeMap<String, u64>,
     /// Datagrams the clients sent again.
@@ -43,6 +46,17 @@ pub struct Report {
     pub impaired: Impaired,
     /// Uploaded files read back from the server's root and compared (0 unless asked).
     pub stored_checked: u64,
+}
+
+/// One blksize/windowsize pair and how many transfers ran with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Negotiated {
+    /// Bytes per block.
+    pub blksize: u16,
+    /// Blocks per window.
+    pub windowsize: u16,
+    /// Transfers that ran with these values.
+    pub transfers: u64,
 }
 
 /// [`ImpairCounts`] in the report.
@@ -82,6 +96,10 @@ impl Report {
                 *failures.entry(f.label()).or_insert(0) += 1;
             }
         }
+        let mut pairs: BTreeMap<(u16, u16), u64> = BTreeMap::new();
+        for a in records.iter().filter_map(|r| r.agreed) {
+            *pairs.entry((a.blksize, a.windowsize)).or_insert(0) += 1;
+        }
         let mut counts = ImpairCounts::default();
         records.iter().for_each(|r| counts.add(&r.impaired));
         let mut init: Vec<Duration> = records.iter().filter_map(|r| r.init_latency).collect();
@@ -104,6 +122,14 @@ impl Report {
             },
             init_latency: Spread::of(&mut init),
             duration: Spread::of(&mut durations),
+            negotiated: pairs
+                .into_iter()
+                .map(|((blksize, windowsize), transfers)| Negotiated {
+                    blksize,
+                    windowsize,
+                    transfers,
+                })
+                .collect(),
             failures,
             retransmits: records.iter().map(|r| r.retransmits).sum(),
             impaired: Impaired {
@@ -155,6 +181,19 @@ impl fmt::Display for Report {
                 None => writeln!(f, "{name}: no samples")?,
             }
         }
+        let pairs: Vec<String> = self
+            .negotiated
+            .iter()
+            .map(|n| {
+                format!(
+                    "blksize {} windowsize {} ({} transfers)",
+                    n.blksize, n.windowsize, n.transfers
+                )
+            })
+            .collect();
+        if !pairs.is_empty() {
+            writeln!(f, "negotiated: {}", pairs.join(", "))?;
+        }
         let kinds: Vec<String> = self
             .failures
             .iter()
@@ -188,13 +227,17 @@ impl fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::Failure;
+    use crate::client::{Agreed, Failure};
 
     fn record(outcome: Result<(), Failure>, bytes: u64, ms: u64) -> TransferRecord {
         TransferRecord {
             outcome,
             bytes,
             init_latency: Some(Duration::from_millis(ms / 10)),
+            agreed: Some(Agreed {
+                windowsize: if bytes > 0 { 4 } else { 1 },
+                ..Agreed::defaults(Duration::from_secs(1))
+            }),
             duration: Duration::from_millis(ms),
             retransmits: 2,
             impaired: ImpairCounts {
@@ -231,6 +274,22 @@ mod tests {
         assert_eq!(r.transfers_per_s, 2.0);
         assert_eq!(r.retransmits, 10, "retransmits of every transfer");
         assert_eq!(r.impaired.held, 15);
+        assert_eq!(
+            r.negotiated,
+            vec![
+                Negotiated {
+                    blksize: 512,
+                    windowsize: 1,
+                    transfers: 2
+                },
+                Negotiated {
+                    blksize: 512,
+                    windowsize: 4,
+                    transfers: 3
+                }
+            ],
+            "transfers counted per blksize/windowsize pair"
+        );
         let d = r.duration.expect("durations of the verified transfers");
         assert_eq!((d.p50_ms, d.max_ms), (10.0, 30.0));
         let back: Report =

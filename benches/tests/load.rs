@@ -46,6 +46,12 @@ fn downloads_verify_at_several_blksizes_and_windowsizes() {
         assert_eq!(r.transfers, 6, "{what}: 3 clients × 2 repeats");
         assert_eq!(r.bytes, 6 * 150_000, "{what}: bytes of every transfer");
         assert!(r.init_latency.is_some() && r.duration.is_some(), "{what}");
+        let n = r.negotiated.first().expect("the values transfers ran with");
+        assert_eq!(
+            (n.blksize, n.windowsize, n.transfers),
+            (blksize.unwrap_or(512), windowsize.unwrap_or(1), 6),
+            "{what}: tftpd grants what was asked for"
+        );
     }
 }
 

@@ -113,6 +113,12 @@ fn in_tftpd_downloads_verify_with_the_options_it_knows() {
         "in.tftpd downloads must verify:\n{r}"
     );
     assert_eq!(r.bytes, 600_000);
+    assert_eq!(
+        (r.negotiated[0].blksize, r.negotiated[0].windowsize),
+        (1428, 1),
+        "in.tftpd takes blksize, leaves windowsize out: {:?}",
+        r.negotiated
+    );
 }
 
 /// Serves one RRQ in RFC 1350 lock-step with 512-byte blocks, whatever options it carries.
@@ -164,4 +170,9 @@ fn a_server_that_ignores_options_is_followed_on_plain_data() {
         "plain DATA must be taken as 512-byte lock-step:\n{r}"
     );
     assert_eq!(r.bytes, 1300);
+    assert_eq!(
+        (r.negotiated[0].blksize, r.negotiated[0].windowsize),
+        (512, 1),
+        "RFC 1350 values"
+    );
 }

@@ -26,6 +26,7 @@ pub async fn download(ctx: Ctx<'_>, file: &str, expect: &Expected) -> TransferRe
         ctx,
         verifier: Verifier::new(expect),
         init_latency: None,
+        agreed: None,
         retransmits: 0,
         started: Instant::now(),
         impaired_at_end: ImpairCounts::default(),
@@ -36,6 +37,7 @@ pub async fn download(ctx: Ctx<'_>, file: &str, expect: &Expected) -> TransferRe
         outcome: outcome.map(|_| ()),
         bytes: state.verifier.offset(),
         init_latency: state.init_latency,
+        agreed: state.agreed,
         duration: state.started.elapsed(),
         retransmits: state.retransmits,
         // A finished download hands its link to the dally, leaving the counts behind.
@@ -48,6 +50,7 @@ struct Download<'a> {
     ctx: Ctx<'a>,
     verifier: Verifier<'a>,
     init_latency: Option<std::time::Duration>,
+    agreed: Option<Agreed>,
     retransmits: u64,
     started: Instant,
     impaired_at_end: ImpairCounts,
@@ -103,6 +106,7 @@ impl Download<'_> {
                         self.init_latency = Some(self.started.elapsed());
                         peer = Some(from);
                         agreed = accept_oack(link, from, &options, spec).await?;
+                        self.agreed = Some(agreed);
                         if let (Some(told), Some(size)) = (agreed.tsize, expect.size())
                             && told != size
                         {
@@ -120,6 +124,7 @@ impl Download<'_> {
                     if peer.is_none() {
                         // DATA straight away: the server ignored our options (RFC 2347).
                         self.init_latency = Some(self.started.elapsed());
+                        self.agreed = Some(agreed);
                         peer = Some(from);
                     }
                     if data.len() > usize::from(agreed.blksize) {

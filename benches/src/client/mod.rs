@@ -76,6 +76,9 @@ pub struct TransferRecord {
     pub bytes: u64,
     /// From the first request to the first DATA/OACK (download) or ACK/OACK (upload).
     pub init_latency: Option<Duration>,
+    /// What was negotiated (or assumed, when the server ignored the options), once the
+    /// server answered.
+    pub agreed: Option<Agreed>,
     /// From the first request to the last ACK sent (download) or received (upload).
     pub duration: Duration,
     /// Datagrams the client sent again: requests and ACKs after a timeout, DATA after a

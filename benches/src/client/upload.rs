@@ -27,6 +27,7 @@ pub async fn upload(ctx: Ctx<'_>, remote: &str, size: u64, seed: u64) -> Transfe
         size,
         seed,
         init_latency: None,
+        agreed: None,
         retransmits: 0,
         bytes: 0,
         started: Instant::now(),
@@ -37,6 +38,7 @@ pub async fn upload(ctx: Ctx<'_>, remote: &str, size: u64, seed: u64) -> Transfe
         outcome,
         bytes: up.bytes,
         init_latency: up.init_latency,
+        agreed: up.agreed,
         duration: up.started.elapsed(),
         retransmits: up.retransmits,
         impaired: link.as_ref().map(Link::counts).unwrap_or_default(),
@@ -49,6 +51,7 @@ struct Upload<'a> {
     size: u64,
     seed: u64,
     init_latency: Option<std::time::Duration>,
+    agreed: Option<Agreed>,
     retransmits: u64,
     bytes: u64,
     /// When the WRQ went out (reset after the socket is bound, as for a download).
@@ -118,6 +121,7 @@ impl Upload<'_> {
             let Some(index) = new_ack else { continue };
             if peer.is_none() {
                 self.init_latency = Some(started.elapsed());
+                self.agreed = Some(agreed);
                 peer = Some(from);
                 total = self.size / u64::from(agreed.blksize) + 1;
             }
