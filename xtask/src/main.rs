@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask demo` runs the server on the bundled sample root, and
 //! `cargo xtask test` installs what the tests need and runs every check CI runs.
 
+mod bench;
 mod bench_flood;
 mod build_ebpf;
 mod demo;
@@ -14,11 +15,15 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|bench-flood|dist|dist-test|check-dist>
+const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|bench|bench-flood|dist|dist-test|check-dist>
 
   demo        build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
   build-ebpf  build the eBPF object tftpd embeds (installs nightly rust-src and bpf-linker
               when missing)
+  bench       tftpd side by side with in.tftpd, atftpd and dnsmasq (root; installs them with apt;
+              loopback port 69): a Markdown table of throughput, CPU per GiB, syscalls per MiB,
+              init latency and failures, as ratios to the best peer, in target/bench/.
+              --quick: small sizes, one round (proves the harness); --runs N: rounds
   bench-flood junk flood during a 64 MiB download: userspace, classic BPF, eBPF, XDP (root; loopback;
               bounded); prints a Markdown table
   test        install what the tests need (when possible), build the eBPF object, then run
@@ -37,6 +42,7 @@ fn main() -> anyhow::Result<()> {
     match args.next().as_deref() {
         Some("demo") => demo::run(),
         Some("build-ebpf") => build_ebpf::run(),
+        Some("bench") => bench::run(args),
         Some("bench-flood") => bench_flood::run(),
         Some("test") => test::run(),
         Some("setup") => setup::run(),

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::Context as _;
 
-use crate::{build_ebpf, dist, dist_check, exec, exec_in, have, setup, workspace_root};
+use crate::{bench, build_ebpf, dist, dist_check, exec, exec_in, have, setup, workspace_root};
 
 /// The BSD target the portable code is compile-checked for.
 const BSD_TARGET: &str = "x86_64-unknown-freebsd";
@@ -37,6 +37,9 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let counts = exec_counting(Command::new(cargo).args(["test", "--workspace", "--all-targets"]))?;
     // The Debian package: built, linted, installed, serving a file, purged (root only).
     dist::run_test()?;
+    // The side-by-side harness, short: proves every server starts and every column is read
+    // (root only: port 69, cgroups, perf). It asserts no speed.
+    bench::run_quick_in_test()?;
     fuzz()?;
     // One plain closing line with the totals of every test binary, so a reader (or CI) does
     // not mistake the last binary's count for the whole run's.

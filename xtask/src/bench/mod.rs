@@ -1,0 +1,365 @@
+//! `cargo xtask bench [--quick] [--runs N]`: tftpd side by side with the established TFTP
+//! servers (tftp-hpa's in.tftpd, atftpd, dnsmasq) on loopback, in one run, alternating.
+//!
+//! Every server runs in turn on 127.0.0.1:69 inside its own cgroup v2, started fresh for each
+//! sample. The release `tftp-load` drives it and verifies every byte; the cgroup's CPU time
+//! (which includes forked children, as in.tftpd forks one per transfer), `perf stat`'s count
+//! of syscalls inside the cgroup, and the drops at the listening socket are read around the
+//! client run. Each column is the median over the rounds; each figure is also given as a
+//! ratio to the best peer's. Nothing is asserted: the machine is shared and noisy.
+
+mod measure;
+mod peers;
+mod scenario;
+mod server;
+mod table;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+use measure::{SyscallCounter, listener_drops};
+use scenario::{File, Plan, Scenario};
+use server::{Running, Server};
+use table::{Sample, ScenarioResult, summarize};
+use tftpd_benches::ceiling::CeilingReport;
+use tftpd_benches::report::Report;
+
+use crate::{build_ebpf, exec, workspace_root};
+
+/// Rounds of the full run (the issue: "median of several runs").
+const FULL_RUNS: usize = 3;
+
+struct Context {
+    tftpd: PathBuf,
+    load: PathBuf,
+    root: PathBuf,
+    perf_out: PathBuf,
+    out_dir: PathBuf,
+    perf: bool,
+}
+
+pub(crate) fn run(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let mut quick = false;
+    let mut runs = None;
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--runs" => {
+                let n = args.next().context("--runs needs a number")?;
+                runs = Some(
+                    n.parse::<usize>()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .with_context(|| {
+                            format!("--runs {n:?}: expected a whole number of rounds, at least 1")
+                        })?,
+                );
+            }
+            other => {
+                bail!("cargo xtask bench: unknown argument {other:?} (allowed: --quick, --runs N)")
+            }
+        }
+    }
+    let plan = if quick {
+        Plan::quick(runs.unwrap_or(1))
+    } else {
+        Plan::full(runs.unwrap_or(FULL_RUNS))
+    };
+    if !is_root() {
+        bail!(
+            "cargo xtask bench needs root: dnsmasq serves TFTP only on port 69, and each server's \
+             CPU and syscalls are counted in a cgroup with perf. Run: sudo cargo xtask bench"
+        );
+    }
+    let tftpd = workspace_root().join("target/release/tftpd");
+    let packages: Vec<_> = Server::ALL.iter().filter_map(|s| s.package()).collect();
+    peers::ensure(&packages)?;
+    peers::ensure_perf()?;
+    // The daemon is measured as shipped: with its eBPF socket filters embedded.
+    build_ebpf::run()?;
+    exec(Command::new(env!("CARGO")).args([
+        "build",
+        "--release",
+        "--package",
+        "tftpd",
+        "--package",
+        "tftpd-benches",
+    ]))?;
+    let out_dir = workspace_root().join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let root = std::env::temp_dir().join(format!("tftpd-bench-{}", std::process::id()));
+    let ctx = Context {
+        tftpd: tftpd.clone(),
+        load: workspace_root().join("target/release/tftp-load"),
+        root: root.clone(),
+        perf_out: out_dir.join("perf.out"),
+        out_dir: out_dir.clone(),
+        perf: crate::have("perf"),
+    };
+    if !ctx.perf {
+        eprintln!("xtask: perf is missing: syscalls per MiB will read n/a");
+    }
+    write_root(&root, &plan)?;
+    let result = run_plan(&plan, &ctx);
+    let _ = std::fs::remove_dir_all(&root);
+    let results = result?;
+    let markdown = render(&plan, &ctx, &results);
+    println!("\n{markdown}");
+    std::fs::write(out_dir.join("side-by-side.md"), &markdown)?;
+    std::fs::write(
+        out_dir.join("side-by-side.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+    eprintln!(
+        "xtask: wrote {0}/side-by-side.md and {0}/side-by-side.json",
+        out_dir.display()
+    );
+    Ok(())
+}
+
+/// `cargo xtask test`'s step: `bench --quick` as root; a clear skip otherwise (a failure
+/// under CI=true, where everything must run).
+pub(crate) fn run_quick_in_test() -> anyhow::Result<()> {
+    if !is_root() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            bail!("CI=true but not root: the side-by-side bench harness cannot run");
+        }
+        eprintln!("xtask: skipping: the side-by-side bench (bench --quick) needs root");
+        return Ok(());
+    }
+    run(["--quick".to_string()].into_iter())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// The served root: one file per role, a pattern that tells every offset apart, readable by
+/// `nobody` (every server drops to it).
+fn write_root(root: &Path, plan: &Plan) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(root)?;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))?;
+    for file in [File::Large, File::Medium, File::Small, File::Lossy] {
+        let size = plan.size_of(file);
+        let data: Vec<u8> = (0..size).map(|i| (i * 31 + i / 4099) as u8).collect();
+        let path = root.join(file.name());
+        std::fs::write(&path, data).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(())
+}
+
+fn run_plan(plan: &Plan, ctx: &Context) -> anyhow::Result<Vec<ScenarioResult>> {
+    let servers: Vec<Server> = Server::ALL
+        .into_iter()
+        .filter(|s| {
+            let present = s.program(&ctx.tftpd).exists();
+            if !present {
+                eprintln!("xtask: {} is not installed: left out", s.name());
+            }
+            present
+        })
+        .collect();
+    if servers.len() < Server::ALL.len() && std::env::var("CI").is_ok_and(|v| v == "true") {
+        bail!(
+            "CI=true but not every peer is installed: the side-by-side run must include them all"
+        );
+    }
+    let mut results = Vec::new();
+    for scenario in &plan.scenarios {
+        let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
+        for round in 0..plan.runs {
+            // Alternate: each round starts with a different server, so a slow phase of the
+            // machine does not always hit the same one.
+            for k in 0..servers.len() {
+                let i = (k + round) % servers.len();
+                let server = servers[i];
+                eprintln!(
+                    "xtask: bench {} round {}/{}: {}",
+                    scenario.id,
+                    round + 1,
+                    plan.runs,
+                    server.name()
+                );
+                let sample = measure_once(server, scenario, ctx).with_context(|| {
+                    format!("scenario {} against {}", scenario.id, server.name())
+                })?;
+                samples[i].push(sample);
+            }
+        }
+        let ceiling = match scenario.ceiling_shape() {
+            Some((blksize, windowsize)) => Some(ceiling(
+                ctx,
+                blksize,
+                windowsize,
+                plan.size_of(scenario.file),
+                plan.runs,
+            )?),
+            None => None,
+        };
+        results.push(ScenarioResult {
+            id: scenario.id,
+            title: scenario.title.clone(),
+            rows: servers
+                .iter()
+                .zip(&samples)
+                .map(|(s, v)| summarize(*s, v))
+                .collect(),
+            ceiling_mb_per_s: ceiling,
+        });
+    }
+    Ok(results)
+}
+
+fn measure_once(server: Server, scenario: &Scenario, ctx: &Context) -> anyhow::Result<Sample> {
+    let log = ctx.out_dir.join(format!("{}.log", server.name()));
+    let running = Running::start(server, &ctx.tftpd, &ctx.root, File::Small.name(), &log)?;
+    let counter = if ctx.perf {
+        Some(SyscallCounter::start(&running.cgroup, &ctx.perf_out)?)
+    } else {
+        None
+    };
+    let drops0 = listener_drops(69)?;
+    let cpu0 = running.cgroup.cpu_seconds()?;
+    let report = load(ctx, scenario)?;
+    let cpu1 = running.cgroup.cpu_seconds()?;
+    let drops1 = listener_drops(69)?;
+    let syscalls = counter.map(SyscallCounter::stop).transpose()?;
+    drop(running);
+    let ran_as = report
+        .negotiated
+        .iter()
+        .map(|n| format!("{}/{}", n.blksize, n.windowsize))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(Sample {
+        mb_per_s: report.mb_per_s,
+        cpu_seconds: cpu1 - cpu0,
+        bytes: report.bytes,
+        syscalls,
+        init_p50_ms: report.init_latency.map(|s| s.p50_ms),
+        init_p99_ms: report.init_latency.map(|s| s.p99_ms),
+        transfers: report.transfers,
+        failures: report.failures,
+        listener_drops: drops1.saturating_sub(drops0),
+        ran_as: if ran_as.is_empty() {
+            "none".into()
+        } else {
+            ran_as
+        },
+    })
+}
+
+/// One `tftp-load get` run of `scenario`; a run with failed transfers is a result, not an
+/// error (they are counted in the table).
+fn load(ctx: &Context, scenario: &Scenario) -> anyhow::Result<Report> {
+    let mut cmd = Command::new(&ctx.load);
+    cmd.args(["get", "--json", "--server", server::LISTEN, "--file"])
+        .arg(scenario.file.name())
+        .arg("--verify")
+        .arg(ctx.root.join(scenario.file.name()))
+        .arg("--clients")
+        .arg(scenario.clients.to_string());
+    if let Some(b) = scenario.blksize {
+        cmd.arg("--blksize").arg(b.to_string());
+    }
+    if let Some(w) = scenario.windowsize {
+        cmd.arg("--windowsize").arg(w.to_string());
+    }
+    if let Some(t) = scenario.timeout {
+        cmd.arg("--timeout").arg(t.to_string());
+    }
+    if scenario.loss > 0.0 {
+        // A fixed seed per round makes the loss pattern the same for every server.
+        cmd.arg("--loss").arg(scenario.loss.to_string());
+        cmd.arg("--seed").arg("4");
+    }
+    let out = cmd.output().context("running tftp-load")?;
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "tftp-load gave no report ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The median raw ceiling (MB/s) at a shape, over `runs` measurements of `bytes`.
+fn ceiling(
+    ctx: &Context,
+    blksize: u16,
+    windowsize: u16,
+    bytes: usize,
+    runs: usize,
+) -> anyhow::Result<f64> {
+    let mut v = Vec::new();
+    for _ in 0..runs {
+        let out = Command::new(&ctx.load)
+            .args(["ceiling", "--json", "--blksize"])
+            .arg(blksize.to_string())
+            .arg("--windowsize")
+            .arg(windowsize.to_string())
+            .arg("--bytes")
+            .arg(bytes.to_string())
+            .output()
+            .context("running tftp-load ceiling")?;
+        let report: CeilingReport = serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "tftp-load ceiling: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        v.push(report.mb_per_s);
+    }
+    v.sort_by(f64::total_cmp);
+    Ok(v[v.len() / 2])
+}
+
+fn render(plan: &Plan, ctx: &Context, results: &[ScenarioResult]) -> String {
+    let sh = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let versions: Vec<String> = Server::ALL
+        .iter()
+        .filter(|s| s.program(&ctx.tftpd).exists())
+        .map(|s| s.version(&ctx.tftpd))
+        .collect();
+    let command = if plan.quick {
+        format!("sudo cargo xtask bench --quick --runs {}", plan.runs)
+    } else {
+        format!("sudo cargo xtask bench --runs {}", plan.runs)
+    };
+    let mut out = format!(
+        "## Side by side ({})\n\n`{command}` — {} UTC; kernel {}; {} CPUs; {}. Medians of {} round(s); \
+         loopback; every byte verified.\n\n",
+        if plan.quick {
+            "quick: proves the harness, not a measurement"
+        } else {
+            "full"
+        },
+        sh("date", &["-u", "+%Y-%m-%d %H:%M"]),
+        sh("uname", &["-r"]),
+        sh("nproc", &[]),
+        versions.join(", "),
+        plan.runs,
+    );
+    out.push_str("### tftpd against the best peer\n\n");
+    out.push_str(&table::summary_table(results));
+    out.push('\n');
+    for r in results {
+        out.push_str(&table::scenario_table(r));
+        out.push('\n');
+    }
+    out
+}

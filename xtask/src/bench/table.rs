@@ -1,0 +1,302 @@
+//! Turns the samples of a bench run into medians, ratios to the best peer, and Markdown.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::server::Server;
+
+/// What one run of one scenario against one server measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(super) struct Sample {
+    pub mb_per_s: f64,
+    /// Server CPU (cgroup) during the client run.
+    pub cpu_seconds: f64,
+    /// Verified payload bytes.
+    pub bytes: u64,
+    /// Syscalls inside the server's cgroup (None: perf unavailable).
+    pub syscalls: Option<u64>,
+    pub init_p50_ms: Option<f64>,
+    pub init_p99_ms: Option<f64>,
+    pub transfers: u64,
+    pub failures: BTreeMap<String, u64>,
+    /// Drops at the sockets on port 69 during the run.
+    pub listener_drops: u64,
+    /// The blksize/windowsize the transfers ran with (`512/1` when the server ignored options).
+    pub ran_as: String,
+}
+
+impl Sample {
+    fn failed(&self) -> u64 {
+        self.failures.values().sum()
+    }
+    fn cpu_per_gib(&self) -> Option<f64> {
+        (self.bytes > 0).then(|| self.cpu_seconds / (self.bytes as f64 / f64::from(1 << 30)))
+    }
+    fn syscalls_per_mib(&self) -> Option<f64> {
+        let n = self.syscalls?;
+        (self.bytes > 0).then(|| n as f64 / (self.bytes as f64 / f64::from(1 << 20)))
+    }
+}
+
+/// Each column's median over the runs (taken on its own, as the facts note does).
+#[derive(Debug, Clone, serde::Serialize)]
+pub(super) struct Summary {
+    pub server: &'static str,
+    pub runs: usize,
+    pub mb_per_s: Option<f64>,
+    pub cpu_per_gib: Option<f64>,
+    pub syscalls_per_mib: Option<f64>,
+    pub init_p50_ms: Option<f64>,
+    pub init_p99_ms: Option<f64>,
+    /// Failed transfers over all runs, and transfers attempted.
+    pub failed: u64,
+    pub transfers: u64,
+    pub failure_kinds: BTreeMap<String, u64>,
+    pub listener_drops: Option<f64>,
+    pub ran_as: String,
+}
+
+pub(super) fn summarize(server: Server, samples: &[Sample]) -> Summary {
+    let med = |f: &dyn Fn(&Sample) -> Option<f64>| median(samples.iter().filter_map(f).collect());
+    let mut failure_kinds = BTreeMap::new();
+    for s in samples {
+        for (k, n) in &s.failures {
+            *failure_kinds.entry(k.clone()).or_insert(0) += n;
+        }
+    }
+    let mut ran_as: Vec<&str> = samples.iter().map(|s| s.ran_as.as_str()).collect();
+    ran_as.dedup();
+    Summary {
+        server: server.name(),
+        runs: samples.len(),
+        mb_per_s: med(&|s| Some(s.mb_per_s)),
+        cpu_per_gib: med(&Sample::cpu_per_gib),
+        syscalls_per_mib: med(&Sample::syscalls_per_mib),
+        init_p50_ms: med(&|s| s.init_p50_ms),
+        init_p99_ms: med(&|s| s.init_p99_ms),
+        failed: samples.iter().map(Sample::failed).sum(),
+        transfers: samples.iter().map(|s| s.transfers).sum(),
+        failure_kinds,
+        listener_drops: med(&|s| Some(s.listener_drops as f64)),
+        ran_as: ran_as.join(", "),
+    }
+}
+
+/// The median (the mean of the middle two for an even count); None when empty.
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        f64::midpoint(v[mid - 1], v[mid])
+    })
+}
+
+/// The best peer's value of one column: the highest throughput, the lowest of the costs.
+/// Only peers that ran with the options tftpd ran with compete (a peer that ignored
+/// windowsize ran a different transfer); when none did, every peer competes.
+fn best_peer(
+    rows: &[Summary],
+    value: impl Fn(&Summary) -> Option<f64>,
+    higher: bool,
+) -> Option<f64> {
+    let ours = rows
+        .iter()
+        .find(|r| r.server == Server::Tftpd.name())
+        .map(|r| r.ran_as.clone());
+    let peers: Vec<&Summary> = rows
+        .iter()
+        .filter(|r| r.server != Server::Tftpd.name())
+        .collect();
+    let same: Vec<&&Summary> = peers
+        .iter()
+        .filter(|r| Some(&r.ran_as) == ours.as_ref())
+        .collect();
+    let pool: Vec<f64> = if same.is_empty() {
+        peers.iter().filter_map(|r| value(r)).collect()
+    } else {
+        same.iter().filter_map(|r| value(r)).collect()
+    };
+    pool.into_iter()
+        .reduce(|a, b| if (a > b) == higher { a } else { b })
+}
+
+/// One scenario's result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(super) struct ScenarioResult {
+    pub id: &'static str,
+    pub title: String,
+    pub rows: Vec<Summary>,
+    /// The raw loopback ceiling (MB/s) at this scenario's shape, when it has one.
+    pub ceiling_mb_per_s: Option<f64>,
+}
+
+fn num(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.digits$}"))
+}
+
+fn ratio(v: Option<f64>, best: Option<f64>) -> String {
+    match (v, best) {
+        (Some(v), Some(b)) if b > 0.0 => format!("{:.2}×", v / b),
+        _ => "n/a".to_string(),
+    }
+}
+
+/// The Markdown for one scenario.
+pub(super) fn scenario_table(r: &ScenarioResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### {}. {}\n", r.id, r.title);
+    let _ = writeln!(
+        out,
+        "| server | ran as (blksize/window) | MB/s | ÷ best peer | server CPU s/GiB | ÷ best peer | syscalls/MiB | ÷ best peer | init p50 ms | init p99 ms | ÷ best peer | failed / transfers | listener drops |{}",
+        if r.ceiling_mb_per_s.is_some() {
+            " % of raw ceiling |"
+        } else {
+            ""
+        }
+    );
+    let cols = if r.ceiling_mb_per_s.is_some() { 14 } else { 13 };
+    let _ = writeln!(out, "|{}", "---|".repeat(cols));
+    let best_mbs = best_peer(&r.rows, |s| s.mb_per_s, true);
+    let best_cpu = best_peer(&r.rows, |s| s.cpu_per_gib, false);
+    let best_sys = best_peer(&r.rows, |s| s.syscalls_per_mib, false);
+    let best_p99 = best_peer(&r.rows, |s| s.init_p99_ms, false);
+    for s in &r.rows {
+        let failed = if s.failure_kinds.is_empty() {
+            format!("{} / {}", s.failed, s.transfers)
+        } else {
+            let kinds: Vec<String> = s
+                .failure_kinds
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            format!("{} / {} ({})", s.failed, s.transfers, kinds.join(", "))
+        };
+        let ceiling = r.ceiling_mb_per_s.map_or(String::new(), |c| {
+            format!(
+                " {} |",
+                s.mb_per_s
+                    .map_or("n/a".into(), |m| format!("{:.0} %", m / c * 100.0))
+            )
+        });
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |{ceiling}",
+            s.server,
+            s.ran_as,
+            num(s.mb_per_s, 1),
+            ratio(s.mb_per_s, best_mbs),
+            num(s.cpu_per_gib, 2),
+            ratio(s.cpu_per_gib, best_cpu),
+            num(s.syscalls_per_mib, 0),
+            ratio(s.syscalls_per_mib, best_sys),
+            num(s.init_p50_ms, 2),
+            num(s.init_p99_ms, 2),
+            ratio(s.init_p99_ms, best_p99),
+            failed,
+            num(s.listener_drops, 0),
+        );
+    }
+    out
+}
+
+/// One line per scenario: tftpd's figures as ratios to the best peer's.
+pub(super) fn summary_table(results: &[ScenarioResult]) -> String {
+    let mut out = String::from(
+        "| scenario | tftpd MB/s ÷ best peer | CPU s/GiB ÷ best peer | syscalls/MiB ÷ best peer | init p99 ÷ best peer | tftpd failed | best peer by MB/s |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let Some(ours) = r.rows.iter().find(|s| s.server == Server::Tftpd.name()) else {
+            continue;
+        };
+        let best_mbs = best_peer(&r.rows, |s| s.mb_per_s, true);
+        let best_name = r
+            .rows
+            .iter()
+            .find(|s| s.server != Server::Tftpd.name() && s.mb_per_s == best_mbs)
+            .map_or("n/a", |s| s.server);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} / {} | {best_name} |",
+            r.id,
+            ratio(ours.mb_per_s, best_mbs),
+            ratio(
+                ours.cpu_per_gib,
+                best_peer(&r.rows, |s| s.cpu_per_gib, false)
+            ),
+            ratio(
+                ours.syscalls_per_mib,
+                best_peer(&r.rows, |s| s.syscalls_per_mib, false)
+            ),
+            ratio(
+                ours.init_p99_ms,
+                best_peer(&r.rows, |s| s.init_p99_ms, false)
+            ),
+            ours.failed,
+            ours.transfers,
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(server: Server, mbs: f64, ran_as: &str) -> Summary {
+        Summary {
+            server: server.name(),
+            runs: 1,
+            mb_per_s: Some(mbs),
+            cpu_per_gib: Some(100.0 / mbs),
+            syscalls_per_mib: None,
+            init_p50_ms: Some(1.0),
+            init_p99_ms: Some(2.0),
+            failed: 0,
+            transfers: 1,
+            failure_kinds: BTreeMap::new(),
+            listener_drops: Some(0.0),
+            ran_as: ran_as.into(),
+        }
+    }
+
+    #[test]
+    fn medians_take_the_middle() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(vec![f64::NAN]), None);
+        assert_eq!(median(vec![]), None);
+    }
+
+    #[test]
+    fn the_best_peer_ran_the_same_transfer() {
+        let rows = vec![
+            row(Server::Tftpd, 100.0, "1428/16"),
+            row(Server::TftpHpa, 300.0, "1428/1"),
+            row(Server::Atftpd, 200.0, "1428/16"),
+        ];
+        // tftp-hpa is faster but ignored windowsize: atftpd is the peer to beat.
+        assert_eq!(best_peer(&rows, |s| s.mb_per_s, true), Some(200.0));
+        assert_eq!(best_peer(&rows, |s| s.cpu_per_gib, false), Some(0.5));
+        let lone = vec![
+            row(Server::Tftpd, 100.0, "1428/16"),
+            row(Server::Dnsmasq, 50.0, "1428/1"),
+        ];
+        assert_eq!(best_peer(&lone, |s| s.mb_per_s, true), Some(50.0));
+        let table = summary_table(&[ScenarioResult {
+            id: "1e",
+            title: "t".into(),
+            rows,
+            ceiling_mb_per_s: None,
+        }]);
+        assert!(
+            table.contains("| 1e | 0.50× | 2.00× | n/a | 1.00× | 0 / 1 | atftpd |"),
+            "{table}"
+        );
+    }
+}
