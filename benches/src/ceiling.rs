@@ -79,6 +79,8 @@ pub fn ceiling(spec: &CeilingSpec) -> Result<CeilingReport, LoadError> {
     let total = spec.bytes / u64::from(blksize) + 1;
     let responder = UdpSocket::bind("127.0.0.1:0").map_err(io_err("binding the responder"))?;
     let receiver = UdpSocket::bind("127.0.0.1:0").map_err(io_err("binding the receiver"))?;
+    tftpd::io::buffers::apply(&receiver, crate::link::RECV_BUFFER, 0)
+        .map_err(io_err("sizing the receiver's buffer"))?;
     let responder_addr = responder
         .local_addr()
         .map_err(io_err("responder address"))?;

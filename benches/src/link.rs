@@ -123,6 +123,12 @@ impl Queue {
     }
 }
 
+/// Every client socket's receive buffer. The kernel default (~208 KiB) holds about a dozen
+/// 8 KiB datagrams once their bookkeeping is counted, so a window of 16 × 8 KiB overflowed it
+/// and each loss cost the client a timeout: the generator, not the server, set the pace. As
+/// root it is forced past `rmem_max`; otherwise the kernel caps it there.
+pub const RECV_BUFFER: usize = 4 * 1024 * 1024;
+
 impl Link {
     /// Binds a socket of `server`'s family on an ephemeral port. `buf_len` is the largest
     /// datagram queued when impaired; `client` and `repeat` pick the impairment's streams.
@@ -139,6 +145,7 @@ impl Link {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
         let socket = UdpSocket::bind(any).await?;
+        tftpd::io::buffers::apply(&socket, RECV_BUFFER, 0)?;
         let shaper = impairment.is_active().then(|| Shaper {
             delay: impairment.delay,
             send: Impairer::new(impairment, client, repeat, Way::Send),

@@ -105,24 +105,27 @@ fn best_peer(
     value: impl Fn(&Summary) -> Option<f64>,
     higher: bool,
 ) -> Option<f64> {
-    let ours = rows
-        .iter()
-        .find(|r| r.server == Server::Tftpd.name())
-        .map(|r| r.ran_as.clone());
+    let ours = rows.iter().find(|r| r.server == Server::Tftpd.name());
     let peers: Vec<&Summary> = rows
         .iter()
         .filter(|r| r.server != Server::Tftpd.name())
         .collect();
-    let same: Vec<&&Summary> = peers
-        .iter()
-        .filter(|r| Some(&r.ran_as) == ours.as_ref())
-        .collect();
-    let pool: Vec<f64> = if same.is_empty() {
-        peers.iter().filter_map(|r| value(r)).collect()
-    } else {
-        same.iter().filter_map(|r| value(r)).collect()
-    };
+    let same_transfer = |r: &&Summary| ours.is_none_or(|o| o.ran_as == r.ran_as);
+    let clean = |r: &&Summary| r.failed == 0;
+    let narrowed = [
+        peers
+            .iter()
+            .copied()
+            .filter(same_transfer)
+            .filter(clean)
+            .collect::<Vec<_>>(),
+        peers.iter().copied().filter(same_transfer).collect(),
+        peers.iter().copied().filter(clean).collect(),
+        peers,
+    ];
+    let pool = narrowed.into_iter().find(|p| !p.is_empty())?;
     pool.into_iter()
+        .filter_map(value)
         .reduce(|a, b| if (a > b) == higher { a } else { b })
 }
 
@@ -136,8 +139,17 @@ pub(super) struct ScenarioResult {
     pub ceiling_mb_per_s: Option<f64>,
 }
 
-fn num(v: Option<f64>, digits: usize) -> String {
-    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.digits$}"))
+/// Three significant digits or more: 760, 30.1, 2.25, 0.054.
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(
+        || "n/a".to_string(),
+        |v| match v.abs() {
+            a if a >= 100.0 => format!("{v:.0}"),
+            a if a >= 10.0 => format!("{v:.1}"),
+            a if a >= 1.0 => format!("{v:.2}"),
+            _ => format!("{v:.3}"),
+        },
+    )
 }
 
 fn ratio(v: Option<f64>, best: Option<f64>) -> String {
@@ -189,17 +201,17 @@ pub(super) fn scenario_table(r: &ScenarioResult) -> String {
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |{ceiling}",
             s.server,
             s.ran_as,
-            num(s.mb_per_s, 1),
+            num(s.mb_per_s),
             ratio(s.mb_per_s, best_mbs),
-            num(s.cpu_per_gib, 2),
+            num(s.cpu_per_gib),
             ratio(s.cpu_per_gib, best_cpu),
-            num(s.syscalls_per_mib, 0),
+            num(s.syscalls_per_mib),
             ratio(s.syscalls_per_mib, best_sys),
-            num(s.init_p50_ms, 2),
-            num(s.init_p99_ms, 2),
+            num(s.init_p50_ms),
+            num(s.init_p99_ms),
             ratio(s.init_p99_ms, best_p99),
             failed,
-            num(s.listener_drops, 0),
+            num(s.listener_drops),
         );
     }
     out
@@ -283,6 +295,15 @@ mod tests {
         // tftp-hpa is faster but ignored windowsize: atftpd is the peer to beat.
         assert_eq!(best_peer(&rows, |s| s.mb_per_s, true), Some(200.0));
         assert_eq!(best_peer(&rows, |s| s.cpu_per_gib, false), Some(0.5));
+        // A peer whose transfers failed is not the reference while a clean one exists.
+        let mut failing = row(Server::Atftpd, 900.0, "1428/16");
+        failing.failed = 3;
+        let with_failure = vec![
+            row(Server::Tftpd, 100.0, "1428/16"),
+            failing,
+            row(Server::Dnsmasq, 80.0, "1428/16"),
+        ];
+        assert_eq!(best_peer(&with_failure, |s| s.mb_per_s, true), Some(80.0));
         let lone = vec![
             row(Server::Tftpd, 100.0, "1428/16"),
             row(Server::Dnsmasq, 50.0, "1428/1"),
