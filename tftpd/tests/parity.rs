@@ -466,3 +466,49 @@ fn single_port_drain_lets_running_transfers_finish() {
     late.send(&request(1, b"f", "octet", &[]));
     assert!(late.recv(Duration::from_millis(300)).is_none());
 }
+
+/// `protocol.default_windowsize`: every real client, none of which is told of the window,
+/// still gets every byte, with and without other options; the log shows the window ran.
+#[test]
+fn a_default_window_serves_clients_that_do_not_ask_for_one() {
+    let port = free_tcp_port();
+    let d = start("[protocol]\ndefault_windowsize = 8\n", Some(port));
+    let out = TempDir::new("defwin");
+    let content = pattern(300 * 1024 + 5, 11);
+    d.put_file("w.bin", &content);
+    let mut ran = 0;
+    for client in Client::ALL {
+        if !client.available("a_default_window_serves_clients_that_do_not_ask_for_one") {
+            continue;
+        }
+        let with_blksize = Opts {
+            blksize: Some(1428),
+            ..Opts::default()
+        };
+        for (i, opts) in [Opts::default(), with_blksize].iter().enumerate() {
+            if client == Client::TftpHpa && opts.blksize.is_some() {
+                continue; // the tftp-hpa client's blksize needs its interactive mode
+            }
+            let local = out.path().join(format!("{client:?}-{i}"));
+            get(client, d.addr(), "w.bin", &local, opts)
+                .unwrap_or_else(|e| panic!("{client:?} {opts:?}: {e}"));
+            assert!(
+                std::fs::read(&local).expect("file") == content,
+                "{client:?} {opts:?}: bytes differ"
+            );
+            ran += 1;
+        }
+    }
+    assert!(ran > 0, "no client ran");
+    let log = d.log();
+    assert!(
+        log.contains("windowsize=8") && log.contains("window=\"default\""),
+        "the default window ran:\n{log}"
+    );
+    let body = harness::scrape_metrics(port);
+    eprintln!(
+        "retransmits with a default window: {:?}",
+        body.lines()
+            .find(|l| l.starts_with("tftpd_retransmits_total"))
+    );
+}

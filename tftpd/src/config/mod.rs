@@ -153,6 +153,11 @@ pub struct ProtocolConfig {
     /// The largest windowsize agreed to.
     #[serde(default = "default_max_windowsize")]
     pub max_windowsize: u16,
+    /// Blocks a download keeps in flight when the client does not negotiate windowsize (1:
+    /// lock-step, RFC 1350). The client is not told; it ACKs every block and the window
+    /// slides. Capped by `max_windowsize`.
+    #[serde(default = "default_default_windowsize")]
+    pub default_windowsize: u16,
     /// Retransmit timeout in milliseconds when the client does not negotiate `timeout`.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
@@ -298,6 +303,9 @@ fn default_file_mode() -> u32 {
 fn default_max_blksize() -> BlockSize {
     BlockSize::MAX
 }
+fn default_default_windowsize() -> u16 {
+    1
+}
 fn default_max_windowsize() -> u16 {
     64
 }
@@ -339,6 +347,7 @@ impl Default for ProtocolConfig {
         Self {
             max_blksize: default_max_blksize(),
             max_windowsize: default_max_windowsize(),
+            default_windowsize: default_default_windowsize(),
             timeout_ms: default_timeout_ms(),
             max_retries: default_max_retries(),
             rollover: RolloverPolicy::default(),
@@ -520,6 +529,13 @@ impl Config {
         let p = &self.protocol;
         if p.max_windowsize == 0 {
             return Err(invalid("protocol.max_windowsize", "0".into(), "1..=65535"));
+        }
+        if p.default_windowsize == 0 {
+            return Err(invalid(
+                "protocol.default_windowsize",
+                "0".into(),
+                "1..=65535 (1: lock-step)",
+            ));
         }
         if !(10..=255_000).contains(&p.timeout_ms) {
             return Err(invalid(

@@ -91,6 +91,10 @@ fn bad_values_name_the_key_and_the_allowed_values() {
             "[protocol]\nmax_windowsize = 0",
             &["protocol.max_windowsize", "1..=65535"],
         ),
+        (
+            "[protocol]\ndefault_windowsize = 0",
+            &["protocol.default_windowsize", "1..=65535"],
+        ),
         ("port_range = \"10-5\"", &["port_range", "LO-HI"]),
         ("listen = []", &["listen"]),
         ("listen = [\"nonsense\"]", &["listen"]),

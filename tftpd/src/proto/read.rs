@@ -1,5 +1,6 @@
 //! The read-request (download) state machine: RFC 1350 with the RFC 1123 §4.2.3.1 fix, OACK
-//! (RFC 2347) and windows with go-back-N (RFC 7440).
+//! (RFC 2347) and windows with go-back-N (RFC 7440), or a sliding window when the window is
+//! the server's default rather than negotiated (see [`TransferConfig::sliding`]).
 //!
 //! The shell drives it: it hands in datagrams from the client's TID (`handle_datagram`),
 //! timeouts (`handle_timeout`) and file blocks (`handle_block`, after `poll_block_request`),
@@ -168,6 +169,12 @@ impl ReadTransfer {
         self.retries = 0;
         if self.last == Some(acked) {
             self.finish(Outcome::Completed);
+            return;
+        }
+        if self.cfg.sliding {
+            // The client ACKs every block: the blocks after `acked` are in flight already,
+            // and the room just freed is filled through `poll_block_request`.
+            self.deadline = Some(now + self.cfg.timeout);
             return;
         }
         // RFC 7440 §4: an ACK short of the window's end starts a new window after it, so

@@ -64,6 +64,7 @@ pub(crate) fn config(blksize: u16, windowsize: u16, oack: bool) -> TransferConfi
         max_retries: 5,
         rollover: Rollover::WrapToZero,
         oack: oack.then(|| b"\x00\x06blksize\x00512\x00".to_vec()),
+        sliding: false,
     }
 }
 
@@ -165,9 +166,23 @@ pub(crate) fn run_download(
     imp: Impairment,
     seed: u64,
 ) -> (ReadTransfer, ReadClient) {
+    let window = cfg.windowsize;
+    run_download_as(cfg, window, file, imp, seed)
+}
+
+/// [`run_download`] with a client that acknowledges every `client_windowsize` blocks, which
+/// may differ from the server's window (a server default the client was never told of).
+pub(crate) fn run_download_as(
+    cfg: TransferConfig,
+    client_windowsize: u16,
+    file: &[u8],
+    imp: Impairment,
+    seed: u64,
+) -> (ReadTransfer, ReadClient) {
     let mut now = Instant::now();
     let mut server = ReadTransfer::new(cfg.clone(), now);
     let mut client = ReadClient::new(&cfg, now);
+    client.windowsize = client_windowsize;
     let mut to_client = Link::new(imp, seed);
     let mut to_server = Link::new(imp, seed ^ 0x5eed);
     for _ in 0..2_000_000 {

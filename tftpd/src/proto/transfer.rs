@@ -21,6 +21,11 @@ pub struct TransferConfig {
     pub rollover: Rollover,
     /// The OACK to send first, if options were accepted.
     pub oack: Option<Vec<u8>>,
+    /// The window is the server's default, not negotiated (`protocol.default_windowsize`):
+    /// the client does not know of it and acknowledges every block, so an ACK inside the
+    /// window slides it forward. RFC 7440's rule (an ACK short of the window's end restarts
+    /// the window after it) would resend, on every ACK, blocks the client already has.
+    pub sliding: bool,
 }
 
 /// How a transfer ended.

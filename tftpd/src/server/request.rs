@@ -201,7 +201,7 @@ pub fn prepare(
                 ));
             }
             Ok(Prepared::Read {
-                config: transfer_config(&negotiated, rt),
+                config: transfer_config(&negotiated, rt, Kind::Read),
                 source: BlockSource::new(file.file, mode),
                 negotiated,
                 mode,
@@ -222,7 +222,7 @@ pub fn prepare(
                 upload.cap_size(max);
             }
             Ok(Prepared::Write {
-                config: transfer_config(&negotiated, rt),
+                config: transfer_config(&negotiated, rt, Kind::Write),
                 sink: UploadSink::new(upload, mode),
                 negotiated,
                 mode,
@@ -260,13 +260,25 @@ fn remap(req: &OwnedRequest, client: IpAddr, rt: &Runtime) -> Result<Option<Vec<
     }
 }
 
-fn transfer_config(n: &Negotiated, rt: &Runtime) -> TransferConfig {
+fn transfer_config(n: &Negotiated, rt: &Runtime, kind: Kind) -> TransferConfig {
+    let p = &rt.config.protocol;
+    // A download whose client did not negotiate windowsize gets the configured default as a
+    // sliding window (the client is not told; see `TransferConfig::sliding`). Uploads are
+    // paced by the client, so a server default means nothing there.
+    let sliding = kind == Kind::Read
+        && p.default_windowsize > 1
+        && !n.accepted.iter().any(|(name, _)| *name == "windowsize");
     TransferConfig {
         blksize: n.blksize,
-        windowsize: n.windowsize,
+        windowsize: if sliding {
+            p.default_windowsize.min(p.max_windowsize.max(1))
+        } else {
+            n.windowsize
+        },
         timeout: n.timeout,
         max_retries: rt.config.protocol.max_retries,
         rollover: rt.config.protocol.rollover.to_proto(),
         oack: n.oack(),
+        sliding,
     }
 }

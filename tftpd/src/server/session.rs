@@ -148,6 +148,7 @@ pub async fn serve(
         mode = tracing::field::Empty,
         blksize = tracing::field::Empty,
         windowsize = tracing::field::Empty,
+        window = tracing::field::Empty,
         tsize = tracing::field::Empty,
     );
     serve_in_span(req, peer, socket, rt, shared, ticket)
@@ -221,6 +222,11 @@ async fn serve_in_span(
             mode,
         } => {
             record_options(&span, mode.as_str(), &negotiated);
+            if config.sliding {
+                // The window the transfer really runs with: the server's default.
+                span.record("windowsize", config.windowsize);
+                span.record("window", "default");
+            }
             info!("transfer started");
             let mut s = ReadSession {
                 machine: ReadTransfer::new(config, now),

@@ -272,3 +272,95 @@ proptest! {
         }
     }
 }
+
+/// `protocol.default_windowsize`: the client was not told of the window and ACKs every block.
+fn sliding(blksize: u16, windowsize: u16) -> crate::proto::transfer::TransferConfig {
+    crate::proto::transfer::TransferConfig {
+        sliding: true,
+        ..config(blksize, windowsize, false)
+    }
+}
+
+#[test]
+fn a_sliding_window_refills_one_block_per_ack_and_never_resends() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(sliding(512, 4), now);
+    for i in 1..=4u8 {
+        t.handle_block(now, block(&[i; 512]));
+    }
+    assert!(
+        t.poll_block_request().is_none(),
+        "four blocks in flight fill the window"
+    );
+    assert_eq!(drain(&mut t).len(), 4, "DATA 1-4 go out at once");
+    t.handle_datagram(now, &ack(1));
+    assert!(
+        drain(&mut t).is_empty(),
+        "ACK 1 resends nothing: 2-4 are in flight"
+    );
+    let req = t
+        .poll_block_request()
+        .expect("ACK 1 frees room for block 5");
+    assert_eq!(req.index, 5);
+    t.handle_block(now, block(&[5; 100]));
+    let sent = drain(&mut t);
+    assert_eq!(sent.len(), 1, "only the new block");
+    assert_eq!(&sent[0][..4], b"\x00\x03\x00\x05");
+    for b in 2..=5 {
+        t.handle_datagram(now, &ack(b));
+    }
+    assert_eq!(t.outcome(), Some(&Outcome::Completed));
+    assert_eq!(t.stats().retransmits, 0);
+}
+
+#[test]
+fn a_sliding_window_goes_back_to_the_oldest_block_on_timeout() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(sliding(512, 3), now);
+    for i in 1..=3u8 {
+        t.handle_block(now, block(&[i; 512]));
+    }
+    drain(&mut t);
+    t.handle_datagram(now, &ack(1));
+    // DATA 2 was lost: the client keeps re-ACKing 1, which is ignored (Sorcerer's
+    // Apprentice), and the timeout resends everything unacknowledged, in order.
+    t.handle_datagram(now, &ack(1));
+    assert!(drain(&mut t).is_empty(), "a duplicate ACK sends nothing");
+    t.handle_block(now, block(&[4; 512]));
+    drain(&mut t);
+    t.handle_timeout(now + Duration::from_secs(2));
+    let again: Vec<u8> = drain(&mut t).iter().map(|d| d[3]).collect();
+    assert_eq!(
+        again,
+        [2, 3, 4],
+        "go-back-N from the oldest unacknowledged block"
+    );
+}
+
+#[test]
+fn lockstep_clients_download_exactly_through_a_default_window_on_bad_links() {
+    use crate::proto::sim::run_download_as;
+    let file = pattern(200 * 512 + 17);
+    let clean = run_download_as(sliding(512, 8), 1, &file, Impairment::default(), 3);
+    assert_eq!(clean.0.outcome(), Some(&Outcome::Completed));
+    assert_eq!(clean.1.received, file);
+    assert_eq!(clean.0.stats().retransmits, 0, "no loss, no resends");
+    assert_eq!(clean.1.data_seen, 201, "every block exactly once");
+    for seed in 0..40 {
+        let imp = Impairment {
+            loss: 0.05,
+            dup: 0.05,
+            reorder: 0.05,
+        };
+        let (server, client) = run_download_as(sliding(512, 8), 1, &file, imp, seed);
+        assert_eq!(client.received, file, "seed {seed}: bytes must match");
+        // The simulated client does not dally: when its final ACK is lost the server can
+        // only time out, in every window mode alike.
+        let final_ack_lost = client.done && server.outcome() == Some(&Outcome::TimedOut);
+        assert!(
+            server.outcome() == Some(&Outcome::Completed) || final_ack_lost,
+            "seed {seed}: {:?}",
+            server.outcome()
+        );
+    }
+}
