@@ -274,8 +274,8 @@ proptest! {
 }
 
 /// `protocol.default_windowsize`: the client was not told of the window and ACKs every block.
-fn sliding(blksize: u16, windowsize: u16) -> crate::proto::transfer::TransferConfig {
-    crate::proto::transfer::TransferConfig {
+fn sliding(blksize: u16, windowsize: u16) -> TransferConfig {
+    TransferConfig {
         sliding: true,
         ..config(blksize, windowsize, false)
     }
