@@ -78,6 +78,134 @@ impl ListenSocket {
     }
 }
 
+/// How a listener reads, from `[performance.batching]` (looked at before every call, so a
+/// reload switches it at the next receive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvMode {
+    /// One `recvmsg`/`recvfrom` per datagram: the portable path.
+    Single,
+    /// `recvmmsg`, up to `batch` datagrams per call (Linux; else as `Single`).
+    Mmsg {
+        /// The most datagrams per call.
+        batch: usize,
+    },
+}
+
+/// Which system call the last receive used (the metric's `method` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvMethod {
+    /// One datagram per call.
+    Single,
+    /// `recvmmsg`.
+    Recvmmsg,
+}
+
+/// A listener's receive buffers, kept from call to call: the portable path's one 64 KiB
+/// buffer, and the `recvmmsg` slots once that path is asked for.
+#[derive(Debug)]
+pub struct RecvBuffers {
+    single: Vec<u8>,
+    single_got: Option<Received>,
+    #[cfg(target_os = "linux")]
+    mmsg: Option<crate::fastpath::mmsg::MmsgReceiver>,
+    method: RecvMethod,
+    /// The kernel refused `recvmmsg` at run time: the portable path from then on.
+    demoted: bool,
+}
+
+impl Default for RecvBuffers {
+    fn default() -> Self {
+        Self {
+            // One byte more than the largest datagram possible, so nothing is truncated.
+            single: vec![0; 65536],
+            single_got: None,
+            #[cfg(target_os = "linux")]
+            mmsg: None,
+            method: RecvMethod::Single,
+            demoted: false,
+        }
+    }
+}
+
+impl RecvBuffers {
+    /// The `i`th datagram of the last receive (`i` below what it returned), with its bytes.
+    pub fn get(&self, i: usize) -> Option<(Received, &[u8])> {
+        match self.method {
+            RecvMethod::Single => self
+                .single_got
+                .filter(|_| i == 0)
+                .map(|r| (r, &self.single[..r.len.min(self.single.len())])),
+            #[cfg(target_os = "linux")]
+            RecvMethod::Recvmmsg => self.mmsg.as_ref().and_then(|m| m.get(i)),
+            #[cfg(not(target_os = "linux"))]
+            RecvMethod::Recvmmsg => None,
+        }
+    }
+
+    /// The system call the last receive used.
+    pub fn method(&self) -> RecvMethod {
+        self.method
+    }
+}
+
+impl ListenSocket {
+    /// Receives what is queued, up to the batch `mode` allows (at least one datagram is
+    /// waited for), into `bufs`; returns how many datagrams [`RecvBuffers::get`] now holds.
+    /// `recvmmsg` refused by the kernel (ENOSYS, EINVAL) is logged once and the portable
+    /// path used from then on.
+    pub async fn recv_batch(&self, bufs: &mut RecvBuffers, mode: RecvMode) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if let RecvMode::Mmsg { batch } = mode
+            && !bufs.demoted
+        {
+            use crate::fastpath::mmsg::MmsgReceiver;
+            if bufs.mmsg.as_ref().map(MmsgReceiver::batch) != Some(batch) {
+                bufs.mmsg = Some(MmsgReceiver::new(batch));
+            }
+            let m = bufs.mmsg.get_or_insert_with(|| MmsgReceiver::new(batch));
+            let r = self
+                .socket
+                .async_io(tokio::io::Interest::READABLE, || {
+                    m.recv(&*self.socket, self.local, self.pktinfo)
+                })
+                .await;
+            match r {
+                Ok(n) => {
+                    bufs.method = RecvMethod::Recvmmsg;
+                    return Ok(n);
+                }
+                Err(e) if refused(&e) => {
+                    tracing::warn!(
+                        fastpath = "recvmmsg",
+                        error = %e,
+                        listen = %self.local,
+                        "the kernel refused recvmmsg; this listener reads one datagram per call"
+                    );
+                    bufs.demoted = true;
+                    bufs.mmsg = None;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = mode;
+        let r = self.recv(&mut bufs.single).await?;
+        bufs.single_got = Some(r);
+        bufs.method = RecvMethod::Single;
+        Ok(1)
+    }
+}
+
+/// Errors that mean "this kernel (or its seccomp profile) will not do recvmmsg", as opposed
+/// to a failed receive.
+#[cfg(target_os = "linux")]
+fn refused(e: &io::Error) -> bool {
+    use nix::errno::Errno;
+    matches!(e.raw_os_error(), Some(c) if [Errno::ENOSYS, Errno::EINVAL, Errno::EOPNOTSUPP, Errno::EPERM]
+        .iter()
+        .any(|x| *x as i32 == c))
+}
+
 #[cfg(target_os = "linux")]
 fn enable_pktinfo(socket: &std::net::UdpSocket, local: SocketAddr) -> bool {
     use nix::sys::socket::{setsockopt, sockopt};
@@ -107,7 +235,7 @@ mod linux {
 
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
 
-    use super::Received;
+    use super::{Received, v6_local};
 
     /// One non-blocking recvmsg with the packet-info control message.
     pub(super) fn recv(
@@ -156,17 +284,20 @@ mod linux {
         })
     }
 
-    /// The address to bind for a request that arrived at `ip` on interface `ifindex`: link-local
-    /// addresses need the interface as their scope.
-    fn v6_local(ip: Ipv6Addr, ifindex: u32, port: u16) -> SocketAddr {
-        let scope = if ip.is_unicast_link_local() {
-            ifindex
-        } else {
-            0
-        };
-        match ip.to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(IpAddr::V4(v4), port),
-            None => SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)),
-        }
+}
+
+/// The address to bind for a request that arrived at `ip` on interface `ifindex`: link-local
+/// addresses need the interface as their scope, and v4-mapped ones are plain IPv4.
+#[cfg(target_os = "linux")]
+pub(crate) fn v6_local(ip: std::net::Ipv6Addr, ifindex: u32, port: u16) -> SocketAddr {
+    use std::net::{IpAddr, SocketAddrV6};
+    let scope = if ip.is_unicast_link_local() {
+        ifindex
+    } else {
+        0
+    };
+    match ip.to_ipv4_mapped() {
+        Some(v4) => SocketAddr::new(IpAddr::V4(v4), port),
+        None => SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)),
     }
 }
