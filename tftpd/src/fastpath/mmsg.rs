@@ -5,8 +5,9 @@
 //!
 //! Written against libc rather than nix's `recvmmsg`: nix keeps its `mmsghdr`s between calls
 //! without restoring `msg_namelen` and `msg_controllen`, which the kernel overwrites with
-//! what each message used, so a slot that once held a short control message would truncate
-//! the next one's (a dual-stack socket gets 72 bytes of pktinfo for IPv4, 40 for IPv6).
+//! what each message used, so a slot whose last message carried less control data than the
+//! next one would truncate that one's pktinfo (`MSG_CTRUNC`). Here every field is reset
+//! before every call.
 //!
 //! Measured before it was kept off by default (shared/notes/fastpath-facts.md §2 and
 //! docs/adr/0017): about 0.55 µs CPU per small datagram either way on this machine.
@@ -28,8 +29,8 @@ use crate::io::listen::{Received, v6_local};
 /// so a batch of small requests touches one page per slot, not 64 KiB.
 pub const SLOT: usize = 65536;
 
-/// Control-message room per slot: `IP_PKTINFO` and `IPV6_PKTINFO` together (a v4-mapped
-/// datagram on a dual-stack socket carries both), with room to spare.
+/// Control-message room per slot: `IP_PKTINFO` and `IPV6_PKTINFO` together (both are asked
+/// for on a dual-stack socket), with room to spare.
 const CMSG_ROOM: usize = 128;
 
 /// One slot's control buffer, aligned as `cmsghdr` needs.
