@@ -8,27 +8,34 @@
 # Per run: init p99 (request to first DATA), storm duration, UDP RcvbufErrors delta
 # (/proc/net/snmp, host-wide: nothing else may run), daemon CPU (utime+stime from
 # /proc/PID/stat). Then the medians and each one's ratio to portable.
-# Usage: scripts/measure/listen-fast.sh [CLIENTS] [ROUNDS] [FILE_BYTES]  (default 1000 5 32768)
+# RECV_BUFFER=<bytes> sets performance.socket.recv_buffer on all four (default: tftpd's
+# 2 MiB; 0 = the kernel default, about 208 KiB, where a storm overflows the listener).
+# At the end, the recvmmsg daemons' requests per receive call (from /metrics).
+# Usage: [RECV_BUFFER=N] scripts/measure/listen-fast.sh [CLIENTS] [ROUNDS] [FILE_BYTES]
+#        (default 1000 5 32768)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-1000}; rounds=${2:-5}; size=${3:-32768}
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p tftpd -p tftpd-benches --bin tftp-load
+cargo build --release -q -p tftpd
+cargo build --release -q -p tftpd-benches --bin tftp-load
 dir=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
 head -c "$size" /dev/urandom > "$dir/boot.bin"; chmod 755 "$dir"; chmod 644 "$dir/boot.bin"
 user=$(id -un)
 declare -A port pid
 p=7181
 for mode in portable recvmmsg reuseport both; do
+  batching=''; sock=''
   case $mode in
-    portable)  cfg='' ;;
-    recvmmsg)  cfg=$'[performance.batching]\nrecvmmsg = true\nrecv_batch = 32\n' ;;
-    reuseport) cfg=$'[performance.socket]\nreuseport_workers = 0\n' ;;
-    both)      cfg=$'[performance.batching]\nrecvmmsg = true\nrecv_batch = 32\n[performance.socket]\nreuseport_workers = 0\n' ;;
+    recvmmsg)  batching=$'recvmmsg = true\nrecv_batch = 32\n' ;;
+    reuseport) sock=$'reuseport_workers = 0\n' ;;
+    both)      batching=$'recvmmsg = true\nrecv_batch = 32\n'; sock=$'reuseport_workers = 0\n' ;;
   esac
-  printf '[limits]\nmax_transfers = 4000\nmax_transfers_per_client = 4000\n%s' "$cfg" > "$dir/$mode.toml"
+  [ -z "${RECV_BUFFER:-}" ] || sock+="recv_buffer = $RECV_BUFFER"$'\n'
+  printf '[limits]\nmax_transfers = 4000\nmax_transfers_per_client = 4000\n[performance.batching]\n%s[performance.socket]\n%s' \
+    "$batching" "$sock" > "$dir/$mode.toml"
   "$target/release/tftpd" --config "$dir/$mode.toml" --root "$dir" --listen "127.0.0.1:$p" \
-    --user "$user" --ebpf off --log-level warn &
+    --metrics-listen "127.0.0.1:$((p + 1000))" --user "$user" --ebpf off --log-level warn &
   pid[$mode]=$!; port[$mode]=$p; p=$((p + 1))
 done
 sleep 1
@@ -65,3 +72,9 @@ for m, v in med.items():
     ratio = lambda i: f"{v[i] / b[i]:.2f}" if b[i] else "-"
     print(f"{m:<9} {v[0]:8.2f} ({ratio(0)})  {v[1]:6.3f} ({ratio(1)})  {v[2]:6.0f} ({ratio(2)})  {v[3]:6.2f} ({ratio(3)})")
 PY
+for mode in recvmmsg both; do
+  curl -s "http://127.0.0.1:$((port[$mode] + 1000))/metrics" | awk -v m="$mode" '
+    /^tftpd_listener_receive_calls_total\{method="recvmmsg"\}/ { c = $2 }
+    /^tftpd_listener_datagrams_total / { d = $2 }
+    END { if (c) printf "%s: %d datagrams in %d recvmmsg calls, %.2f per call\n", m, d, c, d / c }'
+done

@@ -103,11 +103,17 @@ fn recvmmsg_serves_every_request_of_a_burst_and_reload_turns_it_off() {
         other => panic!("expected ERROR 8, got {other:?}"),
     }
     let body = scrape_metrics(port);
-    let mmsg = metric(&body, "tftpd_listener_receive_calls_total{method=\"recvmmsg\"}");
+    let mmsg = metric(
+        &body,
+        "tftpd_listener_receive_calls_total{method=\"recvmmsg\"}",
+    );
     let datagrams = metric(&body, "tftpd_listener_datagrams_total");
     assert!(mmsg >= 1, "the listener used recvmmsg:\n{body}");
     assert_eq!(
-        metric(&body, "tftpd_listener_receive_calls_total{method=\"single\"}"),
+        metric(
+            &body,
+            "tftpd_listener_receive_calls_total{method=\"single\"}"
+        ),
         0,
         "no one-at-a-time receive while recvmmsg is on"
     );
@@ -131,12 +137,18 @@ fn recvmmsg_serves_every_request_of_a_burst_and_reload_turns_it_off() {
     burst_of_downloads(d.addr(), "small.bin", &content, 5);
     let body = scrape_metrics(port);
     assert_eq!(
-        metric(&body, "tftpd_listener_receive_calls_total{method=\"recvmmsg\"}"),
+        metric(
+            &body,
+            "tftpd_listener_receive_calls_total{method=\"recvmmsg\"}"
+        ),
         before,
         "recvmmsg = false after SIGHUP: no more batched receives"
     );
     assert!(
-        metric(&body, "tftpd_listener_receive_calls_total{method=\"single\"}") >= 5,
+        metric(
+            &body,
+            "tftpd_listener_receive_calls_total{method=\"single\"}"
+        ) >= 5,
         "{body}"
     );
 }
@@ -149,7 +161,10 @@ fn recvmmsg_off_is_the_portable_path() {
     burst_of_downloads(d.addr(), "f.bin", &content, 5);
     let body = scrape_metrics(port);
     assert_eq!(
-        metric(&body, "tftpd_listener_receive_calls_total{method=\"recvmmsg\"}"),
+        metric(
+            &body,
+            "tftpd_listener_receive_calls_total{method=\"recvmmsg\"}"
+        ),
         0,
         "off by default"
     );
@@ -196,7 +211,9 @@ fn reuseport_workers_bind_a_filtered_group_and_every_socket_serves() {
     let body = scrape_metrics(port);
     assert!(
         body.contains("tftpd_kernel_listener_drops_total{listen=\"127.0.0.1:")
-            && body.lines().any(|l| l.starts_with("tftpd_kernel_listener_drops_total") && l.ends_with(" 60")),
+            && body
+                .lines()
+                .any(|l| l.starts_with("tftpd_kernel_listener_drops_total") && l.ends_with(" 60")),
         "the drops of the whole group are summed:\n{body}"
     );
     // Requests from 30 ports land on every socket of the group, and all are served.
@@ -204,13 +221,20 @@ fn reuseport_workers_bind_a_filtered_group_and_every_socket_serves() {
     d.put_file("r.bin", &content);
     burst_of_downloads(d.addr(), "r.bin", &content, 30);
     // A real client, with a window.
-    if Client::TftpHpa.available("reuseport_workers_bind_a_filtered_group_and_every_socket_serves") {
+    if Client::TftpHpa.available("reuseport_workers_bind_a_filtered_group_and_every_socket_serves")
+    {
         let big = pattern(700_000, 6);
         d.put_file("big.bin", &big);
         let dir = TempDir::new("reuseport");
         let local = dir.path().join("big.bin");
-        get(Client::TftpHpa, d.addr(), "big.bin", &local, &Opts::default())
-            .unwrap_or_else(|e| panic!("tftp-hpa: {e}"));
+        get(
+            Client::TftpHpa,
+            d.addr(),
+            "big.bin",
+            &local,
+            &Opts::default(),
+        )
+        .unwrap_or_else(|e| panic!("tftp-hpa: {e}"));
         assert!(std::fs::read(&local).expect("read") == big, "every byte");
     }
 }
@@ -241,7 +265,8 @@ fn reuseport_workers_in_single_port_mode_route_every_ack() {
 fn affinity_pins_every_thread_to_the_listed_cpus() {
     let (d, _) = start("[performance.cpu]\naffinity = [0]\n", &[]);
     assert!(
-        d.log().contains("threads pinned to performance.cpu.affinity"),
+        d.log()
+            .contains("threads pinned to performance.cpu.affinity"),
         "{}",
         d.log()
     );
@@ -255,8 +280,8 @@ fn affinity_pins_every_thread_to_the_listed_cpus() {
     let tasks = std::fs::read_dir(format!("/proc/{}/task", d.pid())).expect("task dir");
     let mut seen = 0;
     for t in tasks {
-        let status = std::fs::read_to_string(t.expect("task").path().join("status"))
-            .expect("status");
+        let status =
+            std::fs::read_to_string(t.expect("task").path().join("status")).expect("status");
         let list = status
             .lines()
             .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
@@ -266,7 +291,10 @@ fn affinity_pins_every_thread_to_the_listed_cpus() {
         assert_eq!(list, "0", "every thread on CPU 0:\n{status}");
         seen += 1;
     }
-    assert!(seen > 1, "the runtime's threads were checked, not only main");
+    assert!(
+        seen > 1,
+        "the runtime's threads were checked, not only main"
+    );
 }
 
 fn check_config(text: &str) -> (bool, String) {

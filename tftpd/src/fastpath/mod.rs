@@ -5,7 +5,10 @@
 #[cfg(target_os = "linux")]
 pub mod gso;
 #[cfg(target_os = "linux")]
-#[expect(unsafe_code, reason = "recvmmsg has no safe wrapper that restores its headers")]
+#[expect(
+    unsafe_code,
+    reason = "recvmmsg has no safe wrapper that restores its headers"
+)]
 pub mod mmsg;
 
 use std::sync::OnceLock;

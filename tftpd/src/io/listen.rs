@@ -110,6 +110,7 @@ pub struct RecvBuffers {
     mmsg: Option<crate::fastpath::mmsg::MmsgReceiver>,
     method: RecvMethod,
     /// The kernel refused `recvmmsg` at run time: the portable path from then on.
+    #[cfg(target_os = "linux")]
     demoted: bool,
 }
 
@@ -122,6 +123,7 @@ impl Default for RecvBuffers {
             #[cfg(target_os = "linux")]
             mmsg: None,
             method: RecvMethod::Single,
+            #[cfg(target_os = "linux")]
             demoted: false,
         }
     }
@@ -283,7 +285,6 @@ mod linux {
             local,
         })
     }
-
 }
 
 /// The address to bind for a request that arrived at `ip` on interface `ifindex`: link-local

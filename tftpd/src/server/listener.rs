@@ -77,13 +77,7 @@ fn recv_mode(shared: &Shared) -> RecvMode {
 }
 
 /// One received datagram: routed to its transfer (single-port mode) or handled as a request.
-async fn take(
-    socket: &ListenSocket,
-    r: Received,
-    d: &[u8],
-    draining: bool,
-    shared: &Arc<Shared>,
-) {
+async fn take(socket: &ListenSocket, r: Received, d: &[u8], draining: bool, shared: &Arc<Shared>) {
     // A v4 request on a dual-stack socket is answered from an IPv4 transfer socket bound
     // to the address it was sent to, so the client is addressed as plain IPv4 too.
     let peer = if r.local.is_ipv4() {
