@@ -349,3 +349,81 @@ fn bad_listener_fast_path_values_are_config_errors_naming_the_key() {
     );
     assert!(ok, "valid values pass: {err}");
 }
+
+/// systemd's part in socket activation: a bound socket at fd 3 (with `SO_REUSEPORT` when the
+/// first argument is "reuseport", as `ReusePort=yes` does) and the LISTEN_* variables.
+const ACTIVATE: &str = r#"
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+if sys.argv[1] == "reuseport":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("127.0.0.1", 0))
+if s.fileno() != 3:
+    os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+print(s.getsockname()[1], flush=True)
+os.environ["LISTEN_FDS"] = "1"
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.execv(sys.argv[2], sys.argv[2:])
+"#;
+
+#[test]
+fn socket_activation_joins_a_reuseport_socket_and_serves_a_plain_one_alone() {
+    use std::io::{BufRead as _, BufReader};
+    if !Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        harness::skip(
+            "socket_activation_joins_a_reuseport_socket_and_serves_a_plain_one_alone",
+            "needs python3 to play systemd",
+        );
+        return;
+    }
+    for (mode, sockets) in [("reuseport", 3), ("plain", 1)] {
+        let dir = TempDir::new("lf-activate");
+        std::fs::write(dir.path().join("f.bin"), b"activated").expect("file");
+        let config = dir.path().join("t.toml");
+        std::fs::write(&config, "[performance.socket]\nreuseport_workers = 3\n").expect("config");
+        let mut child = Command::new("python3")
+            .args(["-c", ACTIVATE, mode, env!("CARGO_BIN_EXE_tftpd"), "--root"])
+            .arg(dir.path())
+            .arg("--config")
+            .arg(&config)
+            .args(["--user", &harness::current_user(), "--ebpf", "off"])
+            .env_remove("RUST_LOG")
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting the wrapper");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the wrapper prints the port");
+        let port: u16 = line.trim().parse().expect("a port");
+        let mut log = String::new();
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        while !log.contains("tftpd ready") {
+            let mut l = String::new();
+            if stderr.read_line(&mut l).expect("log") == 0 {
+                break;
+            }
+            log.push_str(&l);
+        }
+        let group = listening_sockets(port);
+        let c = Raw::new(SocketAddr::from(([127, 0, 0, 1], port)));
+        let got = c.download("f.bin", &[], REPLY);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(group.len(), sockets, "{mode}: sockets on the port\n{log}");
+        assert_eq!(got.expect("download"), b"activated", "{mode}: serves");
+        assert_eq!(
+            log.contains("adopted sockets without SO_REUSEPORT"),
+            mode == "plain",
+            "{mode}: one line says why a plain socket serves alone\n{log}"
+        );
+    }
+}
