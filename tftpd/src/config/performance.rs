@@ -115,8 +115,8 @@ fn default_gso() -> bool {
 }
 
 impl PerformanceConfig {
-    /// Checks the ranges, and that this host can do what is asked (the CPUs exist and may be
-    /// used by this process; the feature exists on this platform).
+    /// Checks the ranges, and that this host can do what is asked (the CPUs exist and are
+    /// online; the feature exists on this platform).
     pub fn validate(&self) -> Result<(), super::ConfigError> {
         use super::ConfigError::{Invalid, Unavailable};
         let b = &self.batching;
@@ -156,7 +156,7 @@ impl PerformanceConfig {
             if let Some(cpu) = affinity.iter().find(|c| !allowed.contains(c)) {
                 return Err(Unavailable {
                     key: "performance.cpu.affinity",
-                    value: format!("{value} (CPU {cpu} is not available to this process)"),
+                    value: format!("{value} (CPU {cpu} does not exist or is offline)"),
                     allowed: format!("CPUs from {}", crate::daemon::affinity::list(&allowed)),
                 });
             }

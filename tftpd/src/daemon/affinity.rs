@@ -3,9 +3,18 @@
 //! from the thread that creates them (sched_setaffinity(2)). Linux only: elsewhere the key is
 //! refused when the configuration is checked.
 
-/// The CPUs this process may run on (its current affinity mask), ascending.
+/// The CPUs that exist and are online (`/sys/devices/system/cpu/online`), ascending; where
+/// that file is missing, the CPUs this thread may run on. Not the current affinity mask
+/// alone: after the daemon has pinned itself, a reload that names other CPUs must still
+/// validate (and be reported as needing a restart). A CPU outside the process's cpuset fails
+/// at start, when `sched_setaffinity` refuses it.
 #[cfg(target_os = "linux")]
 pub fn usable_cpus() -> Result<Vec<usize>, String> {
+    if let Ok(text) = std::fs::read_to_string("/sys/devices/system/cpu/online")
+        && let Some(cpus) = parse_list(&text)
+    {
+        return Ok(cpus);
+    }
     use nix::sched::{CpuSet, sched_getaffinity};
     use nix::unistd::Pid;
     let set = sched_getaffinity(Pid::from_raw(0))
@@ -13,6 +22,18 @@ pub fn usable_cpus() -> Result<Vec<usize>, String> {
     Ok((0..CpuSet::count())
         .filter(|&c| set.is_set(c).unwrap_or(false))
         .collect())
+}
+
+/// Parses the kernel's CPU list form (`0-3,6`); `None` if it is not one.
+pub fn parse_list(text: &str) -> Option<Vec<usize>> {
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().ok()?..=b.parse::<usize>().ok()?),
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    Some(cpus)
 }
 
 /// The CPUs this process may run on: affinity is not implemented on this platform.
@@ -117,6 +138,11 @@ mod tests {
         assert_eq!(list(&[1]), "1");
         assert_eq!(list(&[3, 1, 2, 2]), "1-3");
         assert_eq!(list(&[]), "");
+        for text in ["0-3,6", "1", "0-1"] {
+            let cpus = parse_list(text).expect("a list");
+            assert_eq!(list(&cpus), text, "round trip");
+        }
+        assert_eq!(parse_list("0-x"), None);
     }
 
     #[cfg(target_os = "linux")]
