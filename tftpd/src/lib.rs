@@ -8,7 +8,8 @@
 //! - [`io`]: the narrow seams for datagram and file I/O, with the portable implementation.
 //! - [`server`]: the I/O shell: listeners, one task per transfer, limits, reload, drain.
 //! - [`filter`]: the packet filter on every socket (the shared rules, applied in userspace).
-//! - [`daemon`]: privilege drop and signals.
+//! - [`fastpath`]: Linux fast paths behind the `io` seams (UDP GSO, `recvmmsg`), probed once.
+//! - [`daemon`]: privilege drop, signals, CPU affinity and systemd.
 //! - [`metrics`] and [`logging`]: Prometheus text metrics and the tracing subscriber.
 
 pub mod cli;

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use tftpd::cli::{Cli, Command};
 use tftpd::config::Config;
 use tftpd::daemon::privs::{Identity, drop_privileges};
-use tftpd::io::socket::bind_listener;
+use tftpd::io::socket::bind_listener_group;
 use tftpd::metrics::Metrics;
 use tftpd::server::runtime::Runtime;
 use tftpd::{daemon, filter, logging, metrics, server};
@@ -81,22 +81,35 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     // Bind everything that may need privileges first.
     // Socket activation (systemd's tftpd.socket) hands over bound sockets; `listen` then
     // describes nothing.
+    let per_address = config.performance.socket.listeners_per_address();
     let listeners = match daemon::systemd::listen_fds().context("adopting systemd's sockets")? {
         Some(adopted) => {
             info!(
                 count = adopted.len(),
                 "using the sockets passed by systemd; `listen` is ignored"
             );
-            adopted
+            adopt_into_groups(adopted, per_address)
         }
         None => config
             .listen
             .iter()
             .map(|a| {
-                bind_listener_or_v4(*a).with_context(|| format!("binding the TFTP listener {a}"))
+                bind_listener_or_v4(*a, per_address)
+                    .with_context(|| format!("binding the TFTP listener {a}"))
             })
-            .collect::<anyhow::Result<Vec<_>>>()?,
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect(),
     };
+    if per_address > 1 {
+        info!(
+            fastpath = "reuseport",
+            per_address,
+            sockets = listeners.len(),
+            "listening with SO_REUSEPORT groups, one receive task per socket"
+        );
+    }
     let b = &config.performance.socket;
     for l in &listeners {
         tftpd::io::buffers::apply(l, b.recv_buffer, b.send_buffer)
@@ -196,6 +209,37 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             "UDP GSO off (performance.batching.gso = false)"
         ),
     }
+    match (
+        config.performance.batching.recvmmsg,
+        tftpd::fastpath::support().recvmmsg,
+    ) {
+        (true, true) => info!(
+            fastpath = "recvmmsg",
+            batch = config.performance.batching.recv_batch,
+            "listeners read requests with recvmmsg"
+        ),
+        (true, false) => warn!(
+            fastpath = "recvmmsg",
+            "performance.batching.recvmmsg is on but this kernel (or platform) has no \
+             recvmmsg: one datagram per call"
+        ),
+        (false, _) => info!(
+            fastpath = "recvmmsg",
+            "recvmmsg off (performance.batching.recvmmsg = false)"
+        ),
+    }
+    // Before the runtime exists, so its threads inherit the mask; threads already running
+    // (this one, the log writer's) are pinned one by one.
+    let cpus = &config.performance.cpu.affinity;
+    if !cpus.is_empty() {
+        let threads = daemon::affinity::pin_process(cpus)
+            .context("pinning the daemon's threads (performance.cpu.affinity)")?;
+        info!(
+            cpus = %daemon::affinity::list(cpus),
+            threads,
+            "threads pinned to performance.cpu.affinity"
+        );
+    }
     let runtime = Runtime::new(config).context("opening the served root")?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -228,17 +272,50 @@ fn raise_fd_limit() {
     }
 }
 
-/// Binds `addr`; the IPv6 wildcard falls back to the IPv4 one on a host without IPv6, so the
-/// default `[::]:69` ("every address") still works there.
-fn bind_listener_or_v4(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    match bind_listener(addr) {
+/// Binds `n` sockets on `addr` (an `SO_REUSEPORT` group when `n` > 1); the IPv6 wildcard
+/// falls back to the IPv4 one on a host without IPv6, so the default `[::]:69` ("every
+/// address") still works there.
+fn bind_listener_or_v4(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
+    match bind_listener_group(addr, n) {
         Err(e) if addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) && ipv6_unavailable(&e) => {
             let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
             warn!(%addr, fallback = %v4, error = %e, "IPv6 is not available; listening on IPv4 only");
-            bind_listener(v4)
+            bind_listener_group(v4, n)
         }
         other => other,
     }
+}
+
+/// Socket activation with `reuseport_workers` > 1: each adopted socket gets `n - 1` siblings
+/// in its `SO_REUSEPORT` group, which needs `ReusePort=yes` in the .socket unit. Without it
+/// the adopted sockets serve alone, and one line says why.
+fn adopt_into_groups(adopted: Vec<std::net::UdpSocket>, n: usize) -> Vec<std::net::UdpSocket> {
+    if n <= 1 {
+        return adopted;
+    }
+    let mut all = Vec::with_capacity(adopted.len() * n);
+    let mut refused = None;
+    for s in adopted {
+        match tftpd::io::socket::join_group(&s, n - 1) {
+            Ok(more) => {
+                all.push(s);
+                all.extend(more);
+            }
+            Err(e) => {
+                refused.get_or_insert(e);
+                all.push(s);
+            }
+        }
+    }
+    if let Some(e) = refused {
+        warn!(
+            fastpath = "reuseport",
+            error = %e,
+            "performance.socket.reuseport_workers: adopted sockets without SO_REUSEPORT are \
+             served by one socket each"
+        );
+    }
+    all
 }
 
 fn ipv6_unavailable(e: &std::io::Error) -> bool {

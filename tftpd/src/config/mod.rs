@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::access::{AccessConfig, ClientRoot};
-pub use self::performance::{BatchingConfig, PerformanceConfig, SocketConfig};
+pub use self::performance::{
+    BatchingConfig, CpuConfig, MAX_REUSEPORT_WORKERS, PerformanceConfig, RECV_BATCH, SocketConfig,
+};
 pub use self::prefix::SourcePrefix;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy};
@@ -57,6 +59,16 @@ pub enum ConfigError {
         value: String,
         /// The allowed values.
         allowed: &'static str,
+    },
+    /// A value this host cannot honour: a CPU it lacks, a feature its platform lacks.
+    #[error("{key} = {value} is invalid on this host (allowed here: {allowed})")]
+    Unavailable {
+        /// The dotted key.
+        key: &'static str,
+        /// The value given.
+        value: String,
+        /// What this host allows.
+        allowed: String,
     },
 }
 
@@ -572,6 +584,7 @@ impl Config {
             ));
         }
         self.validate_xdp()?;
+        self.performance.validate()?;
         if !(32..=65468).contains(&l.max_request_size) {
             return Err(invalid(
                 "limits.max_request_size",

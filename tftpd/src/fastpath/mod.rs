@@ -4,6 +4,12 @@
 
 #[cfg(target_os = "linux")]
 pub mod gso;
+#[cfg(target_os = "linux")]
+#[expect(
+    unsafe_code,
+    reason = "recvmmsg has no safe wrapper that restores its headers"
+)]
+pub mod mmsg;
 
 use std::sync::OnceLock;
 
@@ -12,6 +18,8 @@ use std::sync::OnceLock;
 pub struct Support {
     /// UDP generic segmentation offload (`UDP_SEGMENT`, Linux 4.18).
     pub gso: bool,
+    /// `recvmmsg` (Linux 2.6.33; a seccomp profile may still refuse it).
+    pub recvmmsg: bool,
 }
 
 static SUPPORT: OnceLock<Support> = OnceLock::new();
@@ -23,5 +31,9 @@ pub fn support() -> Support {
         gso: gso::probe(),
         #[cfg(not(target_os = "linux"))]
         gso: false,
+        #[cfg(target_os = "linux")]
+        recvmmsg: mmsg::probe(),
+        #[cfg(not(target_os = "linux"))]
+        recvmmsg: false,
     })
 }

@@ -78,6 +78,136 @@ impl ListenSocket {
     }
 }
 
+/// How a listener reads, from `[performance.batching]` (looked at before every call, so a
+/// reload switches it at the next receive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvMode {
+    /// One `recvmsg`/`recvfrom` per datagram: the portable path.
+    Single,
+    /// `recvmmsg`, up to `batch` datagrams per call (Linux; else as `Single`).
+    Mmsg {
+        /// The most datagrams per call.
+        batch: usize,
+    },
+}
+
+/// Which system call the last receive used (the metric's `method` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvMethod {
+    /// One datagram per call.
+    Single,
+    /// `recvmmsg`.
+    Recvmmsg,
+}
+
+/// A listener's receive buffers, kept from call to call: the portable path's one 64 KiB
+/// buffer, and the `recvmmsg` slots once that path is asked for.
+#[derive(Debug)]
+pub struct RecvBuffers {
+    single: Vec<u8>,
+    single_got: Option<Received>,
+    #[cfg(target_os = "linux")]
+    mmsg: Option<crate::fastpath::mmsg::MmsgReceiver>,
+    method: RecvMethod,
+    /// The kernel refused `recvmmsg` at run time: the portable path from then on.
+    #[cfg(target_os = "linux")]
+    demoted: bool,
+}
+
+impl Default for RecvBuffers {
+    fn default() -> Self {
+        Self {
+            // One byte more than the largest datagram possible, so nothing is truncated.
+            single: vec![0; 65536],
+            single_got: None,
+            #[cfg(target_os = "linux")]
+            mmsg: None,
+            method: RecvMethod::Single,
+            #[cfg(target_os = "linux")]
+            demoted: false,
+        }
+    }
+}
+
+impl RecvBuffers {
+    /// The `i`th datagram of the last receive (`i` below what it returned), with its bytes.
+    pub fn get(&self, i: usize) -> Option<(Received, &[u8])> {
+        match self.method {
+            RecvMethod::Single => self
+                .single_got
+                .filter(|_| i == 0)
+                .map(|r| (r, &self.single[..r.len.min(self.single.len())])),
+            #[cfg(target_os = "linux")]
+            RecvMethod::Recvmmsg => self.mmsg.as_ref().and_then(|m| m.get(i)),
+            #[cfg(not(target_os = "linux"))]
+            RecvMethod::Recvmmsg => None,
+        }
+    }
+
+    /// The system call the last receive used.
+    pub fn method(&self) -> RecvMethod {
+        self.method
+    }
+}
+
+impl ListenSocket {
+    /// Receives what is queued, up to the batch `mode` allows (at least one datagram is
+    /// waited for), into `bufs`; returns how many datagrams [`RecvBuffers::get`] now holds.
+    /// `recvmmsg` refused by the kernel (ENOSYS, EINVAL) is logged once and the portable
+    /// path used from then on.
+    pub async fn recv_batch(&self, bufs: &mut RecvBuffers, mode: RecvMode) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if let RecvMode::Mmsg { batch } = mode
+            && !bufs.demoted
+        {
+            use crate::fastpath::mmsg::MmsgReceiver;
+            if bufs.mmsg.as_ref().map(MmsgReceiver::batch) != Some(batch) {
+                bufs.mmsg = Some(MmsgReceiver::new(batch));
+            }
+            let m = bufs.mmsg.get_or_insert_with(|| MmsgReceiver::new(batch));
+            let r = self
+                .socket
+                .async_io(tokio::io::Interest::READABLE, || {
+                    m.recv(&*self.socket, self.local, self.pktinfo)
+                })
+                .await;
+            match r {
+                Ok(n) => {
+                    bufs.method = RecvMethod::Recvmmsg;
+                    return Ok(n);
+                }
+                Err(e) if refused(&e) => {
+                    tracing::warn!(
+                        fastpath = "recvmmsg",
+                        error = %e,
+                        listen = %self.local,
+                        "the kernel refused recvmmsg; this listener reads one datagram per call"
+                    );
+                    bufs.demoted = true;
+                    bufs.mmsg = None;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = mode;
+        let r = self.recv(&mut bufs.single).await?;
+        bufs.single_got = Some(r);
+        bufs.method = RecvMethod::Single;
+        Ok(1)
+    }
+}
+
+/// Errors that mean "this kernel (or its seccomp profile) will not do recvmmsg", as opposed
+/// to a failed receive.
+#[cfg(target_os = "linux")]
+fn refused(e: &io::Error) -> bool {
+    use nix::errno::Errno;
+    matches!(e.raw_os_error(), Some(c) if [Errno::ENOSYS, Errno::EINVAL, Errno::EOPNOTSUPP, Errno::EPERM]
+        .iter()
+        .any(|x| *x as i32 == c))
+}
+
 #[cfg(target_os = "linux")]
 fn enable_pktinfo(socket: &std::net::UdpSocket, local: SocketAddr) -> bool {
     use nix::sys::socket::{setsockopt, sockopt};
@@ -107,7 +237,7 @@ mod linux {
 
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
 
-    use super::Received;
+    use super::{Received, v6_local};
 
     /// One non-blocking recvmsg with the packet-info control message.
     pub(super) fn recv(
@@ -155,18 +285,131 @@ mod linux {
             local,
         })
     }
+}
 
-    /// The address to bind for a request that arrived at `ip` on interface `ifindex`: link-local
-    /// addresses need the interface as their scope.
-    fn v6_local(ip: Ipv6Addr, ifindex: u32, port: u16) -> SocketAddr {
-        let scope = if ip.is_unicast_link_local() {
-            ifindex
-        } else {
-            0
-        };
-        match ip.to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(IpAddr::V4(v4), port),
-            None => SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)),
+/// The address to bind for a request that arrived at `ip` on interface `ifindex`: link-local
+/// addresses need the interface as their scope, and v4-mapped ones are plain IPv4.
+#[cfg(target_os = "linux")]
+pub(crate) fn v6_local(ip: std::net::Ipv6Addr, ifindex: u32, port: u16) -> SocketAddr {
+    use std::net::{IpAddr, SocketAddrV6};
+    let scope = if ip.is_unicast_link_local() {
+        ifindex
+    } else {
+        0
+    };
+    match ip.to_ipv4_mapped() {
+        Some(v4) => SocketAddr::new(IpAddr::V4(v4), port),
+        None => SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    /// What a listener made of one datagram, with the listener's own port taken out.
+    type Seen = (usize, SocketAddr, std::net::IpAddr, Vec<u8>);
+
+    /// Sends `burst` (client index, payload) to `to` from `clients`, then reads it back with
+    /// `mode`, and returns what arrived and the most datagrams one call returned.
+    async fn receive(
+        listener: &ListenSocket,
+        clients: &[std::net::UdpSocket],
+        burst: &[(usize, Vec<u8>)],
+        mode: RecvMode,
+    ) -> (Vec<Seen>, usize) {
+        let port = listener.local_addr().port();
+        for (c, payload) in burst {
+            let to = match clients[*c].local_addr().expect("client addr") {
+                SocketAddr::V4(_) => SocketAddr::from(([127, 0, 0, 1], port)),
+                SocketAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+            };
+            clients[*c].send_to(payload, to).expect("send");
         }
+        let mut bufs = RecvBuffers::default();
+        let mut seen = Vec::new();
+        let mut most = 0;
+        while seen.len() < burst.len() {
+            let n = tokio::time::timeout(WAIT, listener.recv_batch(&mut bufs, mode))
+                .await
+                .expect("the burst arrives in time")
+                .expect("receive");
+            most = most.max(n);
+            for i in 0..n {
+                let (r, d) = bufs.get(i).expect("a datagram per index");
+                assert_eq!(r.local.port(), port, "the destination keeps the port");
+                seen.push((r.len, r.peer, r.local.ip(), d.to_vec()));
+            }
+        }
+        (seen, most)
+    }
+
+    fn burst(clients: usize) -> Vec<(usize, Vec<u8>)> {
+        // Requests of every shape: empty, tiny, typical, and over any max_request_size (which
+        // the listener then refuses as too large, so it must arrive whole).
+        let sizes = [0usize, 2, 30, 516, 1500, 65000, 9, 4];
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                (
+                    i % clients,
+                    (0..n).map(|b| (b * 7 + i) as u8).collect::<Vec<u8>>(),
+                )
+            })
+            .collect()
+    }
+
+    async fn same_as_portable(bind: &str, clients: Vec<std::net::UdpSocket>) {
+        let listen = |_| {
+            let s = crate::io::socket::bind_listener(bind.parse().expect("addr")).expect("bind");
+            ListenSocket::new(s).expect("listen socket")
+        };
+        let (portable, fast) = (listen(0), listen(1));
+        let burst = burst(clients.len());
+        let (want, _) = receive(&portable, &clients, &burst, RecvMode::Single).await;
+        let (got, most) = receive(&fast, &clients, &burst, RecvMode::Mmsg { batch: 3 }).await;
+        assert_eq!(got.len(), burst.len(), "every datagram of the burst");
+        assert_eq!(got, want, "recvmmsg reports what the portable path does");
+        if cfg!(target_os = "linux") {
+            assert!(most > 1, "a queued burst is taken several per call");
+            assert!(most <= 3, "never more than the batch: {most}");
+        }
+        // Nothing else was queued.
+        let lens: Vec<usize> = got.iter().map(|s| s.0).collect();
+        let sent: Vec<usize> = burst.iter().map(|(_, p)| p.len()).collect();
+        assert_eq!(lens, sent, "lengths in order");
+    }
+
+    #[tokio::test]
+    async fn recvmmsg_receives_a_burst_as_the_portable_path_does_ipv4() {
+        let clients = (0..3)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("client"))
+            .collect();
+        same_as_portable("0.0.0.0:0", clients).await;
+    }
+
+    #[tokio::test]
+    async fn recvmmsg_receives_a_mixed_family_burst_on_a_dual_stack_listener() {
+        // IPv4 (v4-mapped) and IPv6 alternate, and with a batch of 3 a slot holds IPv4 in one
+        // call and IPv6 in the next: each must come out as its own family's destination.
+        let Ok(v6) = std::net::UdpSocket::bind("[::1]:0") else {
+            eprintln!("skipping: no IPv6 loopback");
+            return;
+        };
+        let clients = vec![
+            std::net::UdpSocket::bind("127.0.0.1:0").expect("v4 client"),
+            v6,
+        ];
+        same_as_portable("[::]:0", clients).await;
+    }
+
+    #[tokio::test]
+    async fn recvmmsg_on_a_specific_address_reports_that_address() {
+        let clients = vec![std::net::UdpSocket::bind("127.0.0.1:0").expect("client")];
+        same_as_portable("127.0.0.1:0", clients).await;
     }
 }

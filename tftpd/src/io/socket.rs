@@ -21,6 +21,53 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     bind_one(addr)
 }
 
+/// Binds `n` listening sockets on `addr` in one `SO_REUSEPORT` group (`n` = 1: one plain
+/// socket, as [`bind_listener`]). With port 0 the first socket's port is used for the rest.
+/// The kernel spreads requests over the group by a hash of the client's address and port,
+/// so one client's datagrams keep reaching the same socket.
+pub fn bind_listener_group(addr: SocketAddr, n: usize) -> io::Result<Vec<std::net::UdpSocket>> {
+    if n <= 1 {
+        return Ok(vec![bind_listener(addr)?]);
+    }
+    let first = bind_reuseport(addr, dual_stack(addr))?;
+    let mut group = join_group(&first, n - 1)?;
+    group.insert(0, first);
+    Ok(group)
+}
+
+/// Binds `more` sockets into the `SO_REUSEPORT` group of the bound socket `existing` (one
+/// of ours, or one systemd passed with `ReusePort=yes`). Fails with `InvalidInput` when
+/// `existing` has no `SO_REUSEPORT`: the kernel would refuse the address as in use.
+pub fn join_group(
+    existing: &std::net::UdpSocket,
+    more: usize,
+) -> io::Result<Vec<std::net::UdpSocket>> {
+    let s = socket2::SockRef::from(existing);
+    if !s.reuse_port()? {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the socket has no SO_REUSEPORT (systemd: ReusePort=yes in the .socket unit)",
+        ));
+    }
+    let addr = existing.local_addr()?;
+    let dual = addr.is_ipv6() && !s.only_v6()?;
+    (0..more).map(|_| bind_reuseport(addr, dual)).collect()
+}
+
+fn dual_stack(addr: SocketAddr) -> bool {
+    addr.is_ipv6() && addr.ip().is_unspecified()
+}
+
+fn bind_reuseport(addr: SocketAddr, dual: bool) -> io::Result<std::net::UdpSocket> {
+    let socket = new_socket(addr)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(!dual)?;
+    }
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
 fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_nonblocking(true)?;
@@ -231,6 +278,28 @@ mod tests {
         let _held = TransferSocket::bind(local, Some((40010, 40010))).expect("bind");
         let err = TransferSocket::bind(local, Some((40010, 40010))).expect_err("range is full");
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn a_reuseport_group_shares_one_port_and_stays_closed_to_others() {
+        let group = bind_listener_group("127.0.0.1:0".parse().expect("addr"), 3).expect("group");
+        assert_eq!(group.len(), 3, "three sockets");
+        let port = group[0].local_addr().expect("addr").port();
+        for s in &group {
+            assert_eq!(s.local_addr().expect("addr").port(), port, "one port");
+        }
+        // A socket outside the group (no SO_REUSEPORT) cannot take the port.
+        let err = bind_listener(SocketAddr::from(([127, 0, 0, 1], port))).expect_err("in use");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        let extra = join_group(&group[0], 1).expect("join");
+        assert_eq!(extra[0].local_addr().expect("addr").port(), port);
+    }
+
+    #[test]
+    fn a_plain_socket_cannot_be_joined() {
+        let plain = bind_listener("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let err = join_group(&plain, 1).expect_err("no SO_REUSEPORT");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
     }
 
     #[test]

@@ -32,18 +32,22 @@ pub fn parse_snmp_udp(text: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// The `drops` column of the socket bound to `port` in a `/proc/net/udp{,6}` table.
+/// The `drops` column of the sockets bound to `port` in a `/proc/net/udp{,6}` table, summed:
+/// a `reuseport_workers` group is several listening sockets on one port.
 pub fn parse_udp_drops(text: &str, port: u16) -> Option<u64> {
     let want = format!(":{port:04X}");
-    text.lines().skip(1).find_map(|line| {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        let local = cols.get(1)?;
-        // Only a socket with no remote end is a listener (rem_address all zeros, port 0000).
-        let remote_port = cols.get(2)?.rsplit(':').next()?;
-        (local.ends_with(&want) && remote_port == "0000")
-            .then(|| cols.last()?.parse().ok())
-            .flatten()
-    })
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let local = cols.get(1)?;
+            // Only a socket with no remote end is a listener (rem_address all zeros, port 0000).
+            let remote_port = cols.get(2)?.rsplit(':').next()?;
+            (local.ends_with(&want) && remote_port == "0000")
+                .then(|| cols.last()?.parse::<u64>().ok())
+                .flatten()
+        })
+        .reduce(|a, b| a + b)
 }
 
 /// Appends the kernel series for `listeners` to a metrics page.
@@ -107,6 +111,14 @@ mod tests {
             parse_snmp_udp("garbage").is_empty(),
             "no Udp lines, no fields"
         );
+    }
+
+    #[test]
+    fn a_reuseport_groups_drops_are_summed() {
+        let group = format!(
+            "{UDP}\x20 14: 0100007F:1B21 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3234 2 0000000000000000 8\n"
+        );
+        assert_eq!(parse_udp_drops(&group, 0x1B21), Some(50), "42 + 8");
     }
 
     #[test]

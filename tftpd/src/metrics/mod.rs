@@ -37,6 +37,10 @@ pub const BUILD_INFO: &str = "tftpd_build_info";
 pub const SEND_CALLS_TOTAL: &str = "tftpd_send_calls_total";
 /// Datagrams handed to the kernel by transfers (counter).
 pub const DATAGRAMS_SENT_TOTAL: &str = "tftpd_datagrams_sent_total";
+/// Receive system calls on the listening sockets, by method (counter).
+pub const LISTENER_RECEIVE_CALLS_TOTAL: &str = "tftpd_listener_receive_calls_total";
+/// Datagrams the listening sockets received (counter).
+pub const LISTENER_DATAGRAMS_TOTAL: &str = "tftpd_listener_datagrams_total";
 
 /// What a request was: a download or an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +172,9 @@ pub struct Metrics {
     /// Send calls: GSO, one datagram.
     send_calls: [AtomicU64; 2],
     datagrams_sent: AtomicU64,
+    /// Listener receive calls: recvmmsg, one datagram.
+    receive_calls: [AtomicU64; 2],
+    listener_datagrams: AtomicU64,
 }
 
 fn kind_index(kind: Kind) -> usize {
@@ -223,6 +230,16 @@ impl Metrics {
         self.send_calls[0].fetch_add(r.gso_calls, Relaxed);
         self.send_calls[1].fetch_add(r.single_calls, Relaxed);
         self.datagrams_sent.fetch_add(r.datagrams, Relaxed);
+    }
+
+    /// Counts one listener receive call and the datagrams it returned.
+    pub fn listener_received(&self, method: crate::io::listen::RecvMethod, datagrams: u64) {
+        let i = match method {
+            crate::io::listen::RecvMethod::Recvmmsg => 0,
+            crate::io::listen::RecvMethod::Single => 1,
+        };
+        self.receive_calls[i].fetch_add(1, Relaxed);
+        self.listener_datagrams.fetch_add(datagrams, Relaxed);
     }
 
     /// Counts datagrams a transfer dropped.
@@ -387,6 +404,30 @@ impl Metrics {
             out,
             "{DATAGRAMS_SENT_TOTAL} {}",
             self.datagrams_sent.load(Relaxed)
+        );
+        head(
+            &mut out,
+            LISTENER_RECEIVE_CALLS_TOTAL,
+            "counter",
+            "Receive system calls on the listening sockets, by method (recvmmsg: a batch).",
+        );
+        for (i, method) in ["recvmmsg", "single"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{LISTENER_RECEIVE_CALLS_TOTAL}{{method=\"{method}\"}} {}",
+                self.receive_calls[i].load(Relaxed)
+            );
+        }
+        head(
+            &mut out,
+            LISTENER_DATAGRAMS_TOTAL,
+            "counter",
+            "Datagrams the listening sockets received.",
+        );
+        let _ = writeln!(
+            out,
+            "{LISTENER_DATAGRAMS_TOTAL} {}",
+            self.listener_datagrams.load(Relaxed)
         );
         if cfg!(target_os = "linux") {
             kernel::render(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tracing::{debug, info, warn};
 
 use crate::filter::{self, Role};
-use crate::io::listen::ListenSocket;
+use crate::io::listen::{ListenSocket, Received, RecvBuffers, RecvMode};
 use crate::io::socket::TransferSocket;
 use crate::metrics::{DropReason, Kind, RequestOutcome};
 use crate::proto::packet::{DecodeError, OP_ERROR, OP_RRQ, OP_WRQ, Packet, opcode};
@@ -31,14 +31,14 @@ const CLIENT_BUSY: WireError =
 
 /// Takes requests on `socket` until `stop` is cancelled.
 pub async fn listen(socket: ListenSocket, shared: Arc<Shared>) {
-    // One byte more than the largest datagram possible, so nothing is silently truncated.
-    let mut buf = vec![0u8; 65536];
+    let mut bufs = RecvBuffers::default();
     // In single-port mode running transfers still receive through this socket while the
     // server drains: it then keeps routing and refuses only new requests (server::run ends
     // the task once the transfers are done).
     let mut draining = false;
     loop {
-        let r = tokio::select! {
+        let mode = recv_mode(&shared);
+        let n = tokio::select! {
             () = shared.stop_intake.cancelled(), if !draining => {
                 if !shared.single_port {
                     return;
@@ -46,27 +46,49 @@ pub async fn listen(socket: ListenSocket, shared: Arc<Shared>) {
                 draining = true;
                 continue;
             }
-            r = socket.recv(&mut buf) => match r {
-                Ok(r) => r,
+            r = socket.recv_batch(&mut bufs, mode) => match r {
+                Ok(n) => n,
                 Err(e) => {
                     debug!(error = %e, "listener receive failed");
                     continue;
                 }
             },
         };
-        // A v4 request on a dual-stack socket is answered from an IPv4 transfer socket bound
-        // to the address it was sent to, so the client is addressed as plain IPv4 too.
-        let peer = if r.local.is_ipv4() {
-            SocketAddr::new(r.peer.ip().to_canonical(), r.peer.port())
-        } else {
-            r.peer
-        };
-        let d = &buf[..r.len];
-        if shared.single_port && !single_port_request(&socket, d, peer, &shared).await || draining {
-            continue;
+        shared.metrics.listener_received(bufs.method(), n as u64);
+        for i in 0..n {
+            if let Some((r, d)) = bufs.get(i) {
+                take(&socket, r, d, draining, &shared).await;
+            }
         }
-        handle(&socket, r.local, d, peer, &shared).await;
     }
+}
+
+/// The receive path `[performance.batching]` asks for, where the kernel has it.
+fn recv_mode(shared: &Shared) -> RecvMode {
+    let rt = shared.runtime.borrow();
+    let b = &rt.config.performance.batching;
+    if b.recvmmsg && crate::fastpath::support().recvmmsg {
+        RecvMode::Mmsg {
+            batch: b.recv_batch,
+        }
+    } else {
+        RecvMode::Single
+    }
+}
+
+/// One received datagram: routed to its transfer (single-port mode) or handled as a request.
+async fn take(socket: &ListenSocket, r: Received, d: &[u8], draining: bool, shared: &Arc<Shared>) {
+    // A v4 request on a dual-stack socket is answered from an IPv4 transfer socket bound
+    // to the address it was sent to, so the client is addressed as plain IPv4 too.
+    let peer = if r.local.is_ipv4() {
+        SocketAddr::new(r.peer.ip().to_canonical(), r.peer.port())
+    } else {
+        r.peer
+    };
+    if shared.single_port && !single_port_request(socket, d, peer, shared).await || draining {
+        return;
+    }
+    handle(socket, r.local, d, peer, shared).await;
 }
 
 async fn handle(

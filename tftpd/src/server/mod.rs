@@ -82,7 +82,10 @@ pub async fn run(
     let mut listener_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     for l in listeners {
         let socket = ListenSocket::new(l)?;
-        addrs.push(socket.local_addr());
+        // A reuseport group is several sockets on one address: named once.
+        if !addrs.contains(&socket.local_addr()) {
+            addrs.push(socket.local_addr());
+        }
         listener_tasks.push(tokio::spawn(listener::listen(socket, shared.clone())));
     }
     shared.metrics.set_listeners(addrs.clone());

@@ -1,6 +1,10 @@
 //! Configuration reload (SIGHUP): read and validate the new configuration first, then swap
 //! it in. Running transfers keep the snapshot they started with; a bad file leaves the old
 //! configuration in force. Keys that need sockets re-bound are reported, not applied.
+//!
+//! Listener fast paths: `performance.batching.recvmmsg` and `recv_batch` apply at each
+//! listener's next receive; `performance.socket.reuseport_workers` and
+//! `performance.cpu.affinity` need a restart (sockets are bound and threads pinned at start).
 
 use std::sync::Arc;
 
@@ -78,6 +82,16 @@ fn warn_restart_only(old: &Config, new: &Config, xdp_loaded: bool) {
         ("single_port", old.single_port != new.single_port),
         ("metrics.listen", old.metrics.listen != new.metrics.listen),
         ("log.format", old.log.format != new.log.format),
+        // The sockets are bound and the threads pinned once, at start. (recvmmsg and
+        // recv_batch need no restart: each listener reads them before every receive.)
+        (
+            "performance.socket.reuseport_workers",
+            old.performance.socket.reuseport_workers != new.performance.socket.reuseport_workers,
+        ),
+        (
+            "performance.cpu.affinity",
+            old.performance.cpu.affinity != new.performance.cpu.affinity,
+        ),
     ];
     for (key, differs) in changed {
         if differs {
