@@ -19,7 +19,7 @@ fn text() -> Vec<u8> {
     while t.len() < TEXT_LEN {
         let len = 20 + line * 7 % 60;
         t.extend((0..len).map(|i| b'a' + (i % 26) as u8));
-        if line % 17 == 0 {
+        if line.is_multiple_of(17) {
             t.push(b'\r');
         }
         t.push(b'\n');
@@ -61,7 +61,7 @@ pub(crate) fn bench(c: &mut Criterion) {
     assert!(back == text, "netascii round trip gives the text back");
 
     let mut g = c.benchmark_group("netascii");
-    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.throughput(Throughput::BytesDecimal(text.len() as u64));
     g.bench_function("encode_64KiB", |b| {
         let mut out = Vec::with_capacity(wire.len());
         b.iter(|| {

@@ -83,7 +83,11 @@ fn download(cfg: &TransferConfig, file: &[u8], now: Instant, mut sink: impl FnMu
             None => break,
         }
     }
-    assert_eq!(server.outcome(), Some(&Outcome::Completed), "the download completed");
+    assert_eq!(
+        server.outcome(),
+        Some(&Outcome::Completed),
+        "the download completed"
+    );
 }
 
 /// An upload of `file`: a client that sends a window of DATA after each ACK (or the OACK),
@@ -105,7 +109,9 @@ fn upload(cfg: &TransferConfig, file: &[u8], now: Instant, mut sink: impl FnMut(
         }
         let wanted = cfg.rollover.wire_block(next - 1);
         assert_eq!(acked, Some(wanted), "the machine ACKs the window just sent");
-        for i in next..(next + u64::from(cfg.windowsize)).min(blocks + 1) {
+        let window = next..(next + u64::from(cfg.windowsize)).min(blocks + 1);
+        next = window.end;
+        for i in window {
             let start = (i - 1) as usize * blksize;
             let end = (start + blksize).min(file.len());
             d.clear();
@@ -114,14 +120,20 @@ fn upload(cfg: &TransferConfig, file: &[u8], now: Instant, mut sink: impl FnMut(
             if let Some(payload) = server.handle_datagram(now, &d) {
                 sink(payload);
             }
-            next = i + 1;
         }
     }
-    assert!(server.poll_upload_complete(), "the final block completes the upload");
+    assert!(
+        server.poll_upload_complete(),
+        "the final block completes the upload"
+    );
     while server.poll_transmit().is_some() {}
     // The dally ends at the timeout; nothing is resent meanwhile on a lossless link.
     server.handle_timeout(now + cfg.timeout);
-    assert_eq!(server.outcome(), Some(&Outcome::Completed), "the upload completed");
+    assert_eq!(
+        server.outcome(),
+        Some(&Outcome::Completed),
+        "the upload completed"
+    );
 }
 
 pub(crate) fn bench(c: &mut Criterion) {
@@ -129,9 +141,12 @@ pub(crate) fn bench(c: &mut Criterion) {
     let now = Instant::now();
     let settings = [(512, 1), (1468, 1), (1468, 8), (8192, 16)];
     for (name, direction) in [
-        ("read", Direction::Read {
-            size: Some(FILE_LEN as u64),
-        }),
+        (
+            "read",
+            Direction::Read {
+                size: Some(FILE_LEN as u64),
+            },
+        ),
         ("write", Direction::Write),
     ] {
         let run = |cfg: &TransferConfig, sink: &mut dyn FnMut(&[u8])| match direction {
@@ -139,12 +154,15 @@ pub(crate) fn bench(c: &mut Criterion) {
             Direction::Write => upload(cfg, &file, now, sink),
         };
         let mut g = c.benchmark_group(format!("transfer/{name}_1MiB"));
-        g.throughput(Throughput::Bytes(FILE_LEN as u64));
+        g.throughput(Throughput::BytesDecimal(FILE_LEN as u64));
         for (blksize, windowsize) in settings {
             let cfg = config(blksize, windowsize, direction);
             let mut got = Vec::with_capacity(FILE_LEN);
             run(&cfg, &mut |p| got.extend_from_slice(p));
-            assert!(got == file, "{name} {blksize}/{windowsize}: every byte, in order");
+            assert!(
+                got == file,
+                "{name} {blksize}/{windowsize}: every byte, in order"
+            );
             let id = BenchmarkId::new(format!("blksize_{blksize}"), format!("window_{windowsize}"));
             g.bench_with_input(id, &cfg, |b, cfg| {
                 b.iter(|| {
