@@ -42,6 +42,7 @@ fn config(blksize: u16, windowsize: u16, direction: Direction) -> TransferConfig
         max_retries: 5,
         rollover: Rollover::WrapToZero,
         oack: n.oack(),
+        sliding: false,
     }
 }
 
