@@ -12,7 +12,15 @@ fn main() {
                 .join("../tftp-ebpf/target/bpfel-unknown-none/release/tftp-ebpf")
         });
     println!("cargo::rerun-if-env-changed=TFTPD_EBPF_OBJECT");
-    println!("cargo::rerun-if-changed={}", object.display());
+    // A path that does not exist makes cargo rerun this script, and rebuild the daemon, on
+    // every command; until the object exists, watch the nearest directory that does (cargo
+    // scans a watched directory for changes, so the object appearing is seen).
+    let watched = object
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(&object)
+        .to_path_buf();
+    println!("cargo::rerun-if-changed={}", watched.display());
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
     if linux && object.is_file() {
         println!("cargo::rustc-cfg=ebpf_object");
