@@ -486,3 +486,62 @@ fn switch_client_hands_over_at_the_first_timeout() {
         "the hand-over came at the first timeout, before the silent master was given up:\n{log}"
     );
 }
+
+/// The first reply to an RRQ for `file` in `mode` asking for `multicast`, from `server`.
+fn first_reply(server: SocketAddr, file: &str, mode: &str) -> Vec<u8> {
+    let bind: SocketAddr = if server.is_ipv4() {
+        "127.0.0.1:0".parse().expect("addr")
+    } else {
+        "[::1]:0".parse().expect("addr")
+    };
+    let s = UdpSocket::bind(bind).expect("bind");
+    s.set_read_timeout(Some(LOG_TIMEOUT)).expect("timeout");
+    let mut rrq = vec![0, 1];
+    for part in [file, mode, "multicast", ""] {
+        rrq.extend_from_slice(part.as_bytes());
+        rrq.push(0);
+    }
+    s.send_to(&rrq, server).expect("send the RRQ");
+    let mut buf = [0u8; 1024];
+    let (n, from) = s.recv_from(&mut buf).expect("a reply");
+    // End whatever started, so the daemon does not wait on us.
+    let _ = s.send_to(b"\x00\x05\x00\x00done\x00", from);
+    buf[..n].to_vec()
+}
+
+#[test]
+fn multicast_is_left_unanswered_when_off_for_netascii_and_for_ipv6() {
+    // Loopback only: no root needed.
+    let d = Daemon::start(DaemonArgs {
+        config: Some(config("")),
+        ipv6: true,
+        ..DaemonArgs::default()
+    });
+    d.put_file("f.txt", b"hello\n");
+    let oack = first_reply(d.addr(), "f.txt", "octet");
+    assert!(
+        oack.starts_with(b"\x00\x06multicast\x00239.255.91.1,1758,1\x00"),
+        "served: the OACK names the group and makes the client master: {oack:?}"
+    );
+    let data1 = b"\x00\x03\x00\x01".as_slice();
+    let netascii = first_reply(d.addr(), "f.txt", "netascii");
+    assert!(
+        netascii.starts_with(data1),
+        "netascii: unicast DATA 1, no OACK: {netascii:?}"
+    );
+    let v6 = first_reply(d.addr_v6(), "f.txt", "octet");
+    assert!(
+        v6.starts_with(data1),
+        "IPv6: unicast DATA 1, no OACK: {v6:?}"
+    );
+    let off = Daemon::start(DaemonArgs {
+        config: Some("[multicast]\nenabled = false\n".into()),
+        ..DaemonArgs::default()
+    });
+    off.put_file("f.txt", b"hello\n");
+    let reply = first_reply(off.addr(), "f.txt", "octet");
+    assert!(
+        reply.starts_with(data1),
+        "multicast off: unicast DATA 1, no OACK: {reply:?}"
+    );
+}
