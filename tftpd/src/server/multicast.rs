@@ -112,7 +112,7 @@ pub async fn serve(
     screen: Option<(Role, &FilterCounters)>,
     rt: &Runtime,
     shared: &Shared,
-) -> Result<(), Fallback> {
+) -> Result<(), Box<Fallback>> {
     let local = socket.local_addr().map(|a| a.ip());
     let Ok(local @ IpAddr::V4(local_v4)) = local else {
         // A dual-stack socket cannot carry IPv4 multicast options here: say why, once per
@@ -125,7 +125,7 @@ pub async fn serve(
     let key = (req.key, local);
     let (req, group, rx) = match enter(req, key, socket, rt, local_v4, shared)? {
         Entered::Joined => return Ok(()),
-        Entered::Started(req, group, rx) => (req, group, rx),
+        Entered::Started(started) => *started,
     };
     let first = Join {
         peer: req.peer,
@@ -158,7 +158,7 @@ enum Entered {
     /// Handed to the running group.
     Joined,
     /// A new group was registered; the caller drives it.
-    Started(Request, (Ipv4Addr, u16), mpsc::UnboundedReceiver<Join>),
+    Started(Box<(Request, (Ipv4Addr, u16), mpsc::UnboundedReceiver<Join>)>),
 }
 
 /// Under the registry lock: joins the group for `key`, or registers a new one.
@@ -169,7 +169,7 @@ fn enter(
     rt: &Runtime,
     local_v4: Ipv4Addr,
     shared: &Shared,
-) -> Result<Entered, Fallback> {
+) -> Result<Entered, Box<Fallback>> {
     let mut registry = shared.multicast.lock();
     if let Some(entry) = registry.groups.get(&key) {
         let group = entry.group;
@@ -189,11 +189,11 @@ fn enter(
             Err(mpsc::error::SendError(join)) => {
                 registry.groups.remove(&key);
                 warn!("a multicast group ended without leaving the registry; serving by unicast");
-                return Err(Fallback {
+                return Err(Box::new(Fallback {
                     source: req.source,
                     negotiated: req.negotiated,
                     ticket: join.ticket,
-                });
+                }));
             }
         }
     }
@@ -212,15 +212,15 @@ fn enter(
     let (tx, rx) = mpsc::unbounded_channel();
     registry.groups.insert(key, Entry { tx, group });
     registry.members.insert(req.peer, key);
-    Ok(Entered::Started(req, group, rx))
+    Ok(Entered::Started(Box::new((req, group, rx))))
 }
 
-fn fallback(req: Request) -> Fallback {
-    Fallback {
+fn fallback(req: Request) -> Box<Fallback> {
+    Box::new(Fallback {
         source: req.source,
         negotiated: req.negotiated,
         ticket: req.ticket,
-    }
+    })
 }
 
 /// TTL and outgoing interface of the group traffic (`[multicast]`); the interface defaults
