@@ -118,7 +118,22 @@ fn three_atftp_clients_share_one_group_and_each_gets_the_whole_file() {
     }
     let (server_ip, clients) = addresses(1);
     let lan = Lan::new("ma", server_ip, &clients);
-    let (d, server) = start(server_ip, "");
+    let metrics_port = harness::free_tcp_port();
+    let d = Daemon::start(DaemonArgs {
+        args: vec![
+            "--listen".into(),
+            format!("{server_ip}:0"),
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{metrics_port}"),
+        ],
+        config: Some(config("")),
+        ..DaemonArgs::default()
+    });
+    let server = *d
+        .addrs()
+        .iter()
+        .find(|a| a.ip() == server_ip)
+        .expect("the LAN listener");
     // 4 MB at blksize 1024: ~4000 lock-step blocks, long enough for all three to join.
     let content = harness::pattern(4_000_000, 21);
     d.put_file("image.bin", &content);
@@ -152,6 +167,24 @@ fn three_atftp_clients_share_one_group_and_each_gets_the_whole_file() {
     assert!(
         count_lines(&log, &["joined a multicast group"]) >= 1,
         "at least one client joined a running group:\n{log}"
+    );
+    // Each member is one read transfer; the group's payload is counted once as sent.
+    let body = harness::wait_for_metrics(
+        metrics_port,
+        &[
+            "tftpd_requests_total{kind=\"read\",outcome=\"completed\"} 3",
+            "tftpd_active_transfers 0",
+        ],
+        harness::METRICS_TIMEOUT,
+    );
+    let sent: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("tftpd_sent_bytes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("tftpd_sent_bytes_total in the metrics:\n{body}"));
+    assert!(
+        sent >= content.len() as u64 && sent < 3 * content.len() as u64,
+        "the file went out once to the group (plus blocks sent again), not once per client: {sent}"
     );
 }
 

@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::filter::{self, FilterCounters, Role};
 use crate::io::file::BlockSource;
-use crate::io::socket::TransferSocket;
+use crate::io::socket::{SendReport, TransferSocket};
 use crate::metrics::{ActiveGuard, DropReason, Kind};
 use crate::proto::multicast::{Destination, GroupConfig, MulticastGroup};
 use crate::proto::options::Negotiated;
@@ -365,6 +365,7 @@ impl<'a> Driver<'a> {
 
     async fn send(&mut self, socket: &TransferSocket) {
         let group = self.group_addr;
+        let mut report = SendReport::default();
         while let Some(t) = self.group.poll_transmit() {
             let to = match t.to {
                 Destination::Group => group,
@@ -377,11 +378,14 @@ impl<'a> Driver<'a> {
                     .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
                 self.shared.metrics.error_sent(ErrorCode::from_u16(code));
             }
+            report.single_calls += 1;
             // A failed send is like a lost datagram: the group's timer covers it.
-            if let Err(e) = socket.send_to(t.datagram, to).await {
-                debug!(error = %e, %to, "send failed");
+            match socket.send_to(t.datagram, to).await {
+                Ok(()) => report.datagrams += 1,
+                Err(e) => debug!(error = %e, %to, "send failed"),
             }
         }
+        self.shared.metrics.sends(&report);
     }
 
     fn collect_departures(&mut self) {
