@@ -578,3 +578,72 @@ fn multicast_is_left_unanswered_when_off_for_netascii_and_for_ipv6() {
         "multicast off: unicast DATA 1, no OACK: {reply:?}"
     );
 }
+
+/// Sends `rrq` from `s` to `server` and returns the reply and its source.
+fn exchange(s: &UdpSocket, rrq: &[u8], server: SocketAddr) -> (Vec<u8>, SocketAddr) {
+    s.send_to(rrq, server).expect("send the RRQ");
+    let mut buf = [0u8; 1024];
+    let (n, from) = s.recv_from(&mut buf).expect("a reply");
+    (buf[..n].to_vec(), from)
+}
+
+#[test]
+fn a_repeated_request_gets_its_oack_again_from_the_group_and_limits_fall_back() {
+    // Loopback only: no root needed. The listener is dual-stack, as by default: an IPv4
+    // request is still answered from an IPv4 socket, which a group needs.
+    let d = Daemon::start(DaemonArgs {
+        args: vec!["--listen".into(), "[::]:0".into()],
+        config: Some(config("")),
+        ..DaemonArgs::default()
+    });
+    let dual = *d
+        .addrs()
+        .iter()
+        .find(|a| a.is_ipv6())
+        .expect("the dual-stack listener");
+    let server = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), dual.port());
+    d.put_file("f.bin", &harness::pattern(3000, 5));
+    // 65536 blocks at the default 512: past what a group sends.
+    d.put_file("huge.bin", &vec![7u8; 65535 * 512]);
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.set_read_timeout(Some(LOG_TIMEOUT)).expect("timeout");
+    let rrq = b"\x00\x01f.bin\x00octet\x00multicast\x00\x00";
+    let (first, tid) = exchange(&s, rrq, server);
+    assert!(
+        first.starts_with(b"\x00\x06multicast\x00239.255.91.1,"),
+        "served through the dual-stack listener: {first:?}"
+    );
+    // The client did not hear the OACK (say) and asks again from the same port.
+    let (again, tid_again) = exchange(&s, rrq, server);
+    assert_eq!(again, first, "the same OACK again");
+    assert_eq!(
+        tid_again, tid,
+        "from the group's socket, not a new transfer"
+    );
+    let _ = s.send_to(b"\x00\x05\x00\x00done\x00", tid);
+    let log = wait_lines(&d, &["multicast group finished"], 1);
+    assert_eq!(
+        (
+            count_lines(&log, &["multicast group started"]),
+            count_lines(&log, &["multicast member joined"])
+        ),
+        (1, 1),
+        "one group, one member:\n{log}"
+    );
+    let huge = first_reply(server, "huge.bin", "octet");
+    assert!(
+        huge.starts_with(b"\x00\x03\x00\x01"),
+        "over 65535 blocks: unicast DATA 1, no OACK: {huge:?}"
+    );
+
+    let single = Daemon::start(DaemonArgs {
+        config: Some(format!("single_port = true\n{}", config(""))),
+        ..DaemonArgs::default()
+    });
+    single.put_file("f.bin", b"x");
+    let reply = first_reply(single.addr(), "f.bin", "octet");
+    assert!(
+        reply.starts_with(b"\x00\x03\x00\x01"),
+        "single-port: unicast DATA 1, no OACK: {reply:?}"
+    );
+}
