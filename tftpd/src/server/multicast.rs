@@ -283,13 +283,18 @@ impl<'a> Driver<'a> {
                 // the removal.
                 let mut r = shared.multicast.lock();
                 match rx.try_recv() {
-                    Ok(j) => {
+                    Ok(j) if !aborted => {
                         drop(r);
                         self.join(j);
                         continue;
                     }
+                    // The server is going: the client hears nothing and tries again later.
+                    Ok(_) => continue,
                     Err(_) => {
                         r.groups.remove(&self.key);
+                        // Clients whose joins were dropped in a drain are no members either.
+                        let key = self.key;
+                        r.members.retain(|_, k| *k != key);
                         break;
                     }
                 }
@@ -336,6 +341,10 @@ impl<'a> Driver<'a> {
     }
 
     fn join(&mut self, j: Join) {
+        if j.ticket.is_none() && !self.members.contains_key(&j.peer) {
+            // A repeated request from a member that has left meanwhile: its download is over.
+            return;
+        }
         if let Some(ticket) = j.ticket {
             self.members.insert(
                 j.peer,
