@@ -520,6 +520,48 @@ fn switch_client_hands_over_at_the_first_timeout() {
     );
 }
 
+#[test]
+fn drain_deadline_tells_every_member_and_exits_zero() {
+    const TEST: &str = "drain_deadline_tells_every_member_and_exits_zero";
+    if !ready(TEST) {
+        return;
+    }
+    let (server_ip, clients) = addresses(5);
+    let lan = Lan::new("me", server_ip, &clients[..2]);
+    let (mut d, server) = start(server_ip, "[shutdown]\ngrace_period_secs = 0\n");
+    d.put_file("slow.bin", &harness::pattern(2000 * 1024, 25));
+    // A master slow enough that the group is still running when the drain ends.
+    let slow = Behaviour {
+        pace: Duration::from_millis(20),
+        stop_after: None,
+    };
+    let first = lan.spawn(0, move || {
+        group_client(clients[0], server, "slow.bin", slow)
+    });
+    wait_lines(&d, &["multicast group started"], 1);
+    let second = lan.spawn(1, move || {
+        group_client(clients[1], server, "slow.bin", slow)
+    });
+    wait_lines(&d, &["multicast member joined"], 2);
+    d.signal("TERM");
+    let status = d.wait_exit(LOG_TIMEOUT);
+    let (first, second) = (first.join().expect("first"), second.join().expect("second"));
+    assert!(status.success(), "exit 0 after the drain: {status}");
+    assert!(
+        !first.finished && !second.finished,
+        "both were cut short by the drain"
+    );
+    assert_eq!(
+        count_lines(
+            &d.log(),
+            &["multicast member finished", "outcome=\"aborted\""]
+        ),
+        2,
+        "both members were told the server is going:\n{}",
+        d.log()
+    );
+}
+
 /// The first reply to an RRQ for `file` in `mode` asking for `multicast`, from `server`.
 fn first_reply(server: SocketAddr, file: &str, mode: &str) -> Vec<u8> {
     let bind: SocketAddr = if server.is_ipv4() {
