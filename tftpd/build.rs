@@ -13,14 +13,20 @@ fn main() {
         });
     println!("cargo::rerun-if-env-changed=TFTPD_EBPF_OBJECT");
     // A path that does not exist makes cargo rerun this script, and rebuild the daemon, on
-    // every command; until the object exists, watch the nearest directory that does (cargo
-    // scans a watched directory for changes, so the object appearing is seen).
+    // every command. Until the object exists, watch the nearest directory of the workspace
+    // that does (cargo scans a watched directory, so the object appearing is seen); never
+    // anything above the workspace, which cargo would scan whole.
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let workspace = workspace.canonicalize().unwrap_or(workspace);
     let watched = object
         .ancestors()
         .find(|p| p.exists())
-        .unwrap_or(&object)
-        .to_path_buf();
-    println!("cargo::rerun-if-changed={}", watched.display());
+        .and_then(|p| p.canonicalize().ok())
+        .filter(|p| p.starts_with(&workspace) && *p != workspace);
+    match watched {
+        Some(dir) if !object.exists() => println!("cargo::rerun-if-changed={}", dir.display()),
+        _ => println!("cargo::rerun-if-changed={}", object.display()),
+    }
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
     if linux && object.is_file() {
         println!("cargo::rustc-cfg=ebpf_object");

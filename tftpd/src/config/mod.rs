@@ -4,6 +4,7 @@
 //! key and a test loads every file in `docs/examples/`.
 
 mod access;
+mod multicast;
 mod performance;
 mod prefix;
 mod remap;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::access::{AccessConfig, ClientRoot};
+pub use self::multicast::{GroupAddresses, GroupPorts, MulticastConfig};
 pub use self::performance::{
     BatchingConfig, CpuConfig, MAX_REUSEPORT_WORKERS, PerformanceConfig, RECV_BATCH, SocketConfig,
 };
@@ -125,6 +127,9 @@ pub struct Config {
     /// Fast-path switches.
     #[serde(default)]
     pub performance: PerformanceConfig,
+    /// RFC 2090 multicast downloads.
+    #[serde(default)]
+    pub multicast: MulticastConfig,
     /// Where to write the process id once serving; absent: nowhere.
     #[serde(default)]
     pub pidfile: Option<PathBuf>,
@@ -415,6 +420,7 @@ impl Default for Config {
             pidfile: None,
             client_roots: Vec::new(),
             performance: PerformanceConfig::default(),
+            multicast: MulticastConfig::default(),
             source: None,
         }
     }
@@ -585,6 +591,7 @@ impl Config {
         }
         self.validate_xdp()?;
         self.performance.validate()?;
+        self.validate_multicast()?;
         if !(32..=65468).contains(&l.max_request_size) {
             return Err(invalid(
                 "limits.max_request_size",

@@ -181,3 +181,38 @@ fn missing_config_file_is_an_error_naming_it() {
     let e = Config::load_from(&cli, Path::new("/nonexistent")).expect_err("missing file");
     assert!(e.to_string().contains("/nonexistent/x.toml"), "{e}");
 }
+
+#[test]
+fn multicast_section_parses_and_bad_values_name_the_key() {
+    let c = Config::from_toml_str(
+        "[multicast]\nenabled = true\naddress = \"239.1.1.1-2\"\nport = \"2000-2001\"\nttl = 4\ninterface = \"192.0.2.1\"\nswitch_client = true\n",
+        None,
+    )
+    .expect("a valid [multicast]");
+    let m = &c.multicast;
+    assert!(m.enabled && m.switch_client);
+    assert_eq!(
+        (m.ttl, m.interface),
+        (4, Some("192.0.2.1".parse().expect("ip")))
+    );
+    assert_eq!(m.groups().count(), 4, "2 addresses x 2 ports");
+    assert!(!Config::default().multicast.enabled, "off by default");
+    for (toml, key, allowed) in [
+        ("[multicast]\nttl = 0", "multicast.ttl", "1..=255"),
+        ("[multicast]\nttl = 300", "multicast.ttl", ""),
+        (
+            "[multicast]\naddress = \"10.0.0.1\"",
+            "multicast.address",
+            "224.0.0.0/4",
+        ),
+        ("[multicast]\nport = \"0\"", "multicast.port", "LO-HI"),
+        (
+            "[multicast]\ninterface = \"239.0.0.1\"",
+            "multicast.interface",
+            "local interface",
+        ),
+    ] {
+        let e = err_text(toml);
+        assert!(e.contains(key) && e.contains(allowed), "{toml:?}: {e}");
+    }
+}

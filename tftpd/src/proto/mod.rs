@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod mode;
+pub mod multicast;
 pub mod netascii;
 pub mod options;
 pub mod packet;

@@ -1,5 +1,6 @@
 //! Option negotiation: RFC 2347 (framework), 2348 (`blksize`), 2349 (`timeout`, `tsize`)
-//! and 7440 (`windowsize`).
+//! and 7440 (`windowsize`); RFC 2090's `multicast` is only noted here (its answer depends on
+//! the group the server puts the client in; see `proto::multicast`).
 //!
 //! Pure: the server hands in the request's options, what it knows about the file and its
 //! limits, and gets back the values to use and the OACK to send (or an error to send).
@@ -59,6 +60,9 @@ pub struct Negotiated {
     /// Options accepted, in the client's order, as (name, value) for the OACK. Empty: no
     /// OACK is sent and the transfer starts as in RFC 1350.
     pub accepted: Vec<(&'static str, String)>,
+    /// The request asked for RFC 2090 multicast (with the empty value the RFC defines). Not
+    /// in `accepted`: the shell decides whether a group can serve it.
+    pub multicast: bool,
 }
 
 impl Negotiated {
@@ -70,7 +74,17 @@ impl Negotiated {
             timeout: limits.default_timeout,
             tsize: None,
             accepted: Vec::new(),
+            multicast: false,
         }
+    }
+
+    /// The negotiation as a multicast group serves it: lock-step, so `windowsize` is left
+    /// unanswered (RFC 7440: the client then uses 1).
+    pub fn for_multicast(mut self) -> Self {
+        self.windowsize = 1;
+        self.accepted
+            .retain(|(name, _)| *name != OptionName::Windowsize.name());
+        self
     }
 
     /// The encoded OACK, or `None` when no option was accepted.
@@ -211,6 +225,11 @@ pub fn negotiate(
             });
         }
         seen.push(name);
+        if name.eq_ignore_ascii_case(super::multicast::OPTION.as_bytes()) {
+            // RFC 2090: the value is the empty string; anything else is not that option.
+            out.multicast = value.is_empty();
+            continue;
+        }
         let Some(known) = OptionName::from_name(name) else {
             continue;
         };
@@ -399,8 +418,32 @@ mod tests {
 
     #[test]
     fn unknown_options_are_ignored() {
-        let n = neg(&[("multicast", ""), ("utimeout", "10000")], READ).expect("ignored");
+        let n = neg(&[("utimeout", "10000")], READ).expect("ignored");
         assert_eq!(n.oack(), None, "nothing we know was asked for");
+    }
+
+    #[test]
+    fn multicast_is_noted_not_answered_and_drops_windowsize_when_served() {
+        let n = neg(
+            &[("MULTICAST", ""), ("windowsize", "8"), ("blksize", "1024")],
+            READ,
+        )
+        .expect("valid");
+        assert!(n.multicast, "asked for, case-insensitively");
+        assert!(
+            n.accepted.iter().all(|(k, _)| *k != "multicast"),
+            "the group answers it, not negotiate"
+        );
+        let m = n.for_multicast();
+        assert_eq!(m.windowsize, 1, "a group is lock-step");
+        assert_eq!(m.accepted, vec![("blksize", "1024".to_string())]);
+        let n = neg(&[("multicast", "1")], READ).expect("valid");
+        assert!(
+            !n.multicast,
+            "RFC 2090's value is empty; another is not the option"
+        );
+        let e = neg(&[("multicast", ""), ("Multicast", "")], READ).expect_err("repeat");
+        assert!(matches!(e, OptionError::Repeated { .. }));
     }
 
     #[test]

@@ -137,6 +137,12 @@ async fn handle(
             return;
         }
     };
+    if kind == Kind::Read && shared.multicast.rejoin(peer) {
+        // A multicast member asked again (its OACK was lost): its group answers it.
+        debug!(%peer, "request from a multicast member passed to its group");
+        metrics.request(kind, RequestOutcome::Duplicate);
+        return;
+    }
     let limits = &rt.config.limits;
     let ticket = match shared.admission.admit(
         peer,

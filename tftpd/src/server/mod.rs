@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod listener;
+pub mod multicast;
 pub mod reload;
 pub mod request;
 pub mod runtime;
@@ -51,6 +52,8 @@ pub struct Shared {
     pub single_port: bool,
     /// Single-port mode: where each running transfer's client datagrams go.
     pub inboxes: std::sync::Mutex<std::collections::HashMap<SocketAddr, Inbox>>,
+    /// The running RFC 2090 multicast groups and their members.
+    pub multicast: multicast::Groups,
 }
 
 /// The listener's end of a single-port transfer's inbox.
@@ -77,6 +80,7 @@ pub async fn run(
         kernel_filter,
         single_port: runtime_single_port,
         inboxes: std::sync::Mutex::default(),
+        multicast: multicast::Groups::default(),
     });
     let mut addrs: Vec<SocketAddr> = Vec::new();
     let mut listener_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();

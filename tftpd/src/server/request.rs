@@ -69,6 +69,17 @@ pub enum Prepared {
         /// The transfer mode.
         mode: Mode,
     },
+    /// A download served to an RFC 2090 multicast group (joined or started).
+    Multicast {
+        /// Which group can serve it: the same file with the same options.
+        key: GroupKey,
+        /// The file's blocks (octet: any block can be read at any time).
+        source: BlockSource,
+        /// The negotiated options, lock-step, without `multicast` (the group answers it).
+        negotiated: Negotiated,
+        /// Blocks in the file.
+        blocks: u64,
+    },
     /// An upload.
     Write {
         /// The settings.
@@ -80,6 +91,25 @@ pub enum Prepared {
         /// The transfer mode.
         mode: Mode,
     },
+}
+
+/// What makes two multicast requests one group: the same file (same inode, size and
+/// modification time, so a replaced file starts a new group) at the same block size and
+/// timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GroupKey {
+    /// Device of the file.
+    pub dev: u64,
+    /// Inode of the file.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    /// Negotiated block size.
+    pub blksize: u16,
+    /// Negotiated timeout.
+    pub timeout: std::time::Duration,
 }
 
 /// A request that will not become a transfer.
@@ -183,6 +213,14 @@ pub fn prepare(
             let size = (mode == Mode::Octet).then_some(file.size);
             let negotiated =
                 negotiate(&options, Direction::Read { size }, limits).map_err(refuse_options)?;
+            if let Some(m) = multicast(&negotiated, mode, client, &file, rt) {
+                return Ok(Prepared::Multicast {
+                    key: m.0,
+                    source: BlockSource::new(file.file, mode),
+                    negotiated: negotiated.for_multicast(),
+                    blocks: m.1,
+                });
+            }
             // Netascii can at most double the size on the wire (every LF becomes CR LF).
             let wire_bound = if mode == Mode::Octet {
                 file.size
@@ -231,6 +269,45 @@ pub fn prepare(
     }
 }
 
+/// The group key and block count when `negotiated` can be served by multicast; `None`
+/// serves it by unicast, the option left unanswered (RFC 2347 lets a server ignore an
+/// option). That is the case when `[multicast]` is off, in single-port mode (a group needs
+/// its own socket), for IPv6 clients (RFC 2090 defines IPv4 groups only), in netascii (the
+/// wire bytes are produced in order, while a group asks for blocks in any order) and for
+/// files needing more than 65535 blocks (members place blocks by number; no rollover).
+fn multicast(
+    negotiated: &Negotiated,
+    mode: Mode,
+    client: IpAddr,
+    file: &crate::fs::ReadFile,
+    rt: &Runtime,
+) -> Option<(GroupKey, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let c = &rt.config;
+    let servable = negotiated.multicast
+        && c.multicast.enabled
+        && !c.single_port
+        && mode == Mode::Octet
+        && client.to_canonical().is_ipv4();
+    if !servable {
+        return None;
+    }
+    let blocks = crate::proto::multicast::block_count(file.size, negotiated.blksize);
+    if blocks > crate::proto::multicast::MAX_BLOCKS {
+        return None;
+    }
+    let meta = file.file.metadata().ok()?;
+    let key = GroupKey {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: file.size,
+        mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        blksize: negotiated.blksize,
+        timeout: negotiated.timeout,
+    };
+    Some((key, blocks))
+}
+
 /// Applies the `[[remap]]` rules: `Some(name)` when rewritten (logged), an access violation
 /// when a rule denies. Names that are not UTF-8 are left to the name checks, which refuse
 /// them.
@@ -260,7 +337,7 @@ fn remap(req: &OwnedRequest, client: IpAddr, rt: &Runtime) -> Result<Option<Vec<
     }
 }
 
-fn transfer_config(n: &Negotiated, rt: &Runtime, kind: Kind) -> TransferConfig {
+pub(super) fn transfer_config(n: &Negotiated, rt: &Runtime, kind: Kind) -> TransferConfig {
     let p = &rt.config.protocol;
     // A download whose client did not negotiate windowsize gets the configured default as a
     // sliding window (the client is not told; see `TransferConfig::sliding`). Uploads are

@@ -22,16 +22,17 @@ use crate::proto::{ErrorCode, Outcome, WireError};
 
 use super::Shared;
 use super::admission::Ticket;
-use super::request::{OwnedRequest, Prepared, error_chain, prepare};
+use super::request::{OwnedRequest, Prepared, error_chain, prepare, transfer_config};
 use super::runtime::Runtime;
 
 /// Sent to clients still transferring when the drain deadline passes.
-const SHUTTING_DOWN: WireError = WireError::new(ErrorCode::NotDefined, "server shutting down");
+pub(super) const SHUTTING_DOWN: WireError =
+    WireError::new(ErrorCode::NotDefined, "server shutting down");
 /// Sent to a source that is not this transfer's client (RFC 1350 §4).
 pub(super) const UNKNOWN_TID: WireError =
     WireError::new(ErrorCode::UnknownTransferId, "unknown transfer ID");
 /// Sent when reading the served file fails mid-transfer.
-const READ_FAILED: WireError = WireError::new(ErrorCode::NotDefined, "read error");
+pub(super) const READ_FAILED: WireError = WireError::new(ErrorCode::NotDefined, "read error");
 
 /// What the driver needs beyond the protocol machine: file work and datagram handling,
 /// which differ between downloads and uploads.
@@ -162,23 +163,10 @@ async fn serve_in_span(
     socket: TransferSocket,
     rt: Arc<Runtime>,
     shared: Arc<Shared>,
-    _ticket: Ticket,
+    ticket: Ticket,
 ) {
     let metrics = &shared.metrics;
-    // With the kernel filter, junk to this socket dies before it wakes the task. If the
-    // attach fails the userspace rule below still applies.
-    // In single-port mode the listener has screened the datagrams already.
-    let counters = match (&shared.kernel_filter, socket.own_fd()) {
-        (_, None) => None,
-        (Some(f), Some(fd)) => match f.attach_transfer(fd) {
-            Ok(()) => f.daemon_counters(),
-            Err(e) => {
-                warn!(error = %error_chain(&e), "attaching the kernel transfer filter failed; userspace rules apply");
-                Some(&metrics.filter_userspace)
-            }
-        },
-        (None, Some(_)) => Some(&metrics.filter_userspace),
-    };
+    let counters = attach_filter(&socket, &shared);
     let _collect = ClosedTransfer {
         filter: shared.kernel_filter.as_deref(),
         socket: &socket,
@@ -205,11 +193,46 @@ async fn serve_in_span(
             return;
         }
     };
-    let _active = metrics.transfer_started();
     let role = Role::Transfer {
         max_blksize: rt.config.protocol.largest_data(),
     };
     let screen = counters.map(|c| (role, c));
+    let mut ticket = Some(ticket);
+    let prepared = match prepared {
+        Prepared::Multicast {
+            key,
+            source,
+            negotiated,
+            blocks,
+        } => {
+            record_options(&Span::current(), "octet", &negotiated);
+            let request = super::multicast::Request {
+                key,
+                source,
+                negotiated,
+                blocks,
+                peer,
+                ticket: ticket.take(),
+            };
+            match super::multicast::serve(request, &socket, screen, &rt, &shared).await {
+                Ok(()) => return,
+                // No group could be made: the same answer without `multicast`, by unicast.
+                Err(fallback) => {
+                    ticket = fallback.ticket;
+                    Prepared::Read {
+                        config: transfer_config(&fallback.negotiated, &rt, Kind::Read),
+                        source: fallback.source,
+                        negotiated: fallback.negotiated,
+                        mode: crate::proto::mode::Mode::Octet,
+                    }
+                }
+            }
+        }
+        p => p,
+    };
+    // Held to the end: the transfer's place under the concurrency limits.
+    let _ticket = ticket;
+    let _active = metrics.transfer_started();
     // UDP GSO when configured and the kernel has it; a refusal turns it off for the transfer.
     let mut gso = rt.config.performance.batching.gso && crate::fastpath::support().gso;
     let span = Span::current();
@@ -251,6 +274,8 @@ async fn serve_in_span(
             drive(&mut s, &socket, peer, screen, &mut gso, &shared).await;
             (Kind::Write, s.machine.stats(), s.machine.outcome().cloned())
         }
+        // Served by its group above, or turned into a unicast read there.
+        Prepared::Multicast { .. } => return,
     };
     let outcome = outcome.unwrap_or(Outcome::Aborted(SHUTTING_DOWN));
     let duration = started.elapsed();
@@ -286,6 +311,28 @@ async fn serve_in_span(
     }
 }
 
+/// Attaches the kernel transfer filter to `socket`, so junk dies before it wakes the task;
+/// returns the counters of the rule still to apply in userspace (`None`: nothing to apply).
+/// If the attach fails the userspace rule applies. In single-port mode the listener has
+/// screened the datagrams already.
+pub(super) fn attach_filter<'a>(
+    socket: &TransferSocket,
+    shared: &'a Shared,
+) -> Option<&'a FilterCounters> {
+    let metrics = &shared.metrics;
+    match (&shared.kernel_filter, socket.own_fd()) {
+        (_, None) => None,
+        (Some(f), Some(fd)) => match f.attach_transfer(fd) {
+            Ok(()) => f.daemon_counters(),
+            Err(e) => {
+                warn!(error = %error_chain(&e), "attaching the kernel transfer filter failed; userspace rules apply");
+                Some(&metrics.filter_userspace)
+            }
+        },
+        (None, Some(_)) => Some(&metrics.filter_userspace),
+    }
+}
+
 /// The largest block that fits the path MTU to `peer` (when `protocol.blksize_path_mtu`).
 fn blksize_cap(peer: SocketAddr, rt: &Runtime) -> Option<u16> {
     if !rt.config.protocol.blksize_path_mtu {
@@ -310,9 +357,9 @@ fn blksize_cap(peer: SocketAddr, rt: &Runtime) -> Option<u16> {
 
 /// Collects what the kernel filter knows about a transfer socket when the transfer ends,
 /// however it ends.
-struct ClosedTransfer<'a> {
-    filter: Option<&'a KernelFilter>,
-    socket: &'a TransferSocket,
+pub(super) struct ClosedTransfer<'a> {
+    pub(super) filter: Option<&'a KernelFilter>,
+    pub(super) socket: &'a TransferSocket,
 }
 
 impl Drop for ClosedTransfer<'_> {
@@ -332,7 +379,7 @@ fn record_options(span: &Span, mode: &str, n: &crate::proto::options::Negotiated
     }
 }
 
-fn request_outcome(o: &Outcome) -> RequestOutcome {
+pub(super) fn request_outcome(o: &Outcome) -> RequestOutcome {
     match o {
         Outcome::Completed => RequestOutcome::Completed,
         Outcome::PeerError { .. } => RequestOutcome::PeerError,
@@ -400,7 +447,7 @@ async fn drive(
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
+pub(super) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
         None => std::future::pending().await,

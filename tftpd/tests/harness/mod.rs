@@ -12,6 +12,7 @@
 pub(crate) mod bpftool;
 pub(crate) mod clients;
 pub(crate) mod junk;
+pub(crate) mod lan;
 pub(crate) mod netns;
 pub(crate) mod raw;
 
