@@ -196,6 +196,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             "UDP GSO off (performance.batching.gso = false)"
         ),
     }
+    server::file_io::log_start(&config);
     let runtime = Runtime::new(config).context("opening the served root")?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()

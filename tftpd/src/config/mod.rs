@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::access::{AccessConfig, ClientRoot};
-pub use self::performance::{BatchingConfig, PerformanceConfig, SocketConfig};
+pub use self::performance::{BatchingConfig, FileIoConfig, PerformanceConfig, SocketConfig};
 pub use self::prefix::SourcePrefix;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy};
@@ -568,6 +568,14 @@ impl Config {
                 "log.level",
                 format!("{:?}", self.log.level),
                 "error, warn, info, debug, trace, or target=level directives",
+            ));
+        }
+        let f = &self.performance.file_io;
+        if f.cache_size > 0 && !(1..=f.cache_size).contains(&f.cache_max_file) {
+            return Err(invalid(
+                "performance.file_io.cache_max_file",
+                f.cache_max_file.to_string(),
+                "1..=performance.file_io.cache_size",
             ));
         }
         if self.shutdown.grace_period_secs > 3600 {

@@ -13,6 +13,60 @@ pub struct PerformanceConfig {
     /// `[performance.socket]`.
     #[serde(default)]
     pub socket: SocketConfig,
+    /// `[performance.file_io]`.
+    #[serde(default)]
+    pub file_io: FileIoConfig,
+}
+
+/// `[performance.file_io]`: how downloads read their files. Every switch here measured as no
+/// gain on the reference machine (docs/adr/0018–0020), so all default to off.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileIoConfig {
+    /// `posix_fadvise` (Linux): SEQUENTIAL on open, WILLNEED ahead of the reads, DONTNEED
+    /// behind them, for files larger than `fadvise_threshold`.
+    #[serde(default)]
+    pub fadvise: bool,
+    /// Files above this many bytes get the advice.
+    #[serde(default = "default_fadvise_threshold")]
+    pub fadvise_threshold: u64,
+    /// Bytes of file contents kept in memory across transfers (0: no cache).
+    #[serde(default)]
+    pub cache_size: u64,
+    /// The largest file the cache takes, in bytes.
+    #[serde(default = "default_cache_max_file")]
+    pub cache_max_file: u64,
+    /// Octet DATA by `send(header, MSG_MORE)` + `sendfile` (Linux) on the transfer's own socket.
+    #[serde(default)]
+    pub sendfile: bool,
+    /// Files above this many bytes use `sendfile`.
+    #[serde(default = "default_sendfile_threshold")]
+    pub sendfile_threshold: u64,
+}
+
+impl Default for FileIoConfig {
+    fn default() -> Self {
+        Self {
+            fadvise: false,
+            fadvise_threshold: default_fadvise_threshold(),
+            cache_size: 0,
+            cache_max_file: default_cache_max_file(),
+            sendfile: false,
+            sendfile_threshold: default_sendfile_threshold(),
+        }
+    }
+}
+
+fn default_fadvise_threshold() -> u64 {
+    64 * 1024 * 1024
+}
+
+fn default_cache_max_file() -> u64 {
+    16 * 1024 * 1024
+}
+
+fn default_sendfile_threshold() -> u64 {
+    64 * 1024
 }
 
 /// `[performance.socket]`: buffer sizes in bytes (0: the kernel's default).

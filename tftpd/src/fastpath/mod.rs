@@ -3,6 +3,8 @@
 //! built and tested.
 
 #[cfg(target_os = "linux")]
+pub mod fadvise;
+#[cfg(target_os = "linux")]
 pub mod gso;
 
 use std::sync::OnceLock;
@@ -12,6 +14,8 @@ use std::sync::OnceLock;
 pub struct Support {
     /// UDP generic segmentation offload (`UDP_SEGMENT`, Linux 4.18).
     pub gso: bool,
+    /// `posix_fadvise` hints (built for Linux only: elsewhere the key logs that it is off).
+    pub fadvise: bool,
 }
 
 static SUPPORT: OnceLock<Support> = OnceLock::new();
@@ -23,5 +27,6 @@ pub fn support() -> Support {
         gso: gso::probe(),
         #[cfg(not(target_os = "linux"))]
         gso: false,
+        fadvise: cfg!(target_os = "linux"),
     })
 }

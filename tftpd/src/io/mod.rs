@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod buffers;
+pub mod cache;
 pub mod file;
 pub mod listen;
 pub mod path_mtu;

@@ -37,6 +37,10 @@ pub const BUILD_INFO: &str = "tftpd_build_info";
 pub const SEND_CALLS_TOTAL: &str = "tftpd_send_calls_total";
 /// Datagrams handed to the kernel by transfers (counter).
 pub const DATAGRAMS_SENT_TOTAL: &str = "tftpd_datagrams_sent_total";
+/// Hot-file cache lookups of files it may hold, by result: hit or miss (counter).
+pub const FILE_CACHE_LOOKUPS_TOTAL: &str = "tftpd_file_cache_lookups_total";
+/// Bytes of file contents the hot-file cache holds (gauge).
+pub const FILE_CACHE_BYTES: &str = "tftpd_file_cache_bytes";
 
 /// What a request was: a download or an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +166,8 @@ pub struct Metrics {
     kernel_filter: OnceLock<Arc<KernelFilter>>,
     /// The XDP program, whose counters are read from its map at scrape time.
     xdp: OnceLock<Arc<XdpFilter>>,
+    /// The hot-file cache, whose counters are read at scrape time.
+    file_cache: OnceLock<Arc<crate::io::cache::FileCache>>,
     /// The listening addresses, for the kernel's per-socket drop counters.
     listeners: OnceLock<Vec<std::net::SocketAddr>>,
     durations: [Histogram; 2],
@@ -211,6 +217,11 @@ impl Metrics {
     /// Adds the kernel filter's counters to every scrape.
     pub fn set_kernel_filter(&self, f: Arc<KernelFilter>) {
         let _ = self.kernel_filter.set(f);
+    }
+
+    /// Adds the hot-file cache's counters to every scrape.
+    pub fn set_file_cache(&self, c: Arc<crate::io::cache::FileCache>) {
+        let _ = self.file_cache.set(c);
     }
 
     /// Adds the XDP program's counters to every scrape.
@@ -388,6 +399,26 @@ impl Metrics {
             "{DATAGRAMS_SENT_TOTAL} {}",
             self.datagrams_sent.load(Relaxed)
         );
+        let cache = self.file_cache.get().map(|c| c.counts());
+        head(
+            &mut out,
+            FILE_CACHE_LOOKUPS_TOTAL,
+            "counter",
+            "Hot-file cache lookups of files it may hold, by result.",
+        );
+        for (result, v) in [
+            ("hit", cache.map_or(0, |c| c.hits)),
+            ("miss", cache.map_or(0, |c| c.misses)),
+        ] {
+            let _ = writeln!(out, "{FILE_CACHE_LOOKUPS_TOTAL}{{result=\"{result}\"}} {v}");
+        }
+        head(
+            &mut out,
+            FILE_CACHE_BYTES,
+            "gauge",
+            "Bytes of file contents the hot-file cache holds.",
+        );
+        let _ = writeln!(out, "{FILE_CACHE_BYTES} {}", cache.map_or(0, |c| c.bytes));
         if cfg!(target_os = "linux") {
             kernel::render(
                 self.listeners.get().map_or(&[][..], Vec::as_slice),

@@ -4,6 +4,7 @@
 //! so privileged ports, port-0 tests and adopted sockets share one entry point.
 
 pub mod admission;
+pub mod file_io;
 pub mod listener;
 pub mod reload;
 pub mod request;
@@ -21,6 +22,7 @@ use tracing::{info, warn};
 
 use crate::daemon::systemd::Notifier;
 use crate::filter::KernelFilter;
+use crate::io::cache::FileCache;
 use crate::io::listen::ListenSocket;
 use crate::metrics::Metrics;
 
@@ -51,6 +53,9 @@ pub struct Shared {
     pub single_port: bool,
     /// Single-port mode: where each running transfer's client datagrams go.
     pub inboxes: std::sync::Mutex<std::collections::HashMap<SocketAddr, Inbox>>,
+    /// Small files kept in memory for all transfers (`performance.file_io.cache_size`); it
+    /// outlives reloads, which only change its bounds.
+    pub file_cache: Arc<FileCache>,
 }
 
 /// The listener's end of a single-port transfer's inbox.
@@ -67,6 +72,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let runtime_single_port = runtime.borrow().config.single_port;
+    let file_cache = Arc::new(FileCache::default());
+    metrics.set_file_cache(file_cache.clone());
     let shared = Arc::new(Shared {
         runtime,
         metrics,
@@ -77,6 +84,7 @@ pub async fn run(
         kernel_filter,
         single_port: runtime_single_port,
         inboxes: std::sync::Mutex::default(),
+        file_cache,
     });
     let mut addrs: Vec<SocketAddr> = Vec::new();
     let mut listener_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();

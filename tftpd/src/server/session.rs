@@ -216,12 +216,13 @@ async fn serve_in_span(
     let (kind, stats, outcome) = match prepared {
         Prepared::Read {
             config,
-            source,
+            mut source,
             negotiated,
             mode,
         } => {
             record_options(&span, mode.as_str(), &negotiated);
             info!("transfer started");
+            super::file_io::prepare_source(&mut source, &rt.config.performance.file_io, &shared);
             let mut s = ReadSession {
                 machine: ReadTransfer::new(config, now),
                 source,
