@@ -46,13 +46,23 @@ impl Advisor {
         if end + CHUNK / 2 > self.ahead_to && self.ahead_to < self.size {
             let from = self.ahead_to.max(offset);
             let to = (end + CHUNK).min(self.size);
-            advise(file, from, to - from, PosixFadviseAdvice::POSIX_FADV_WILLNEED)?;
+            advise(
+                file,
+                from,
+                to - from,
+                PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+            )?;
             self.ahead_to = to;
         }
         let behind = offset.saturating_sub(CHUNK);
         if behind >= self.dropped_to + CHUNK {
             let (from, to) = (self.dropped_to, behind);
-            advise(file, from, to - from, PosixFadviseAdvice::POSIX_FADV_DONTNEED)?;
+            advise(
+                file,
+                from,
+                to - from,
+                PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+            )?;
             self.dropped_to = to;
         }
         Ok(())
@@ -83,7 +93,11 @@ mod tests {
         f.set_len(size).expect("sparse file");
         let mut a = Advisor::start(&f, size).expect("the kernel takes SEQUENTIAL");
         a.before_read(&f, 0, 8192).expect("advise");
-        assert_eq!(a.progress(), (8192 + CHUNK, 0), "one chunk ahead, nothing dropped");
+        assert_eq!(
+            a.progress(),
+            (8192 + CHUNK, 0),
+            "one chunk ahead, nothing dropped"
+        );
         let mut off = 0;
         while off < size {
             a.before_read(&f, off, 8192).expect("advise");
@@ -93,6 +107,10 @@ mod tests {
             off += 8192;
         }
         assert_eq!(a.progress().0, size, "never past the end");
-        assert_eq!(a.progress().1, 3 * CHUNK, "all but the last chunk and a half dropped");
+        assert_eq!(
+            a.progress().1,
+            3 * CHUNK,
+            "all but the last chunk and a half dropped"
+        );
     }
 }

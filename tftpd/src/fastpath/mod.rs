@@ -6,6 +6,8 @@
 pub mod fadvise;
 #[cfg(target_os = "linux")]
 pub mod gso;
+#[cfg(target_os = "linux")]
+pub mod sendfile;
 
 use std::sync::OnceLock;
 
@@ -16,6 +18,8 @@ pub struct Support {
     pub gso: bool,
     /// `posix_fadvise` hints (built for Linux only: elsewhere the key logs that it is off).
     pub fadvise: bool,
+    /// A `MSG_MORE` header and a `sendfile` block make one UDP datagram.
+    pub sendfile: bool,
 }
 
 static SUPPORT: OnceLock<Support> = OnceLock::new();
@@ -28,5 +32,9 @@ pub fn support() -> Support {
         #[cfg(not(target_os = "linux"))]
         gso: false,
         fadvise: cfg!(target_os = "linux"),
+        #[cfg(target_os = "linux")]
+        sendfile: sendfile::probe(),
+        #[cfg(not(target_os = "linux"))]
+        sendfile: false,
     })
 }

@@ -264,7 +264,11 @@ mod tests {
         f.write_all(b"version two").expect("rewrite");
         drop(f);
         assert_eq!(get(&c, &p).as_deref(), Some(&b"version two"[..]));
-        assert_eq!(c.counts().bytes, 11, "the old version was dropped, not kept");
+        assert_eq!(
+            c.counts().bytes,
+            11,
+            "the old version was dropped, not kept"
+        );
     }
 
     #[test]

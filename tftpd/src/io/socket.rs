@@ -140,6 +140,93 @@ impl TransferSocket {
         report
     }
 
+    /// Sends one DATA whose payload is `len` bytes of `file` at `offset`: by `MSG_MORE` +
+    /// `sendfile` (Linux) when `sendfile` is set, else (or when the kernel refuses it) by
+    /// `pread` into a buffer and one send. A file that has shrunk ends in an
+    /// `UnexpectedEof` error, after whatever was read has gone out.
+    pub async fn send_file_block(
+        &self,
+        block: &FileBlock,
+        file: &std::fs::File,
+        to: SocketAddr,
+        sendfile: bool,
+        report: &mut SendReport,
+    ) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if sendfile {
+            return self.sendfile_block(block, file, to, report).await;
+        }
+        let _ = sendfile;
+        let mut d = vec![0u8; block.header.len() + block.len];
+        d[..block.header.len()].copy_from_slice(&block.header);
+        let n = super::file::read_full_at(file, &mut d[block.header.len()..], block.offset)?;
+        d.truncate(block.header.len() + n);
+        self.send_counted(&d, to, report).await;
+        if n < block.len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    async fn sendfile_block(
+        &self,
+        block: &FileBlock,
+        file: &std::fs::File,
+        to: SocketAddr,
+        report: &mut SendReport,
+    ) -> io::Result<()> {
+        use crate::fastpath::sendfile;
+        use tokio::io::Interest;
+        if block.len == 0 {
+            // The empty final DATA of a file of whole blocks: nothing to append, and a
+            // corked header would wait for the next send.
+            self.send_counted(&block.header, to, report).await;
+            return Ok(());
+        }
+        let s = &*self.socket;
+        s.async_io(Interest::WRITABLE, || {
+            sendfile::send_header(s, &block.header, to)
+        })
+        .await?;
+        report.sendfile_calls += 1;
+        let mut done = 0;
+        while done < block.len {
+            let offset = block.offset + done as u64;
+            let sent = s
+                .async_io(Interest::WRITABLE, || {
+                    sendfile::send_payload(s, file, offset, block.len - done)
+                })
+                .await;
+            match sent {
+                Ok(0) => {
+                    // The file shrank: let the partial datagram go, the caller aborts.
+                    sendfile::finish(s)?;
+                    report.datagrams += 1;
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(n) => done += n,
+                Err(e) => {
+                    // The header is corked: complete the datagram from a buffer.
+                    let mut rest = vec![0u8; block.len - done];
+                    let n = super::file::read_full_at(file, &mut rest, offset)?;
+                    s.async_io(Interest::WRITABLE, || sendfile::finish_with(s, &rest[..n]))
+                        .await?;
+                    report.single_calls += 1;
+                    report.datagrams += 1;
+                    report.sendfile_refused = Some(e);
+                    return if n < rest.len() {
+                        Err(io::ErrorKind::UnexpectedEof.into())
+                    } else {
+                        Ok(())
+                    };
+                }
+            }
+        }
+        report.datagrams += 1;
+        Ok(())
+    }
+
     async fn send_counted(&self, d: &[u8], to: SocketAddr, report: &mut SendReport) {
         report.single_calls += 1;
         match self.send_to(d, to).await {
@@ -162,6 +249,21 @@ pub struct SendReport {
     pub gso_refused: Option<io::Error>,
     /// A send failed (like a lost datagram: the retransmit timer covers it).
     pub failed: Option<io::Error>,
+    /// DATA sent as a `MSG_MORE` header + `sendfile` (each such pair counted once).
+    pub sendfile_calls: u64,
+    /// The kernel refused `sendfile` (the block went by `pread` + send instead).
+    pub sendfile_refused: Option<io::Error>,
+}
+
+/// A DATA datagram whose payload the shell sends from the file itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileBlock {
+    /// The DATA header (opcode and wire block number).
+    pub header: [u8; 4],
+    /// Where the payload starts in the file.
+    pub offset: u64,
+    /// The payload's length.
+    pub len: usize,
 }
 
 fn bind_one(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {

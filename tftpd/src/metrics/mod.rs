@@ -171,8 +171,8 @@ pub struct Metrics {
     /// The listening addresses, for the kernel's per-socket drop counters.
     listeners: OnceLock<Vec<std::net::SocketAddr>>,
     durations: [Histogram; 2],
-    /// Send calls: GSO, one datagram.
-    send_calls: [AtomicU64; 2],
+    /// Send calls: GSO, one datagram, sendfile.
+    send_calls: [AtomicU64; 3],
     datagrams_sent: AtomicU64,
 }
 
@@ -233,6 +233,7 @@ impl Metrics {
     pub fn sends(&self, r: &crate::io::socket::SendReport) {
         self.send_calls[0].fetch_add(r.gso_calls, Relaxed);
         self.send_calls[1].fetch_add(r.single_calls, Relaxed);
+        self.send_calls[2].fetch_add(r.sendfile_calls, Relaxed);
         self.datagrams_sent.fetch_add(r.datagrams, Relaxed);
     }
 
@@ -379,9 +380,9 @@ impl Metrics {
             &mut out,
             SEND_CALLS_TOTAL,
             "counter",
-            "Send system calls of transfers, by method (gso: one call for a window).",
+            "Send system calls of transfers, by method (gso: one call for a window; sendfile: a MSG_MORE header and a sendfile per DATA).",
         );
-        for (i, method) in ["gso", "single"].iter().enumerate() {
+        for (i, method) in ["gso", "single", "sendfile"].iter().enumerate() {
             let _ = writeln!(
                 out,
                 "{SEND_CALLS_TOTAL}{{method=\"{method}\"}} {}",

@@ -11,9 +11,9 @@ use tracing::{Instrument as _, Span, debug, info, warn};
 use crate::filter::{self, FilterCounters, KernelFilter, Role};
 use crate::io::batch::Batch;
 use crate::io::file::{BlockSource, UploadSink};
-use crate::io::socket::TransferSocket;
+use crate::io::socket::{FileBlock, SendReport, TransferSocket};
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
-use crate::proto::packet::{DATA_HEADER_LEN, OP_ERROR, opcode};
+use crate::proto::packet::{DATA_HEADER_LEN, OP_DATA, OP_ERROR, opcode};
 use crate::proto::read::ReadTransfer;
 use crate::proto::transfer::Transfer;
 use crate::proto::transfer::error_datagram;
@@ -45,11 +45,28 @@ trait Session {
     /// Does the file work the machine asks for (read blocks; nothing for uploads).
     fn prepare_output(&mut self, now: Instant);
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]);
+    /// Takes this turn's datagrams from the machine into `batch`; a download that sends DATA
+    /// from its file puts those into `from_file` instead.
+    fn collect(&mut self, batch: &mut Batch, _from_file: &mut Vec<FileBlock>, metrics: &Metrics) {
+        let m = self.machine();
+        while let Some(d) = m.poll_transmit() {
+            count_error(d, metrics);
+            batch.push(d);
+        }
+    }
+    /// The file DATA is sent from, and whether by `sendfile` (else `pread` + send).
+    fn file_sender(&mut self) -> Option<(&std::fs::File, &mut bool)> {
+        None
+    }
 }
 
 struct ReadSession {
     machine: ReadTransfer,
     source: BlockSource,
+    /// Some when DATA goes out from the file (the core holds same-length DATA with a zero
+    /// payload): true while by `sendfile`, false after the kernel refused it.
+    file_send: Option<bool>,
+    blksize: u64,
 }
 
 /// A download only receives ACKs (4 bytes) and ERRORs; a longer ERROR text is cut, which
@@ -78,6 +95,36 @@ impl Session for ReadSession {
     }
     fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
         self.machine.handle_datagram(now, d);
+    }
+    fn collect(&mut self, batch: &mut Batch, from_file: &mut Vec<FileBlock>, metrics: &Metrics) {
+        if self.file_send.is_none() {
+            while let Some(d) = self.machine.poll_transmit() {
+                count_error(d, metrics);
+                batch.push(d);
+            }
+            return;
+        }
+        while let Some(d) = self.machine.poll_transmit() {
+            count_error(d, metrics);
+            if opcode(d) != Some(OP_DATA) || d.len() < DATA_HEADER_LEN {
+                batch.push(d);
+                continue;
+            }
+            let header = [d[0], d[1], d[2], d[3]];
+            let len = d.len() - DATA_HEADER_LEN;
+            // A DATA's payload here is zeros: it goes out from the file or not at all.
+            if let Some(index) = self.machine.last_transmit_block() {
+                from_file.push(FileBlock {
+                    header,
+                    offset: (index - 1) * self.blksize,
+                    len,
+                });
+            }
+        }
+    }
+    fn file_sender(&mut self) -> Option<(&std::fs::File, &mut bool)> {
+        let sendfile = self.file_send.as_mut()?;
+        Some((self.source.file_to_send()?, sendfile))
     }
 }
 
@@ -222,10 +269,21 @@ async fn serve_in_span(
         } => {
             record_options(&span, mode.as_str(), &negotiated);
             info!("transfer started");
-            super::file_io::prepare_source(&mut source, &rt.config.performance.file_io, &shared);
+            let file_send = super::file_io::prepare_source(
+                &mut source,
+                &rt.config.performance.file_io,
+                &shared,
+                super::file_io::Sending {
+                    own_socket: socket.own_fd().is_some(),
+                    windowsize: negotiated.windowsize,
+                    gso,
+                },
+            );
             let mut s = ReadSession {
+                blksize: u64::from(config.blksize),
                 machine: ReadTransfer::new(config, now),
                 source,
+                file_send,
             };
             drive(&mut s, &socket, peer, screen, &mut gso, &shared).await;
             (Kind::Read, s.machine.stats(), s.machine.outcome().cloned())
@@ -347,17 +405,12 @@ async fn drive(
 ) {
     let mut buf = vec![0u8; s.recv_capacity()];
     let mut batch = Batch::default();
+    let mut from_file = Vec::new();
     loop {
         s.prepare_output(Instant::now());
-        let m = s.machine();
         batch.clear();
-        while let Some(d) = m.poll_transmit() {
-            if opcode(d) == Some(OP_ERROR) {
-                let code = d.get(2..4).map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
-                shared.metrics.error_sent(ErrorCode::from_u16(code));
-            }
-            batch.push(d);
-        }
+        from_file.clear();
+        s.collect(&mut batch, &mut from_file, &shared.metrics);
         if !batch.is_empty() {
             let report = socket.send_batch(&batch, peer, *gso).await;
             shared.metrics.sends(&report);
@@ -369,6 +422,10 @@ async fn drive(
             if let Some(e) = &report.failed {
                 debug!(error = %e, "send failed");
             }
+        }
+        if !from_file.is_empty() && send_from_file(s, socket, peer, &from_file, shared).await {
+            s.machine().abort(READ_FAILED);
+            continue;
         }
         let m = s.machine();
         if m.is_finished() {
@@ -392,6 +449,51 @@ async fn drive(
             () = sleep_until(deadline) => s.machine().handle_timeout(Instant::now()),
             () = shared.abort.cancelled() => s.machine().abort(SHUTTING_DOWN),
         }
+    }
+}
+
+/// Sends DATA from the session's file. Returns true when the file turned out shorter than
+/// at open, which ends the transfer.
+async fn send_from_file(
+    s: &mut impl Session,
+    socket: &TransferSocket,
+    peer: SocketAddr,
+    blocks: &[FileBlock],
+    shared: &Shared,
+) -> bool {
+    let Some((file, sendfile)) = s.file_sender() else {
+        return false;
+    };
+    let mut report = SendReport::default();
+    let mut shrunk = false;
+    for b in blocks {
+        match socket
+            .send_file_block(b, file, peer, *sendfile, &mut report)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                warn!("the file shrank during the transfer");
+                shrunk = true;
+                break;
+            }
+            // Like a lost datagram: the retransmit timer covers it.
+            Err(e) => debug!(error = %e, "send failed"),
+        }
+        if let Some(e) = report.sendfile_refused.take() {
+            warn!(error = %e, "the kernel refused sendfile; this transfer reads blocks with pread");
+            *sendfile = false;
+        }
+    }
+    shared.metrics.sends(&report);
+    shrunk
+}
+
+/// Counts an ERROR about to be sent, by its code.
+fn count_error(d: &[u8], metrics: &Metrics) {
+    if opcode(d) == Some(OP_ERROR) {
+        let code = d.get(2..4).map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
+        metrics.error_sent(ErrorCode::from_u16(code));
     }
 }
 
