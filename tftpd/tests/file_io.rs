@@ -189,7 +189,8 @@ fn the_cache_serves_hits_and_new_content_after_the_file_changes() {
 
 #[test]
 fn fadvise_downloads_are_byte_exact() {
-    let (d, _) = start("fadvise = true\nfadvise_threshold = 0\n");
+    // The cache (on by default) would serve these from memory, with no reads to advise.
+    let (d, _) = start("fadvise = true\nfadvise_threshold = 0\ncache_size = 0\n");
     d.wait_for_log("posix_fadvise hints on for large files", REPLY);
     // Past a few 4 MiB advice chunks, so WILLNEED and DONTNEED both run.
     let content = pattern(9 * 1024 * 1024 + 3, 8);
@@ -213,7 +214,10 @@ fn real_clients_download_with_each_file_path_on() {
     let dir = TempDir::new("file-io");
     for (tag, config) in [
         ("cache", "cache_size = 4194304\ncache_max_file = 4194304\n"),
-        ("fadvise", "fadvise = true\nfadvise_threshold = 0\n"),
+        (
+            "fadvise",
+            "fadvise = true\nfadvise_threshold = 0\ncache_size = 0\n",
+        ),
         ("sendfile", "sendfile = true\n"),
     ] {
         let (d, port) = start(config);

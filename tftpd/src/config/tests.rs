@@ -181,7 +181,8 @@ fn missing_config_file_is_an_error_naming_it() {
 #[test]
 fn file_io_keys_parse_and_default_off() {
     let d = Config::default().performance.file_io;
-    assert!(!d.fadvise && !d.sendfile && d.cache_size == 0, "{d:?}");
+    assert!(!d.fadvise && !d.sendfile, "{d:?}");
+    assert_eq!((d.cache_size, d.cache_max_file), (64 << 20, 16 << 20));
     assert_eq!(d.sendfile_threshold, 65536);
     let c = Config::from_toml_str(
         "[performance.file_io]\nfadvise = true\nfadvise_threshold = 1\ncache_size = 1000\n\

@@ -6,7 +6,7 @@
 //! DONTNEED is safe for the transfer itself: the protocol core keeps the unacknowledged
 //! window's datagrams, so a block is never read twice. It does cost other transfers of the
 //! same file their cached pages, which is why it is limited to files over a threshold.
-//! Measured (docs/adr/0018): no gain here, so it is off by default.
+//! Measured (docs/adr/0020): no gain here, so it is off by default.
 
 use std::fs::File;
 use std::io;
