@@ -299,3 +299,21 @@ fn sendfile_carries_windows_when_gso_is_off() {
         "the windows went by sendfile"
     );
 }
+
+#[test]
+fn sendfile_works_over_ipv6() {
+    let port = free_tcp_port();
+    let d = Daemon::start(DaemonArgs {
+        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
+        config: Some("[performance.file_io]\nsendfile = true\nsendfile_threshold = 0\n".into()),
+        ipv6: true,
+        ..DaemonArgs::default()
+    });
+    let content = pattern(100_000, 11);
+    d.put_file("v6.bin", &content);
+    let got = Raw::new(d.addr_v6())
+        .download("v6.bin", &[("blksize", "1428")], REPLY)
+        .expect("download over IPv6");
+    assert!(got == content, "every byte over IPv6");
+    assert!(sendfile_calls(port) >= 71, "the DATA went by sendfile");
+}

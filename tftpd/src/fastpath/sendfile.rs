@@ -140,5 +140,9 @@ mod tests {
         finish(&tx).expect("finish");
         let mut buf = [0u8; 64];
         assert_eq!(rx.recv(&mut buf).expect("datagram"), 4);
+        // With no corked header, an unconnected socket has nowhere to send: the session
+        // reads EDESTADDRREQ as "the kernel dropped the cork" and sends the DATA afresh.
+        let e = send_payload(&tx, &f, 0, 10).expect_err("no cork, no address");
+        assert_eq!(e.raw_os_error(), Some(nix::libc::EDESTADDRREQ), "{e}");
     }
 }

@@ -206,12 +206,41 @@ impl TransferSocket {
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
                 Ok(n) => done += n,
-                Err(e) => {
-                    // The header is corked: complete the datagram from a buffer.
-                    let mut rest = vec![0u8; block.len - done];
-                    let n = super::file::read_full_at(file, &mut rest, offset)?;
-                    s.async_io(Interest::WRITABLE, || sendfile::finish_with(s, &rest[..n]))
-                        .await?;
+                Err(e) => return self.sendfile_failed(e, block, file, to, done, report).await,
+            }
+        }
+        report.datagrams += 1;
+        Ok(())
+    }
+
+    /// After `sendfile` failed with `done` bytes appended: completes the corked datagram
+    /// from a `pread`. A failed append makes the kernel drop the corked datagram
+    /// (`udp_sendmsg` flushes its pending frames on error; e.g. EAGAIN on a full send
+    /// buffer, after which tokio's retry meets no cork and no address: EDESTADDRREQ), so
+    /// that case sends the whole DATA afresh. Only other errors count as a refusal.
+    #[cfg(target_os = "linux")]
+    async fn sendfile_failed(
+        &self,
+        e: io::Error,
+        block: &FileBlock,
+        file: &std::fs::File,
+        to: SocketAddr,
+        done: usize,
+        report: &mut SendReport,
+    ) -> io::Result<()> {
+        use crate::fastpath::sendfile;
+        use tokio::io::Interest;
+        let s = &*self.socket;
+        let dropped = |e: &io::Error| e.raw_os_error() == Some(nix::libc::EDESTADDRREQ);
+        if !dropped(&e) {
+            let mut rest = vec![0u8; block.len - done];
+            let offset = block.offset + done as u64;
+            let n = super::file::read_full_at(file, &mut rest, offset)?;
+            let finished = s
+                .async_io(Interest::WRITABLE, || sendfile::finish_with(s, &rest[..n]))
+                .await;
+            match finished {
+                Ok(()) => {
                     report.single_calls += 1;
                     report.datagrams += 1;
                     report.sendfile_refused = Some(e);
@@ -221,9 +250,18 @@ impl TransferSocket {
                         Ok(())
                     };
                 }
+                Err(f) if dropped(&f) => {}
+                Err(f) => return Err(f),
             }
         }
-        report.datagrams += 1;
+        let mut d = vec![0u8; block.header.len() + block.len];
+        d[..block.header.len()].copy_from_slice(&block.header);
+        let n = super::file::read_full_at(file, &mut d[block.header.len()..], block.offset)?;
+        d.truncate(block.header.len() + n);
+        self.send_counted(&d, to, report).await;
+        if n < block.len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         Ok(())
     }
 
