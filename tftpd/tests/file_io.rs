@@ -219,6 +219,10 @@ fn real_clients_download_with_each_file_path_on() {
             "fadvise = true\nfadvise_threshold = 0\ncache_size = 0\n",
         ),
         ("sendfile", "sendfile = true\n"),
+        (
+            "zerocopy",
+            "cache_size = 0\n[performance.zerocopy]\nenabled = true\nthreshold = 0\n",
+        ),
     ] {
         let (d, port) = start(config);
         let content = pattern(1024 * 1024 + 333, 9);
@@ -252,6 +256,10 @@ fn real_clients_download_with_each_file_path_on() {
             ),
             "sendfile" => assert!(
                 metric(&body, "tftpd_send_calls_total{method=\"sendfile\"}") > 2000,
+                "{body}"
+            ),
+            "zerocopy" => assert!(
+                metric(&body, "tftpd_send_calls_total{method=\"zerocopy\"}") > 2000,
                 "{body}"
             ),
             _ => {}
@@ -316,4 +324,52 @@ fn sendfile_works_over_ipv6() {
         .expect("download over IPv6");
     assert!(got == content, "every byte over IPv6");
     assert!(sendfile_calls(port) >= 71, "the DATA went by sendfile");
+}
+
+#[test]
+fn zerocopy_downloads_are_byte_exact_and_every_send_completes() {
+    let port = free_tcp_port();
+    let d = Daemon::start(DaemonArgs {
+        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
+        config: Some("[performance.zerocopy]\nenabled = true\nthreshold = 8192\n".into()),
+        ..DaemonArgs::default()
+    });
+    // Blocks of 8188 payload bytes make 8192-byte datagrams: exactly the threshold.
+    for (i, len) in [0usize, 8187, 8188, 8189, 3 * 8188, 3 * 8188 + 1, 200_000]
+        .into_iter()
+        .enumerate()
+    {
+        let content = pattern(len, 60 + i as u64);
+        d.put_file("z.bin", &content);
+        for blksize in ["8188", "8187", "65464"] {
+            let got = Raw::new(d.addr())
+                .download("z.bin", &[("blksize", blksize)], REPLY)
+                .unwrap_or_else(|e| panic!("{len} bytes at {blksize}: {e:?}"));
+            assert!(got == content, "{len} bytes at blksize {blksize}");
+        }
+    }
+    // Completions are counted when each transfer ends, a moment after its final ACK.
+    let deadline = std::time::Instant::now() + REPLY;
+    loop {
+        let body = scrape_metrics(port);
+        let sends = metric(&body, "tftpd_send_calls_total{method=\"zerocopy\"}");
+        let done = metric(&body, "tftpd_zerocopy_completions_total{result=\"copied\"}")
+            + metric(
+                &body,
+                "tftpd_zerocopy_completions_total{result=\"zerocopy\"}",
+            );
+        assert!(sends > 0, "DATA went by MSG_ZEROCOPY:\n{body}");
+        if done == sends {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "every zerocopy send completes before its buffer goes: {done} of {sends}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !d.log().contains("zerocopy completions did not arrive"),
+        "no buffer was abandoned"
+    );
 }

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::access::{AccessConfig, ClientRoot};
-pub use self::performance::{BatchingConfig, FileIoConfig, PerformanceConfig, SocketConfig};
+pub use self::performance::{
+    BatchingConfig, FileIoConfig, PerformanceConfig, SocketConfig, ZeroCopyConfig,
+};
 pub use self::prefix::SourcePrefix;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy};

@@ -16,6 +16,35 @@ pub struct PerformanceConfig {
     /// `[performance.file_io]`.
     #[serde(default)]
     pub file_io: FileIoConfig,
+    /// `[performance.zerocopy]`.
+    #[serde(default)]
+    pub zerocopy: ZeroCopyConfig,
+}
+
+/// `[performance.zerocopy]`: DATA by `MSG_ZEROCOPY` (Linux). Off by default: on loopback and
+/// veth the kernel always copies and it costs more (docs/adr/0021).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZeroCopyConfig {
+    /// Send DATA datagrams of at least `threshold` bytes with `MSG_ZEROCOPY`.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The smallest datagram (header included) sent without a copy.
+    #[serde(default = "default_zerocopy_threshold")]
+    pub threshold: usize,
+}
+
+impl Default for ZeroCopyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            threshold: default_zerocopy_threshold(),
+        }
+    }
+}
+
+fn default_zerocopy_threshold() -> usize {
+    8192
 }
 
 /// `[performance.file_io]`: how downloads read their files. The hot-file cache measured as a

@@ -8,6 +8,8 @@ pub mod fadvise;
 pub mod gso;
 #[cfg(target_os = "linux")]
 pub mod sendfile;
+#[cfg(target_os = "linux")]
+pub mod zerocopy;
 
 use std::sync::OnceLock;
 
@@ -20,6 +22,8 @@ pub struct Support {
     pub fadvise: bool,
     /// A `MSG_MORE` header and a `sendfile` block make one UDP datagram.
     pub sendfile: bool,
+    /// `MSG_ZEROCOPY` sends on UDP are accepted and completed.
+    pub zerocopy: bool,
 }
 
 static SUPPORT: OnceLock<Support> = OnceLock::new();
@@ -36,5 +40,9 @@ pub fn support() -> Support {
         sendfile: sendfile::probe(),
         #[cfg(not(target_os = "linux"))]
         sendfile: false,
+        #[cfg(target_os = "linux")]
+        zerocopy: zerocopy::probe(),
+        #[cfg(not(target_os = "linux"))]
+        zerocopy: false,
     })
 }

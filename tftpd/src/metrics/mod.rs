@@ -39,6 +39,9 @@ pub const SEND_CALLS_TOTAL: &str = "tftpd_send_calls_total";
 pub const DATAGRAMS_SENT_TOTAL: &str = "tftpd_datagrams_sent_total";
 /// Hot-file cache lookups of files it may hold, by result: hit or miss (counter).
 pub const FILE_CACHE_LOOKUPS_TOTAL: &str = "tftpd_file_cache_lookups_total";
+/// MSG_ZEROCOPY sends the kernel reported complete, by result: copied (it copied anyway) or
+/// zerocopy (counter).
+pub const ZEROCOPY_COMPLETIONS_TOTAL: &str = "tftpd_zerocopy_completions_total";
 /// Bytes of file contents the hot-file cache holds (gauge).
 pub const FILE_CACHE_BYTES: &str = "tftpd_file_cache_bytes";
 
@@ -171,8 +174,10 @@ pub struct Metrics {
     /// The listening addresses, for the kernel's per-socket drop counters.
     listeners: OnceLock<Vec<std::net::SocketAddr>>,
     durations: [Histogram; 2],
-    /// Send calls: GSO, one datagram, sendfile.
-    send_calls: [AtomicU64; 3],
+    /// Send calls: GSO, one datagram, sendfile, zerocopy.
+    send_calls: [AtomicU64; 4],
+    /// Zerocopy completions: copied, not copied.
+    zerocopy_completions: [AtomicU64; 2],
     datagrams_sent: AtomicU64,
 }
 
@@ -234,7 +239,18 @@ impl Metrics {
         self.send_calls[0].fetch_add(r.gso_calls, Relaxed);
         self.send_calls[1].fetch_add(r.single_calls, Relaxed);
         self.send_calls[2].fetch_add(r.sendfile_calls, Relaxed);
+        self.send_calls[3].fetch_add(r.zerocopy_sends, Relaxed);
         self.datagrams_sent.fetch_add(r.datagrams, Relaxed);
+    }
+
+    /// Counts a transfer's zerocopy completions.
+    #[cfg_attr(
+        not(target_os = "linux"),
+        expect(dead_code, reason = "zerocopy is Linux-only")
+    )]
+    pub(crate) fn zerocopy(&self, completed: u64, copied: u64) {
+        self.zerocopy_completions[0].fetch_add(copied, Relaxed);
+        self.zerocopy_completions[1].fetch_add(completed.saturating_sub(copied), Relaxed);
     }
 
     /// Counts datagrams a transfer dropped.
@@ -382,7 +398,7 @@ impl Metrics {
             "counter",
             "Send system calls of transfers, by method (gso: one call for a window; sendfile: a MSG_MORE header and a sendfile per DATA).",
         );
-        for (i, method) in ["gso", "single", "sendfile"].iter().enumerate() {
+        for (i, method) in ["gso", "single", "sendfile", "zerocopy"].iter().enumerate() {
             let _ = writeln!(
                 out,
                 "{SEND_CALLS_TOTAL}{{method=\"{method}\"}} {}",
@@ -400,6 +416,19 @@ impl Metrics {
             "{DATAGRAMS_SENT_TOTAL} {}",
             self.datagrams_sent.load(Relaxed)
         );
+        head(
+            &mut out,
+            ZEROCOPY_COMPLETIONS_TOTAL,
+            "counter",
+            "MSG_ZEROCOPY sends the kernel reported complete, by whether it copied anyway.",
+        );
+        for (i, result) in ["copied", "zerocopy"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{ZEROCOPY_COMPLETIONS_TOTAL}{{result=\"{result}\"}} {}",
+                self.zerocopy_completions[i].load(Relaxed)
+            );
+        }
         let cache = self.file_cache.get().map(|c| c.counts());
         head(
             &mut out,

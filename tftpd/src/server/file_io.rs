@@ -2,7 +2,8 @@
 //! cache, `posix_fadvise` hints and `sendfile`. The transfer's config snapshot decides, so a
 //! reload (SIGHUP) turning one off takes effect with the next transfer. A path that does not
 //! apply to this transfer says why at debug level, inside the transfer's span; a path the
-//! kernel lacks is reported once at start ([`log_start`]).
+//! kernel lacks is reported once at start ([`log_start`], which also covers
+//! `[performance.zerocopy]`; its per-transfer choice is in `send_paths`).
 
 use tracing::{debug, info, warn};
 
@@ -112,6 +113,19 @@ pub fn log_start(config: &Config) {
         (true, false) => warn!(
             fastpath = "fadvise",
             "performance.file_io.fadvise is on but this build has no posix_fadvise path (Linux only): reading without hints"
+        ),
+        (false, _) => {}
+    }
+    let z = &config.performance.zerocopy;
+    match (z.enabled, crate::fastpath::support().zerocopy) {
+        (true, true) => info!(
+            fastpath = "zerocopy",
+            threshold = z.threshold,
+            "DATA of at least the threshold by MSG_ZEROCOPY on transfers' own sockets"
+        ),
+        (true, false) => warn!(
+            fastpath = "zerocopy",
+            "performance.zerocopy.enabled is on but the kernel did not complete a MSG_ZEROCOPY send on loopback (or this is not Linux): sending by copy"
         ),
         (false, _) => {}
     }

@@ -9,6 +9,7 @@ pub mod listener;
 pub mod reload;
 pub mod request;
 pub mod runtime;
+mod send_paths;
 pub mod session;
 
 use std::net::SocketAddr;

@@ -24,6 +24,7 @@ use super::Shared;
 use super::admission::Ticket;
 use super::request::{OwnedRequest, Prepared, error_chain, prepare};
 use super::runtime::Runtime;
+use super::send_paths::SendPaths;
 
 /// Sent to clients still transferring when the drain deadline passes.
 const SHUTTING_DOWN: WireError = WireError::new(ErrorCode::NotDefined, "server shutting down");
@@ -256,8 +257,6 @@ async fn serve_in_span(
         max_blksize: rt.config.protocol.largest_data(),
     };
     let screen = counters.map(|c| (role, c));
-    // UDP GSO when configured and the kernel has it; a refusal turns it off for the transfer.
-    let mut gso = rt.config.performance.batching.gso && crate::fastpath::support().gso;
     let span = Span::current();
     let now = Instant::now();
     let (kind, stats, outcome) = match prepared {
@@ -276,7 +275,7 @@ async fn serve_in_span(
                 super::file_io::Sending {
                     own_socket: socket.own_fd().is_some(),
                     windowsize: negotiated.windowsize,
-                    gso,
+                    gso: rt.config.performance.batching.gso && crate::fastpath::support().gso,
                 },
             );
             let mut s = ReadSession {
@@ -285,7 +284,10 @@ async fn serve_in_span(
                 source,
                 file_send,
             };
-            drive(&mut s, &socket, peer, screen, &mut gso, &shared).await;
+            // Zerocopy only for DATA read into the batch, not DATA sent from the file.
+            let zc_blksize = s.file_send.is_none().then_some(negotiated.blksize);
+            let mut paths = SendPaths::new(&rt.config, &socket, zc_blksize);
+            drive(&mut s, &socket, peer, screen, &mut paths, &shared).await;
             (Kind::Read, s.machine.stats(), s.machine.outcome().cloned())
         }
         Prepared::Write {
@@ -301,7 +303,8 @@ async fn serve_in_span(
                 machine: WriteTransfer::new(config, now),
                 sink: Some(sink),
             };
-            drive(&mut s, &socket, peer, screen, &mut gso, &shared).await;
+            let mut paths = SendPaths::new(&rt.config, &socket, None);
+            drive(&mut s, &socket, peer, screen, &mut paths, &shared).await;
             (Kind::Write, s.machine.stats(), s.machine.outcome().cloned())
         }
     };
@@ -400,7 +403,7 @@ async fn drive(
     socket: &TransferSocket,
     peer: SocketAddr,
     screen: Option<(Role, &FilterCounters)>,
-    gso: &mut bool,
+    paths: &mut SendPaths,
     shared: &Shared,
 ) {
     let mut buf = vec![0u8; s.recv_capacity()];
@@ -412,12 +415,11 @@ async fn drive(
         from_file.clear();
         s.collect(&mut batch, &mut from_file, &shared.metrics);
         if !batch.is_empty() {
-            let report = socket.send_batch(&batch, peer, *gso).await;
+            let report = socket
+                .send_batch(&batch, peer, paths.gso, paths.zerocopy_threshold())
+                .await;
             shared.metrics.sends(&report);
-            if let Some(e) = &report.gso_refused {
-                warn!(error = %e, "the kernel refused a UDP GSO send; this transfer sends one datagram per call");
-                *gso = false;
-            }
+            paths.after_send(&report, &mut batch, socket);
             // A failed send is like a lost datagram: the retransmit timer covers it.
             if let Some(e) = &report.failed {
                 debug!(error = %e, "send failed");
@@ -429,6 +431,7 @@ async fn drive(
         }
         let m = s.machine();
         if m.is_finished() {
+            paths.finish(socket, &shared.metrics).await;
             return;
         }
         let deadline = m.poll_timeout();
