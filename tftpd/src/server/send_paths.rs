@@ -3,7 +3,7 @@
 //! config snapshot (so SIGHUP applies to new transfers); a kernel refusal turns a path off for
 //! the rest of the transfer with one warning.
 
-use tracing::{debug, warn};
+use tracing::warn;
 
 use crate::config::Config;
 use crate::io::batch::Batch;
@@ -84,7 +84,7 @@ impl SendPaths {
             if let Some(fd) = socket.own_fd()
                 && let Err(e) = crate::fastpath::zerocopy::drain(&fd, &mut z.tracker)
             {
-                debug!(error = %e, "reading zerocopy completions failed");
+                tracing::debug!(error = %e, "reading zerocopy completions failed");
             }
         }
         #[cfg(not(target_os = "linux"))]
@@ -140,7 +140,7 @@ fn zerocopy_for(
         }
         Some(fd) => match crate::fastpath::zerocopy::enable(&fd) {
             Ok(()) => {
-                debug!(fastpath = "zerocopy", "DATA by MSG_ZEROCOPY");
+                tracing::debug!(fastpath = "zerocopy", "DATA by MSG_ZEROCOPY");
                 return Some(ZeroCopy {
                     threshold: z.threshold,
                     on: true,
@@ -148,11 +148,11 @@ fn zerocopy_for(
                 });
             }
             Err(e) => {
-                debug!(error = %e, "SO_ZEROCOPY refused");
+                tracing::debug!(error = %e, "SO_ZEROCOPY refused");
                 "SO_ZEROCOPY refused"
             }
         },
     };
-    debug!(fastpath = "zerocopy", reason = why_not, "zerocopy not used");
+    tracing::debug!(fastpath = "zerocopy", reason = why_not, "zerocopy not used");
     None
 }
