@@ -39,6 +39,19 @@ fn sendfile_calls(port: u16) -> u64 {
     )
 }
 
+/// Waits until at least `n` DATA went by sendfile: a transfer counts its sends after they
+/// leave, so the client may hold the last DATA a moment before the counter moves.
+fn wait_sendfile_calls(port: u16, n: u64) -> u64 {
+    let deadline = std::time::Instant::now() + REPLY;
+    loop {
+        let calls = sendfile_calls(port);
+        if calls >= n || std::time::Instant::now() > deadline {
+            return calls;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Sizes around 512- and 1428-byte block boundaries, exact multiples and short last blocks.
 const SIZES: [usize; 10] = [0, 1, 511, 512, 513, 1024, 1427, 1428, 1429, 3 * 1428 + 5];
 
@@ -65,7 +78,7 @@ fn sendfile_downloads_are_byte_exact_at_block_boundaries() {
     d.wait_for_log("octet DATA by MSG_MORE + sendfile", REPLY);
     download_every_size(&d, "sf512", None);
     download_every_size(&d, "sf1428", Some("1428"));
-    let calls = sendfile_calls(port);
+    let calls = wait_sendfile_calls(port, 501);
     // Every DATA of every non-empty file went by sendfile (the empty ones are not above
     // the threshold of 0 bytes).
     assert!(calls > 500, "DATA went by sendfile: {calls} calls");
@@ -95,7 +108,10 @@ fn sendfile_is_not_used_below_its_threshold_nor_for_netascii() {
         .download("big.bin", &[], REPLY)
         .expect("download");
     // 10 DATA (more only if the loaded machine made one time out and go again).
-    assert!(sendfile_calls(port) >= 10, "5000 bytes: DATA by sendfile");
+    assert!(
+        wait_sendfile_calls(port, 10) >= 10,
+        "5000 bytes: DATA by sendfile"
+    );
 }
 
 #[test]
@@ -104,7 +120,7 @@ fn sighup_turns_sendfile_off_for_new_transfers() {
     d.put_file("f.bin", &pattern(3000, 3));
     let get = || Raw::new(d.addr()).download("f.bin", &[], REPLY);
     assert_eq!(get(), Ok(pattern(3000, 3)));
-    let before = sendfile_calls(port);
+    let before = wait_sendfile_calls(port, 6);
     assert!(before >= 6, "3000 bytes: 6 DATA by sendfile, got {before}");
     std::fs::write(d.config_path(), "[performance.file_io]\nsendfile = false\n")
         .expect("edit config");
@@ -303,7 +319,7 @@ fn sendfile_carries_windows_when_gso_is_off() {
         );
     }
     assert!(
-        sendfile_calls(port) >= 200 + 61,
+        wait_sendfile_calls(port, 200 + 61) >= 200 + 61,
         "the windows went by sendfile"
     );
 }
@@ -323,7 +339,10 @@ fn sendfile_works_over_ipv6() {
         .download("v6.bin", &[("blksize", "1428")], REPLY)
         .expect("download over IPv6");
     assert!(got == content, "every byte over IPv6");
-    assert!(sendfile_calls(port) >= 71, "the DATA went by sendfile");
+    assert!(
+        wait_sendfile_calls(port, 71) >= 71,
+        "the DATA went by sendfile"
+    );
 }
 
 #[test]

@@ -1,12 +1,16 @@
 //! A transfer's send-path state: whether windows go by UDP GSO, and the `MSG_ZEROCOPY`
 //! lender with the buffers the kernel still reads. Chosen at the transfer's start from its
 //! config snapshot (so SIGHUP applies to new transfers); a kernel refusal turns a path off for
-//! the rest of the transfer with one warning.
+//! the rest of the transfer with one warning. DATA a download sends from its file goes
+//! through [`send_from_file`].
+
+use std::net::SocketAddr;
 
 use tracing::warn;
 
 use crate::config::Config;
 use crate::io::batch::Batch;
+use crate::io::file_send::FileBlock;
 use crate::io::socket::{SendReport, TransferSocket};
 use crate::metrics::Metrics;
 
@@ -155,4 +159,39 @@ fn zerocopy_for(
     };
     tracing::debug!(fastpath = "zerocopy", reason = why_not, "zerocopy not used");
     None
+}
+
+/// Sends DATA from a download's file (by `sendfile` while `sendfile` is set). Returns true when the file turned out shorter than
+/// at open, which ends the transfer.
+pub(super) async fn send_from_file(
+    file: &std::fs::File,
+    sendfile: &mut bool,
+    socket: &TransferSocket,
+    peer: SocketAddr,
+    blocks: &[FileBlock],
+    metrics: &Metrics,
+) -> bool {
+    let mut report = SendReport::default();
+    let mut shrunk = false;
+    for b in blocks {
+        match socket
+            .send_file_block(b, file, peer, *sendfile, &mut report)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                warn!("the file shrank during the transfer");
+                shrunk = true;
+                break;
+            }
+            // Like a lost datagram: the retransmit timer covers it.
+            Err(e) => tracing::debug!(error = %e, "send failed"),
+        }
+        if let Some(e) = report.sendfile_refused.take() {
+            warn!(error = %e, "the kernel refused sendfile; this transfer reads blocks with pread");
+            *sendfile = false;
+        }
+    }
+    metrics.sends(&report);
+    shrunk
 }

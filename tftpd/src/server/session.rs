@@ -11,7 +11,8 @@ use tracing::{Instrument as _, Span, debug, info, warn};
 use crate::filter::{self, FilterCounters, KernelFilter, Role};
 use crate::io::batch::Batch;
 use crate::io::file::{BlockSource, UploadSink};
-use crate::io::socket::{FileBlock, SendReport, TransferSocket};
+use crate::io::file_send::FileBlock;
+use crate::io::socket::TransferSocket;
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
 use crate::proto::packet::{DATA_HEADER_LEN, OP_DATA, OP_ERROR, opcode};
 use crate::proto::read::ReadTransfer;
@@ -24,7 +25,7 @@ use super::Shared;
 use super::admission::Ticket;
 use super::request::{OwnedRequest, Prepared, error_chain, prepare};
 use super::runtime::Runtime;
-use super::send_paths::SendPaths;
+use super::send_paths::{SendPaths, send_from_file};
 
 /// Sent to clients still transferring when the drain deadline passes.
 const SHUTTING_DOWN: WireError = WireError::new(ErrorCode::NotDefined, "server shutting down");
@@ -425,7 +426,10 @@ async fn drive(
                 debug!(error = %e, "send failed");
             }
         }
-        if !from_file.is_empty() && send_from_file(s, socket, peer, &from_file, shared).await {
+        if !from_file.is_empty()
+            && let Some((file, sendfile)) = s.file_sender()
+            && send_from_file(file, sendfile, socket, peer, &from_file, &shared.metrics).await
+        {
             s.machine().abort(READ_FAILED);
             continue;
         }
@@ -453,43 +457,6 @@ async fn drive(
             () = shared.abort.cancelled() => s.machine().abort(SHUTTING_DOWN),
         }
     }
-}
-
-/// Sends DATA from the session's file. Returns true when the file turned out shorter than
-/// at open, which ends the transfer.
-async fn send_from_file(
-    s: &mut impl Session,
-    socket: &TransferSocket,
-    peer: SocketAddr,
-    blocks: &[FileBlock],
-    shared: &Shared,
-) -> bool {
-    let Some((file, sendfile)) = s.file_sender() else {
-        return false;
-    };
-    let mut report = SendReport::default();
-    let mut shrunk = false;
-    for b in blocks {
-        match socket
-            .send_file_block(b, file, peer, *sendfile, &mut report)
-            .await
-        {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                warn!("the file shrank during the transfer");
-                shrunk = true;
-                break;
-            }
-            // Like a lost datagram: the retransmit timer covers it.
-            Err(e) => debug!(error = %e, "send failed"),
-        }
-        if let Some(e) = report.sendfile_refused.take() {
-            warn!(error = %e, "the kernel refused sendfile; this transfer reads blocks with pread");
-            *sendfile = false;
-        }
-    }
-    shared.metrics.sends(&report);
-    shrunk
 }
 
 /// Counts an ERROR about to be sent, by its code.
