@@ -240,6 +240,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             "threads pinned to performance.cpu.affinity"
         );
     }
+    server::file_io::log_start(&config);
     let runtime = Runtime::new(config).context("opening the served root")?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -19,7 +19,8 @@ use serde::Deserialize;
 pub use self::access::{AccessConfig, ClientRoot};
 pub use self::multicast::{GroupAddresses, GroupPorts, MulticastConfig};
 pub use self::performance::{
-    BatchingConfig, CpuConfig, MAX_REUSEPORT_WORKERS, PerformanceConfig, RECV_BATCH, SocketConfig,
+    BatchingConfig, CpuConfig, FileIoConfig, MAX_REUSEPORT_WORKERS, PerformanceConfig, RECV_BATCH,
+    SocketConfig, ZeroCopyConfig,
 };
 pub use self::prefix::SourcePrefix;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
@@ -604,6 +605,14 @@ impl Config {
                 "log.level",
                 format!("{:?}", self.log.level),
                 "error, warn, info, debug, trace, or target=level directives",
+            ));
+        }
+        let f = &self.performance.file_io;
+        if f.cache_size > 0 && !(1..=f.cache_size).contains(&f.cache_max_file) {
+            return Err(invalid(
+                "performance.file_io.cache_max_file",
+                f.cache_max_file.to_string(),
+                "1..=performance.file_io.cache_size",
             ));
         }
         if self.shutdown.grace_period_secs > 3600 {

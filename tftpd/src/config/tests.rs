@@ -216,3 +216,37 @@ fn multicast_section_parses_and_bad_values_name_the_key() {
         assert!(e.contains(key) && e.contains(allowed), "{toml:?}: {e}");
     }
 }
+
+#[test]
+fn file_io_keys_parse_and_default_off() {
+    let d = Config::default().performance.file_io;
+    assert!(!d.fadvise && !d.sendfile, "{d:?}");
+    assert_eq!((d.cache_size, d.cache_max_file), (64 << 20, 16 << 20));
+    assert_eq!(d.sendfile_threshold, 65536);
+    let c = Config::from_toml_str(
+        "[performance.file_io]\nfadvise = true\nfadvise_threshold = 1\ncache_size = 1000\n\
+         cache_max_file = 1000\nsendfile = true\nsendfile_threshold = 0\n",
+        None,
+    )
+    .expect("valid file_io");
+    let f = c.performance.file_io;
+    assert!(f.fadvise && f.sendfile, "{f:?}");
+    assert_eq!(
+        (f.fadvise_threshold, f.cache_size, f.cache_max_file),
+        (1, 1000, 1000)
+    );
+}
+
+#[test]
+fn cache_max_file_beyond_cache_size_names_key_and_range() {
+    let e = err_text("[performance.file_io]\ncache_size = 100\ncache_max_file = 101\n");
+    assert!(
+        e.contains("performance.file_io.cache_max_file")
+            && e.contains("1..=performance.file_io.cache_size"),
+        "{e}"
+    );
+    let e = err_text("[performance.file_io]\ncache_size = 100\ncache_max_file = 0\n");
+    assert!(e.contains("cache_max_file = 0"), "{e}");
+    let e = err_text("[performance.file_io]\nsendfile = \"yes\"\n");
+    assert!(e.contains("sendfile"), "type errors name the key: {e}");
+}

@@ -3,6 +3,8 @@
 //! built and tested.
 
 #[cfg(target_os = "linux")]
+pub mod fadvise;
+#[cfg(target_os = "linux")]
 pub mod gso;
 #[cfg(target_os = "linux")]
 #[expect(
@@ -10,6 +12,10 @@ pub mod gso;
     reason = "recvmmsg has no safe wrapper that restores its headers"
 )]
 pub mod mmsg;
+#[cfg(target_os = "linux")]
+pub mod sendfile;
+#[cfg(target_os = "linux")]
+pub mod zerocopy;
 
 use std::sync::OnceLock;
 
@@ -20,6 +26,12 @@ pub struct Support {
     pub gso: bool,
     /// `recvmmsg` (Linux 2.6.33; a seccomp profile may still refuse it).
     pub recvmmsg: bool,
+    /// `posix_fadvise` hints (built for Linux only: elsewhere the key logs that it is off).
+    pub fadvise: bool,
+    /// A `MSG_MORE` header and a `sendfile` block make one UDP datagram.
+    pub sendfile: bool,
+    /// `MSG_ZEROCOPY` sends on UDP are accepted and completed.
+    pub zerocopy: bool,
 }
 
 static SUPPORT: OnceLock<Support> = OnceLock::new();
@@ -35,5 +47,14 @@ pub fn support() -> Support {
         recvmmsg: mmsg::probe(),
         #[cfg(not(target_os = "linux"))]
         recvmmsg: false,
+        fadvise: cfg!(target_os = "linux"),
+        #[cfg(target_os = "linux")]
+        sendfile: sendfile::probe(),
+        #[cfg(not(target_os = "linux"))]
+        sendfile: false,
+        #[cfg(target_os = "linux")]
+        zerocopy: zerocopy::probe(),
+        #[cfg(not(target_os = "linux"))]
+        zerocopy: false,
     })
 }

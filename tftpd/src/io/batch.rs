@@ -35,6 +35,13 @@ impl Batch {
         self.lens.clear();
     }
 
+    /// Empties the batch and hands out its buffer, taking `fresh` in its place: a buffer
+    /// lent to the kernel (MSG_ZEROCOPY) must not be written again until it is returned.
+    pub fn swap_buffer(&mut self, fresh: Vec<u8>) -> Vec<u8> {
+        self.lens.clear();
+        std::mem::replace(&mut self.buf, fresh)
+    }
+
     /// How many datagrams.
     pub fn len(&self) -> usize {
         self.lens.len()

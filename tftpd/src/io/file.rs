@@ -5,11 +5,18 @@
 //! TFTP server's working set, served from the page cache (`notes/fastpath-facts.md` §8:
 //! even cold reads here run at GB/s), so a hop to a blocking pool would cost more than it
 //! saves. Commit (fsync) is the slow step and the session runs it on the blocking pool.
+//!
+//! The fast paths of `[performance.file_io]` plug in here: the bytes may come from the shared
+//! hot-file cache instead of the file, reads of large files may carry `posix_fadvise` hints,
+//! and for `sendfile` the source hands the core DATA of the right length whose payload the
+//! shell then sends from the file itself ([`BlockSource::send_from_file`]).
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
+use super::cache::FileCache;
 use crate::fs::{Upload, UploadError};
 use crate::proto::mode::Mode;
 use crate::proto::netascii::{Decoder, Encoder};
@@ -18,14 +25,29 @@ use crate::proto::packet::DATA_HEADER_LEN;
 /// The bytes of a download, block by block.
 #[derive(Debug)]
 pub struct BlockSource {
-    file: File,
+    backing: Backing,
     kind: SourceKind,
+    /// `posix_fadvise` hints for a large file read from disk.
+    #[cfg(target_os = "linux")]
+    advisor: Option<crate::fastpath::fadvise::Advisor>,
+}
+
+/// Where a source's bytes come from.
+#[derive(Debug)]
+enum Backing {
+    File(File),
+    /// The whole file, from the hot-file cache.
+    Memory(Arc<[u8]>),
 }
 
 #[derive(Debug)]
 enum SourceKind {
     /// Block n is the file's bytes at (n-1)*blksize: read at any offset.
     Octet,
+    /// Octet, but the payload is left for the shell to send from the file (sendfile): each
+    /// DATA handed to the core has the right length and a zero payload that must never go
+    /// on the wire. `size` is the file's size at open, which fixes each block's length.
+    OctetSentFromFile { size: u64 },
     /// Netascii output is longer than the file, so blocks are produced in order.
     Netascii {
         encoder: Encoder,
@@ -55,7 +77,74 @@ impl BlockSource {
                 next_index: 1,
             },
         };
-        Self { file, kind }
+        Self {
+            backing: Backing::File(file),
+            kind,
+            #[cfg(target_os = "linux")]
+            advisor: None,
+        }
+    }
+
+    /// Serves the file from `cache` when it fits (loading it on a miss). Returns whether the
+    /// bytes now come from memory.
+    pub fn use_cache(&mut self, cache: &FileCache) -> io::Result<bool> {
+        let Backing::File(file) = &self.backing else {
+            return Ok(true);
+        };
+        if matches!(self.kind, SourceKind::OctetSentFromFile { .. }) {
+            return Ok(false);
+        }
+        match cache.get(file)? {
+            Some(bytes) => {
+                self.backing = Backing::Memory(bytes);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Starts `posix_fadvise` hints when the file is read from disk and is larger than
+    /// `threshold` bytes. Returns whether it did.
+    #[cfg(target_os = "linux")]
+    pub fn advise_over(&mut self, threshold: u64) -> io::Result<bool> {
+        let Backing::File(file) = &self.backing else {
+            return Ok(false);
+        };
+        let size = file.metadata()?.len();
+        if size <= threshold {
+            return Ok(false);
+        }
+        self.advisor = Some(crate::fastpath::fadvise::Advisor::start(file, size)?);
+        Ok(true)
+    }
+
+    /// Switches an octet source read from its file to leaving the payload for the shell to
+    /// send from the file. Returns false (and changes nothing) for netascii or a cached file.
+    pub fn send_from_file(&mut self) -> io::Result<bool> {
+        let (SourceKind::Octet, Backing::File(file)) = (&self.kind, &self.backing) else {
+            return Ok(false);
+        };
+        let size = file.metadata()?.len();
+        self.kind = SourceKind::OctetSentFromFile { size };
+        Ok(true)
+    }
+
+    /// The file whose bytes the shell sends itself, with each block at `(n-1)*blksize`;
+    /// `None` unless [`send_from_file`](Self::send_from_file) switched this source over.
+    pub fn file_to_send(&self) -> Option<&File> {
+        match (&self.kind, &self.backing) {
+            (SourceKind::OctetSentFromFile { .. }, Backing::File(f)) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The size of the file (at open, for a source sent from the file).
+    pub fn size(&self) -> io::Result<u64> {
+        match (&self.kind, &self.backing) {
+            (SourceKind::OctetSentFromFile { size }, _) => Ok(*size),
+            (_, Backing::File(f)) => Ok(f.metadata()?.len()),
+            (_, Backing::Memory(m)) => Ok(m.len() as u64),
+        }
     }
 
     /// Reads block `index` (1-based) of up to `max_len` payload bytes into a new datagram
@@ -64,12 +153,22 @@ impl BlockSource {
     /// state machine guarantees.
     pub fn read_block(&mut self, index: u64, max_len: usize) -> io::Result<Vec<u8>> {
         let mut out = vec![0u8; DATA_HEADER_LEN + max_len];
+        let block_offset = || {
+            (index - 1)
+                .checked_mul(max_len as u64)
+                .ok_or_else(|| io::Error::other("block offset overflows"))
+        };
         let len = match &mut self.kind {
             SourceKind::Octet => {
-                let offset = (index - 1)
-                    .checked_mul(max_len as u64)
-                    .ok_or_else(|| io::Error::other("block offset overflows"))?;
-                read_full_at(&self.file, &mut out[DATA_HEADER_LEN..], offset)?
+                let offset = block_offset()?;
+                #[cfg(target_os = "linux")]
+                hint(&mut self.advisor, &self.backing, offset, max_len);
+                read_backing(&self.backing, &mut out[DATA_HEADER_LEN..], offset)?
+            }
+            SourceKind::OctetSentFromFile { size } => {
+                let offset = block_offset()?;
+                let left = size.saturating_sub(offset);
+                usize::try_from(left).map_or(max_len, |l| l.min(max_len))
             }
             SourceKind::Netascii {
                 encoder,
@@ -88,7 +187,7 @@ impl BlockSource {
                 while filled < buf.len() {
                     if *consumed == input.len() && !*eof {
                         input.resize(NETASCII_READ, 0);
-                        let n = read_full_at(&self.file, input, *offset)?;
+                        let n = read_backing(&self.backing, input, *offset)?;
                         input.truncate(n);
                         *offset += n as u64;
                         *consumed = 0;
@@ -109,8 +208,39 @@ impl BlockSource {
     }
 }
 
+/// Gives the fadvise hints for a read of `len` bytes at `offset`. A hint that fails is
+/// logged once and the transfer reads on without hints.
+#[cfg(target_os = "linux")]
+fn hint(
+    advisor: &mut Option<crate::fastpath::fadvise::Advisor>,
+    backing: &Backing,
+    offset: u64,
+    len: usize,
+) {
+    if let (Some(a), Backing::File(file)) = (advisor.as_mut(), backing)
+        && let Err(e) = a.before_read(file, offset, len as u64)
+    {
+        tracing::debug!(error = %e, "posix_fadvise failed; no more hints for this transfer");
+        *advisor = None;
+    }
+}
+
+/// Reads the file's bytes at `offset` until `buf` is full or the file ends, from memory or
+/// from the file.
+fn read_backing(backing: &Backing, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    match backing {
+        Backing::Memory(m) => {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(m.len());
+            let n = buf.len().min(m.len() - start);
+            buf[..n].copy_from_slice(&m[start..start + n]);
+            Ok(n)
+        }
+        Backing::File(f) => read_full_at(f, buf, offset),
+    }
+}
+
 /// Reads until `buf` is full or the file ends; returns the bytes read.
-fn read_full_at(file: &File, buf: &mut [u8], mut offset: u64) -> io::Result<usize> {
+pub(crate) fn read_full_at(file: &File, buf: &mut [u8], mut offset: u64) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read_at(&mut buf[filled..], offset) {

@@ -4,7 +4,9 @@
 
 pub mod batch;
 pub mod buffers;
+pub mod cache;
 pub mod file;
+pub mod file_send;
 pub mod listen;
 pub mod path_mtu;
 pub mod socket;

@@ -80,7 +80,7 @@ fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
 /// transfer's client sends.
 #[derive(Debug)]
 pub struct TransferSocket {
-    socket: Arc<UdpSocket>,
+    pub(super) socket: Arc<UdpSocket>,
     /// Single-port mode: the client's datagrams, routed here by the listener.
     inbox: Option<(Mutex<mpsc::Receiver<Vec<u8>>>, SocketAddr)>,
 }
@@ -151,7 +151,16 @@ impl TransferSocket {
     /// Sends a batch to `to`: with `gso`, each run of equal-size datagrams in one GSO call
     /// (Linux), else one call per datagram. A GSO call the kernel refuses is sent again one
     /// datagram at a time, and the report says so, so the caller can stop asking for GSO.
-    pub async fn send_batch(&self, batch: &Batch, to: SocketAddr, gso: bool) -> SendReport {
+    /// With `zerocopy`, datagrams sent one per call of at least that many bytes go with
+    /// `MSG_ZEROCOPY` (Linux): the caller must then keep the batch's buffer until the kernel
+    /// reports completion (`report.zerocopy_sends`).
+    pub async fn send_batch(
+        &self,
+        batch: &Batch,
+        to: SocketAddr,
+        gso: bool,
+        zerocopy: Option<usize>,
+    ) -> SendReport {
         let mut report = SendReport::default();
         #[cfg(target_os = "linux")]
         if gso {
@@ -175,19 +184,56 @@ impl TransferSocket {
                     }
                 }
                 for d in bytes.chunks(run.segment) {
-                    self.send_counted(d, to, &mut report).await;
+                    self.send_one(d, to, zerocopy, &mut report).await;
                 }
             }
             return report;
         }
         let _ = gso;
         for d in batch.datagrams() {
-            self.send_counted(d, to, &mut report).await;
+            self.send_one(d, to, zerocopy, &mut report).await;
         }
         report
     }
 
-    async fn send_counted(&self, d: &[u8], to: SocketAddr, report: &mut SendReport) {
+    /// Sends one datagram of a batch: by `MSG_ZEROCOPY` when it is long enough and the
+    /// kernel has not refused it, else by copy (also after ENOBUFS: the socket's allowance
+    /// of pinned pages is used up for now).
+    async fn send_one(
+        &self,
+        d: &[u8],
+        to: SocketAddr,
+        zerocopy: Option<usize>,
+        report: &mut SendReport,
+    ) {
+        #[cfg(target_os = "linux")]
+        if let Some(min) = zerocopy
+            && d.len() >= min
+            && report.zerocopy_refused.is_none()
+        {
+            use crate::fastpath::zerocopy::{self, Refusal};
+            let s = &*self.socket;
+            let sent = s
+                .async_io(tokio::io::Interest::WRITABLE, || zerocopy::send(s, d, to))
+                .await;
+            match sent {
+                Ok(()) => {
+                    report.zerocopy_sends += 1;
+                    report.datagrams += 1;
+                    return;
+                }
+                Err(e) => match Refusal::of(&e) {
+                    Refusal::NoBuffers => report.zerocopy_fallbacks += 1,
+                    Refusal::Unsupported => report.zerocopy_refused = Some(e),
+                    Refusal::Other => {}
+                },
+            }
+        }
+        let _ = zerocopy;
+        self.send_counted(d, to, report).await;
+    }
+
+    pub(super) async fn send_counted(&self, d: &[u8], to: SocketAddr, report: &mut SendReport) {
         report.single_calls += 1;
         match self.send_to(d, to).await {
             Ok(()) => report.datagrams += 1,
@@ -209,6 +255,16 @@ pub struct SendReport {
     pub gso_refused: Option<io::Error>,
     /// A send failed (like a lost datagram: the retransmit timer covers it).
     pub failed: Option<io::Error>,
+    /// DATA sent as a `MSG_MORE` header + `sendfile` (each such pair counted once).
+    pub sendfile_calls: u64,
+    /// The kernel refused `sendfile` (the block went by `pread` + send instead).
+    pub sendfile_refused: Option<io::Error>,
+    /// Datagrams sent with `MSG_ZEROCOPY` (their buffer is lent until completion).
+    pub zerocopy_sends: u64,
+    /// Zerocopy sends the kernel answered ENOBUFS, sent again by copy.
+    pub zerocopy_fallbacks: u64,
+    /// The kernel refused `MSG_ZEROCOPY` (EINVAL, EOPNOTSUPP); sent by copy.
+    pub zerocopy_refused: Option<io::Error>,
 }
 
 fn bind_one(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {

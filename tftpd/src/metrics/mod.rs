@@ -41,6 +41,13 @@ pub const DATAGRAMS_SENT_TOTAL: &str = "tftpd_datagrams_sent_total";
 pub const LISTENER_RECEIVE_CALLS_TOTAL: &str = "tftpd_listener_receive_calls_total";
 /// Datagrams the listening sockets received (counter).
 pub const LISTENER_DATAGRAMS_TOTAL: &str = "tftpd_listener_datagrams_total";
+/// Hot-file cache lookups of files it may hold, by result: hit or miss (counter).
+pub const FILE_CACHE_LOOKUPS_TOTAL: &str = "tftpd_file_cache_lookups_total";
+/// MSG_ZEROCOPY sends the kernel reported complete, by result: copied (it copied anyway) or
+/// zerocopy (counter).
+pub const ZEROCOPY_COMPLETIONS_TOTAL: &str = "tftpd_zerocopy_completions_total";
+/// Bytes of file contents the hot-file cache holds (gauge).
+pub const FILE_CACHE_BYTES: &str = "tftpd_file_cache_bytes";
 
 /// What a request was: a download or an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,11 +173,15 @@ pub struct Metrics {
     kernel_filter: OnceLock<Arc<KernelFilter>>,
     /// The XDP program, whose counters are read from its map at scrape time.
     xdp: OnceLock<Arc<XdpFilter>>,
+    /// The hot-file cache, whose counters are read at scrape time.
+    file_cache: OnceLock<Arc<crate::io::cache::FileCache>>,
     /// The listening addresses, for the kernel's per-socket drop counters.
     listeners: OnceLock<Vec<std::net::SocketAddr>>,
     durations: [Histogram; 2],
-    /// Send calls: GSO, one datagram.
-    send_calls: [AtomicU64; 2],
+    /// Send calls: GSO, one datagram, sendfile, zerocopy.
+    send_calls: [AtomicU64; 4],
+    /// Zerocopy completions: copied, not copied.
+    zerocopy_completions: [AtomicU64; 2],
     datagrams_sent: AtomicU64,
     /// Listener receive calls: recvmmsg, one datagram.
     receive_calls: [AtomicU64; 2],
@@ -220,6 +231,11 @@ impl Metrics {
         let _ = self.kernel_filter.set(f);
     }
 
+    /// Adds the hot-file cache's counters to every scrape.
+    pub fn set_file_cache(&self, c: Arc<crate::io::cache::FileCache>) {
+        let _ = self.file_cache.set(c);
+    }
+
     /// Adds the XDP program's counters to every scrape.
     pub fn set_xdp(&self, x: Arc<XdpFilter>) {
         let _ = self.xdp.set(x);
@@ -229,6 +245,8 @@ impl Metrics {
     pub fn sends(&self, r: &crate::io::socket::SendReport) {
         self.send_calls[0].fetch_add(r.gso_calls, Relaxed);
         self.send_calls[1].fetch_add(r.single_calls, Relaxed);
+        self.send_calls[2].fetch_add(r.sendfile_calls, Relaxed);
+        self.send_calls[3].fetch_add(r.zerocopy_sends, Relaxed);
         self.datagrams_sent.fetch_add(r.datagrams, Relaxed);
     }
 
@@ -240,6 +258,16 @@ impl Metrics {
         };
         self.receive_calls[i].fetch_add(1, Relaxed);
         self.listener_datagrams.fetch_add(datagrams, Relaxed);
+    }
+
+    /// Counts a transfer's zerocopy completions.
+    #[cfg_attr(
+        not(target_os = "linux"),
+        expect(dead_code, reason = "zerocopy is Linux-only")
+    )]
+    pub(crate) fn zerocopy(&self, completed: u64, copied: u64) {
+        self.zerocopy_completions[0].fetch_add(copied, Relaxed);
+        self.zerocopy_completions[1].fetch_add(completed.saturating_sub(copied), Relaxed);
     }
 
     /// Counts datagrams a transfer dropped.
@@ -385,9 +413,9 @@ impl Metrics {
             &mut out,
             SEND_CALLS_TOTAL,
             "counter",
-            "Send system calls of transfers, by method (gso: one call for a window).",
+            "Send system calls of transfers, by method (gso: one call for a window; sendfile: a MSG_MORE header and a sendfile per DATA).",
         );
-        for (i, method) in ["gso", "single"].iter().enumerate() {
+        for (i, method) in ["gso", "single", "sendfile", "zerocopy"].iter().enumerate() {
             let _ = writeln!(
                 out,
                 "{SEND_CALLS_TOTAL}{{method=\"{method}\"}} {}",
@@ -429,6 +457,39 @@ impl Metrics {
             "{LISTENER_DATAGRAMS_TOTAL} {}",
             self.listener_datagrams.load(Relaxed)
         );
+        head(
+            &mut out,
+            ZEROCOPY_COMPLETIONS_TOTAL,
+            "counter",
+            "MSG_ZEROCOPY sends the kernel reported complete, by whether it copied anyway.",
+        );
+        for (i, result) in ["copied", "zerocopy"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{ZEROCOPY_COMPLETIONS_TOTAL}{{result=\"{result}\"}} {}",
+                self.zerocopy_completions[i].load(Relaxed)
+            );
+        }
+        let cache = self.file_cache.get().map(|c| c.counts());
+        head(
+            &mut out,
+            FILE_CACHE_LOOKUPS_TOTAL,
+            "counter",
+            "Hot-file cache lookups of files it may hold, by result.",
+        );
+        for (result, v) in [
+            ("hit", cache.map_or(0, |c| c.hits)),
+            ("miss", cache.map_or(0, |c| c.misses)),
+        ] {
+            let _ = writeln!(out, "{FILE_CACHE_LOOKUPS_TOTAL}{{result=\"{result}\"}} {v}");
+        }
+        head(
+            &mut out,
+            FILE_CACHE_BYTES,
+            "gauge",
+            "Bytes of file contents the hot-file cache holds.",
+        );
+        let _ = writeln!(out, "{FILE_CACHE_BYTES} {}", cache.map_or(0, |c| c.bytes));
         if cfg!(target_os = "linux") {
             kernel::render(
                 self.listeners.get().map_or(&[][..], Vec::as_slice),

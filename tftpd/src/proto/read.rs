@@ -59,6 +59,8 @@ pub struct ReadTransfer {
     retries: u32,
     outcome: Option<Outcome>,
     stats: TransferStats,
+    /// The block index of the DATA `poll_transmit` gave out last (None after OACK or ERROR).
+    last_transmit: Option<u64>,
 }
 
 impl ReadTransfer {
@@ -84,6 +86,7 @@ impl ReadTransfer {
             retries: 0,
             outcome: None,
             stats: TransferStats::default(),
+            last_transmit: None,
         }
     }
 
@@ -234,6 +237,7 @@ impl ReadTransfer {
 
     /// The next datagram to send to the client.
     pub fn poll_transmit(&mut self) -> Option<&[u8]> {
+        self.last_transmit = None;
         loop {
             match self.pending.pop_front()? {
                 Pending::Oack => return self.cfg.oack.as_deref(),
@@ -250,10 +254,18 @@ impl ReadTransfer {
                     } else {
                         self.highest_sent = index;
                     }
+                    self.last_transmit = Some(index);
                     return self.window.get(offset as usize).map(Vec::as_slice);
                 }
             }
         }
+    }
+
+    /// The block index (1-based, never wrapped) of the DATA that `poll_transmit` gave out
+    /// last; `None` when it was an OACK or an ERROR. A shell that sends DATA from the file
+    /// itself (sendfile) needs the index, since the wire number may have rolled over.
+    pub fn last_transmit_block(&self) -> Option<u64> {
+        self.last_transmit
     }
 
     /// When `handle_timeout` must next be called; `None` when nothing is outstanding.

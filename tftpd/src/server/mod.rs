@@ -4,11 +4,13 @@
 //! so privileged ports, port-0 tests and adopted sockets share one entry point.
 
 pub mod admission;
+pub mod file_io;
 pub mod listener;
 pub mod multicast;
 pub mod reload;
 pub mod request;
 pub mod runtime;
+mod send_paths;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -22,6 +24,7 @@ use tracing::{info, warn};
 
 use crate::daemon::systemd::Notifier;
 use crate::filter::KernelFilter;
+use crate::io::cache::FileCache;
 use crate::io::listen::ListenSocket;
 use crate::metrics::Metrics;
 
@@ -54,6 +57,9 @@ pub struct Shared {
     pub inboxes: std::sync::Mutex<std::collections::HashMap<SocketAddr, Inbox>>,
     /// The running RFC 2090 multicast groups and their members.
     pub multicast: multicast::Groups,
+    /// Small files kept in memory for all transfers (`performance.file_io.cache_size`); it
+    /// outlives reloads, which only change its bounds.
+    pub file_cache: Arc<FileCache>,
 }
 
 /// The listener's end of a single-port transfer's inbox.
@@ -70,6 +76,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let runtime_single_port = runtime.borrow().config.single_port;
+    let file_cache = Arc::new(FileCache::default());
+    metrics.set_file_cache(file_cache.clone());
     let shared = Arc::new(Shared {
         runtime,
         metrics,
@@ -81,6 +89,7 @@ pub async fn run(
         single_port: runtime_single_port,
         inboxes: std::sync::Mutex::default(),
         multicast: multicast::Groups::default(),
+        file_cache,
     });
     let mut addrs: Vec<SocketAddr> = Vec::new();
     let mut listener_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();

@@ -11,9 +11,10 @@ use tracing::{Instrument as _, Span, debug, info, warn};
 use crate::filter::{self, FilterCounters, KernelFilter, Role};
 use crate::io::batch::Batch;
 use crate::io::file::{BlockSource, UploadSink};
+use crate::io::file_send::FileBlock;
 use crate::io::socket::TransferSocket;
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
-use crate::proto::packet::{DATA_HEADER_LEN, OP_ERROR, opcode};
+use crate::proto::packet::{DATA_HEADER_LEN, OP_DATA, OP_ERROR, opcode};
 use crate::proto::read::ReadTransfer;
 use crate::proto::transfer::Transfer;
 use crate::proto::transfer::error_datagram;
@@ -24,6 +25,7 @@ use super::Shared;
 use super::admission::Ticket;
 use super::request::{OwnedRequest, Prepared, error_chain, prepare, transfer_config};
 use super::runtime::Runtime;
+use super::send_paths::{SendPaths, send_from_file};
 
 /// Sent to clients still transferring when the drain deadline passes.
 pub(super) const SHUTTING_DOWN: WireError =
@@ -46,11 +48,28 @@ trait Session {
     /// Does the file work the machine asks for (read blocks; nothing for uploads).
     fn prepare_output(&mut self, now: Instant);
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]);
+    /// Takes this turn's datagrams from the machine into `batch`; a download that sends DATA
+    /// from its file puts those into `from_file` instead.
+    fn collect(&mut self, batch: &mut Batch, _from_file: &mut Vec<FileBlock>, metrics: &Metrics) {
+        let m = self.machine();
+        while let Some(d) = m.poll_transmit() {
+            count_error(d, metrics);
+            batch.push(d);
+        }
+    }
+    /// The file DATA is sent from, and whether by `sendfile` (else `pread` + send).
+    fn file_sender(&mut self) -> Option<(&std::fs::File, &mut bool)> {
+        None
+    }
 }
 
 struct ReadSession {
     machine: ReadTransfer,
     source: BlockSource,
+    /// Some when DATA goes out from the file (the core holds same-length DATA with a zero
+    /// payload): true while by `sendfile`, false after the kernel refused it.
+    file_send: Option<bool>,
+    blksize: u64,
 }
 
 /// A download only receives ACKs (4 bytes) and ERRORs; a longer ERROR text is cut, which
@@ -79,6 +98,36 @@ impl Session for ReadSession {
     }
     fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
         self.machine.handle_datagram(now, d);
+    }
+    fn collect(&mut self, batch: &mut Batch, from_file: &mut Vec<FileBlock>, metrics: &Metrics) {
+        if self.file_send.is_none() {
+            while let Some(d) = self.machine.poll_transmit() {
+                count_error(d, metrics);
+                batch.push(d);
+            }
+            return;
+        }
+        while let Some(d) = self.machine.poll_transmit() {
+            count_error(d, metrics);
+            if opcode(d) != Some(OP_DATA) || d.len() < DATA_HEADER_LEN {
+                batch.push(d);
+                continue;
+            }
+            let header = [d[0], d[1], d[2], d[3]];
+            let len = d.len() - DATA_HEADER_LEN;
+            // A DATA's payload here is zeros: it goes out from the file or not at all.
+            if let Some(index) = self.machine.last_transmit_block() {
+                from_file.push(FileBlock {
+                    header,
+                    offset: (index - 1) * self.blksize,
+                    len,
+                });
+            }
+        }
+    }
+    fn file_sender(&mut self) -> Option<(&std::fs::File, &mut bool)> {
+        let sendfile = self.file_send.as_mut()?;
+        Some((self.source.file_to_send()?, sendfile))
     }
 }
 
@@ -233,14 +282,12 @@ async fn serve_in_span(
     // Held to the end: the transfer's place under the concurrency limits.
     let _ticket = ticket;
     let _active = metrics.transfer_started();
-    // UDP GSO when configured and the kernel has it; a refusal turns it off for the transfer.
-    let mut gso = rt.config.performance.batching.gso && crate::fastpath::support().gso;
     let span = Span::current();
     let now = Instant::now();
     let (kind, stats, outcome) = match prepared {
         Prepared::Read {
             config,
-            source,
+            mut source,
             negotiated,
             mode,
         } => {
@@ -251,11 +298,26 @@ async fn serve_in_span(
                 span.record("window", "default");
             }
             info!("transfer started");
+            let file_send = super::file_io::prepare_source(
+                &mut source,
+                &rt.config.performance.file_io,
+                &shared,
+                super::file_io::Sending {
+                    own_socket: socket.own_fd().is_some(),
+                    windowsize: config.windowsize,
+                    gso: rt.config.performance.batching.gso && crate::fastpath::support().gso,
+                },
+            );
             let mut s = ReadSession {
+                blksize: u64::from(config.blksize),
                 machine: ReadTransfer::new(config, now),
                 source,
+                file_send,
             };
-            drive(&mut s, &socket, peer, screen, &mut gso, &shared).await;
+            // Zerocopy only for DATA read into the batch, not DATA sent from the file.
+            let zc_blksize = s.file_send.is_none().then_some(negotiated.blksize);
+            let mut paths = SendPaths::new(&rt.config, &socket, zc_blksize);
+            drive(&mut s, &socket, peer, screen, &mut paths, &shared).await;
             (Kind::Read, s.machine.stats(), s.machine.outcome().cloned())
         }
         Prepared::Write {
@@ -271,7 +333,8 @@ async fn serve_in_span(
                 machine: WriteTransfer::new(config, now),
                 sink: Some(sink),
             };
-            drive(&mut s, &socket, peer, screen, &mut gso, &shared).await;
+            let mut paths = SendPaths::new(&rt.config, &socket, None);
+            drive(&mut s, &socket, peer, screen, &mut paths, &shared).await;
             (Kind::Write, s.machine.stats(), s.machine.outcome().cloned())
         }
         // Served by its group above, or turned into a unicast read there.
@@ -394,36 +457,38 @@ async fn drive(
     socket: &TransferSocket,
     peer: SocketAddr,
     screen: Option<(Role, &FilterCounters)>,
-    gso: &mut bool,
+    paths: &mut SendPaths,
     shared: &Shared,
 ) {
     let mut buf = vec![0u8; s.recv_capacity()];
     let mut batch = Batch::default();
+    let mut from_file = Vec::new();
     loop {
         s.prepare_output(Instant::now());
-        let m = s.machine();
         batch.clear();
-        while let Some(d) = m.poll_transmit() {
-            if opcode(d) == Some(OP_ERROR) {
-                let code = d.get(2..4).map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
-                shared.metrics.error_sent(ErrorCode::from_u16(code));
-            }
-            batch.push(d);
-        }
+        from_file.clear();
+        s.collect(&mut batch, &mut from_file, &shared.metrics);
         if !batch.is_empty() {
-            let report = socket.send_batch(&batch, peer, *gso).await;
+            let report = socket
+                .send_batch(&batch, peer, paths.gso, paths.zerocopy_threshold())
+                .await;
             shared.metrics.sends(&report);
-            if let Some(e) = &report.gso_refused {
-                warn!(error = %e, "the kernel refused a UDP GSO send; this transfer sends one datagram per call");
-                *gso = false;
-            }
+            paths.after_send(&report, &mut batch, socket);
             // A failed send is like a lost datagram: the retransmit timer covers it.
             if let Some(e) = &report.failed {
                 debug!(error = %e, "send failed");
             }
         }
+        if !from_file.is_empty()
+            && let Some((file, sendfile)) = s.file_sender()
+            && send_from_file(file, sendfile, socket, peer, &from_file, &shared.metrics).await
+        {
+            s.machine().abort(READ_FAILED);
+            continue;
+        }
         let m = s.machine();
         if m.is_finished() {
+            paths.finish(socket, &shared.metrics).await;
             return;
         }
         let deadline = m.poll_timeout();
@@ -444,6 +509,14 @@ async fn drive(
             () = sleep_until(deadline) => s.machine().handle_timeout(Instant::now()),
             () = shared.abort.cancelled() => s.machine().abort(SHUTTING_DOWN),
         }
+    }
+}
+
+/// Counts an ERROR about to be sent, by its code.
+fn count_error(d: &[u8], metrics: &Metrics) {
+    if opcode(d) == Some(OP_ERROR) {
+        let code = d.get(2..4).map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
+        metrics.error_sent(ErrorCode::from_u16(code));
     }
 }
 

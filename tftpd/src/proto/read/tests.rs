@@ -364,3 +364,35 @@ fn lockstep_clients_download_exactly_through_a_default_window_on_bad_links() {
         );
     }
 }
+
+#[test]
+fn last_transmit_block_names_the_data_index_even_after_rollover() {
+    let now = Instant::now();
+    let mut cfg = config(8, 2, true);
+    cfg.rollover = Rollover::WrapToZero;
+    let mut t = ReadTransfer::new(cfg, now);
+    assert!(t.poll_transmit().is_some(), "OACK first");
+    assert_eq!(t.last_transmit_block(), None, "an OACK is not DATA");
+    t.handle_datagram(now, &ack(0));
+    t.handle_block(now, block(&[1; 8]));
+    t.handle_block(now, block(&[2; 8]));
+    assert!(t.poll_transmit().is_some());
+    assert_eq!(t.last_transmit_block(), Some(1));
+    assert!(t.poll_transmit().is_some());
+    assert_eq!(t.last_transmit_block(), Some(2));
+    assert!(t.poll_transmit().is_none());
+    assert_eq!(t.last_transmit_block(), None, "nothing given out");
+    // Go-back-N resends name the same indices.
+    t.handle_timeout(now + Duration::from_secs(60));
+    assert!(t.poll_transmit().is_some());
+    assert_eq!(t.last_transmit_block(), Some(1), "retransmit of block 1");
+    // Past 65535 the wire number wraps but the index does not.
+    let mut t = ReadTransfer::new(config(8, 1, false), now);
+    for i in 1..=65_537u64 {
+        t.handle_block(now, block(&[0; 8]));
+        assert!(t.poll_transmit().is_some());
+        assert_eq!(t.last_transmit_block(), Some(i));
+        let wire = t.cfg.rollover.wire_block(i);
+        t.handle_datagram(now, &ack(wire));
+    }
+}

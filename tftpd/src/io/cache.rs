@@ -1,0 +1,330 @@
+//! The hot-file cache (`performance.file_io.cache_size`): whole small files kept in memory and
+//! shared by every transfer, for the boot storm where many clients fetch the same image at
+//! once. Bounded in bytes, least-recently-used out first.
+//!
+//! Entries are keyed by what changes when the file does: device, inode, size and the mtime
+//! and ctime in nanoseconds, read with `fstat` on the descriptor the transfer opened. A file
+//! replaced by rename has a new inode; a file rewritten in place has a new mtime and ctime.
+//! So a lookup never finds stale bytes: it misses, and the old version ages out (or is
+//! dropped at once when the same inode is loaded again). The key is taken from the open
+//! descriptor, not the path, so it describes exactly the bytes this transfer would read.
+//!
+//! One caveat, shared by every mtime-based check: a rewrite of the same size within one tick
+//! of the file system's timestamp clock is indistinguishable. Linux 6.13+ multigrain
+//! timestamps (ext4, xfs, btrfs, tmpfs) make ctime fine-grained once it has been queried,
+//! which the cache does on every lookup.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::MetadataExt as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// What identifies one version of a file's contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl FileKey {
+    /// The key of the file behind `file`, now.
+    pub fn of(file: &File) -> io::Result<Self> {
+        let m = file.metadata()?;
+        Ok(Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        })
+    }
+
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+/// Files shared by all transfers; see the module doc.
+#[derive(Debug, Default)]
+pub struct FileCache {
+    state: Mutex<State>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    /// Bytes held, mirrored out of the lock for the metrics page.
+    bytes: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    capacity: u64,
+    max_file: u64,
+    used: u64,
+    /// Bumped on every hit and insert; the entry with the smallest stamp goes first.
+    clock: u64,
+    entries: HashMap<FileKey, Entry>,
+    /// Keys some transfer is reading in now. Others serve from their file meanwhile rather
+    /// than wait (a wait would block an async worker) or read the same bytes twice.
+    loading: Vec<FileKey>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    bytes: Arc<[u8]>,
+    used_at: u64,
+}
+
+impl State {
+    /// Drops least-recently-used entries until `extra` more bytes fit.
+    /// A linear scan: the cache holds few entries (its bytes over files of megabytes).
+    fn make_room(&mut self, extra: u64) {
+        while self.used + extra > self.capacity {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.used_at)
+                .map(|(k, _)| *k)
+            else {
+                return;
+            };
+            self.remove(&oldest);
+        }
+    }
+
+    fn remove(&mut self, key: &FileKey) {
+        if let Some(e) = self.entries.remove(key) {
+            self.used -= e.bytes.len() as u64;
+        }
+    }
+}
+
+/// Hits and misses, for the metrics page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheCounts {
+    /// Lookups served from memory.
+    pub hits: u64,
+    /// Lookups of cacheable files that were not in memory.
+    pub misses: u64,
+    /// Bytes held now.
+    pub bytes: u64,
+}
+
+impl FileCache {
+    /// Applies the configured bounds (from the transfer's config snapshot, so a reload takes
+    /// effect with the next transfer) and drops what no longer fits.
+    pub fn configure(&self, capacity: u64, max_file: u64) {
+        let mut s = self.lock();
+        s.capacity = capacity;
+        s.max_file = max_file;
+        s.make_room(0);
+        let too_big: Vec<FileKey> = s
+            .entries
+            .iter()
+            .filter(|(_, e)| e.bytes.len() as u64 > max_file)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in too_big {
+            s.remove(&k);
+        }
+        self.bytes.store(s.used, Relaxed);
+    }
+
+    /// The contents of `file` from memory, loading them on a miss when the file fits.
+    /// `None` means: read from the file (too big, cache off, another transfer is loading it,
+    /// or the file changed while it was read).
+    pub fn get(&self, file: &File) -> io::Result<Option<Arc<[u8]>>> {
+        let key = FileKey::of(file)?;
+        {
+            let mut s = self.lock();
+            if s.capacity == 0 || key.size > s.max_file || key.size > s.capacity {
+                return Ok(None);
+            }
+            s.clock += 1;
+            let now = s.clock;
+            if let Some(e) = s.entries.get_mut(&key) {
+                e.used_at = now;
+                self.hits.fetch_add(1, Relaxed);
+                return Ok(Some(e.bytes.clone()));
+            }
+            self.misses.fetch_add(1, Relaxed);
+            if s.loading.contains(&key) {
+                return Ok(None);
+            }
+            s.loading.push(key);
+        }
+        let _loading = Loading { cache: self, key };
+        let mut bytes = vec![0u8; usize::try_from(key.size).map_err(io::Error::other)?];
+        let n = super::file::read_full_at(file, &mut bytes, 0)?;
+        // Changed while being read (a writer in place): neither serve nor keep a mix.
+        if n != bytes.len() || FileKey::of(file)? != key {
+            return Ok(None);
+        }
+        let bytes: Arc<[u8]> = bytes.into();
+        let mut s = self.lock();
+        // Older versions of the same file can never be hit again; free them now.
+        let stale: Vec<FileKey> = s
+            .entries
+            .keys()
+            .filter(|k| k.dev == key.dev && k.ino == key.ino)
+            .copied()
+            .collect();
+        for k in stale {
+            s.remove(&k);
+        }
+        // A reload may have shrunk the cache while this was read.
+        if key.size <= s.capacity && key.size <= s.max_file {
+            s.make_room(key.size);
+            s.clock += 1;
+            let used_at = s.clock;
+            s.used += key.size;
+            s.entries.insert(
+                key,
+                Entry {
+                    bytes: bytes.clone(),
+                    used_at,
+                },
+            );
+        }
+        self.bytes.store(s.used, Relaxed);
+        Ok(Some(bytes))
+    }
+
+    /// Hits, misses and bytes held.
+    pub fn counts(&self) -> CacheCounts {
+        CacheCounts {
+            hits: self.hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state stays consistent at every unlock, so a panic elsewhere leaves it usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Clears the loading mark however the load ends.
+struct Loading<'a> {
+    cache: &'a FileCache,
+    key: FileKey,
+}
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        self.cache.lock().loading.retain(|k| *k != self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn write(path: &std::path::Path, bytes: &[u8]) {
+        std::fs::write(path, bytes).expect("write test file");
+    }
+
+    fn get(cache: &FileCache, path: &std::path::Path) -> Option<Vec<u8>> {
+        let f = File::open(path).expect("open");
+        cache.get(&f).expect("lookup").map(|b| b.to_vec())
+    }
+
+    #[test]
+    fn second_lookup_is_a_hit_with_the_same_bytes() {
+        let dir = crate::fs::testdir_for_config();
+        let p = dir.path().join("a");
+        write(&p, b"boot image");
+        let c = FileCache::default();
+        c.configure(1 << 20, 1 << 20);
+        assert_eq!(get(&c, &p).as_deref(), Some(&b"boot image"[..]));
+        assert_eq!(get(&c, &p).as_deref(), Some(&b"boot image"[..]));
+        let n = c.counts();
+        assert_eq!((n.hits, n.misses, n.bytes), (1, 1, 10), "{n:?}");
+    }
+
+    #[test]
+    fn a_file_rewritten_in_place_is_served_new() {
+        let dir = crate::fs::testdir_for_config();
+        let p = dir.path().join("a");
+        write(&p, b"version one");
+        let c = FileCache::default();
+        c.configure(1 << 20, 1 << 20);
+        assert_eq!(get(&c, &p).as_deref(), Some(&b"version one"[..]));
+        // Same size, same inode: only the timestamps tell (truncate + write in place).
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .expect("open for rewrite");
+        f.write_all(b"version two").expect("rewrite");
+        drop(f);
+        assert_eq!(get(&c, &p).as_deref(), Some(&b"version two"[..]));
+        assert_eq!(
+            c.counts().bytes,
+            11,
+            "the old version was dropped, not kept"
+        );
+    }
+
+    #[test]
+    fn a_file_replaced_by_rename_is_served_new() {
+        let dir = crate::fs::testdir_for_config();
+        let p = dir.path().join("a");
+        let tmp = dir.path().join("a.new");
+        write(&p, b"old contents");
+        let c = FileCache::default();
+        c.configure(1 << 20, 1 << 20);
+        assert_eq!(get(&c, &p).as_deref(), Some(&b"old contents"[..]));
+        write(&tmp, b"new contents");
+        std::fs::rename(&tmp, &p).expect("rename over");
+        assert_eq!(get(&c, &p).as_deref(), Some(&b"new contents"[..]));
+        assert_eq!(c.counts().misses, 2, "the replacement was a miss");
+    }
+
+    #[test]
+    fn the_least_recently_used_file_goes_when_full() {
+        let dir = crate::fs::testdir_for_config();
+        let (a, b, d) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("d"),
+        );
+        for p in [&a, &b, &d] {
+            write(p, &[7; 40]);
+        }
+        let c = FileCache::default();
+        c.configure(100, 100);
+        get(&c, &a);
+        get(&c, &b);
+        get(&c, &a); // a is now newer than b
+        get(&c, &d); // 120 > 100: b goes
+        assert_eq!(c.counts().bytes, 80);
+        let before = c.counts().hits;
+        get(&c, &a);
+        assert_eq!(c.counts().hits, before + 1, "a stayed");
+        get(&c, &b);
+        assert_eq!(c.counts().hits, before + 1, "b was evicted");
+    }
+
+    #[test]
+    fn big_files_and_a_zero_capacity_bypass_the_cache() {
+        let dir = crate::fs::testdir_for_config();
+        let p = dir.path().join("a");
+        write(&p, &[1; 64]);
+        let c = FileCache::default();
+        c.configure(1000, 63);
+        assert_eq!(get(&c, &p), None, "over cache_max_file");
+        c.configure(0, 1000);
+        assert_eq!(get(&c, &p), None, "cache off");
+        c.configure(1000, 1000);
+        assert!(get(&c, &p).is_some());
+        c.configure(0, 1000);
+        assert_eq!(c.counts().bytes, 0, "turning it off frees the memory");
+        assert_eq!(c.counts().misses, 1, "bypasses are not misses");
+    }
+}

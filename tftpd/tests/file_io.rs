@@ -1,0 +1,394 @@
+//! The `[performance.file_io]` fast paths move the right bytes: the hot-file cache, the
+//! `posix_fadvise` hints and `sendfile`, each with hand-made packets at the sizes where
+//! blocks begin and end, and with real clients; the metrics show which path ran, and SIGHUP
+//! turns a path off for the next transfer. Speed is the benchmarks' business.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::clients::{Client, Opts, get};
+use harness::raw::Raw;
+use harness::{Daemon, DaemonArgs, TempDir, free_tcp_port, pattern, scrape_metrics};
+
+const REPLY: Duration = Duration::from_secs(5);
+
+fn start(file_io: &str) -> (Daemon, u16) {
+    let port = free_tcp_port();
+    let d = Daemon::start(DaemonArgs {
+        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
+        config: Some(format!("[performance.file_io]\n{file_io}")),
+        ..DaemonArgs::default()
+    });
+    (d, port)
+}
+
+fn metric(body: &str, line_start: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .unwrap_or_else(|| panic!("no {line_start} in:\n{body}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+fn sendfile_calls(port: u16) -> u64 {
+    metric(
+        &scrape_metrics(port),
+        "tftpd_send_calls_total{method=\"sendfile\"}",
+    )
+}
+
+/// Waits until at least `n` DATA went by sendfile: a transfer counts its sends after they
+/// leave, so the client may hold the last DATA a moment before the counter moves.
+fn wait_sendfile_calls(port: u16, n: u64) -> u64 {
+    let deadline = std::time::Instant::now() + REPLY;
+    loop {
+        let calls = sendfile_calls(port);
+        if calls >= n || std::time::Instant::now() > deadline {
+            return calls;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sizes around 512- and 1428-byte block boundaries, exact multiples and short last blocks.
+const SIZES: [usize; 10] = [0, 1, 511, 512, 513, 1024, 1427, 1428, 1429, 3 * 1428 + 5];
+
+fn download_every_size(d: &Daemon, tag: &str, blksize: Option<&str>) {
+    for (i, len) in SIZES.into_iter().chain([70_000, 200_000]).enumerate() {
+        let content = pattern(len, 40 + i as u64);
+        let name = format!("{tag}-{len}.bin");
+        d.put_file(&name, &content);
+        let opts: Vec<(&str, &str)> = blksize.map(|b| ("blksize", b)).into_iter().collect();
+        let got = Raw::new(d.addr())
+            .download(&name, &opts, REPLY)
+            .unwrap_or_else(|e| panic!("{tag}: {len} bytes, blksize {blksize:?}: {e:?}"));
+        assert!(
+            got == content,
+            "{tag}: {len} bytes at blksize {blksize:?} arrive intact (got {} bytes)",
+            got.len()
+        );
+    }
+}
+
+#[test]
+fn sendfile_downloads_are_byte_exact_at_block_boundaries() {
+    let (d, port) = start("sendfile = true\nsendfile_threshold = 0\n");
+    d.wait_for_log("octet DATA by MSG_MORE + sendfile", REPLY);
+    download_every_size(&d, "sf512", None);
+    download_every_size(&d, "sf1428", Some("1428"));
+    let calls = wait_sendfile_calls(port, 501);
+    // Every DATA of every non-empty file went by sendfile (the empty ones are not above
+    // the threshold of 0 bytes).
+    assert!(calls > 500, "DATA went by sendfile: {calls} calls");
+}
+
+#[test]
+fn sendfile_is_not_used_below_its_threshold_nor_for_netascii() {
+    let (d, port) = start("sendfile = true\nsendfile_threshold = 4096\n");
+    d.put_file("small.bin", &pattern(4096, 1));
+    assert_eq!(
+        Raw::new(d.addr()).download("small.bin", &[], REPLY),
+        Ok(pattern(4096, 1))
+    );
+    assert_eq!(sendfile_calls(port), 0, "4096 bytes are not above 4096");
+
+    let text = b"line one\nline two\r\n".repeat(600);
+    d.put_file("t.txt", &text);
+    let wire = Raw::new(d.addr())
+        .download_in("netascii", "t.txt", &[], REPLY)
+        .expect("netascii download");
+    let expected: Vec<u8> = b"line one\r\nline two\r\0\r\n".repeat(600);
+    assert!(wire == expected, "netascii is converted, not sent raw");
+    assert_eq!(sendfile_calls(port), 0, "netascii falls back to reads");
+
+    d.put_file("big.bin", &pattern(5000, 2));
+    Raw::new(d.addr())
+        .download("big.bin", &[], REPLY)
+        .expect("download");
+    // 10 DATA (more only if the loaded machine made one time out and go again).
+    assert!(
+        wait_sendfile_calls(port, 10) >= 10,
+        "5000 bytes: DATA by sendfile"
+    );
+}
+
+#[test]
+fn sighup_turns_sendfile_off_for_new_transfers() {
+    let (d, port) = start("sendfile = true\nsendfile_threshold = 0\n");
+    d.put_file("f.bin", &pattern(3000, 3));
+    let get = || Raw::new(d.addr()).download("f.bin", &[], REPLY);
+    assert_eq!(get(), Ok(pattern(3000, 3)));
+    let before = wait_sendfile_calls(port, 6);
+    assert!(before >= 6, "3000 bytes: 6 DATA by sendfile, got {before}");
+    std::fs::write(d.config_path(), "[performance.file_io]\nsendfile = false\n")
+        .expect("edit config");
+    let from = d.log_len();
+    d.signal("HUP");
+    d.wait_for_log_after("config reloaded", from, REPLY);
+    assert_eq!(get(), Ok(pattern(3000, 3)));
+    assert_eq!(sendfile_calls(port), before, "off after the reload");
+}
+
+#[test]
+fn the_cache_serves_hits_and_new_content_after_the_file_changes() {
+    let (d, port) = start("cache_size = 1048576\ncache_max_file = 65536\n");
+    let lookups = |result: &str| {
+        metric(
+            &scrape_metrics(port),
+            &format!("tftpd_file_cache_lookups_total{{result=\"{result}\"}}"),
+        )
+    };
+    let get = |name: &str| {
+        Raw::new(d.addr())
+            .download(name, &[("blksize", "1428")], REPLY)
+            .expect("download")
+    };
+    let v1 = pattern(10_000, 4);
+    let path = d.put_file("boot.img", &v1);
+    assert_eq!(get("boot.img"), v1);
+    assert_eq!(get("boot.img"), v1);
+    assert_eq!(
+        (lookups("hit"), lookups("miss")),
+        (1, 1),
+        "loaded once, then served"
+    );
+    assert_eq!(
+        metric(&scrape_metrics(port), "tftpd_file_cache_bytes"),
+        10_000
+    );
+
+    // Rewritten in place: same inode, same size, new bytes.
+    let v2 = pattern(10_000, 5);
+    std::fs::write(&path, &v2).expect("rewrite in place");
+    assert_eq!(
+        get("boot.img"),
+        v2,
+        "a rewrite in place is never served stale"
+    );
+
+    // Replaced by rename: a new inode.
+    let v3 = pattern(12_345, 6);
+    let tmp = d.root().join("boot.img.tmp");
+    std::fs::write(&tmp, &v3).expect("write new version");
+    std::fs::rename(&tmp, &path).expect("rename over");
+    assert_eq!(get("boot.img"), v3, "a replaced file is never served stale");
+    assert_eq!(get("boot.img"), v3);
+    assert_eq!(lookups("miss"), 3, "each new version was a miss");
+    // The rewrite's load freed version 1 (same inode). Version 2's inode is gone from the
+    // directory, so nothing can ask for it: it waits for the LRU to push it out.
+    assert_eq!(
+        metric(&scrape_metrics(port), "tftpd_file_cache_bytes"),
+        10_000 + 12_345,
+    );
+
+    // Too big for cache_max_file: read from disk, not counted.
+    let big = pattern(65_537, 7);
+    d.put_file("big.img", &big);
+    assert_eq!(get("big.img"), big);
+    assert_eq!(
+        lookups("miss"),
+        3,
+        "files over cache_max_file bypass the cache"
+    );
+
+    // Netascii from the cache is converted like from disk.
+    d.put_file("t.txt", b"a\nb\n");
+    for _ in 0..2 {
+        assert_eq!(
+            Raw::new(d.addr()).download_in("netascii", "t.txt", &[], REPLY),
+            Ok(b"a\r\nb\r\n".to_vec())
+        );
+    }
+}
+
+#[test]
+fn fadvise_downloads_are_byte_exact() {
+    // The cache (on by default) would serve these from memory, with no reads to advise.
+    let (d, _) = start("fadvise = true\nfadvise_threshold = 0\ncache_size = 0\n");
+    d.wait_for_log("posix_fadvise hints on for large files", REPLY);
+    // Past a few 4 MiB advice chunks, so WILLNEED and DONTNEED both run.
+    let content = pattern(9 * 1024 * 1024 + 3, 8);
+    d.put_file("large.bin", &content);
+    let got = Raw::new(d.addr())
+        .download("large.bin", &[("blksize", "65464")], REPLY)
+        .expect("download");
+    assert!(got == content, "every byte, {} received", got.len());
+    download_every_size(&d, "fa", None);
+}
+
+#[test]
+fn real_clients_download_with_each_file_path_on() {
+    let clients = [Client::TftpHpa, Client::Curl];
+    if !clients
+        .iter()
+        .all(|c| c.available("real_clients_download_with_each_file_path_on"))
+    {
+        return;
+    }
+    let dir = TempDir::new("file-io");
+    for (tag, config) in [
+        ("cache", "cache_size = 4194304\ncache_max_file = 4194304\n"),
+        (
+            "fadvise",
+            "fadvise = true\nfadvise_threshold = 0\ncache_size = 0\n",
+        ),
+        ("sendfile", "sendfile = true\n"),
+        (
+            "zerocopy",
+            "cache_size = 0\n[performance.zerocopy]\nenabled = true\nthreshold = 0\n",
+        ),
+    ] {
+        let (d, port) = start(config);
+        let content = pattern(1024 * 1024 + 333, 9);
+        d.put_file("img.bin", &content);
+        for (client, blksize) in [(Client::TftpHpa, None), (Client::Curl, Some(1428))] {
+            // Twice, so the cache is both loaded and hit.
+            for round in 0..2 {
+                let local = dir.path().join(format!("{tag}-{client:?}-{round}"));
+                get(
+                    client,
+                    d.addr(),
+                    "img.bin",
+                    &local,
+                    &Opts {
+                        blksize,
+                        ..Opts::default()
+                    },
+                )
+                .unwrap_or_else(|e| panic!("{tag}: {client:?}: {e}"));
+                assert!(
+                    std::fs::read(&local).expect("read") == content,
+                    "{tag}: {client:?} round {round}: the file arrives intact"
+                );
+            }
+        }
+        let body = scrape_metrics(port);
+        match tag {
+            "cache" => assert!(
+                metric(&body, "tftpd_file_cache_lookups_total{result=\"hit\"}") >= 3,
+                "{body}"
+            ),
+            "sendfile" => assert!(
+                metric(&body, "tftpd_send_calls_total{method=\"sendfile\"}") > 2000,
+                "{body}"
+            ),
+            "zerocopy" => assert!(
+                metric(&body, "tftpd_send_calls_total{method=\"zerocopy\"}") > 2000,
+                "{body}"
+            ),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn sendfile_carries_windows_when_gso_is_off() {
+    if !Client::Atftp.available("sendfile_carries_windows_when_gso_is_off") {
+        return;
+    }
+    let port = free_tcp_port();
+    let d = Daemon::start(DaemonArgs {
+        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
+        config: Some(
+            "[performance.batching]\ngso = false\n[performance.file_io]\nsendfile = true\n".into(),
+        ),
+        ..DaemonArgs::default()
+    });
+    let dir = TempDir::new("sf-window");
+    for (len, blksize, windowsize) in [(512 * 200, 512, 8), (1428 * 60 + 7, 1428, 16)] {
+        let content = pattern(len, 10);
+        d.put_file("w.bin", &content);
+        let local = dir.path().join(format!("w-{blksize}"));
+        get(
+            Client::Atftp,
+            d.addr(),
+            "w.bin",
+            &local,
+            &Opts {
+                blksize: Some(blksize),
+                windowsize: Some(windowsize),
+                ..Opts::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("atftp windowsize {windowsize}: {e}"));
+        assert!(
+            std::fs::read(&local).expect("read") == content,
+            "windowsize {windowsize}: the file arrives intact"
+        );
+    }
+    assert!(
+        wait_sendfile_calls(port, 200 + 61) >= 200 + 61,
+        "the windows went by sendfile"
+    );
+}
+
+#[test]
+fn sendfile_works_over_ipv6() {
+    let port = free_tcp_port();
+    let d = Daemon::start(DaemonArgs {
+        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
+        config: Some("[performance.file_io]\nsendfile = true\nsendfile_threshold = 0\n".into()),
+        ipv6: true,
+        ..DaemonArgs::default()
+    });
+    let content = pattern(100_000, 11);
+    d.put_file("v6.bin", &content);
+    let got = Raw::new(d.addr_v6())
+        .download("v6.bin", &[("blksize", "1428")], REPLY)
+        .expect("download over IPv6");
+    assert!(got == content, "every byte over IPv6");
+    assert!(
+        wait_sendfile_calls(port, 71) >= 71,
+        "the DATA went by sendfile"
+    );
+}
+
+#[test]
+fn zerocopy_downloads_are_byte_exact_and_every_send_completes() {
+    let port = free_tcp_port();
+    let d = Daemon::start(DaemonArgs {
+        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
+        config: Some("[performance.zerocopy]\nenabled = true\nthreshold = 8192\n".into()),
+        ..DaemonArgs::default()
+    });
+    // Blocks of 8188 payload bytes make 8192-byte datagrams: exactly the threshold.
+    for (i, len) in [0usize, 8187, 8188, 8189, 3 * 8188, 3 * 8188 + 1, 200_000]
+        .into_iter()
+        .enumerate()
+    {
+        let content = pattern(len, 60 + i as u64);
+        d.put_file("z.bin", &content);
+        for blksize in ["8188", "8187", "65464"] {
+            let got = Raw::new(d.addr())
+                .download("z.bin", &[("blksize", blksize)], REPLY)
+                .unwrap_or_else(|e| panic!("{len} bytes at {blksize}: {e:?}"));
+            assert!(got == content, "{len} bytes at blksize {blksize}");
+        }
+    }
+    // Completions are counted when each transfer ends, a moment after its final ACK.
+    let deadline = std::time::Instant::now() + REPLY;
+    loop {
+        let body = scrape_metrics(port);
+        let sends = metric(&body, "tftpd_send_calls_total{method=\"zerocopy\"}");
+        let done = metric(&body, "tftpd_zerocopy_completions_total{result=\"copied\"}")
+            + metric(
+                &body,
+                "tftpd_zerocopy_completions_total{result=\"zerocopy\"}",
+            );
+        assert!(sends > 0, "DATA went by MSG_ZEROCOPY:\n{body}");
+        if done == sends {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "every zerocopy send completes before its buffer goes: {done} of {sends}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !d.log().contains("zerocopy completions did not arrive"),
+        "no buffer was abandoned"
+    );
+}
