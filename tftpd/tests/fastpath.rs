@@ -8,27 +8,12 @@ use std::time::Duration;
 
 use harness::clients::{Client, Opts, get};
 use harness::raw::{Raw, Reply, ack, request};
-use harness::{Daemon, DaemonArgs, TempDir, free_tcp_port, pattern, scrape_metrics};
+use harness::{Daemon, DaemonArgs, TempDir, metric, pattern, scrape_metrics, start_with_metrics};
 
 const REPLY: Duration = Duration::from_secs(5);
 
 fn start(gso: bool) -> (Daemon, u16) {
-    let port = free_tcp_port();
-    let d = Daemon::start(DaemonArgs {
-        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
-        config: Some(format!("[performance.batching]\ngso = {gso}\n")),
-        ..DaemonArgs::default()
-    });
-    (d, port)
-}
-
-fn metric(body: &str, line_start: &str) -> u64 {
-    body.lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .unwrap_or_else(|| panic!("no {line_start} in:\n{body}"))
-        .trim()
-        .parse()
-        .expect("a number")
+    start_with_metrics(format!("[performance.batching]\ngso = {gso}\n"))
 }
 
 #[test]

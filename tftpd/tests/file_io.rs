@@ -9,27 +9,14 @@ use std::time::Duration;
 
 use harness::clients::{Client, Opts, get};
 use harness::raw::Raw;
-use harness::{Daemon, DaemonArgs, TempDir, free_tcp_port, pattern, scrape_metrics};
+use harness::{
+    Daemon, DaemonArgs, TempDir, free_tcp_port, metric, pattern, scrape_metrics, start_with_metrics,
+};
 
 const REPLY: Duration = Duration::from_secs(5);
 
 fn start(file_io: &str) -> (Daemon, u16) {
-    let port = free_tcp_port();
-    let d = Daemon::start(DaemonArgs {
-        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
-        config: Some(format!("[performance.file_io]\n{file_io}")),
-        ..DaemonArgs::default()
-    });
-    (d, port)
-}
-
-fn metric(body: &str, line_start: &str) -> u64 {
-    body.lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .unwrap_or_else(|| panic!("no {line_start} in:\n{body}"))
-        .trim()
-        .parse()
-        .expect("a number")
+    start_with_metrics(format!("[performance.file_io]\n{file_io}"))
 }
 
 fn sendfile_calls(port: u16) -> u64 {

@@ -13,18 +13,9 @@ use std::time::{Duration, Instant};
 
 use harness::clients::{Client, Opts, get};
 use harness::raw::{Raw, Reply, ack, request};
-use harness::{Daemon, DaemonArgs, TempDir, free_tcp_port, pattern, scrape_metrics};
+use harness::{Daemon, DaemonArgs, TempDir, free_tcp_port, metric, pattern, scrape_metrics};
 
 const REPLY: Duration = Duration::from_secs(5);
-
-fn metric(body: &str, line_start: &str) -> u64 {
-    body.lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .unwrap_or_else(|| panic!("no {line_start} in:\n{body}"))
-        .trim()
-        .parse()
-        .expect("a number")
-}
 
 fn start(config: &str, extra: &[&str]) -> (Daemon, u16) {
     let port = free_tcp_port();

@@ -105,6 +105,28 @@ pub(crate) fn scrape_metrics(port: u16) -> String {
     body
 }
 
+/// The value of the first metric line starting with `line_start` (name and labels), or a
+/// panic that shows the whole scrape.
+pub(crate) fn metric(body: &str, line_start: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .unwrap_or_else(|| panic!("no {line_start} in:\n{body}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// Starts the daemon with `config` and a metrics endpoint; returns it and the metrics port.
+pub(crate) fn start_with_metrics(config: String) -> (Daemon, u16) {
+    let port = free_tcp_port();
+    let d = Daemon::start(DaemonArgs {
+        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
+        config: Some(config),
+        ..DaemonArgs::default()
+    });
+    (d, port)
+}
+
 /// Scrapes until the page contains every line in `wanted`, and returns it. The daemon updates
 /// some metrics (the active-transfer gauge) just after it logs the event, so one scrape right
 /// after a log line can race them.

@@ -211,7 +211,8 @@ pub(super) fn scenario_table(r: &ScenarioResult) -> String {
             num(s.init_p99_ms),
             ratio(s.init_p99_ms, best_p99),
             failed,
-            num(s.listener_drops),
+            s.listener_drops
+                .map_or("n/a".to_string(), |d| format!("{d:.0}")),
         );
     }
     out
