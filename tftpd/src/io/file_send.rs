@@ -37,15 +37,7 @@ impl TransferSocket {
             return self.sendfile_block(block, file, to, report).await;
         }
         let _ = sendfile;
-        let mut d = vec![0u8; block.header.len() + block.len];
-        d[..block.header.len()].copy_from_slice(&block.header);
-        let n = super::file::read_full_at(file, &mut d[block.header.len()..], block.offset)?;
-        d.truncate(block.header.len() + n);
-        self.send_counted(&d, to, report).await;
-        if n < block.len {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        Ok(())
+        self.pread_block(block, file, to, report).await
     }
 
     #[cfg(target_os = "linux")]
@@ -134,6 +126,18 @@ impl TransferSocket {
                 Err(f) => return Err(f),
             }
         }
+        self.pread_block(block, file, to, report).await
+    }
+
+    /// The portable way: `pread` the block into a buffer after its header, one send. A file
+    /// that has shrunk ends in `UnexpectedEof`, after what was read has gone out.
+    async fn pread_block(
+        &self,
+        block: &FileBlock,
+        file: &std::fs::File,
+        to: SocketAddr,
+        report: &mut SendReport,
+    ) -> io::Result<()> {
         let mut d = vec![0u8; block.header.len() + block.len];
         d[..block.header.len()].copy_from_slice(&block.header);
         let n = super::file::read_full_at(file, &mut d[block.header.len()..], block.offset)?;
