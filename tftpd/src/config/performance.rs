@@ -152,13 +152,34 @@ impl SocketConfig {
 }
 
 /// `[performance.cpu]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CpuConfig {
     /// Pin the daemon's threads to these CPUs (Linux); empty: leave it to the scheduler.
     #[serde(default)]
     pub affinity: Vec<usize>,
+    /// Up to this many transfers at once run on a thread of their own with blocking socket
+    /// calls (2 syscalls per lock-step block); the rest on the async runtime. 0: none.
+    #[serde(default = "default_transfer_threads")]
+    pub transfer_threads: u16,
 }
+
+impl Default for CpuConfig {
+    fn default() -> Self {
+        Self {
+            affinity: Vec::new(),
+            transfer_threads: default_transfer_threads(),
+        }
+    }
+}
+
+fn default_transfer_threads() -> u16 {
+    0
+}
+
+/// The most transfer threads: tokio's blocking pool holds 512 threads, and the pool also
+/// serves upload commits.
+const MAX_TRANSFER_THREADS: u16 = 256;
 
 fn default_buffer() -> usize {
     2 * 1024 * 1024
@@ -230,6 +251,14 @@ impl PerformanceConfig {
                 key: "performance.socket.reuseport_workers",
                 value: n.to_string(),
                 allowed: "1 (SO_REUSEPORT worker groups are implemented on Linux only)".into(),
+            });
+        }
+        let t = self.cpu.transfer_threads;
+        if t > MAX_TRANSFER_THREADS {
+            return Err(Invalid {
+                key: "performance.cpu.transfer_threads",
+                value: t.to_string(),
+                allowed: "0..=256 (0: every transfer on the async runtime)",
             });
         }
         let affinity = &self.cpu.affinity;

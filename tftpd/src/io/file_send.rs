@@ -6,7 +6,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use super::socket::{SendReport, TransferSocket};
+use super::transfer_socket::{SendReport, TransferSocket};
 
 /// A DATA datagram whose payload the shell sends from the file itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,31 +49,25 @@ impl TransferSocket {
         report: &mut SendReport,
     ) -> io::Result<()> {
         use crate::fastpath::sendfile;
-        use tokio::io::Interest;
         if block.len == 0 {
             // The empty final DATA of a file of whole blocks: nothing to append, and a
             // corked header would wait for the next send.
             self.send_counted(&block.header, to, report).await;
             return Ok(());
         }
-        let s = &*self.socket;
-        s.async_io(Interest::WRITABLE, || {
-            sendfile::send_header(s, &block.header, to)
-        })
-        .await?;
+        self.write_with(|fd| sendfile::send_header(&fd, &block.header, to))
+            .await?;
         report.sendfile_calls += 1;
         let mut done = 0;
         while done < block.len {
             let offset = block.offset + done as u64;
-            let sent = s
-                .async_io(Interest::WRITABLE, || {
-                    sendfile::send_payload(s, file, offset, block.len - done)
-                })
+            let sent = self
+                .write_with(|fd| sendfile::send_payload(&fd, file, offset, block.len - done))
                 .await;
             match sent {
                 Ok(0) => {
                     // The file shrank: let the partial datagram go, the caller aborts.
-                    sendfile::finish(s)?;
+                    self.write_with(|fd| sendfile::finish(&fd)).await?;
                     report.datagrams += 1;
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
@@ -101,15 +95,13 @@ impl TransferSocket {
         report: &mut SendReport,
     ) -> io::Result<()> {
         use crate::fastpath::sendfile;
-        use tokio::io::Interest;
-        let s = &*self.socket;
         let dropped = |e: &io::Error| e.raw_os_error() == Some(nix::libc::EDESTADDRREQ);
         if !dropped(&e) {
             let mut rest = vec![0u8; block.len - done];
             let offset = block.offset + done as u64;
             let n = super::file::read_full_at(file, &mut rest, offset)?;
-            let finished = s
-                .async_io(Interest::WRITABLE, || sendfile::finish_with(s, &rest[..n]))
+            let finished = self
+                .write_with(|fd| sendfile::finish_with(&fd, &rest[..n]))
                 .await;
             match finished {
                 Ok(()) => {

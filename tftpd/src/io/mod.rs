@@ -1,5 +1,5 @@
 //! The I/O seams between the protocol core and the kernel: datagram sockets
-//! ([`socket`]) and file blocks ([`file`]). Everything here is the portable implementation,
+//! ([`socket`], [`transfer_socket`]) and file blocks ([`file`]). Everything here is the portable implementation,
 //! built and tested on every platform; platform fast paths plug in behind the same types.
 
 pub mod batch;
@@ -10,3 +10,4 @@ pub mod file_send;
 pub mod listen;
 pub mod path_mtu;
 pub mod socket;
+pub mod transfer_socket;

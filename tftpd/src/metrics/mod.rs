@@ -242,7 +242,7 @@ impl Metrics {
     }
 
     /// Counts what a batch send did.
-    pub fn sends(&self, r: &crate::io::socket::SendReport) {
+    pub fn sends(&self, r: &crate::io::transfer_socket::SendReport) {
         self.send_calls[0].fetch_add(r.gso_calls, Relaxed);
         self.send_calls[1].fetch_add(r.single_calls, Relaxed);
         self.send_calls[2].fetch_add(r.sendfile_calls, Relaxed);

@@ -9,7 +9,7 @@ use tracing::{debug, info, warn};
 
 use crate::filter::{self, Role};
 use crate::io::listen::{ListenSocket, Received, RecvBuffers, RecvMode};
-use crate::io::socket::TransferSocket;
+use crate::io::transfer_socket::TransferSocket;
 use crate::metrics::{DropReason, Kind, RequestOutcome};
 use crate::proto::packet::{DecodeError, OP_ERROR, OP_RRQ, OP_WRQ, Packet, opcode};
 use crate::proto::transfer::error_datagram;
@@ -193,7 +193,19 @@ async fn handle(
         });
         return;
     }
-    let transfer_socket = match TransferSocket::bind(local, ports) {
+    // A thread of its own when one is free (not for a multicast request: its group is
+    // served by the async runtime).
+    let place = if asks_multicast(&req, &rt) {
+        None
+    } else {
+        let max = usize::from(rt.config.performance.cpu.transfer_threads);
+        shared.transfer_threads.claim(max)
+    };
+    let bound = match &place {
+        Some(_) => TransferSocket::bind_blocking(local, ports),
+        None => TransferSocket::bind(local, ports),
+    };
+    let transfer_socket = match bound {
         Ok(s) => {
             let b = &rt.config.performance.socket;
             if let Some(fd) = s.own_fd()
@@ -210,15 +222,30 @@ async fn handle(
             return;
         }
     };
-    let shared_for_task = shared.clone();
-    shared.tracker.spawn(session::serve(
-        req,
-        peer,
-        transfer_socket,
-        rt,
-        shared_for_task,
-        ticket,
-    ));
+    let serve = session::serve(req, peer, transfer_socket, rt, shared.clone(), ticket);
+    match place {
+        Some(place) => {
+            // The transfer's futures never wait on the runtime (its socket blocks), except
+            // where a fast path sleeps; `block_on` drives those on this thread.
+            let runtime = tokio::runtime::Handle::current();
+            shared.tracker.spawn_blocking(move || {
+                let _place = place;
+                runtime.block_on(serve);
+            });
+        }
+        None => {
+            shared.tracker.spawn(serve);
+        }
+    }
+}
+
+/// True when `req` asks for RFC 2090 multicast and the server offers it.
+fn asks_multicast(req: &OwnedRequest, rt: &super::runtime::Runtime) -> bool {
+    rt.config.multicast.enabled
+        && req
+            .options
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(b"multicast"))
 }
 
 /// Applies the filter rule for `role` where the kernel has not (counted by reason); true

@@ -12,6 +12,7 @@ pub mod request;
 pub mod runtime;
 mod send_paths;
 pub mod session;
+pub mod threads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct Shared {
     /// Small files kept in memory for all transfers (`performance.file_io.cache_size`); it
     /// outlives reloads, which only change its bounds.
     pub file_cache: Arc<FileCache>,
+    /// Transfers on threads of their own (`performance.cpu.transfer_threads`).
+    pub transfer_threads: threads::TransferThreads,
 }
 
 /// The listener's end of a single-port transfer's inbox.
@@ -90,6 +93,7 @@ pub async fn run(
         inboxes: std::sync::Mutex::default(),
         multicast: multicast::Groups::default(),
         file_cache,
+        transfer_threads: threads::TransferThreads::default(),
     });
     let mut addrs: Vec<SocketAddr> = Vec::new();
     let mut listener_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();

@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::filter::{self, FilterCounters, Role};
 use crate::io::file::BlockSource;
-use crate::io::socket::{SendReport, TransferSocket};
+use crate::io::transfer_socket::{SendReport, TransferSocket};
 use crate::metrics::{ActiveGuard, DropReason, Kind};
 use crate::proto::multicast::{Destination, GroupConfig, MulticastGroup};
 use crate::proto::options::Negotiated;

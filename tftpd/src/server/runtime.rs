@@ -55,9 +55,9 @@ pub enum RuntimeError {
 }
 
 impl Runtime {
-    /// Opens the root and derives the policies.
+    /// Derives the policies, then opens the root: a mistake in the file is reported before
+    /// anything about this machine's directories.
     pub fn new(config: Config) -> Result<Self, RuntimeError> {
-        let root = Root::open(&config.root).map_err(RuntimeError::Root)?;
         let upload_policy = UploadPolicy::new(
             config.write,
             &config.uploads.allow,
@@ -73,6 +73,7 @@ impl Runtime {
             refuse: config.protocol.refuse_options.clone(),
         };
         let remapper = Remapper::new(&config.remap)?;
+        let root = Root::open(&config.root).map_err(RuntimeError::Root)?;
         let client_roots = config
             .client_roots
             .iter()

@@ -11,7 +11,7 @@ use tracing::warn;
 use crate::config::Config;
 use crate::io::batch::Batch;
 use crate::io::file_send::FileBlock;
-use crate::io::socket::{SendReport, TransferSocket};
+use crate::io::transfer_socket::{SendReport, TransferSocket};
 use crate::metrics::Metrics;
 
 /// How long a finished transfer waits for the kernel to release its zerocopy buffers.

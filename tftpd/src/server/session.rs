@@ -12,7 +12,7 @@ use crate::filter::{self, FilterCounters, KernelFilter, Role};
 use crate::io::batch::Batch;
 use crate::io::file::{BlockSource, UploadSink};
 use crate::io::file_send::FileBlock;
-use crate::io::socket::TransferSocket;
+use crate::io::transfer_socket::{TransferSocket, Waited};
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
 use crate::proto::packet::{DATA_HEADER_LEN, OP_DATA, OP_ERROR, opcode};
 use crate::proto::read::ReadTransfer;
@@ -492,22 +492,20 @@ async fn drive(
             return;
         }
         let deadline = m.poll_timeout();
-        tokio::select! {
-            received = socket.recv_from(&mut buf) => match received {
-                Ok((n, _)) if screen.is_some_and(|(r, c)| !filter::admit(r, &buf[..n], c)) => {}
-                Ok((n, from)) if from == peer => s.handle_datagram(Instant::now(), &buf[..n]),
-                Ok((_, from)) => {
-                    // Another TID: answer it and carry on; the transfer is not disturbed.
-                    debug!(%from, "datagram from an unknown TID");
-                    shared.metrics.dropped(DropReason::UnknownTid, 1);
-                    send_error(socket, from, &UNKNOWN_TID, &shared.metrics).await;
-                }
-                // ICMP errors (e.g. port unreachable) surface here on some systems; the
-                // retransmit timer decides whether the client is gone.
-                Err(e) => debug!(error = %e, "receive failed"),
-            },
-            () = sleep_until(deadline) => s.machine().handle_timeout(Instant::now()),
-            () = shared.abort.cancelled() => s.machine().abort(SHUTTING_DOWN),
+        match socket.wait(&mut buf, deadline, &shared.abort).await {
+            Waited::Datagram(n, _) if screen.is_some_and(|(r, c)| !filter::admit(r, &buf[..n], c)) => {}
+            Waited::Datagram(n, from) if from == peer => s.handle_datagram(Instant::now(), &buf[..n]),
+            Waited::Datagram(_, from) => {
+                // Another TID: answer it and carry on; the transfer is not disturbed.
+                debug!(%from, "datagram from an unknown TID");
+                shared.metrics.dropped(DropReason::UnknownTid, 1);
+                send_error(socket, from, &UNKNOWN_TID, &shared.metrics).await;
+            }
+            // ICMP errors (e.g. port unreachable) surface here on some systems; the
+            // retransmit timer decides whether the client is gone.
+            Waited::Failed(e) => debug!(error = %e, "receive failed"),
+            Waited::Deadline => s.machine().handle_timeout(Instant::now()),
+            Waited::Abort => s.machine().abort(SHUTTING_DOWN),
         }
     }
 }

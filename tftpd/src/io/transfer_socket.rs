@@ -1,0 +1,500 @@
+//! A transfer's socket and the one place a transfer sends and receives. Two ways to drive
+//! it: registered with the async runtime (many transfers share its worker threads), or
+//! blocking, on a thread the transfer has to itself (`performance.cpu.transfer_threads`):
+//! there a lock-step block costs one `recvfrom` and one `sendto`, with none of the
+//! `epoll_wait`, EAGAIN retries and cross-thread wake-ups of the async path (docs/adr/0023).
+
+use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsFd as _, BorrowedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::batch::Batch;
+use super::socket::{bind_in_range, bind_one};
+
+/// The longest a blocked receive sleeps before it looks at the drain's abort signal: the
+/// most a blocking transfer can lag behind the drain deadline.
+pub const BLOCKING_WAKE: Duration = Duration::from_millis(100);
+
+/// A transfer's socket: its own (a new TID, RFC 1350 §4, on the listener's address family),
+/// or in single-port mode the listening socket, with the listener handing over what this
+/// transfer's client sends.
+#[derive(Debug)]
+pub struct TransferSocket {
+    handle: Handle,
+    /// Single-port mode: the client's datagrams, routed here by the listener.
+    inbox: Option<(Mutex<mpsc::Receiver<Vec<u8>>>, SocketAddr)>,
+}
+
+#[derive(Debug)]
+enum Handle {
+    /// Non-blocking, registered with the async runtime.
+    Async(Arc<UdpSocket>),
+    /// Blocking, for a transfer on a thread of its own; never registered with the runtime.
+    Blocking(Blocking),
+}
+
+#[derive(Debug)]
+struct Blocking {
+    socket: std::net::UdpSocket,
+    /// The receive timeout (`SO_RCVTIMEO`) now set, in µs: changed only when it must be, so
+    /// a block's receive costs no `setsockopt`.
+    timeout_us: AtomicU64,
+}
+
+/// What waiting on a transfer socket ended with.
+#[derive(Debug)]
+pub enum Waited {
+    /// A datagram of this many bytes arrived from this source.
+    Datagram(usize, SocketAddr),
+    /// The deadline passed first.
+    Deadline,
+    /// The drain's abort signal came first.
+    Abort,
+    /// The receive failed (e.g. an ICMP error surfaced); the retransmit timer decides.
+    Failed(io::Error),
+}
+
+impl TransferSocket {
+    /// Binds a socket for a transfer with `peer`, on the listener's local address `local`
+    /// (the port replaced), from `ports` when given, else an ephemeral port.
+    pub fn bind(local: SocketAddr, ports: Option<(u16, u16)>) -> io::Result<Self> {
+        let socket = bind_transfer(local, ports)?;
+        Ok(Self {
+            handle: Handle::Async(Arc::new(UdpSocket::from_std(socket)?)),
+            inbox: None,
+        })
+    }
+
+    /// As [`bind`](Self::bind), but blocking: for a transfer driven on a thread of its own.
+    /// Every call on it blocks that thread; none may be made from an async worker.
+    pub fn bind_blocking(local: SocketAddr, ports: Option<(u16, u16)>) -> io::Result<Self> {
+        let socket = bind_transfer(local, ports)?;
+        socket.set_nonblocking(false)?;
+        socket.set_read_timeout(Some(BLOCKING_WAKE))?;
+        Ok(Self {
+            handle: Handle::Blocking(Blocking {
+                socket,
+                timeout_us: AtomicU64::new(micros(BLOCKING_WAKE)),
+            }),
+            inbox: None,
+        })
+    }
+
+    /// A transfer answered from the listening socket `socket` (single-port mode): what `peer`
+    /// sends arrives through `inbox`.
+    pub fn shared(
+        socket: Arc<UdpSocket>,
+        inbox: mpsc::Receiver<Vec<u8>>,
+        peer: SocketAddr,
+    ) -> Self {
+        Self {
+            handle: Handle::Async(socket),
+            inbox: Some((Mutex::new(inbox), peer)),
+        }
+    }
+
+    /// True for a socket made by [`bind_blocking`](Self::bind_blocking).
+    pub fn is_blocking(&self) -> bool {
+        matches!(self.handle, Handle::Blocking(_))
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        match &self.handle {
+            Handle::Async(s) => s.as_fd(),
+            Handle::Blocking(b) => b.socket.as_fd(),
+        }
+    }
+
+    /// The socket's descriptor when it is the transfer's own (a kernel filter may be
+    /// attached to it); `None` for the shared listening socket.
+    pub fn own_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.inbox.is_none().then(|| self.fd())
+    }
+
+    /// The local address (the transfer's TID on our side).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match &self.handle {
+            Handle::Async(s) => s.local_addr(),
+            Handle::Blocking(b) => b.socket.local_addr(),
+        }
+    }
+
+    /// Receives one datagram and its source.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        if let Some((inbox, peer)) = &self.inbox {
+            let Some(d) = inbox.lock().await.recv().await else {
+                // The listener is gone (shutdown): nothing more will arrive.
+                return std::future::pending().await;
+            };
+            let n = d.len().min(buf.len());
+            buf[..n].copy_from_slice(&d[..n]);
+            return Ok((n, *peer));
+        }
+        match &self.handle {
+            Handle::Async(s) => s.recv_from(buf).await,
+            Handle::Blocking(b) => loop {
+                match b.socket.recv_from(buf) {
+                    Err(e) if retry(&e) => {}
+                    r => return r,
+                }
+            },
+        }
+    }
+
+    /// Waits for a datagram until `deadline` (none: no limit), or until `abort` is
+    /// cancelled, whichever comes first.
+    pub async fn wait(
+        &self,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+        abort: &CancellationToken,
+    ) -> Waited {
+        if let Handle::Blocking(b) = &self.handle {
+            return b.wait(buf, deadline, abort);
+        }
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            received = self.recv_from(buf) => match received {
+                Ok((n, from)) => Waited::Datagram(n, from),
+                Err(e) => Waited::Failed(e),
+            },
+            () = sleep => Waited::Deadline,
+            () = abort.cancelled() => Waited::Abort,
+        }
+    }
+
+    /// Sends one datagram.
+    pub async fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
+        match &self.handle {
+            Handle::Async(s) => s.send_to(datagram, to).await.map(drop),
+            Handle::Blocking(b) => b.socket.send_to(datagram, to).map(drop),
+        }
+    }
+
+    /// Runs the send call `f` on this socket's descriptor: when the async socket is
+    /// writable, or at once (and blocking) for a blocking socket.
+    pub(super) async fn write_with<R>(
+        &self,
+        mut f: impl FnMut(BorrowedFd<'_>) -> io::Result<R>,
+    ) -> io::Result<R> {
+        match &self.handle {
+            Handle::Async(s) => {
+                let fd = s.as_fd();
+                s.async_io(tokio::io::Interest::WRITABLE, || f(fd)).await
+            }
+            Handle::Blocking(b) => loop {
+                match f(b.socket.as_fd()) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    r => return r,
+                }
+            },
+        }
+    }
+
+    /// Sends a batch to `to`: with `gso`, each run of equal-size datagrams in one GSO call
+    /// (Linux), else one call per datagram. A GSO call the kernel refuses is sent again one
+    /// datagram at a time, and the report says so, so the caller can stop asking for GSO.
+    /// With `zerocopy`, datagrams sent one per call of at least that many bytes go with
+    /// `MSG_ZEROCOPY` (Linux): the caller must then keep the batch's buffer until the kernel
+    /// reports completion (`report.zerocopy_sends`).
+    pub async fn send_batch(
+        &self,
+        batch: &Batch,
+        to: SocketAddr,
+        gso: bool,
+        zerocopy: Option<usize>,
+    ) -> SendReport {
+        let mut report = SendReport::default();
+        #[cfg(target_os = "linux")]
+        if gso {
+            use crate::fastpath::gso;
+            for run in batch.runs(gso::MAX_SEGMENTS, gso::MAX_BYTES) {
+                let bytes = &batch.bytes()[run.start..run.end];
+                if run.count > 1 {
+                    let sent = self
+                        .write_with(|fd| gso::send(&fd, bytes, run.segment, to))
+                        .await;
+                    match sent {
+                        Ok(()) => {
+                            report.gso_calls += 1;
+                            report.datagrams += run.count as u64;
+                            continue;
+                        }
+                        Err(e) => report.gso_refused = Some(e),
+                    }
+                }
+                for d in bytes.chunks(run.segment) {
+                    self.send_one(d, to, zerocopy, &mut report).await;
+                }
+            }
+            return report;
+        }
+        let _ = gso;
+        for d in batch.datagrams() {
+            self.send_one(d, to, zerocopy, &mut report).await;
+        }
+        report
+    }
+
+    /// Sends one datagram of a batch: by `MSG_ZEROCOPY` when it is long enough and the
+    /// kernel has not refused it, else by copy (also after ENOBUFS: the socket's allowance
+    /// of pinned pages is used up for now).
+    async fn send_one(
+        &self,
+        d: &[u8],
+        to: SocketAddr,
+        zerocopy: Option<usize>,
+        report: &mut SendReport,
+    ) {
+        #[cfg(target_os = "linux")]
+        if let Some(min) = zerocopy
+            && d.len() >= min
+            && report.zerocopy_refused.is_none()
+        {
+            use crate::fastpath::zerocopy::{self, Refusal};
+            let sent = self.write_with(|fd| zerocopy::send(&fd, d, to)).await;
+            match sent {
+                Ok(()) => {
+                    report.zerocopy_sends += 1;
+                    report.datagrams += 1;
+                    return;
+                }
+                Err(e) => match Refusal::of(&e) {
+                    Refusal::NoBuffers => report.zerocopy_fallbacks += 1,
+                    Refusal::Unsupported => report.zerocopy_refused = Some(e),
+                    Refusal::Other => {}
+                },
+            }
+        }
+        let _ = zerocopy;
+        self.send_counted(d, to, report).await;
+    }
+
+    pub(super) async fn send_counted(&self, d: &[u8], to: SocketAddr, report: &mut SendReport) {
+        report.single_calls += 1;
+        match self.send_to(d, to).await {
+            Ok(()) => report.datagrams += 1,
+            Err(e) => report.failed = Some(e),
+        }
+    }
+}
+
+impl Blocking {
+    /// Blocks in `recvfrom` until a datagram, the deadline or the abort signal. The receive
+    /// timeout is the time left, capped at [`BLOCKING_WAKE`] so the abort signal is seen;
+    /// it is set only when it changes (near the deadline), not once per block.
+    fn wait(&self, buf: &mut [u8], deadline: Option<Instant>, abort: &CancellationToken) -> Waited {
+        loop {
+            if abort.is_cancelled() {
+                return Waited::Abort;
+            }
+            let now = Instant::now();
+            let left = match deadline {
+                Some(d) if d <= now => return Waited::Deadline,
+                Some(d) => d - now,
+                None => BLOCKING_WAKE,
+            };
+            // SO_RCVTIMEO rounds down to the kernel's tick and 0 means "forever": at least 1 ms.
+            let timeout = left.min(BLOCKING_WAKE).max(Duration::from_millis(1));
+            if micros(timeout) != self.timeout_us.load(Ordering::Relaxed) {
+                if let Err(e) = self.socket.set_read_timeout(Some(timeout)) {
+                    return Waited::Failed(e);
+                }
+                self.timeout_us.store(micros(timeout), Ordering::Relaxed);
+            }
+            match self.socket.recv_from(buf) {
+                Ok((n, from)) => return Waited::Datagram(n, from),
+                Err(e) if retry(&e) => {}
+                Err(e) => return Waited::Failed(e),
+            }
+        }
+    }
+}
+
+/// A blocking receive that timed out or was interrupted: look at the clock and try again.
+fn retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn bind_transfer(local: SocketAddr, ports: Option<(u16, u16)>) -> io::Result<std::net::UdpSocket> {
+    let ip = match local.ip() {
+        // A dual-stack listener must answer v4-mapped peers: keep the v6 wildcard.
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ip => ip,
+    };
+    match ports {
+        None => bind_one(SocketAddr::new(ip, 0)),
+        Some((lo, hi)) => bind_in_range(ip, lo, hi),
+    }
+}
+
+/// What a batch send did: how many calls of each kind, and what went wrong.
+#[derive(Debug, Default)]
+pub struct SendReport {
+    /// GSO calls that were accepted.
+    pub gso_calls: u64,
+    /// One-datagram calls.
+    pub single_calls: u64,
+    /// Datagrams handed to the kernel.
+    pub datagrams: u64,
+    /// The kernel refused GSO (the datagrams went one by one instead).
+    pub gso_refused: Option<io::Error>,
+    /// A send failed (like a lost datagram: the retransmit timer covers it).
+    pub failed: Option<io::Error>,
+    /// DATA sent as a `MSG_MORE` header + `sendfile` (each such pair counted once).
+    pub sendfile_calls: u64,
+    /// The kernel refused `sendfile` (the block went by `pread` + send instead).
+    pub sendfile_refused: Option<io::Error>,
+    /// Datagrams sent with `MSG_ZEROCOPY` (their buffer is lent until completion).
+    pub zerocopy_sends: u64,
+    /// Zerocopy sends the kernel answered ENOBUFS, sent again by copy.
+    pub zerocopy_fallbacks: u64,
+    /// The kernel refused `MSG_ZEROCOPY` (EINVAL, EOPNOTSUPP); sent by copy.
+    pub zerocopy_refused: Option<io::Error>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn transfer_socket_binds_inside_the_port_range() {
+        let local: SocketAddr = "127.0.0.1:69".parse().expect("addr");
+        let a = TransferSocket::bind(local, Some((40000, 40003))).expect("first bind");
+        let b = TransferSocket::bind_blocking(local, Some((40000, 40003))).expect("second bind");
+        for s in [&a, &b] {
+            let port = s.local_addr().expect("addr").port();
+            assert!(
+                (40000..=40003).contains(&port),
+                "port {port} outside the range"
+            );
+        }
+        assert_ne!(
+            a.local_addr().expect("a").port(),
+            b.local_addr().expect("b").port(),
+            "two transfers never share a port"
+        );
+    }
+
+    #[tokio::test]
+    async fn full_port_range_is_an_addr_in_use_error() {
+        let local: SocketAddr = "127.0.0.1:69".parse().expect("addr");
+        let _held = TransferSocket::bind(local, Some((40010, 40010))).expect("bind");
+        let err = TransferSocket::bind(local, Some((40010, 40010))).expect_err("range is full");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    fn blocking_pair() -> (TransferSocket, std::net::UdpSocket) {
+        let local: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let s = TransferSocket::bind_blocking(local, None).expect("bind");
+        let peer = std::net::UdpSocket::bind(local).expect("peer");
+        (s, peer)
+    }
+
+    fn ready<F: std::future::Future>(f: F) -> F::Output {
+        // A blocking socket's futures never wait on the runtime: one poll finishes them.
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("a blocking socket's future was pending"),
+        }
+    }
+
+    #[test]
+    fn a_blocking_wait_returns_the_datagram_and_its_source() {
+        let (s, peer) = blocking_pair();
+        peer.send_to(b"\0\x04\0\x01", s.local_addr().expect("addr"))
+            .expect("send");
+        let mut buf = [0u8; 16];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        match ready(s.wait(&mut buf, Some(deadline), &CancellationToken::new())) {
+            Waited::Datagram(n, from) => {
+                assert_eq!(&buf[..n], b"\0\x04\0\x01", "the bytes sent");
+                assert_eq!(from, peer.local_addr().expect("addr"), "the source");
+            }
+            other => panic!("expected the datagram, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_blocking_wait_ends_at_the_deadline_not_at_the_wake_interval() {
+        let (s, _peer) = blocking_pair();
+        let mut buf = [0u8; 16];
+        let started = Instant::now();
+        let deadline = started + BLOCKING_WAKE * 3 + Duration::from_millis(20);
+        let waited = ready(s.wait(&mut buf, Some(deadline), &CancellationToken::new()));
+        assert!(matches!(waited, Waited::Deadline), "got {waited:?}");
+        assert!(
+            Instant::now() >= deadline,
+            "returned {:?} before the deadline",
+            deadline - Instant::now()
+        );
+    }
+
+    #[test]
+    fn a_blocking_wait_sees_the_abort_signal_within_the_wake_interval() {
+        let (s, _peer) = blocking_pair();
+        let abort = CancellationToken::new();
+        let signal = abort.clone();
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            signal.cancel();
+        });
+        let mut buf = [0u8; 16];
+        let started = Instant::now();
+        let waited = ready(s.wait(&mut buf, None, &abort));
+        canceller.join().expect("canceller");
+        assert!(matches!(waited, Waited::Abort), "got {waited:?}");
+        // Bounded by the wake interval, with room for a busy machine.
+        assert!(
+            started.elapsed() < BLOCKING_WAKE * 20,
+            "abort seen after {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_blocking_socket_sends_a_gso_batch_as_separate_datagrams() {
+        let (s, peer) = blocking_pair();
+        peer.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut batch = Batch::default();
+        for i in 0..3u8 {
+            batch.push(&[0, 3, 0, i + 1, i, i, i]);
+        }
+        batch.push(&[0, 3, 0, 4]);
+        let to = peer.local_addr().expect("addr");
+        let report = ready(s.send_batch(&batch, to, true, None));
+        assert!(report.failed.is_none(), "{report:?}");
+        assert_eq!(report.datagrams, 4, "every datagram handed over: {report:?}");
+        let mut buf = [0u8; 64];
+        let got: Vec<Vec<u8>> = (0..4)
+            .map(|_| {
+                let n = peer.recv(&mut buf).expect("recv");
+                buf[..n].to_vec()
+            })
+            .collect();
+        let sent: Vec<Vec<u8>> = batch.datagrams().map(<[u8]>::to_vec).collect();
+        assert_eq!(got, sent, "the datagrams, in order, unchanged");
+    }
+}
