@@ -189,6 +189,13 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing the pidfile {}", p.display()))?;
     }
+    // While still privileged (CAP_SYS_NICE, CAP_IPC_LOCK, raising RLIMIT_MEMLOCK) and
+    // before the runtime's threads exist, so they inherit the policy.
+    #[cfg(target_os = "linux")]
+    daemon::realtime::apply(
+        &config.performance.realtime,
+        config.user == "root" || !nix::unistd::geteuid().is_root(),
+    );
     // One thread still: dropping privileges now applies to every thread made later.
     match drop_privileges(&config.user, config.group.as_deref()).context("dropping privileges")? {
         Identity::Dropped { user, uid, gid } => info!(user, uid, gid, "dropped privileges"),

@@ -7,6 +7,7 @@ mod access;
 mod multicast;
 mod performance;
 mod prefix;
+mod profile;
 mod remap;
 mod types;
 mod xdp;
@@ -20,9 +21,10 @@ pub use self::access::{AccessConfig, ClientRoot};
 pub use self::multicast::{GroupAddresses, GroupPorts, MulticastConfig};
 pub use self::performance::{
     BatchingConfig, CpuConfig, FileIoConfig, MAX_REUSEPORT_WORKERS, PerformanceConfig, RECV_BATCH,
-    SocketConfig, ZeroCopyConfig,
+    RealtimeConfig, SocketConfig, ZeroCopyConfig,
 };
 pub use self::prefix::SourcePrefix;
+pub use self::profile::Profile;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy};
 pub use self::xdp::XdpMode;
@@ -626,11 +628,30 @@ impl Config {
     }
 }
 
+/// Parses the file; with a `[performance] profile`, parses it again with the profile's
+/// preset laid under the file's keys. The first pass reports the file's own mistakes with
+/// their line and column; the second cannot add any but a broken preset's.
 fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse {
+    let error = |message: String| ConfigError::Parse {
         path: path.map(Path::to_path_buf),
-        message: describe(text, &e),
-    })
+        message,
+    };
+    let config: Config = toml::from_str(text).map_err(|e| error(describe(text, &e)))?;
+    let profile = config.performance.profile;
+    if profile.preset().is_empty() {
+        return Ok(config);
+    }
+    let in_profile = |e: &dyn std::fmt::Display| {
+        error(format!(
+            "performance.profile = \"{}\": its preset: {e}",
+            profile.name()
+        ))
+    };
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| error(describe(text, &e)))?;
+    profile::apply(&mut table, profile).map_err(|e| in_profile(&e))?;
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| in_profile(&e))
 }
 
 /// One line for a TOML error: position, the dotted key it is about, and toml's message.

@@ -7,6 +7,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PerformanceConfig {
+    /// A preset of the keys below; keys the file sets override it (applied while parsing).
+    #[serde(default)]
+    pub profile: super::profile::Profile,
     /// `[performance.batching]`.
     #[serde(default)]
     pub batching: BatchingConfig,
@@ -22,6 +25,22 @@ pub struct PerformanceConfig {
     /// `[performance.zerocopy]`.
     #[serde(default)]
     pub zerocopy: ZeroCopyConfig,
+    /// `[performance.realtime]`.
+    #[serde(default)]
+    pub realtime: RealtimeConfig,
+}
+
+/// `[performance.realtime]` (Linux): real-time scheduling and locked memory, applied once at
+/// start while still privileged. Off by default: both take from the rest of the machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealtimeConfig {
+    /// `SCHED_FIFO` at this priority (1..=99) for every thread; 0: the normal scheduler.
+    #[serde(default)]
+    pub priority: u8,
+    /// `mlockall`: the daemon's memory is never paged out.
+    #[serde(default)]
+    pub lock_memory: bool,
 }
 
 /// `[performance.zerocopy]`: DATA by `MSG_ZEROCOPY` (Linux). Off by default: on loopback and
@@ -74,6 +93,11 @@ pub struct FileIoConfig {
     /// Files above this many bytes use `sendfile`.
     #[serde(default = "default_sendfile_threshold")]
     pub sendfile_threshold: u64,
+    /// An octet download read from its file (not cached) reads this many bytes at a time
+    /// and sends its blocks from them: one `pread` per chunk, not per block. It costs this
+    /// much memory per such transfer. 0: one `pread` per block.
+    #[serde(default = "default_read_ahead")]
+    pub read_ahead: usize,
 }
 
 impl Default for FileIoConfig {
@@ -85,6 +109,7 @@ impl Default for FileIoConfig {
             cache_max_file: default_cache_max_file(),
             sendfile: false,
             sendfile_threshold: default_sendfile_threshold(),
+            read_ahead: default_read_ahead(),
         }
     }
 }
@@ -100,6 +125,14 @@ fn default_cache_size() -> u64 {
 fn default_cache_max_file() -> u64 {
     16 * 1024 * 1024
 }
+
+fn default_read_ahead() -> usize {
+    64 * 1024
+}
+
+/// The largest `read_ahead`: more buys nothing (a window of 64 blocks of 65464 bytes is
+/// 4 MiB) and costs that much per transfer.
+const MAX_READ_AHEAD: usize = 4 * 1024 * 1024;
 
 fn default_sendfile_threshold() -> u64 {
     64 * 1024
@@ -174,7 +207,7 @@ impl Default for CpuConfig {
 }
 
 fn default_transfer_threads() -> u16 {
-    0
+    16
 }
 
 /// The most transfer threads: tokio's blocking pool holds 512 threads, and the pool also
@@ -251,6 +284,32 @@ impl PerformanceConfig {
                 key: "performance.socket.reuseport_workers",
                 value: n.to_string(),
                 allowed: "1 (SO_REUSEPORT worker groups are implemented on Linux only)".into(),
+            });
+        }
+        if self.file_io.read_ahead > MAX_READ_AHEAD {
+            return Err(Invalid {
+                key: "performance.file_io.read_ahead",
+                value: self.file_io.read_ahead.to_string(),
+                allowed: "0..=4194304 bytes (0: one pread per block)",
+            });
+        }
+        let rt = &self.realtime;
+        if rt.priority > 99 {
+            return Err(Invalid {
+                key: "performance.realtime.priority",
+                value: rt.priority.to_string(),
+                allowed: "0 (off) or 1..=99 (SCHED_FIFO priority)",
+            });
+        }
+        #[cfg(not(target_os = "linux"))]
+        if rt.priority > 0 || rt.lock_memory {
+            return Err(Unavailable {
+                key: "performance.realtime",
+                value: format!(
+                    "priority = {}, lock_memory = {}",
+                    rt.priority, rt.lock_memory
+                ),
+                allowed: "priority = 0, lock_memory = false (implemented on Linux only)".into(),
             });
         }
         let t = self.cpu.transfer_threads;

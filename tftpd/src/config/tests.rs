@@ -250,3 +250,74 @@ fn cache_max_file_beyond_cache_size_names_key_and_range() {
     let e = err_text("[performance.file_io]\nsendfile = \"yes\"\n");
     assert!(e.contains("sendfile"), "type errors name the key: {e}");
 }
+
+#[test]
+fn a_profile_sets_its_keys_and_the_file_overrides_them() {
+    let c = Config::from_toml_str("[performance]\nprofile = \"performance\"\n", None)
+        .expect("performance profile");
+    let p = &c.performance;
+    assert_eq!(p.profile, Profile::Performance);
+    assert_eq!(p.file_io.cache_size, 256 << 20, "the preset's cache");
+    assert_eq!(p.file_io.read_ahead, 256 << 10);
+    assert_eq!(p.cpu.transfer_threads, 64);
+    assert_eq!(p.socket.recv_buffer, 8 << 20);
+    assert!(
+        p.batching.gso,
+        "keys the preset leaves alone keep their defaults"
+    );
+    let c = Config::from_toml_str(
+        "[performance]\nprofile = \"performance\"\n[performance.cpu]\ntransfer_threads = 2\n",
+        None,
+    )
+    .expect("override");
+    assert_eq!(c.performance.cpu.transfer_threads, 2, "the file's key wins");
+    assert_eq!(
+        c.performance.file_io.cache_size,
+        256 << 20,
+        "the rest is the preset's"
+    );
+    let secure = Config::from_toml_str("[performance]\nprofile = \"secure\"\n", None)
+        .expect("secure profile");
+    let s = &secure.performance;
+    assert!(!s.zerocopy.enabled && !s.file_io.sendfile && !s.batching.recvmmsg);
+    assert_eq!(s.socket.reuseport_workers, 1);
+    assert_eq!(s.realtime, RealtimeConfig::default());
+    let balanced =
+        Config::from_toml_str("[performance]\nprofile = \"balanced\"\n", None).expect("balanced");
+    assert_eq!(balanced, Config::default(), "balanced is the defaults");
+}
+
+#[test]
+fn every_profile_validates_on_this_host() {
+    for name in ["balanced", "performance", "maximum", "secure"] {
+        let text = format!("[performance]\nprofile = \"{name}\"\n");
+        #[cfg(target_os = "linux")]
+        Config::from_toml_str(&text, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        #[cfg(not(target_os = "linux"))]
+        if name != "maximum" {
+            Config::from_toml_str(&text, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn an_unknown_profile_and_bad_realtime_values_name_the_key() {
+    let e = err_text("[performance]\nprofile = \"turbo\"\n");
+    assert!(e.contains("performance.profile"), "{e}");
+    assert!(
+        e.contains("balanced") && e.contains("secure"),
+        "lists the profiles: {e}"
+    );
+    let e = err_text("[performance.realtime]\npriority = 100\n");
+    assert!(
+        e.contains("performance.realtime.priority") && e.contains("1..=99"),
+        "{e}"
+    );
+    let e = err_text("[performance.file_io]\nread_ahead = 99999999\n");
+    assert!(e.contains("performance.file_io.read_ahead"), "{e}");
+    let e = err_text("[performance.cpu]\ntransfer_threads = 300\n");
+    assert!(
+        e.contains("performance.cpu.transfer_threads") && e.contains("0..=256"),
+        "{e}"
+    );
+}

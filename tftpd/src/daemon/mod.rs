@@ -1,7 +1,10 @@
 //! Process-level concerns: dropping privileges after the sockets are bound, signals, CPU
-//! affinity, and systemd (notifications, socket activation).
+//! affinity, real-time scheduling and locked memory, and systemd (notifications, socket
+//! activation).
 
 pub mod affinity;
 pub mod privs;
+#[cfg(target_os = "linux")]
+pub mod realtime;
 pub mod signals;
 pub mod systemd;

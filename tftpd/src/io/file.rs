@@ -30,6 +30,45 @@ pub struct BlockSource {
     /// `posix_fadvise` hints for a large file read from disk.
     #[cfg(target_os = "linux")]
     advisor: Option<crate::fastpath::fadvise::Advisor>,
+    /// Octet blocks read from the file in larger chunks (`performance.file_io.read_ahead`).
+    read_ahead: Option<ReadAhead>,
+}
+
+/// A window of the file read ahead of the blocks the transfer sends: one `pread` for many
+/// blocks instead of one per block.
+#[derive(Debug)]
+struct ReadAhead {
+    /// The chunk size asked for.
+    size: usize,
+    buf: Vec<u8>,
+    /// The file offset of `buf[0]`.
+    start: u64,
+    /// True when the last read ended the file: nothing lies past `start + buf.len()`.
+    eof: bool,
+}
+
+impl ReadAhead {
+    /// Copies `out.len()` bytes at `offset` (fewer at the end of the file) from the window,
+    /// reading the chunk that starts at `offset` when the window does not hold them.
+    fn read(&mut self, file: &File, out: &mut [u8], offset: u64) -> io::Result<usize> {
+        let end = self.start + self.buf.len() as u64;
+        let inside = offset >= self.start
+            && (offset + out.len() as u64 <= end || (self.eof && offset <= end));
+        if !inside {
+            // Chunks start at the block asked for: a retransmission of an old block reads
+            // from there, and the next blocks follow on from it.
+            let size = self.size.max(out.len());
+            self.buf.resize(size, 0);
+            let n = read_full_at(file, &mut self.buf, offset)?;
+            self.buf.truncate(n);
+            self.start = offset;
+            self.eof = n < size;
+        }
+        let from = usize::try_from(offset - self.start).unwrap_or(usize::MAX);
+        let n = out.len().min(self.buf.len().saturating_sub(from));
+        out[..n].copy_from_slice(&self.buf[from..from + n]);
+        Ok(n)
+    }
 }
 
 /// Where a source's bytes come from.
@@ -82,7 +121,26 @@ impl BlockSource {
             kind,
             #[cfg(target_os = "linux")]
             advisor: None,
+            read_ahead: None,
         }
+    }
+
+    /// Reads an octet file `size` bytes at a time, serving blocks from that window (0: a
+    /// `pread` per block). Returns whether it applies: not to netascii (read in chunks
+    /// already), a cached file or one sent by `sendfile`.
+    pub fn read_ahead(&mut self, size: usize) -> bool {
+        let applies = size > 0
+            && matches!(
+                (&self.kind, &self.backing),
+                (SourceKind::Octet, Backing::File(_))
+            );
+        self.read_ahead = applies.then(|| ReadAhead {
+            size,
+            buf: Vec::new(),
+            start: 0,
+            eof: false,
+        });
+        applies
     }
 
     /// Serves the file from `cache` when it fits (loading it on a miss). Returns whether the
@@ -163,7 +221,11 @@ impl BlockSource {
                 let offset = block_offset()?;
                 #[cfg(target_os = "linux")]
                 hint(&mut self.advisor, &self.backing, offset, max_len);
-                read_backing(&self.backing, &mut out[DATA_HEADER_LEN..], offset)?
+                let buf = &mut out[DATA_HEADER_LEN..];
+                match (&mut self.read_ahead, &self.backing) {
+                    (Some(r), Backing::File(f)) => r.read(f, buf, offset)?,
+                    _ => read_backing(&self.backing, buf, offset)?,
+                }
             }
             SourceKind::OctetSentFromFile { size } => {
                 let offset = block_offset()?;
@@ -296,5 +358,97 @@ impl UploadSink {
         let written = self.upload.written();
         self.upload.commit()?;
         Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::testdir_for_config as test_dir;
+    use proptest::prelude::*;
+
+    fn source_over(content: &[u8], read_ahead: usize) -> (impl Sized, BlockSource) {
+        let dir = test_dir();
+        let path = dir.path().join("f");
+        std::fs::write(&path, content).expect("write");
+        let mut s = BlockSource::new(File::open(&path).expect("open"), Mode::Octet);
+        assert_eq!(
+            s.read_ahead(read_ahead),
+            read_ahead > 0,
+            "applies to octet files"
+        );
+        (dir, s)
+    }
+
+    fn payload(s: &mut BlockSource, index: u64, blksize: usize) -> Vec<u8> {
+        s.read_block(index, blksize).expect("read")[DATA_HEADER_LEN..].to_vec()
+    }
+
+    fn expected(content: &[u8], index: u64, blksize: usize) -> &[u8] {
+        let start = ((index - 1) as usize * blksize).min(content.len());
+        &content[start..(start + blksize).min(content.len())]
+    }
+
+    #[test]
+    fn read_ahead_serves_whole_blocks_and_the_empty_last_one() {
+        let content: Vec<u8> = (0..2048u32).map(|i| (i % 251) as u8).collect();
+        let (_d, mut s) = source_over(&content, 1000);
+        for index in 1..=5 {
+            assert_eq!(
+                payload(&mut s, index, 512),
+                expected(&content, index, 512),
+                "block {index}"
+            );
+        }
+        assert!(
+            payload(&mut s, 5, 512).is_empty(),
+            "a file of whole blocks ends empty"
+        );
+    }
+
+    #[test]
+    fn read_ahead_does_not_apply_to_netascii_or_cached_files() {
+        let dir = test_dir();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"a\nb").expect("write");
+        let mut netascii = BlockSource::new(File::open(&path).expect("open"), Mode::Netascii);
+        assert!(
+            !netascii.read_ahead(65536),
+            "netascii reads in chunks already"
+        );
+        let cache = FileCache::default();
+        cache.configure(1 << 20, 1 << 20);
+        let mut cached = BlockSource::new(File::open(&path).expect("open"), Mode::Octet);
+        assert!(cached.use_cache(&cache).expect("cache"), "cached");
+        assert!(
+            !cached.read_ahead(65536),
+            "a cached file is in memory already"
+        );
+    }
+
+    proptest! {
+        /// Whatever order the blocks are asked in (retransmissions go back), the bytes are
+        /// the file's, as a `pread` per block would give.
+        #[test]
+        fn read_ahead_gives_the_bytes_of_a_pread_per_block(
+            len in 0usize..6000,
+            blksize in 1usize..700,
+            read_ahead in 1usize..3000,
+            steps in proptest::collection::vec(0u8..8, 1..60),
+        ) {
+            let content: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
+            let (_d, mut s) = source_over(&content, read_ahead);
+            let last = (len / blksize) as u64 + 1;
+            let mut index = 1u64;
+            for step in steps {
+                prop_assert_eq!(payload(&mut s, index, blksize), expected(&content, index, blksize));
+                // Mostly forward; sometimes back a few blocks, as a retransmission.
+                index = match step {
+                    0 => index.saturating_sub(3).max(1),
+                    1 => index.saturating_sub(1).max(1),
+                    _ => (index + 1).min(last),
+                };
+            }
+        }
     }
 }

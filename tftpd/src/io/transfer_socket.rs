@@ -410,7 +410,7 @@ mod tests {
         (s, peer)
     }
 
-    fn ready<F: std::future::Future>(f: F) -> F::Output {
+    fn ready<F: Future>(f: F) -> F::Output {
         // A blocking socket's futures never wait on the runtime: one poll finishes them.
         let mut f = std::pin::pin!(f);
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -486,7 +486,10 @@ mod tests {
         let to = peer.local_addr().expect("addr");
         let report = ready(s.send_batch(&batch, to, true, None));
         assert!(report.failed.is_none(), "{report:?}");
-        assert_eq!(report.datagrams, 4, "every datagram handed over: {report:?}");
+        assert_eq!(
+            report.datagrams, 4,
+            "every datagram handed over: {report:?}"
+        );
         let mut buf = [0u8; 64];
         let got: Vec<Vec<u8>> = (0..4)
             .map(|_| {

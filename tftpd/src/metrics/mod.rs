@@ -35,6 +35,9 @@ pub const TRANSFER_DURATION_SECONDS: &str = "tftpd_transfer_duration_seconds";
 pub const BUILD_INFO: &str = "tftpd_build_info";
 /// Send system calls by method (counter).
 pub const SEND_CALLS_TOTAL: &str = "tftpd_send_calls_total";
+/// Transfers started, by where they run: on a thread of their own, or on the async runtime
+/// (counter).
+pub const TRANSFERS_STARTED_TOTAL: &str = "tftpd_transfers_started_total";
 /// Datagrams handed to the kernel by transfers (counter).
 pub const DATAGRAMS_SENT_TOTAL: &str = "tftpd_datagrams_sent_total";
 /// Receive system calls on the listening sockets, by method (counter).
@@ -183,6 +186,8 @@ pub struct Metrics {
     /// Zerocopy completions: copied, not copied.
     zerocopy_completions: [AtomicU64; 2],
     datagrams_sent: AtomicU64,
+    /// Transfers started: on a transfer thread, on the async runtime.
+    transfers_started: [AtomicU64; 2],
     /// Listener receive calls: recvmmsg, one datagram.
     receive_calls: [AtomicU64; 2],
     listener_datagrams: AtomicU64,
@@ -248,6 +253,11 @@ impl Metrics {
         self.send_calls[2].fetch_add(r.sendfile_calls, Relaxed);
         self.send_calls[3].fetch_add(r.zerocopy_sends, Relaxed);
         self.datagrams_sent.fetch_add(r.datagrams, Relaxed);
+    }
+
+    /// Counts a transfer started on a thread of its own (`threaded`) or on the async runtime.
+    pub fn transfer_started_on(&self, threaded: bool) {
+        self.transfers_started[usize::from(!threaded)].fetch_add(1, Relaxed);
     }
 
     /// Counts one listener receive call and the datagrams it returned.
@@ -420,6 +430,19 @@ impl Metrics {
                 out,
                 "{SEND_CALLS_TOTAL}{{method=\"{method}\"}} {}",
                 self.send_calls[i].load(Relaxed)
+            );
+        }
+        head(
+            &mut out,
+            TRANSFERS_STARTED_TOTAL,
+            "counter",
+            "Transfers started, by lane: thread (a thread of its own, blocking socket calls; performance.cpu.transfer_threads) or async (the shared runtime).",
+        );
+        for (i, lane) in ["thread", "async"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{TRANSFERS_STARTED_TOTAL}{{lane=\"{lane}\"}} {}",
+                self.transfers_started[i].load(Relaxed)
             );
         }
         head(

@@ -1,5 +1,5 @@
 //! Chooses, per download, the `[performance.file_io]` fast paths that apply: the hot-file
-//! cache, `posix_fadvise` hints and `sendfile`. The transfer's config snapshot decides, so a
+//! cache, `posix_fadvise` hints, read-ahead and `sendfile`. The transfer's config snapshot decides, so a
 //! reload (SIGHUP) turning one off takes effect with the next transfer. A path that does not
 //! apply to this transfer says why at debug level, inside the transfer's span; a path the
 //! kernel lacks is reported once at start ([`log_start`], which also covers
@@ -90,6 +90,13 @@ fn prepare_reads(source: &mut BlockSource, cfg: &FileIoConfig, shared: &Shared) 
             Ok(false) => {}
             Err(e) => debug!(error = %e, "posix_fadvise refused; reading without hints"),
         }
+    }
+    if source.read_ahead(cfg.read_ahead) {
+        debug!(
+            file_io = "read_ahead",
+            bytes = cfg.read_ahead,
+            "reading ahead"
+        );
     }
 }
 

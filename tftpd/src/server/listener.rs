@@ -222,6 +222,7 @@ async fn handle(
             return;
         }
     };
+    metrics.transfer_started_on(place.is_some());
     let serve = session::serve(req, peer, transfer_socket, rt, shared.clone(), ticket);
     match place {
         Some(place) => {

@@ -493,8 +493,11 @@ async fn drive(
         }
         let deadline = m.poll_timeout();
         match socket.wait(&mut buf, deadline, &shared.abort).await {
-            Waited::Datagram(n, _) if screen.is_some_and(|(r, c)| !filter::admit(r, &buf[..n], c)) => {}
-            Waited::Datagram(n, from) if from == peer => s.handle_datagram(Instant::now(), &buf[..n]),
+            Waited::Datagram(n, _)
+                if screen.is_some_and(|(r, c)| !filter::admit(r, &buf[..n], c)) => {}
+            Waited::Datagram(n, from) if from == peer => {
+                s.handle_datagram(Instant::now(), &buf[..n])
+            }
             Waited::Datagram(_, from) => {
                 // Another TID: answer it and carry on; the transfer is not disturbed.
                 debug!(%from, "datagram from an unknown TID");

@@ -63,7 +63,10 @@ mod tests {
         drop(a);
         assert_eq!(t.running(), 1, "a finished transfer frees its place");
         let _c = t.claim(2).expect("the freed place");
-        assert!(t.claim(3).is_some(), "a raised limit (reload) applies at once");
+        assert!(
+            t.claim(3).is_some(),
+            "a raised limit (reload) applies at once"
+        );
         drop(b);
     }
 }

@@ -184,12 +184,22 @@ pub(crate) struct DaemonArgs {
     pub(crate) ipv6: bool,
     /// Leave out --user (for the privilege-drop test).
     pub(crate) no_user: bool,
+    /// A program (and its arguments) that runs the daemon, e.g. `setpriv` to take
+    /// capabilities away; empty: the daemon runs directly.
+    pub(crate) wrapper: Vec<String>,
 }
 
 /// The daemon's command line for `args`: serving `root` on loopback port 0, with the config
 /// (if any) written into `config_dir`, stdout discarded and stderr piped.
 pub(crate) fn command(args: &DaemonArgs, root: &Path, config_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tftpd"));
+    let mut cmd = match args.wrapper.split_first() {
+        None => Command::new(env!("CARGO_BIN_EXE_tftpd")),
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(env!("CARGO_BIN_EXE_tftpd"));
+            c
+        }
+    };
     cmd.arg("--root").arg(root);
     cmd.args(["--listen", "127.0.0.1:0"]);
     if args.ipv6 {

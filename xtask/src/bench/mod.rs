@@ -1,5 +1,6 @@
-//! `cargo xtask bench [--quick] [--runs N]`: tftpd side by side with the established TFTP
-//! servers (tftp-hpa's in.tftpd, atftpd, dnsmasq) on loopback, in one run, alternating.
+//! `cargo xtask bench [--quick] [--runs N] [--servers LIST] [--scenarios LIST]`: tftpd side
+//! by side with the established TFTP servers (tftp-hpa's in.tftpd, atftpd, dnsmasq) and with
+//! its own portable path (every fast path off) on loopback, in one run, alternating.
 //!
 //! Every server runs in turn on 127.0.0.1:69 inside its own cgroup v2, started fresh for each
 //! sample. The release `tftp-load` drives it and verifies every byte; the cgroup's CPU time
@@ -43,10 +44,36 @@ struct Context {
 pub(crate) fn run(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let mut quick = false;
     let mut runs = None;
+    let mut servers: Option<Vec<Server>> = None;
+    let mut only: Option<Vec<String>> = None;
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--servers" => {
+                let list = args
+                    .next()
+                    .context("--servers needs a list, e.g. tftpd,dnsmasq")?;
+                let names: Vec<&str> = Server::ALL.iter().map(|s| s.name()).collect();
+                servers = Some(
+                    list.split(',')
+                        .map(|n| {
+                            Server::named(n).with_context(|| {
+                                format!(
+                                    "--servers: unknown server {n:?} (allowed: {})",
+                                    names.join(", ")
+                                )
+                            })
+                        })
+                        .collect::<anyhow::Result<_>>()?,
+                );
+            }
+            "--scenarios" => {
+                let list = args
+                    .next()
+                    .context("--scenarios needs a list, e.g. 1a,1b,3")?;
+                only = Some(list.split(',').map(str::to_string).collect());
+            }
             "--runs" => {
                 let n = args.next().context("--runs needs a number")?;
                 runs = Some(
@@ -59,15 +86,30 @@ pub(crate) fn run(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
                 );
             }
             other => {
-                bail!("cargo xtask bench: unknown argument {other:?} (allowed: --quick, --runs N)")
+                bail!(
+                    "cargo xtask bench: unknown argument {other:?} (allowed: --quick, --runs N, \
+                     --servers LIST, --scenarios LIST)"
+                )
             }
         }
     }
-    let plan = if quick {
+    let mut plan = if quick {
         Plan::quick(runs.unwrap_or(1))
     } else {
         Plan::full(runs.unwrap_or(FULL_RUNS))
     };
+    if let Some(ids) = &only {
+        let known: Vec<&str> = plan.scenarios.iter().map(|s| s.id).collect();
+        if let Some(bad) = ids.iter().find(|id| !known.contains(&id.as_str())) {
+            bail!(
+                "--scenarios: unknown scenario {bad:?} (allowed: {})",
+                known.join(", ")
+            );
+        }
+        plan.scenarios.retain(|s| ids.iter().any(|id| id == s.id));
+    }
+    let chosen = servers.is_some();
+    let servers = servers.unwrap_or_else(|| Server::ALL.to_vec());
     if !is_root() {
         bail!(
             "cargo xtask bench needs root: dnsmasq serves TFTP only on port 69, and each server's \
@@ -75,7 +117,7 @@ pub(crate) fn run(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
         );
     }
     let tftpd = workspace_root().join("target/release/tftpd");
-    let packages: Vec<_> = Server::ALL.iter().filter_map(|s| s.package()).collect();
+    let packages: Vec<_> = servers.iter().filter_map(|s| s.package()).collect();
     peers::ensure(&packages)?;
     peers::ensure_perf()?;
     // The daemon is measured as shipped: with its eBPF socket filters embedded.
@@ -103,10 +145,12 @@ pub(crate) fn run(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
         eprintln!("xtask: perf is missing: syscalls per MiB will read n/a");
     }
     write_root(&root, &plan)?;
-    let result = run_plan(&plan, &ctx);
+    std::fs::write(server::portable_config(&root), server::PORTABLE_CONFIG)?;
+    let result = run_plan(&plan, &ctx, &servers, chosen);
     let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_file(server::portable_config(&root));
     let results = result?;
-    let markdown = render(&plan, &ctx, &results);
+    let markdown = render(&plan, &ctx, &results, &servers, chosen);
     println!("\n{markdown}");
     std::fs::write(out_dir.join("side-by-side.md"), &markdown)?;
     std::fs::write(
@@ -156,9 +200,15 @@ fn write_root(root: &Path, plan: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_plan(plan: &Plan, ctx: &Context) -> anyhow::Result<Vec<ScenarioResult>> {
-    let servers: Vec<Server> = Server::ALL
-        .into_iter()
+fn run_plan(
+    plan: &Plan,
+    ctx: &Context,
+    servers: &[Server],
+    chosen: bool,
+) -> anyhow::Result<Vec<ScenarioResult>> {
+    let servers: Vec<Server> = servers
+        .iter()
+        .copied()
         .filter(|s| {
             let present = s.program(&ctx.tftpd).exists();
             if !present {
@@ -167,7 +217,10 @@ fn run_plan(plan: &Plan, ctx: &Context) -> anyhow::Result<Vec<ScenarioResult>> {
             present
         })
         .collect();
-    if servers.len() < Server::ALL.len() && std::env::var("CI").is_ok_and(|v| v == "true") {
+    if !chosen
+        && servers.len() < Server::ALL.len()
+        && std::env::var("CI").is_ok_and(|v| v == "true")
+    {
         bail!(
             "CI=true but not every peer is installed: the side-by-side run must include them all"
         );
@@ -322,7 +375,13 @@ fn ceiling(
     Ok(v[v.len() / 2])
 }
 
-fn render(plan: &Plan, ctx: &Context, results: &[ScenarioResult]) -> String {
+fn render(
+    plan: &Plan,
+    ctx: &Context,
+    results: &[ScenarioResult],
+    servers: &[Server],
+    chosen: bool,
+) -> String {
     let sh = |cmd: &str, args: &[&str]| {
         Command::new(cmd)
             .args(args)
@@ -330,16 +389,24 @@ fn render(plan: &Plan, ctx: &Context, results: &[ScenarioResult]) -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default()
     };
-    let versions: Vec<String> = Server::ALL
+    let versions: Vec<String> = servers
         .iter()
-        .filter(|s| s.program(&ctx.tftpd).exists())
+        .filter(|s| **s != Server::TftpdPortable && s.program(&ctx.tftpd).exists())
         .map(|s| s.version(&ctx.tftpd))
         .collect();
-    let command = if plan.quick {
+    let mut command = if plan.quick {
         format!("sudo cargo xtask bench --quick --runs {}", plan.runs)
     } else {
         format!("sudo cargo xtask bench --runs {}", plan.runs)
     };
+    if chosen {
+        let names: Vec<&str> = servers.iter().map(|s| s.name()).collect();
+        command.push_str(&format!(" --servers {}", names.join(",")));
+    }
+    if plan.scenarios.len() < Plan::full(1).scenarios.len() {
+        let ids: Vec<&str> = plan.scenarios.iter().map(|s| s.id).collect();
+        command.push_str(&format!(" --scenarios {}", ids.join(",")));
+    }
     let mut out = format!(
         "## Side by side ({})\n\n`{command}` — {} UTC; kernel {}; {} CPUs; {}. Medians of {} round(s); \
          loopback; every byte verified.\n\n",
@@ -357,6 +424,12 @@ fn render(plan: &Plan, ctx: &Context, results: &[ScenarioResult]) -> String {
     out.push_str("### tftpd against the best peer\n\n");
     out.push_str(&table::summary_table(results));
     out.push('\n');
+    let fast = table::fast_path_table(results);
+    if !fast.is_empty() {
+        out.push_str("### tftpd against its portable path (every fast path off)\n\n");
+        out.push_str(&fast);
+        out.push('\n');
+    }
     for r in results {
         out.push_str(&table::scenario_table(r));
         out.push('\n');

@@ -21,17 +21,37 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Server {
     Tftpd,
+    /// This daemon with every fast path off: the portable path the fast paths are
+    /// measured against (issue #5).
+    TftpdPortable,
     TftpHpa,
     Atftpd,
     Dnsmasq,
 }
 
 impl Server {
-    pub(super) const ALL: [Self; 4] = [Self::Tftpd, Self::TftpHpa, Self::Atftpd, Self::Dnsmasq];
+    pub(super) const ALL: [Self; 5] = [
+        Self::Tftpd,
+        Self::TftpdPortable,
+        Self::TftpHpa,
+        Self::Atftpd,
+        Self::Dnsmasq,
+    ];
+
+    /// The server called `name`, as `--servers` takes it.
+    pub(super) fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// This daemon, in either configuration: never "the best peer".
+    pub(super) fn is_ours(name: &str) -> bool {
+        name == Self::Tftpd.name() || name == Self::TftpdPortable.name()
+    }
 
     pub(super) fn name(self) -> &'static str {
         match self {
             Self::Tftpd => "tftpd",
+            Self::TftpdPortable => "tftpd-portable",
             Self::TftpHpa => "tftp-hpa",
             Self::Atftpd => "atftpd",
             Self::Dnsmasq => "dnsmasq",
@@ -53,7 +73,7 @@ impl Server {
             binary: "usr/sbin/dnsmasq",
         };
         match self {
-            Self::Tftpd => None,
+            Self::Tftpd | Self::TftpdPortable => None,
             Self::TftpHpa => Some(&HPA),
             Self::Atftpd => Some(&ATFTPD),
             Self::Dnsmasq => Some(&DNSMASQ),
@@ -80,6 +100,13 @@ impl Server {
         match self {
             Self::Tftpd => {
                 let mut a = strs(&["--listen", LISTEN, "--user", "nobody", "--root"]);
+                a.push(root);
+                a
+            }
+            Self::TftpdPortable => {
+                let mut a = strs(&["--config"]);
+                a.push(portable_config(Path::new(&root)).into_os_string());
+                a.extend(strs(&["--listen", LISTEN, "--user", "nobody", "--root"]));
                 a.push(root);
                 a
             }
@@ -140,6 +167,37 @@ impl Server {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_else(|_| "tftpd (version unknown)".to_string())
     }
+}
+
+/// The config of [`Server::TftpdPortable`], beside the served root: every
+/// `[performance]` switch off, buffers at the kernel's default. The kernel packet filter
+/// stays as shipped: it is not a fast path.
+pub(super) const PORTABLE_CONFIG: &str = "\
+[performance.batching]
+gso = false
+recvmmsg = false
+
+[performance.socket]
+recv_buffer = 0
+send_buffer = 0
+reuseport_workers = 1
+
+[performance.file_io]
+cache_size = 0
+read_ahead = 0
+fadvise = false
+sendfile = false
+
+[performance.zerocopy]
+enabled = false
+
+[performance.cpu]
+transfer_threads = 0
+";
+
+/// Where the portable config is written for the served root `root`.
+pub(super) fn portable_config(root: &Path) -> PathBuf {
+    root.with_extension("portable.toml")
 }
 
 /// A running server in its own cgroup; killed (with every forked child) on drop.

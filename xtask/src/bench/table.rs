@@ -106,10 +106,7 @@ fn best_peer(
     higher: bool,
 ) -> Option<f64> {
     let ours = rows.iter().find(|r| r.server == Server::Tftpd.name());
-    let peers: Vec<&Summary> = rows
-        .iter()
-        .filter(|r| r.server != Server::Tftpd.name())
-        .collect();
+    let peers: Vec<&Summary> = rows.iter().filter(|r| !Server::is_ours(r.server)).collect();
     let same_transfer = |r: &&Summary| ours.is_none_or(|o| o.ran_as == r.ran_as);
     let clean = |r: &&Summary| r.failed == 0;
     let narrowed = [
@@ -231,7 +228,7 @@ pub(super) fn summary_table(results: &[ScenarioResult]) -> String {
         let best_name = r
             .rows
             .iter()
-            .find(|s| s.server != Server::Tftpd.name() && s.mb_per_s == best_mbs)
+            .find(|s| !Server::is_ours(s.server) && s.mb_per_s == best_mbs)
             .map_or("n/a", |s| s.server);
         let _ = writeln!(
             out,
@@ -255,6 +252,37 @@ pub(super) fn summary_table(results: &[ScenarioResult]) -> String {
         );
     }
     out
+}
+
+/// One line per scenario: tftpd as shipped against tftpd with every fast path off, both
+/// measured in the same rounds. Empty when the run left either out.
+pub(super) fn fast_path_table(results: &[ScenarioResult]) -> String {
+    let mut out = String::from(
+        "| scenario | MB/s ÷ portable | CPU s/GiB ÷ portable | syscalls/MiB ÷ portable | init p99 ÷ portable | failed (tftpd, portable) |\n|---|---|---|---|---|---|\n",
+    );
+    let mut any = false;
+    for r in results {
+        let find = |s: Server| r.rows.iter().find(|row| row.server == s.name());
+        let (Some(ours), Some(portable)) = (find(Server::Tftpd), find(Server::TftpdPortable))
+        else {
+            continue;
+        };
+        any = true;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} / {}, {} / {} |",
+            r.id,
+            ratio(ours.mb_per_s, portable.mb_per_s),
+            ratio(ours.cpu_per_gib, portable.cpu_per_gib),
+            ratio(ours.syscalls_per_mib, portable.syscalls_per_mib),
+            ratio(ours.init_p99_ms, portable.init_p99_ms),
+            ours.failed,
+            ours.transfers,
+            portable.failed,
+            portable.transfers,
+        );
+    }
+    if any { out } else { String::new() }
 }
 
 #[cfg(test)]
@@ -310,6 +338,23 @@ mod tests {
             row(Server::Dnsmasq, 50.0, "1428/1"),
         ];
         assert_eq!(best_peer(&lone, |s| s.mb_per_s, true), Some(50.0));
+        // The portable configuration of this daemon is never the peer to beat.
+        let with_portable = vec![
+            row(Server::Tftpd, 100.0, "1428/1"),
+            row(Server::TftpdPortable, 400.0, "1428/1"),
+            row(Server::Dnsmasq, 50.0, "1428/1"),
+        ];
+        assert_eq!(best_peer(&with_portable, |s| s.mb_per_s, true), Some(50.0));
+        let fast = fast_path_table(&[ScenarioResult {
+            id: "1b",
+            title: "t".into(),
+            rows: with_portable,
+            ceiling_mb_per_s: None,
+        }]);
+        assert!(
+            fast.contains("| 1b | 0.25× | 4.00× | n/a | 1.00× | 0 / 1, 0 / 1 |"),
+            "{fast}"
+        );
         let table = summary_table(&[ScenarioResult {
             id: "1e",
             title: "t".into(),
