@@ -15,8 +15,13 @@ use harness::{Daemon, DaemonArgs, TempDir, metric, pattern, start_with_metrics, 
 const REPLY: Duration = Duration::from_secs(5);
 
 fn start(threads: u16) -> (Daemon, u16) {
+    start_lane(threads, false)
+}
+
+fn start_lane(threads: u16, io_uring: bool) -> (Daemon, u16) {
     start_with_metrics(format!(
-        "write = \"create\"\n[performance.cpu]\ntransfer_threads = {threads}\n"
+        "write = \"create\"\n[performance.cpu]\ntransfer_threads = {threads}\n\
+         [performance.io_uring]\nenabled = {io_uring}\n"
     ))
 }
 
@@ -25,8 +30,12 @@ fn every_client_moves_the_same_bytes_on_a_thread_and_on_the_runtime() {
     let out = TempDir::new("lanes");
     // Sizes around the 512-byte block edges, and one of 6000-odd blocks.
     let sizes = [0usize, 511, 512, 513, 3 * 1024 * 1024 + 77];
-    for threads in [16u16, 0] {
-        let (d, port) = start(threads);
+    for (lane, threads, io_uring) in [
+        ("thread", 16u16, false),
+        ("io_uring", 16, true),
+        ("async", 0, false),
+    ] {
+        let (d, port) = start_lane(threads, io_uring);
         for (i, size) in sizes.iter().enumerate() {
             d.put_file(&format!("f{i}.bin"), &pattern(*size, i as u64));
         }
@@ -41,7 +50,7 @@ fn every_client_moves_the_same_bytes_on_a_thread_and_on_the_runtime() {
                     // curl 7.88 fails every empty TFTP download (a client bug; clients.rs).
                     continue;
                 }
-                let local = out.path().join(format!("{threads}-{client:?}-{i}"));
+                let local = out.path().join(format!("{lane}-{client:?}-{i}"));
                 get(
                     client,
                     d.addr(),
@@ -49,40 +58,42 @@ fn every_client_moves_the_same_bytes_on_a_thread_and_on_the_runtime() {
                     &local,
                     &Opts::default(),
                 )
-                .unwrap_or_else(|e| panic!("threads={threads} {client:?} get {size}: {e}"));
+                .unwrap_or_else(|e| panic!("{lane}: {client:?} get {size}: {e}"));
                 let got = std::fs::read(&local).expect("downloaded");
                 assert!(
                     got == pattern(*size, i as u64),
-                    "threads={threads} {client:?}: {size} bytes differ"
+                    "{lane}: {client:?}: {size} bytes differ"
                 );
                 transfers += 1;
             }
             // An upload, read back from the root.
             let content = pattern(200_000 + client as usize, 99);
-            let local = out.path().join(format!("{threads}-{client:?}-up"));
+            let local = out.path().join(format!("{lane}-{client:?}-up"));
             std::fs::write(&local, &content).expect("write");
-            let remote = format!("up-{threads}-{client:?}.bin");
+            let remote = format!("up-{lane}-{client:?}.bin");
             put(client, d.addr(), &local, &remote, &Opts::default())
-                .unwrap_or_else(|e| panic!("threads={threads} {client:?} put: {e}"));
+                .unwrap_or_else(|e| panic!("{lane}: {client:?} put: {e}"));
             assert!(
                 std::fs::read(d.root().join(&remote)).expect("stored") == content,
-                "threads={threads} {client:?}: upload differs"
+                "{lane}: {client:?}: upload differs"
             );
             transfers += 1;
         }
-        let (on_thread, on_runtime) = if threads > 0 {
-            (transfers, 0)
-        } else {
-            (0, transfers)
-        };
-        wait_for_metrics(
-            port,
-            &[
-                &format!("tftpd_transfers_started_total{{lane=\"thread\"}} {on_thread}"),
-                &format!("tftpd_transfers_started_total{{lane=\"async\"}} {on_runtime}"),
-            ],
-            REPLY,
-        );
+        let expected: Vec<String> = ["thread", "io_uring", "async"]
+            .iter()
+            .map(|l| {
+                let n = if *l == lane { transfers } else { 0 };
+                format!("tftpd_transfers_started_total{{lane=\"{l}\"}} {n}")
+            })
+            .collect();
+        let wanted: Vec<&str> = expected.iter().map(String::as_str).collect();
+        wait_for_metrics(port, &wanted, REPLY);
+        if io_uring {
+            assert!(
+                d.log().contains("through io_uring"),
+                "the start-up line says so"
+            );
+        }
     }
 }
 
@@ -135,7 +146,13 @@ fn the_limit_sends_further_transfers_to_the_runtime() {
 
 #[test]
 fn a_stranger_on_a_thread_transfer_gets_error_5_and_the_transfer_goes_on() {
-    let (d, _port) = start(4);
+    for io_uring in [false, true] {
+        stranger_gets_error_5(io_uring);
+    }
+}
+
+fn stranger_gets_error_5(io_uring: bool) {
+    let (d, _port) = start_lane(4, io_uring);
     d.put_file("s.bin", &pattern(2048, 3));
     let c = Raw::new(d.addr());
     c.send(&request(1, b"s.bin", "octet", &[]));
@@ -159,17 +176,26 @@ fn a_stranger_on_a_thread_transfer_gets_error_5_and_the_transfer_goes_on() {
         }
     }
     c.send_to(&ack(5), tid);
-    assert_eq!(got, pattern(2048, 3), "the transfer was not disturbed");
+    assert_eq!(
+        got,
+        pattern(2048, 3),
+        "io_uring={io_uring}: the transfer was not disturbed"
+    );
 }
 
 #[test]
 fn the_drain_ends_a_stalled_thread_transfer_with_an_error() {
+    for io_uring in [false, true] {
+        drain_ends_a_stalled_transfer(io_uring);
+    }
+}
+
+fn drain_ends_a_stalled_transfer(io_uring: bool) {
     let mut d = Daemon::start(DaemonArgs {
-        config: Some(
+        config: Some(format!(
             "[shutdown]\ngrace_period_secs = 0\n[protocol]\ntimeout_ms = 60000\n\
-             [performance.cpu]\ntransfer_threads = 4\n"
-                .into(),
-        ),
+             [performance.cpu]\ntransfer_threads = 4\n[performance.io_uring]\nenabled = {io_uring}\n"
+        )),
         ..DaemonArgs::default()
     });
     d.put_file("big.bin", &pattern(1 << 20, 5));
@@ -188,7 +214,7 @@ fn the_drain_ends_a_stalled_thread_transfer_with_an_error() {
             }
             // A retransmission of DATA 1 may come first.
             Some((Reply::Data { block: 1, .. }, _)) => {}
-            other => panic!("expected ERROR 0 from the drain, got {other:?}"),
+            other => panic!("io_uring={io_uring}: expected ERROR 0 from the drain, got {other:?}"),
         }
     }
     let status = d.wait_exit(REPLY);

@@ -20,8 +20,8 @@ use serde::Deserialize;
 pub use self::access::{AccessConfig, ClientRoot};
 pub use self::multicast::{GroupAddresses, GroupPorts, MulticastConfig};
 pub use self::performance::{
-    BatchingConfig, CpuConfig, FileIoConfig, MAX_REUSEPORT_WORKERS, PerformanceConfig, RECV_BATCH,
-    RealtimeConfig, SocketConfig, ZeroCopyConfig,
+    BatchingConfig, CpuConfig, FileIoConfig, IoUringConfig, MAX_REUSEPORT_WORKERS,
+    PerformanceConfig, RECV_BATCH, RealtimeConfig, SocketConfig, ZeroCopyConfig,
 };
 pub use self::prefix::SourcePrefix;
 pub use self::profile::Profile;

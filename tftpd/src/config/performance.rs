@@ -28,7 +28,52 @@ pub struct PerformanceConfig {
     /// `[performance.realtime]`.
     #[serde(default)]
     pub realtime: RealtimeConfig,
+    /// `[performance.io_uring]`.
+    #[serde(default)]
+    pub io_uring: IoUringConfig,
 }
+
+/// `[performance.io_uring]` (Linux, cargo feature `io-uring`): transfer threads drive their
+/// socket through a ring of their own, one `io_uring_enter` per lock-step block.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IoUringConfig {
+    /// Use io_uring on transfer threads (`performance.cpu.transfer_threads` > 0).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Submission queue entries per ring (a window of sends, the receive, a cancel).
+    #[serde(default = "default_queue_depth")]
+    pub queue_depth: u32,
+    /// A kernel thread polls each ring's submission queue (`IORING_SETUP_SQPOLL`).
+    #[serde(default)]
+    pub sqpoll: bool,
+    /// How long an idle SQPOLL thread polls before it sleeps, in ms.
+    #[serde(default = "default_sqpoll_idle_ms")]
+    pub sqpoll_idle_ms: u32,
+}
+
+impl Default for IoUringConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            queue_depth: default_queue_depth(),
+            sqpoll: false,
+            sqpoll_idle_ms: default_sqpoll_idle_ms(),
+        }
+    }
+}
+
+fn default_queue_depth() -> u32 {
+    128
+}
+
+fn default_sqpoll_idle_ms() -> u32 {
+    1000
+}
+
+/// Allowed queue depths: room for a window of 64 sends, the receive and a cancel, and no
+/// more than the kernel's maximum.
+const QUEUE_DEPTH: std::ops::RangeInclusive<u32> = 72..=32768;
 
 /// `[performance.realtime]` (Linux): real-time scheduling and locked memory, applied once at
 /// start while still privileged. Off by default: both take from the rest of the machine.
@@ -310,6 +355,22 @@ impl PerformanceConfig {
                     rt.priority, rt.lock_memory
                 ),
                 allowed: "priority = 0, lock_memory = false (implemented on Linux only)".into(),
+            });
+        }
+        let u = &self.io_uring;
+        if !QUEUE_DEPTH.contains(&u.queue_depth) {
+            return Err(Invalid {
+                key: "performance.io_uring.queue_depth",
+                value: u.queue_depth.to_string(),
+                allowed: "72..=32768 (a window of 64 sends, the receive and a cancel)",
+            });
+        }
+        if u.enabled && self.cpu.transfer_threads == 0 {
+            return Err(Invalid {
+                key: "performance.io_uring.enabled",
+                value: "true".into(),
+                allowed: "false, or true with performance.cpu.transfer_threads > 0 (io_uring \
+                          drives transfer threads)",
             });
         }
         let t = self.cpu.transfer_threads;

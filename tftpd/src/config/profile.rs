@@ -21,7 +21,8 @@ pub enum Profile {
     Maximum,
     /// Every knob with a security or stability cost off: no `SO_REUSEPORT` group another
     /// process of the same user could join, no `MSG_ZEROCOPY` or `sendfile` (pages shared
-    /// with the kernel), no `recvmmsg`, no real-time scheduling or locked memory.
+    /// with the kernel), no io_uring (a large kernel surface many distributions disable), no
+    /// `recvmmsg`, no real-time scheduling or locked memory.
     Secure,
 }
 
@@ -84,6 +85,9 @@ enabled = true
 [cpu]
 transfer_threads = 64
 
+[io_uring]
+enabled = true
+
 [realtime]
 priority = 10
 lock_memory = true
@@ -100,6 +104,9 @@ reuseport_workers = 1
 sendfile = false
 
 [zerocopy]
+enabled = false
+
+[io_uring]
 enabled = false
 
 [realtime]

@@ -14,6 +14,12 @@ pub mod gso;
 pub mod mmsg;
 #[cfg(target_os = "linux")]
 pub mod sendfile;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+#[expect(
+    unsafe_code,
+    reason = "io_uring entries point at our buffers until the kernel completes them"
+)]
+pub mod uring;
 #[cfg(target_os = "linux")]
 pub mod zerocopy;
 
@@ -32,6 +38,9 @@ pub struct Support {
     pub sendfile: bool,
     /// `MSG_ZEROCOPY` sends on UDP are accepted and completed.
     pub zerocopy: bool,
+    /// io_uring rings with SENDMSG, RECVMSG, ASYNC_CANCEL and timed waits (Linux 5.11; built
+    /// with the `io-uring` feature; `kernel.io_uring_disabled` or seccomp may refuse it).
+    pub io_uring: bool,
 }
 
 static SUPPORT: OnceLock<Support> = OnceLock::new();
@@ -56,5 +65,9 @@ pub fn support() -> Support {
         zerocopy: zerocopy::probe(),
         #[cfg(not(target_os = "linux"))]
         zerocopy: false,
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        io_uring: uring::probe(),
+        #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+        io_uring: false,
     })
 }

@@ -18,6 +18,19 @@ use tokio_util::sync::CancellationToken;
 use super::batch::Batch;
 use super::socket::{bind_in_range, bind_one};
 
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub use crate::fastpath::uring::RingSettings;
+
+/// The `[performance.io_uring]` settings of a ring (io_uring is not built here: unused).
+#[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+#[derive(Debug, Clone, Copy)]
+pub struct RingSettings {
+    /// Submission queue entries.
+    pub queue_depth: u32,
+    /// SQPOLL idle time in ms, when on.
+    pub sqpoll_idle_ms: Option<u32>,
+}
+
 /// The longest a blocked receive sleeps before it looks at the drain's abort signal: the
 /// most a blocking transfer can lag behind the drain deadline.
 pub const BLOCKING_WAKE: Duration = Duration::from_millis(100);
@@ -38,6 +51,30 @@ enum Handle {
     Async(Arc<UdpSocket>),
     /// Blocking, for a transfer on a thread of its own; never registered with the runtime.
     Blocking(Blocking),
+    /// Blocking, for a transfer on a thread of its own, its sends and receives through a
+    /// ring of its own (`performance.io_uring`).
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    Ring(Box<Ring>),
+}
+
+/// Where a transfer runs, as the metrics name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// A thread of its own, blocking socket calls.
+    Thread,
+    /// A thread of its own, through io_uring.
+    IoUring,
+    /// The shared async runtime.
+    Async,
+}
+
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+#[derive(Debug)]
+struct Ring {
+    /// Declared before the socket: dropped (its operations cancelled) while the socket is
+    /// still open.
+    ring: std::sync::Mutex<crate::fastpath::uring::RingSocket>,
+    socket: std::net::UdpSocket,
 }
 
 #[derive(Debug)]
@@ -73,10 +110,36 @@ impl TransferSocket {
     }
 
     /// As [`bind`](Self::bind), but blocking: for a transfer driven on a thread of its own.
-    /// Every call on it blocks that thread; none may be made from an async worker.
-    pub fn bind_blocking(local: SocketAddr, ports: Option<(u16, u16)>) -> io::Result<Self> {
+    /// Every call on it blocks that thread; none may be made from an async worker. With
+    /// `ring`, sends and receives go through an io_uring of the socket's own; a ring the
+    /// kernel refuses (out of memory, too many open files) leaves the plain blocking socket,
+    /// and says so at debug level.
+    pub fn bind_blocking(
+        local: SocketAddr,
+        ports: Option<(u16, u16)>,
+        ring: Option<RingSettings>,
+    ) -> io::Result<Self> {
         let socket = bind_transfer(local, ports)?;
         socket.set_nonblocking(false)?;
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        if let Some(settings) = ring {
+            match crate::fastpath::uring::RingSocket::new(socket.as_fd(), settings) {
+                Ok(r) => {
+                    return Ok(Self {
+                        handle: Handle::Ring(Box::new(Ring {
+                            ring: std::sync::Mutex::new(r),
+                            socket,
+                        })),
+                        inbox: None,
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "io_uring refused a ring; blocking socket calls")
+                }
+            }
+        }
+        #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+        let _ = ring;
         socket.set_read_timeout(Some(BLOCKING_WAKE))?;
         Ok(Self {
             handle: Handle::Blocking(Blocking {
@@ -100,15 +163,22 @@ impl TransferSocket {
         }
     }
 
-    /// True for a socket made by [`bind_blocking`](Self::bind_blocking).
-    pub fn is_blocking(&self) -> bool {
-        matches!(self.handle, Handle::Blocking(_))
+    /// Where the transfer on this socket runs.
+    pub fn lane(&self) -> Lane {
+        match &self.handle {
+            Handle::Async(_) => Lane::Async,
+            Handle::Blocking(_) => Lane::Thread,
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::Ring(_) => Lane::IoUring,
+        }
     }
 
     fn fd(&self) -> BorrowedFd<'_> {
         match &self.handle {
             Handle::Async(s) => s.as_fd(),
             Handle::Blocking(b) => b.socket.as_fd(),
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::Ring(r) => r.socket.as_fd(),
         }
     }
 
@@ -123,6 +193,8 @@ impl TransferSocket {
         match &self.handle {
             Handle::Async(s) => s.local_addr(),
             Handle::Blocking(b) => b.socket.local_addr(),
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::Ring(r) => r.socket.local_addr(),
         }
     }
 
@@ -145,6 +217,14 @@ impl TransferSocket {
                     r => return r,
                 }
             },
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::Ring(r) => loop {
+                match r.wait(buf, None, &CancellationToken::new()) {
+                    Waited::Datagram(n, from) => return Ok((n, from)),
+                    Waited::Failed(e) => return Err(e),
+                    Waited::Deadline | Waited::Abort => {}
+                }
+            },
         }
     }
 
@@ -156,8 +236,11 @@ impl TransferSocket {
         deadline: Option<Instant>,
         abort: &CancellationToken,
     ) -> Waited {
-        if let Handle::Blocking(b) = &self.handle {
-            return b.wait(buf, deadline, abort);
+        match &self.handle {
+            Handle::Blocking(b) => return b.wait(buf, deadline, abort),
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::Ring(r) => return r.wait(buf, deadline, abort),
+            Handle::Async(_) => {}
         }
         let sleep = async {
             match deadline {
@@ -180,6 +263,11 @@ impl TransferSocket {
         match &self.handle {
             Handle::Async(s) => s.send_to(datagram, to).await.map(drop),
             Handle::Blocking(b) => b.socket.send_to(datagram, to).map(drop),
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::Ring(r) => {
+                r.flush()?;
+                r.socket.send_to(datagram, to).map(drop)
+            }
         }
     }
 
@@ -194,12 +282,12 @@ impl TransferSocket {
                 let fd = s.as_fd();
                 s.async_io(tokio::io::Interest::WRITABLE, || f(fd)).await
             }
-            Handle::Blocking(b) => loop {
-                match f(b.socket.as_fd()) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    r => return r,
-                }
-            },
+            Handle::Blocking(b) => blocking_call(&b.socket, f),
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::Ring(r) => {
+                r.flush()?;
+                blocking_call(&r.socket, f)
+            }
         }
     }
 
@@ -216,6 +304,10 @@ impl TransferSocket {
         gso: bool,
         zerocopy: Option<usize>,
     ) -> SendReport {
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        if let Handle::Ring(r) = &self.handle {
+            return r.send_batch(batch, to, gso);
+        }
         let mut report = SendReport::default();
         #[cfg(target_os = "linux")]
         if gso {
@@ -323,6 +415,96 @@ impl Blocking {
     }
 }
 
+/// Runs the send call `f` on a blocking socket, again when a signal interrupted it.
+fn blocking_call<R>(
+    socket: &std::net::UdpSocket,
+    mut f: impl FnMut(BorrowedFd<'_>) -> io::Result<R>,
+) -> io::Result<R> {
+    loop {
+        match f(socket.as_fd()) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+impl Ring {
+    fn lock(&self) -> std::sync::MutexGuard<'_, crate::fastpath::uring::RingSocket> {
+        // Only the transfer's own thread uses the ring: a poisoned lock means a panic there,
+        // after which the ring's state is still consistent enough to drop.
+        self.ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        self.lock().flush()
+    }
+
+    /// Queues the batch, one send per GSO run (or per datagram without GSO); it leaves with
+    /// the next wait's single `io_uring_enter`. Send errors arrive with completions, so
+    /// the report carries the last one seen since the previous batch.
+    fn send_batch(&self, batch: &Batch, to: SocketAddr, gso: bool) -> SendReport {
+        let mut report = SendReport::default();
+        let runs: Vec<(usize, usize, usize)> = if gso {
+            use crate::fastpath::gso;
+            batch
+                .runs(gso::MAX_SEGMENTS, gso::MAX_BYTES)
+                .iter()
+                .map(|r| (r.start, r.end, r.segment))
+                .collect()
+        } else {
+            let mut at = 0;
+            batch
+                .datagrams()
+                .map(|d| {
+                    let run = (at, at + d.len(), d.len());
+                    at += d.len();
+                    run
+                })
+                .collect()
+        };
+        let mut ring = self.lock();
+        report.failed = ring.take_send_error();
+        match ring.queue(batch.bytes(), &runs, to) {
+            Ok(()) => {
+                for &(start, end, segment) in &runs {
+                    if end - start > segment {
+                        report.gso_calls += 1;
+                    } else {
+                        report.single_calls += 1;
+                    }
+                }
+                report.datagrams = batch.len() as u64;
+            }
+            Err(e) => report.failed = Some(e),
+        }
+        report
+    }
+
+    /// As [`Blocking::wait`], the ring's wait in pieces of at most [`BLOCKING_WAKE`].
+    fn wait(&self, buf: &mut [u8], deadline: Option<Instant>, abort: &CancellationToken) -> Waited {
+        use crate::fastpath::uring::Completion;
+        loop {
+            if abort.is_cancelled() {
+                return Waited::Abort;
+            }
+            let now = Instant::now();
+            let left = match deadline {
+                Some(d) if d <= now => return Waited::Deadline,
+                Some(d) => d - now,
+                None => BLOCKING_WAKE,
+            };
+            match self.lock().wait(buf, left.min(BLOCKING_WAKE)) {
+                Completion::Datagram(n, from) => return Waited::Datagram(n, from),
+                Completion::Failed(e) => return Waited::Failed(e),
+                Completion::TimedOut => {}
+            }
+        }
+    }
+}
+
 /// A blocking receive that timed out or was interrupted: look at the clock and try again.
 fn retry(e: &io::Error) -> bool {
     matches!(
@@ -380,7 +562,8 @@ mod tests {
     async fn transfer_socket_binds_inside_the_port_range() {
         let local: SocketAddr = "127.0.0.1:69".parse().expect("addr");
         let a = TransferSocket::bind(local, Some((40000, 40003))).expect("first bind");
-        let b = TransferSocket::bind_blocking(local, Some((40000, 40003))).expect("second bind");
+        let b =
+            TransferSocket::bind_blocking(local, Some((40000, 40003)), None).expect("second bind");
         for s in [&a, &b] {
             let port = s.local_addr().expect("addr").port();
             assert!(
@@ -405,7 +588,7 @@ mod tests {
 
     fn blocking_pair() -> (TransferSocket, std::net::UdpSocket) {
         let local: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let s = TransferSocket::bind_blocking(local, None).expect("bind");
+        let s = TransferSocket::bind_blocking(local, None, None).expect("bind");
         let peer = std::net::UdpSocket::bind(local).expect("peer");
         (s, peer)
     }

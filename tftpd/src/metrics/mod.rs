@@ -186,8 +186,8 @@ pub struct Metrics {
     /// Zerocopy completions: copied, not copied.
     zerocopy_completions: [AtomicU64; 2],
     datagrams_sent: AtomicU64,
-    /// Transfers started: on a transfer thread, on the async runtime.
-    transfers_started: [AtomicU64; 2],
+    /// Transfers started: on a transfer thread, on one through io_uring, on the runtime.
+    transfers_started: [AtomicU64; 3],
     /// Listener receive calls: recvmmsg, one datagram.
     receive_calls: [AtomicU64; 2],
     listener_datagrams: AtomicU64,
@@ -255,9 +255,15 @@ impl Metrics {
         self.datagrams_sent.fetch_add(r.datagrams, Relaxed);
     }
 
-    /// Counts a transfer started on a thread of its own (`threaded`) or on the async runtime.
-    pub fn transfer_started_on(&self, threaded: bool) {
-        self.transfers_started[usize::from(!threaded)].fetch_add(1, Relaxed);
+    /// Counts a transfer started on `lane`.
+    pub fn transfer_started_on(&self, lane: crate::io::transfer_socket::Lane) {
+        use crate::io::transfer_socket::Lane;
+        let i = match lane {
+            Lane::Thread => 0,
+            Lane::IoUring => 1,
+            Lane::Async => 2,
+        };
+        self.transfers_started[i].fetch_add(1, Relaxed);
     }
 
     /// Counts one listener receive call and the datagrams it returned.
@@ -436,9 +442,9 @@ impl Metrics {
             &mut out,
             TRANSFERS_STARTED_TOTAL,
             "counter",
-            "Transfers started, by lane: thread (a thread of its own, blocking socket calls; performance.cpu.transfer_threads) or async (the shared runtime).",
+            "Transfers started, by lane: thread (a thread of its own, blocking socket calls; performance.cpu.transfer_threads), io_uring (a thread of its own, through io_uring; performance.io_uring) or async (the shared runtime).",
         );
-        for (i, lane) in ["thread", "async"].iter().enumerate() {
+        for (i, lane) in ["thread", "io_uring", "async"].iter().enumerate() {
             let _ = writeln!(
                 out,
                 "{TRANSFERS_STARTED_TOTAL}{{lane=\"{lane}\"}} {}",

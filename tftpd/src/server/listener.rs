@@ -202,7 +202,7 @@ async fn handle(
         shared.transfer_threads.claim(max)
     };
     let bound = match &place {
-        Some(_) => TransferSocket::bind_blocking(local, ports),
+        Some(_) => TransferSocket::bind_blocking(local, ports, ring_settings(&rt.config)),
         None => TransferSocket::bind(local, ports),
     };
     let transfer_socket = match bound {
@@ -222,7 +222,7 @@ async fn handle(
             return;
         }
     };
-    metrics.transfer_started_on(place.is_some());
+    metrics.transfer_started_on(transfer_socket.lane());
     let serve = session::serve(req, peer, transfer_socket, rt, shared.clone(), ticket);
     match place {
         Some(place) => {
@@ -238,6 +238,20 @@ async fn handle(
             shared.tracker.spawn(serve);
         }
     }
+}
+
+/// The ring a transfer thread drives its socket with, when `[performance.io_uring]` is on
+/// and the kernel has it (probed at start; a start-up line says when it has not).
+fn ring_settings(
+    config: &crate::config::Config,
+) -> Option<crate::io::transfer_socket::RingSettings> {
+    let u = &config.performance.io_uring;
+    (u.enabled && crate::fastpath::support().io_uring).then_some(
+        crate::io::transfer_socket::RingSettings {
+            queue_depth: u.queue_depth,
+            sqpoll_idle_ms: u.sqpoll.then_some(u.sqpoll_idle_ms),
+        },
+    )
 }
 
 /// True when `req` asks for RFC 2090 multicast and the server offers it.
