@@ -220,3 +220,35 @@ fn drain_ends_a_stalled_transfer(io_uring: bool) {
     let status = d.wait_exit(REPLY);
     assert!(status.success(), "exit {status:?}");
 }
+
+#[test]
+fn sighup_moves_new_transfers_between_lanes() {
+    let (d, port) = start_lane(4, true);
+    d.put_file("r.bin", &pattern(3000, 8));
+    let get = || Raw::new(d.addr()).download("r.bin", &[], REPLY);
+    let reload = |config: &str| {
+        std::fs::write(d.config_path(), config).expect("edit config");
+        let from = d.log_len();
+        d.signal("HUP");
+        d.wait_for_log_after("config reloaded", from, REPLY);
+    };
+    let lanes = |thread: u64, io_uring: u64, runtime: u64| {
+        wait_for_metrics(
+            port,
+            &[
+                &format!("tftpd_transfers_started_total{{lane=\"thread\"}} {thread}"),
+                &format!("tftpd_transfers_started_total{{lane=\"io_uring\"}} {io_uring}"),
+                &format!("tftpd_transfers_started_total{{lane=\"async\"}} {runtime}"),
+            ],
+            REPLY,
+        );
+    };
+    assert_eq!(get(), Ok(pattern(3000, 8)));
+    lanes(0, 1, 0);
+    reload("[performance.cpu]\ntransfer_threads = 4\n[performance.io_uring]\nenabled = false\n");
+    assert_eq!(get(), Ok(pattern(3000, 8)));
+    lanes(1, 1, 0);
+    reload("[performance.cpu]\ntransfer_threads = 0\n");
+    assert_eq!(get(), Ok(pattern(3000, 8)));
+    lanes(1, 1, 1);
+}

@@ -20,7 +20,7 @@ use serde::Deserialize;
 pub use self::access::{AccessConfig, ClientRoot};
 pub use self::multicast::{GroupAddresses, GroupPorts, MulticastConfig};
 pub use self::performance::{
-    BatchingConfig, CpuConfig, FileIoConfig, IoUringConfig, MAX_REUSEPORT_WORKERS,
+    BatchingConfig, CpuConfig, FileIoConfig, IoUringConfig, MAX_REUSEPORT_WORKERS, MemoryConfig,
     PerformanceConfig, RECV_BATCH, RealtimeConfig, SocketConfig, ZeroCopyConfig,
 };
 pub use self::prefix::SourcePrefix;

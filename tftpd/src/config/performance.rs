@@ -31,6 +31,19 @@ pub struct PerformanceConfig {
     /// `[performance.io_uring]`.
     #[serde(default)]
     pub io_uring: IoUringConfig,
+    /// `[performance.memory]`.
+    #[serde(default)]
+    pub memory: MemoryConfig,
+}
+
+/// `[performance.memory]` (Linux): where packet buffers live.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// The listeners' `recvmmsg` slots on a huge page: reserved (`MAP_HUGETLB`) when
+    /// `vm.nr_hugepages` has one free, else transparent (`MADV_HUGEPAGE`), else ordinary.
+    #[serde(default)]
+    pub huge_pages: bool,
 }
 
 /// `[performance.io_uring]` (Linux, cargo feature `io-uring`): transfer threads drive their
@@ -371,6 +384,22 @@ impl PerformanceConfig {
                 value: "true".into(),
                 allowed: "false, or true with performance.cpu.transfer_threads > 0 (io_uring \
                           drives transfer threads)",
+            });
+        }
+        if self.memory.huge_pages && !self.batching.recvmmsg {
+            return Err(Invalid {
+                key: "performance.memory.huge_pages",
+                value: "true".into(),
+                allowed: "false, or true with performance.batching.recvmmsg = true (the huge \
+                          pages hold recvmmsg's receive slots)",
+            });
+        }
+        #[cfg(not(target_os = "linux"))]
+        if self.memory.huge_pages {
+            return Err(Unavailable {
+                key: "performance.memory.huge_pages",
+                value: "true".into(),
+                allowed: "false (implemented on Linux only)".into(),
             });
         }
         let t = self.cpu.transfer_threads;

@@ -88,6 +88,9 @@ transfer_threads = 64
 [io_uring]
 enabled = true
 
+[memory]
+huge_pages = true
+
 [realtime]
 priority = 10
 lock_memory = true
@@ -108,6 +111,9 @@ enabled = false
 
 [io_uring]
 enabled = false
+
+[memory]
+huge_pages = false
 
 [realtime]
 priority = 0

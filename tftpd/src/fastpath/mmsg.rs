@@ -40,7 +40,7 @@ struct CmsgBuf([u8; CMSG_ROOM]);
 
 /// Buffers for one `recvmmsg` call, reused from call to call.
 pub struct MmsgReceiver {
-    data: Vec<u8>,
+    data: super::hugepage::PacketMemory,
     hdrs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_storage>,
@@ -64,11 +64,12 @@ impl std::fmt::Debug for MmsgReceiver {
 unsafe impl Send for MmsgReceiver {}
 
 impl MmsgReceiver {
-    /// Buffers for batches of `batch` datagrams (at least 1).
-    pub fn new(batch: usize) -> Self {
+    /// Buffers for batches of `batch` datagrams (at least 1), the slots on huge pages when
+    /// `huge` and the kernel gives them.
+    pub fn new(batch: usize, huge: bool) -> Self {
         let batch = batch.max(1);
         Self {
-            data: vec![0; batch * SLOT],
+            data: super::hugepage::PacketMemory::new(batch * SLOT, huge),
             // SAFETY: mmsghdr, iovec and sockaddr_storage are plain C structs for which all
             // zero bytes is a valid value (null pointers, zero lengths, AF_UNSPEC).
             hdrs: vec![unsafe { zeroed() }; batch],
@@ -85,6 +86,11 @@ impl MmsgReceiver {
     /// The most datagrams one call takes.
     pub fn batch(&self) -> usize {
         self.hdrs.len()
+    }
+
+    /// What backs the slots.
+    pub fn pages(&self) -> super::hugepage::PageKind {
+        self.data.kind()
     }
 
     /// One non-blocking `recvmmsg`; returns how many datagrams arrived (at least 1), or
@@ -233,7 +239,7 @@ pub fn probe() -> bool {
     let Ok(s) = std::net::UdpSocket::bind("127.0.0.1:0") else {
         return false;
     };
-    let mut r = MmsgReceiver::new(1);
+    let mut r = MmsgReceiver::new(1, false);
     matches!(r.recv(&s, "127.0.0.1:0".parse().expect("literal address"), false),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }

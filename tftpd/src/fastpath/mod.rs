@@ -9,6 +9,12 @@ pub mod gso;
 #[cfg(target_os = "linux")]
 #[expect(
     unsafe_code,
+    reason = "anonymous mappings for huge pages have no safe wrapper"
+)]
+pub mod hugepage;
+#[cfg(target_os = "linux")]
+#[expect(
+    unsafe_code,
     reason = "recvmmsg has no safe wrapper that restores its headers"
 )]
 pub mod mmsg;

@@ -88,6 +88,8 @@ pub enum RecvMode {
     Mmsg {
         /// The most datagrams per call.
         batch: usize,
+        /// The slots on huge pages (`performance.memory.huge_pages`).
+        huge_pages: bool,
     },
 }
 
@@ -112,6 +114,9 @@ pub struct RecvBuffers {
     /// The kernel refused `recvmmsg` at run time: the portable path from then on.
     #[cfg(target_os = "linux")]
     demoted: bool,
+    /// The batch and huge-page choice the slots were made with (a reload may change them).
+    #[cfg(target_os = "linux")]
+    mmsg_made_with: Option<(usize, bool)>,
 }
 
 impl Default for RecvBuffers {
@@ -125,6 +130,8 @@ impl Default for RecvBuffers {
             method: RecvMethod::Single,
             #[cfg(target_os = "linux")]
             demoted: false,
+            #[cfg(target_os = "linux")]
+            mmsg_made_with: None,
         }
     }
 }
@@ -157,14 +164,27 @@ impl ListenSocket {
     /// path used from then on.
     pub async fn recv_batch(&self, bufs: &mut RecvBuffers, mode: RecvMode) -> io::Result<usize> {
         #[cfg(target_os = "linux")]
-        if let RecvMode::Mmsg { batch } = mode
+        if let RecvMode::Mmsg { batch, huge_pages } = mode
             && !bufs.demoted
         {
             use crate::fastpath::mmsg::MmsgReceiver;
-            if bufs.mmsg.as_ref().map(MmsgReceiver::batch) != Some(batch) {
-                bufs.mmsg = Some(MmsgReceiver::new(batch));
+            if bufs.mmsg.is_none() || bufs.mmsg_made_with != Some((batch, huge_pages)) {
+                let m = MmsgReceiver::new(batch, huge_pages);
+                if huge_pages {
+                    tracing::info!(
+                        fastpath = "huge_pages",
+                        listen = %self.local,
+                        pages = m.pages().name(),
+                        "recvmmsg slots allocated (hugetlb: a reserved huge page; transparent: \
+                         MADV_HUGEPAGE; normal: the kernel gave neither)"
+                    );
+                }
+                bufs.mmsg_made_with = Some((batch, huge_pages));
+                bufs.mmsg = Some(m);
             }
-            let m = bufs.mmsg.get_or_insert_with(|| MmsgReceiver::new(batch));
+            let m = bufs
+                .mmsg
+                .get_or_insert_with(|| MmsgReceiver::new(batch, huge_pages));
             let r = self
                 .socket
                 .async_io(tokio::io::Interest::READABLE, || {
@@ -371,7 +391,16 @@ mod tests {
         let (portable, fast) = (listen(0), listen(1));
         let burst = burst(clients.len());
         let (want, _) = receive(&portable, &clients, &burst, RecvMode::Single).await;
-        let (got, most) = receive(&fast, &clients, &burst, RecvMode::Mmsg { batch: 3 }).await;
+        let (got, most) = receive(
+            &fast,
+            &clients,
+            &burst,
+            RecvMode::Mmsg {
+                batch: 3,
+                huge_pages: false,
+            },
+        )
+        .await;
         assert_eq!(got.len(), burst.len(), "every datagram of the burst");
         assert_eq!(got, want, "recvmmsg reports what the portable path does");
         if cfg!(target_os = "linux") {

@@ -70,6 +70,7 @@ fn recv_mode(shared: &Shared) -> RecvMode {
     if b.recvmmsg && crate::fastpath::support().recvmmsg {
         RecvMode::Mmsg {
             batch: b.recv_batch,
+            huge_pages: rt.config.performance.memory.huge_pages,
         }
     } else {
         RecvMode::Single

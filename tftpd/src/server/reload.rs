@@ -92,6 +92,11 @@ fn warn_restart_only(old: &Config, new: &Config, xdp_loaded: bool) {
             "performance.cpu.affinity",
             old.performance.cpu.affinity != new.performance.cpu.affinity,
         ),
+        // Applied once, while still privileged.
+        (
+            "performance.realtime",
+            old.performance.realtime != new.performance.realtime,
+        ),
     ];
     for (key, differs) in changed {
         if differs {
