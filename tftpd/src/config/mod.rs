@@ -26,7 +26,7 @@ pub use self::performance::{
 pub use self::prefix::SourcePrefix;
 pub use self::profile::Profile;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
-pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy};
+pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy, UniqueRoot};
 pub use self::xdp::XdpMode;
 use crate::cli::Cli;
 pub use crate::fs::WriteMode;
@@ -140,6 +140,10 @@ pub struct Config {
     /// get `root`.
     #[serde(default)]
     pub client_roots: Vec<ClientRoot>,
+    /// A directory per client inside its root (dnsmasq's `--tftp-unique-root`): "off",
+    /// "ip" or "mac"; a client whose directory does not exist is served from the root.
+    #[serde(default)]
+    pub unique_root: UniqueRoot,
     /// File name rewriting rules, in order.
     #[serde(default)]
     pub remap: Vec<RemapRule>,
@@ -422,6 +426,7 @@ impl Default for Config {
             remap: Vec::new(),
             pidfile: None,
             client_roots: Vec::new(),
+            unique_root: UniqueRoot::Off,
             performance: PerformanceConfig::default(),
             multicast: MulticastConfig::default(),
             source: None,

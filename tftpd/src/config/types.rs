@@ -76,6 +76,20 @@ impl fmt::Display for PortRange {
     }
 }
 
+/// `unique_root` (dnsmasq's `--tftp-unique-root`): a directory per client inside the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UniqueRoot {
+    /// Every client is served from its root.
+    #[default]
+    Off,
+    /// From `<root>/<client IP>/` when that directory exists, else from the root.
+    Ip,
+    /// From `<root>/<client MAC>/` (lowercase, dash-separated, from the kernel's ARP table)
+    /// when the MAC is known and that directory exists, else from the root.
+    Mac,
+}
+
 /// How block numbers continue after 65535.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -4,6 +4,7 @@
 
 pub mod remap;
 pub mod resolve;
+pub mod unique;
 pub mod upload;
 
 #[cfg(test)]

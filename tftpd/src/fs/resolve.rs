@@ -265,6 +265,31 @@ impl Root {
         &self.path
     }
 
+    /// The directory `name` (one plain component) beneath this root, as a root of its own;
+    /// `None` when there is no such directory. Resolved as request paths are, so a symlink
+    /// that stays inside the root works and nothing outside it is reached.
+    pub fn subdir(&self, name: &str) -> Result<Option<Self>, ResolveError> {
+        let path = RequestPath::parse(name.as_bytes())?;
+        if path.parent().is_some() {
+            return Err(ResolveError::BadName {
+                name: name.to_string(),
+                reason: "a directory name, not a path",
+            });
+        }
+        #[cfg(target_os = "linux")]
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+        #[cfg(not(target_os = "linux"))]
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
+        match self.open_beneath(path.as_str(), flags, Mode::empty()) {
+            Ok(dir) => Ok(Some(Self {
+                dir,
+                path: self.path.join(path.as_str()),
+            })),
+            Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(None),
+            Err(e) => Err(ResolveError::from_errno(path.as_str(), e)),
+        }
+    }
+
     /// Opens `rel` (a relative path, or "." for the root) beneath the root.
     pub(super) fn open_beneath(
         &self,

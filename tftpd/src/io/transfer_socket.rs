@@ -389,17 +389,12 @@ impl Blocking {
     /// it is set only when it changes (near the deadline), not once per block.
     fn wait(&self, buf: &mut [u8], deadline: Option<Instant>, abort: &CancellationToken) -> Waited {
         loop {
-            if abort.is_cancelled() {
-                return Waited::Abort;
-            }
-            let now = Instant::now();
-            let left = match deadline {
-                Some(d) if d <= now => return Waited::Deadline,
-                Some(d) => d - now,
-                None => BLOCKING_WAKE,
+            let left = match time_left(deadline, abort) {
+                Ok(left) => left,
+                Err(ended) => return ended,
             };
             // SO_RCVTIMEO rounds down to the kernel's tick and 0 means "forever": at least 1 ms.
-            let timeout = left.min(BLOCKING_WAKE).max(Duration::from_millis(1));
+            let timeout = left.max(Duration::from_millis(1));
             if micros(timeout) != self.timeout_us.load(Ordering::Relaxed) {
                 if let Err(e) = self.socket.set_read_timeout(Some(timeout)) {
                     return Waited::Failed(e);
@@ -412,6 +407,20 @@ impl Blocking {
                 Err(e) => return Waited::Failed(e),
             }
         }
+    }
+}
+
+/// How long a blocking wait may sleep now: the time left before `deadline`, at most
+/// [`BLOCKING_WAKE`] (so the abort signal is seen); or how the wait ends without sleeping.
+fn time_left(deadline: Option<Instant>, abort: &CancellationToken) -> Result<Duration, Waited> {
+    if abort.is_cancelled() {
+        return Err(Waited::Abort);
+    }
+    let now = Instant::now();
+    match deadline {
+        Some(d) if d <= now => Err(Waited::Deadline),
+        Some(d) => Ok((d - now).min(BLOCKING_WAKE)),
+        None => Ok(BLOCKING_WAKE),
     }
 }
 
@@ -487,16 +496,11 @@ impl Ring {
     fn wait(&self, buf: &mut [u8], deadline: Option<Instant>, abort: &CancellationToken) -> Waited {
         use crate::fastpath::uring::Completion;
         loop {
-            if abort.is_cancelled() {
-                return Waited::Abort;
-            }
-            let now = Instant::now();
-            let left = match deadline {
-                Some(d) if d <= now => return Waited::Deadline,
-                Some(d) => d - now,
-                None => BLOCKING_WAKE,
+            let left = match time_left(deadline, abort) {
+                Ok(left) => left,
+                Err(ended) => return ended,
             };
-            match self.lock().wait(buf, left.min(BLOCKING_WAKE)) {
+            match self.lock().wait(buf, left) {
                 Completion::Datagram(n, from) => return Waited::Datagram(n, from),
                 Completion::Failed(e) => return Waited::Failed(e),
                 Completion::TimedOut => {}

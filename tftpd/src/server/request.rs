@@ -207,9 +207,12 @@ pub fn prepare(
     };
     let refuse_options =
         |e: crate::proto::options::OptionError| Refused::bad_request(e.wire_error(), e.to_string());
+    let base = rt.root_for(client);
+    let own = unique_root(base, client, rt)?;
+    let root = own.as_ref().unwrap_or(base);
     match req.kind {
         Kind::Read => {
-            let file = rt.root_for(client).open_read(&path)?;
+            let file = root.open_read(&path)?;
             let size = (mode == Mode::Octet).then_some(file.size);
             let negotiated =
                 negotiate(&options, Direction::Read { size }, limits).map_err(refuse_options)?;
@@ -253,9 +256,7 @@ pub fn prepare(
             }
             let negotiated =
                 negotiate(&options, Direction::Write, limits).map_err(refuse_options)?;
-            let mut upload = rt
-                .root_for(client)
-                .create_upload(&path, &rt.upload_policy)?;
+            let mut upload = root.create_upload(&path, &rt.upload_policy)?;
             if let Some(max) = rt.config.protocol.rollover.max_bytes(negotiated.blksize) {
                 upload.cap_size(max);
             }
@@ -267,6 +268,22 @@ pub fn prepare(
             })
         }
     }
+}
+
+/// The client's own directory under `unique_root`, when the option is on and it exists.
+fn unique_root(
+    base: &crate::fs::Root,
+    client: IpAddr,
+    rt: &Runtime,
+) -> Result<Option<crate::fs::Root>, Refused> {
+    let Some(name) = crate::fs::unique::dir_name(rt.config.unique_root, client) else {
+        return Ok(None);
+    };
+    let own = base.subdir(&name)?;
+    if own.is_some() {
+        tracing::debug!(dir = %name, "served from the client's own directory (unique_root)");
+    }
+    Ok(own)
 }
 
 /// The group key and block count when `negotiated` can be served by multicast; `None`
