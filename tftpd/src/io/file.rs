@@ -223,7 +223,11 @@ impl BlockSource {
                 hint(&mut self.advisor, &self.backing, offset, max_len);
                 let buf = &mut out[DATA_HEADER_LEN..];
                 match (&mut self.read_ahead, &self.backing) {
-                    (Some(r), Backing::File(f)) => r.read(f, buf, offset)?,
+                    // A chunk that cannot hold two blocks saves no pread, only adds a copy
+                    // (blksize 65464 against 64 KiB): read straight into the datagram.
+                    (Some(r), Backing::File(f)) if r.size >= 2 * max_len => {
+                        r.read(f, buf, offset)?
+                    }
                     _ => read_backing(&self.backing, buf, offset)?,
                 }
             }
