@@ -39,13 +39,29 @@ fn socket_filters_drop_the_junk_mix_in_the_kernel_with_the_same_counts() {
         );
         return;
     }
+    // What the default directory holds before (another daemon's pins, or leftovers of one
+    // that was killed): this daemon must add nothing to it.
+    let default_pins = || -> Vec<(std::ffi::OsString, u64)> {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut v: Vec<_> = std::fs::read_dir("/sys/fs/bpf/tftpd")
+            .map(|d| {
+                d.flatten()
+                    .map(|e| (e.file_name(), e.metadata().map_or(0, |m| m.ino())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let before = default_pins();
     let (mut d, body) = run_mix(
         "socket",
         &["--ebpf", "required"],
         &format!("[ebpf]\npin_dir = \"{PIN_DIR}\"\n"),
     );
-    assert!(
-        !std::path::Path::new("/sys/fs/bpf/tftpd/listen_counts").exists(),
+    assert_eq!(
+        default_pins(),
+        before,
         "nothing pinned at the default directory"
     );
     d.wait_for_log("eBPF socket filters attached", Duration::from_secs(5));

@@ -275,8 +275,19 @@ impl Running {
     }
 }
 
+/// How long a server may take to exit on SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Drop for Running {
     fn drop(&mut self) {
+        // SIGTERM first: tftpd then removes its pinned eBPF maps (a SIGKILL would leave them
+        // under /sys/fs/bpf/tftpd for the next run, and for the tests, to find).
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         self.cgroup.kill_all();
         let _ = self.child.kill();
         let _ = self.child.wait();
