@@ -14,6 +14,12 @@ use tftpd::proto::packet::{ack, data_header, encode_error};
 use tftpd_benches::{RequestOptions, run};
 
 const IN_TFTPD: &str = "/usr/sbin/in.tftpd";
+
+/// tftp-hpa's server: where `cargo xtask test` unpacked it (`TFTPD_TEST_IN_TFTPD`), else the
+/// installed one.
+fn in_tftpd() -> std::path::PathBuf {
+    std::env::var_os("TFTPD_TEST_IN_TFTPD").map_or_else(|| IN_TFTPD.into(), Into::into)
+}
 /// How long in.tftpd may take to answer its first request.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -60,10 +66,10 @@ fn wait_until_serving(addr: SocketAddr, file: &str) {
 #[test]
 fn in_tftpd_downloads_verify_with_the_options_it_knows() {
     let test = "in_tftpd_downloads_verify_with_the_options_it_knows";
-    if !std::path::Path::new(IN_TFTPD).exists() {
+    if !in_tftpd().exists() {
         skip(
             test,
-            "needs tftp-hpa's in.tftpd (apt-get install tftpd-hpa)",
+            "needs tftp-hpa's in.tftpd (cargo xtask test unpacks it as root; or apt-get install tftpd-hpa)",
         );
         return;
     }
@@ -85,7 +91,7 @@ fn in_tftpd_downloads_verify_with_the_options_it_knows() {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     // -L: stay in the foreground; -s: chroot into the root; -u: the user to drop to.
     let _server = InTftpd(
-        Command::new(IN_TFTPD)
+        Command::new(in_tftpd())
             .arg("-L")
             .arg("-s")
             .arg(root.path())

@@ -38,7 +38,14 @@ pub(crate) fn run() -> anyhow::Result<()> {
     // `--bench`, criterion runs each bench once as a test (its own rule), every byte still
     // verified, no timing: 9 s for both bench binaries in a debug build here (34 s when the
     // 2 vCPUs ran other builds too).
-    let counts = exec_counting(Command::new(cargo).args(["test", "--workspace", "--all-targets"]))?;
+    let mut tests = Command::new(cargo);
+    tests.args(["test", "--workspace", "--all-targets"]);
+    // tftp-load's tests run against tftp-hpa's in.tftpd too: unpacked from its package, as
+    // the bench does (installing tftpd-hpa would start a service on port 69).
+    if let Some(in_tftpd) = bench::in_tftpd_for_tests()? {
+        tests.env("TFTPD_TEST_IN_TFTPD", in_tftpd);
+    }
+    let counts = exec_counting(&mut tests)?;
     // The Debian package: built, linted, installed, serving a file, purged (root only).
     dist::run_test()?;
     // The side-by-side harness, short: proves every server starts and every column is read

@@ -177,6 +177,20 @@ pub(crate) fn run_quick_in_test() -> anyhow::Result<()> {
     run(["--quick".to_string()].into_iter())
 }
 
+/// tftp-hpa's `in.tftpd` for the test suite (`benches/tests/peers.rs`), unpacked from its
+/// package like the bench's peers; `None` when not root (apt needs it: those tests then say
+/// they skip, and fail under CI=true).
+pub(crate) fn in_tftpd_for_tests() -> anyhow::Result<Option<PathBuf>> {
+    if !is_root() {
+        return Ok(None);
+    }
+    let Some(hpa) = Server::TftpHpa.package() else {
+        return Ok(None);
+    };
+    peers::ensure(&[hpa])?;
+    Ok(Some(peers::binary(hpa)))
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
