@@ -249,8 +249,9 @@ pub struct CpuConfig {
     /// Pin the daemon's threads to these CPUs (Linux); empty: leave it to the scheduler.
     #[serde(default)]
     pub affinity: Vec<usize>,
-    /// Up to this many transfers at once run on a thread of their own with blocking socket
-    /// calls (2 syscalls per lock-step block); the rest on the async runtime. 0: none.
+    /// While no more than this many transfers are running, each new one runs on a thread of
+    /// its own with blocking socket calls (2 syscalls per lock-step block); beyond that, on
+    /// the async runtime, which serves many at once more cheaply. 0: none.
     #[serde(default = "default_transfer_threads")]
     pub transfer_threads: u16,
 }
@@ -265,7 +266,7 @@ impl Default for CpuConfig {
 }
 
 fn default_transfer_threads() -> u16 {
-    16
+    4
 }
 
 /// The most transfer threads: tokio's blocking pool holds 512 threads, and the pool also
@@ -290,6 +291,12 @@ pub struct BatchingConfig {
     /// The most datagrams one `recvmmsg` call takes.
     #[serde(default = "default_recv_batch")]
     pub recv_batch: usize,
+    /// Transfers on the async runtime receive with `recvmmsg` (two datagrams a call, so a
+    /// lock-step block needs no second call to find the queue empty) on a socket registered
+    /// for reading only (no readiness event per DATA sent). Off: tokio's socket, the
+    /// portable path. Linux; elsewhere off (docs/adr/0026).
+    #[serde(default = "default_transfer_recvmmsg")]
+    pub transfer_recvmmsg: bool,
 }
 
 impl Default for BatchingConfig {
@@ -298,6 +305,7 @@ impl Default for BatchingConfig {
             gso: default_gso(),
             recvmmsg: false,
             recv_batch: default_recv_batch(),
+            transfer_recvmmsg: default_transfer_recvmmsg(),
         }
     }
 }
@@ -310,6 +318,10 @@ fn default_recv_batch() -> usize {
 pub const RECV_BATCH: std::ops::RangeInclusive<usize> = 1..=1024;
 
 fn default_gso() -> bool {
+    true
+}
+
+fn default_transfer_recvmmsg() -> bool {
     true
 }
 

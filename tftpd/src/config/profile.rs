@@ -57,9 +57,6 @@ send_buffer = 4194304
 cache_size = 268435456
 cache_max_file = 67108864
 read_ahead = 262144
-
-[cpu]
-transfer_threads = 64
 "#;
 
 const MAXIMUM: &str = r#"
@@ -81,9 +78,6 @@ sendfile = true
 
 [zerocopy]
 enabled = true
-
-[cpu]
-transfer_threads = 64
 
 [io_uring]
 enabled = true

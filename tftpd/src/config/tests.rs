@@ -259,18 +259,24 @@ fn a_profile_sets_its_keys_and_the_file_overrides_them() {
     assert_eq!(p.profile, Profile::Performance);
     assert_eq!(p.file_io.cache_size, 256 << 20, "the preset's cache");
     assert_eq!(p.file_io.read_ahead, 256 << 10);
-    assert_eq!(p.cpu.transfer_threads, 64);
+    assert_eq!(
+        p.cpu.transfer_threads, 4,
+        "more transfer threads measured as a loss (docs/adr/0026): the default"
+    );
     assert_eq!(p.socket.recv_buffer, 8 << 20);
     assert!(
         p.batching.gso,
         "keys the preset leaves alone keep their defaults"
     );
     let c = Config::from_toml_str(
-        "[performance]\nprofile = \"performance\"\n[performance.cpu]\ntransfer_threads = 2\n",
+        "[performance]\nprofile = \"performance\"\n[performance.file_io]\nread_ahead = 65536\n",
         None,
     )
     .expect("override");
-    assert_eq!(c.performance.cpu.transfer_threads, 2, "the file's key wins");
+    assert_eq!(
+        c.performance.file_io.read_ahead, 65536,
+        "the file's key wins"
+    );
     assert_eq!(
         c.performance.file_io.cache_size,
         256 << 20,

@@ -173,6 +173,58 @@ impl MmsgReceiver {
     }
 }
 
+/// What one [`recv_two`] call received: how many datagrams the kernel gave (1 or 2; fewer
+/// than 2 means the queue is now empty), and each one's length and source (`None` for one
+/// without an IPv4 or IPv6 source, which UDP over IP never gives).
+pub type Two = (usize, [Option<(usize, SocketAddr)>; 2]);
+
+/// Up to two datagrams in one non-blocking `recvmmsg`, into `first` and then `second`: a
+/// transfer's receive that also tells whether its queue is now empty, so it can stop
+/// without a second call that would only say EAGAIN. `WouldBlock` when nothing is queued.
+pub fn recv_two(socket: &impl AsFd, first: &mut [u8], second: &mut [u8]) -> io::Result<Two> {
+    // SAFETY: all zero bytes is a valid sockaddr_storage (AF_UNSPEC).
+    let mut addrs: [libc::sockaddr_storage; 2] = unsafe { zeroed() };
+    let mut iovs = [
+        libc::iovec {
+            iov_base: first.as_mut_ptr().cast(),
+            iov_len: first.len(),
+        },
+        libc::iovec {
+            iov_base: second.as_mut_ptr().cast(),
+            iov_len: second.len(),
+        },
+    ];
+    // SAFETY: all zero bytes is a valid mmsghdr (null pointers, zero lengths).
+    let mut hdrs: [libc::mmsghdr; 2] = unsafe { zeroed() };
+    for (i, h) in hdrs.iter_mut().enumerate() {
+        h.msg_hdr.msg_name = (&raw mut addrs[i]).cast();
+        h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        h.msg_hdr.msg_iov = &raw mut iovs[i];
+        h.msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: both headers point at this frame's address storage and iovecs, which point
+    // at the two caller buffers with their true lengths; all outlive the call.
+    let n = unsafe {
+        libc::recvmmsg(
+            socket.as_fd().as_raw_fd(),
+            hdrs.as_mut_ptr(),
+            2,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    let mut got = [None, None];
+    for (i, slot) in got.iter_mut().enumerate().take(n) {
+        let h = &hdrs[i].msg_hdr;
+        *slot = peer(&addrs[i], h.msg_namelen).map(|from| (hdrs[i].msg_len as usize, from));
+    }
+    Ok((n, got))
+}
+
 /// The source address the kernel wrote, if it is IPv4 or IPv6.
 fn peer(addr: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
     let len = len as usize;

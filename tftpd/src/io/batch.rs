@@ -70,32 +70,57 @@ impl Batch {
     /// Splits the batch into GSO runs: consecutive datagrams of one size (the last of a run
     /// may be shorter, as a file's final block is), at most `max_segments` of them and at
     /// most `max_bytes` in all. A datagram longer than the one before starts a new run.
-    pub fn runs(&self, max_segments: usize, max_bytes: usize) -> Vec<Run> {
-        let mut runs: Vec<Run> = Vec::new();
-        let mut at = 0;
-        for &n in &self.lens {
-            let extend = runs.last().is_some_and(|r| {
-                let last_full = r.end - r.start == r.segment * r.count;
-                last_full
-                    && n <= r.segment
-                    && r.count < max_segments
-                    && r.end - r.start + n <= max_bytes
-            });
-            match runs.last_mut() {
-                Some(r) if extend => {
-                    r.end += n;
-                    r.count += 1;
-                }
-                _ => runs.push(Run {
-                    start: at,
-                    end: at + n,
-                    segment: n,
-                    count: 1,
-                }),
-            }
-            at += n;
+    pub fn runs(&self, max_segments: usize, max_bytes: usize) -> Runs<'_> {
+        Runs {
+            lens: &self.lens,
+            next: 0,
+            at: 0,
+            max_segments,
+            max_bytes,
         }
-        runs
+    }
+}
+
+/// The GSO runs of a batch, in order (see [`Batch::runs`]); computed as they are taken, so a
+/// send allocates nothing.
+#[derive(Debug)]
+pub struct Runs<'a> {
+    lens: &'a [usize],
+    /// The first datagram not yet in a run.
+    next: usize,
+    /// Where it starts in the buffer.
+    at: usize,
+    max_segments: usize,
+    max_bytes: usize,
+}
+
+impl Iterator for Runs<'_> {
+    type Item = Run;
+
+    fn next(&mut self) -> Option<Run> {
+        let &first = self.lens.get(self.next)?;
+        let mut run = Run {
+            start: self.at,
+            end: self.at + first,
+            segment: first,
+            count: 1,
+        };
+        self.next += 1;
+        while let Some(&n) = self.lens.get(self.next) {
+            let all_full = run.end - run.start == run.segment * run.count;
+            let fits = all_full
+                && n <= run.segment
+                && run.count < self.max_segments
+                && run.end - run.start + n <= self.max_bytes;
+            if !fits {
+                break;
+            }
+            run.end += n;
+            run.count += 1;
+            self.next += 1;
+        }
+        self.at = run.end;
+        Some(run)
     }
 }
 
@@ -111,34 +136,37 @@ mod tests {
         b
     }
 
-    fn shape(runs: &[Run]) -> Vec<(usize, usize)> {
-        runs.iter().map(|r| (r.segment, r.count)).collect()
+    fn shape(runs: Runs<'_>) -> Vec<(usize, usize)> {
+        runs.map(|r| (r.segment, r.count)).collect()
     }
 
     #[test]
     fn a_window_with_a_short_last_block_is_one_run() {
         let b = batch(&[516, 516, 516, 100]);
-        assert_eq!(shape(&b.runs(64, 65507)), [(516, 4)]);
-        assert_eq!(b.runs(64, 65507)[0].end, b.bytes().len());
+        assert_eq!(shape(b.runs(64, 65507)), [(516, 4)]);
+        assert_eq!(
+            b.runs(64, 65507).next().map(|r| r.end),
+            Some(b.bytes().len())
+        );
     }
 
     #[test]
     fn runs_split_at_size_changes_and_limits() {
         assert_eq!(
-            shape(&batch(&[4, 516, 516]).runs(64, 65507)),
+            shape(batch(&[4, 516, 516]).runs(64, 65507)),
             [(4, 1), (516, 2)]
         );
         assert_eq!(
-            shape(&batch(&[516, 100, 516]).runs(64, 65507)),
+            shape(batch(&[516, 100, 516]).runs(64, 65507)),
             [(516, 2), (516, 1)],
             "nothing may follow a short datagram in a run"
         );
         assert_eq!(
-            shape(&batch(&[10; 5]).runs(2, 65507)),
+            shape(batch(&[10; 5]).runs(2, 65507)),
             [(10, 2), (10, 2), (10, 1)]
         );
         assert_eq!(
-            shape(&batch(&[1000; 5]).runs(64, 2500)),
+            shape(batch(&[1000; 5]).runs(64, 2500)),
             [(1000, 2), (1000, 2), (1000, 1)]
         );
     }

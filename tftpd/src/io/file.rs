@@ -210,7 +210,19 @@ impl BlockSource {
     /// means the file has ended. Netascii blocks must be asked for in order, which the read
     /// state machine guarantees.
     pub fn read_block(&mut self, index: u64, max_len: usize) -> io::Result<Vec<u8>> {
-        let mut out = vec![0u8; DATA_HEADER_LEN + max_len];
+        self.read_block_into(index, max_len, Vec::new())
+    }
+
+    /// As [`read_block`](Self::read_block), into `out` (emptied first), which saves an
+    /// allocation per block when `out` is a buffer an earlier block used.
+    pub fn read_block_into(
+        &mut self,
+        index: u64,
+        max_len: usize,
+        mut out: Vec<u8>,
+    ) -> io::Result<Vec<u8>> {
+        out.clear();
+        out.resize(DATA_HEADER_LEN + max_len, 0);
         let block_offset = || {
             (index - 1)
                 .checked_mul(max_len as u64)

@@ -15,7 +15,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::alarms::{Alarms, Rang};
 use super::batch::Batch;
+use super::owned_socket::OwnedSocket;
 use super::socket::{bind_in_range, bind_one};
 
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
@@ -47,8 +49,12 @@ pub struct TransferSocket {
 
 #[derive(Debug)]
 enum Handle {
-    /// Non-blocking, registered with the async runtime.
+    /// Non-blocking, registered with the async runtime through tokio's socket (the portable
+    /// path; also the listening socket a single-port transfer shares).
     Async(Arc<UdpSocket>),
+    /// Non-blocking, the transfer's own, registered with the async runtime for reading only
+    /// (`performance.batching.transfer_recvmmsg`).
+    Owned(OwnedSocket),
     /// Blocking, for a transfer on a thread of its own; never registered with the runtime.
     Blocking(Blocking),
     /// Blocking, for a transfer on a thread of its own, its sends and receives through a
@@ -100,11 +106,18 @@ pub enum Waited {
 
 impl TransferSocket {
     /// Binds a socket for a transfer with `peer`, on the listener's local address `local`
-    /// (the port replaced), from `ports` when given, else an ephemeral port.
-    pub fn bind(local: SocketAddr, ports: Option<(u16, u16)>) -> io::Result<Self> {
+    /// (the port replaced), from `ports` when given, else an ephemeral port, and registers
+    /// it with the async runtime: through tokio's socket (the portable path), or with
+    /// `recvmmsg` for reading only (see [`OwnedSocket`]).
+    pub fn bind(local: SocketAddr, ports: Option<(u16, u16)>, recvmmsg: bool) -> io::Result<Self> {
         let socket = bind_transfer(local, ports)?;
+        let handle = if recvmmsg {
+            Handle::Owned(OwnedSocket::new(socket, true)?)
+        } else {
+            Handle::Async(Arc::new(UdpSocket::from_std(socket)?))
+        };
         Ok(Self {
-            handle: Handle::Async(Arc::new(UdpSocket::from_std(socket)?)),
+            handle,
             inbox: None,
         })
     }
@@ -166,7 +179,7 @@ impl TransferSocket {
     /// Where the transfer on this socket runs.
     pub fn lane(&self) -> Lane {
         match &self.handle {
-            Handle::Async(_) => Lane::Async,
+            Handle::Async(_) | Handle::Owned(_) => Lane::Async,
             Handle::Blocking(_) => Lane::Thread,
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(_) => Lane::IoUring,
@@ -176,6 +189,7 @@ impl TransferSocket {
     fn fd(&self) -> BorrowedFd<'_> {
         match &self.handle {
             Handle::Async(s) => s.as_fd(),
+            Handle::Owned(s) => s.socket().as_fd(),
             Handle::Blocking(b) => b.socket.as_fd(),
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(r) => r.socket.as_fd(),
@@ -192,6 +206,7 @@ impl TransferSocket {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         match &self.handle {
             Handle::Async(s) => s.local_addr(),
+            Handle::Owned(s) => s.socket().local_addr(),
             Handle::Blocking(b) => b.socket.local_addr(),
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(r) => r.socket.local_addr(),
@@ -211,6 +226,7 @@ impl TransferSocket {
         }
         match &self.handle {
             Handle::Async(s) => s.recv_from(buf).await,
+            Handle::Owned(s) => s.recv_from(buf).await,
             Handle::Blocking(b) => loop {
                 match b.socket.recv_from(buf) {
                     Err(e) if retry(&e) => {}
@@ -228,33 +244,29 @@ impl TransferSocket {
         }
     }
 
-    /// Waits for a datagram until `deadline` (none: no limit), or until `abort` is
-    /// cancelled, whichever comes first.
+    /// Waits for a datagram until `deadline` (none: no limit), or until the drain's abort
+    /// signal in `alarms`, whichever comes first.
     pub async fn wait(
         &self,
         buf: &mut [u8],
         deadline: Option<Instant>,
-        abort: &CancellationToken,
+        alarms: &mut Alarms,
     ) -> Waited {
         match &self.handle {
-            Handle::Blocking(b) => return b.wait(buf, deadline, abort),
+            Handle::Blocking(b) => return b.wait(buf, deadline, alarms.abort()),
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::Ring(r) => return r.wait(buf, deadline, abort),
-            Handle::Async(_) => {}
+            Handle::Ring(r) => return r.wait(buf, deadline, alarms.abort()),
+            Handle::Async(_) | Handle::Owned(_) => {}
         }
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             received = self.recv_from(buf) => match received {
                 Ok((n, from)) => Waited::Datagram(n, from),
                 Err(e) => Waited::Failed(e),
             },
-            () = sleep => Waited::Deadline,
-            () = abort.cancelled() => Waited::Abort,
+            rang = alarms.ring(deadline) => match rang {
+                Rang::Deadline => Waited::Deadline,
+                Rang::Abort => Waited::Abort,
+            },
         }
     }
 
@@ -262,6 +274,7 @@ impl TransferSocket {
     pub async fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
         match &self.handle {
             Handle::Async(s) => s.send_to(datagram, to).await.map(drop),
+            Handle::Owned(s) => s.send_to(datagram, to).await,
             Handle::Blocking(b) => b.socket.send_to(datagram, to).map(drop),
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(r) => {
@@ -282,6 +295,7 @@ impl TransferSocket {
                 let fd = s.as_fd();
                 s.async_io(tokio::io::Interest::WRITABLE, || f(fd)).await
             }
+            Handle::Owned(s) => s.write_with(f).await,
             Handle::Blocking(b) => blocking_call(&b.socket, f),
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(r) => {
@@ -460,7 +474,6 @@ impl Ring {
             use crate::fastpath::gso;
             batch
                 .runs(gso::MAX_SEGMENTS, gso::MAX_BYTES)
-                .iter()
                 .map(|r| (r.start, r.end, r.segment))
                 .collect()
         } else {
@@ -565,7 +578,7 @@ mod tests {
     #[tokio::test]
     async fn transfer_socket_binds_inside_the_port_range() {
         let local: SocketAddr = "127.0.0.1:69".parse().expect("addr");
-        let a = TransferSocket::bind(local, Some((40000, 40003))).expect("first bind");
+        let a = TransferSocket::bind(local, Some((40000, 40003)), true).expect("first bind");
         let b =
             TransferSocket::bind_blocking(local, Some((40000, 40003)), None).expect("second bind");
         for s in [&a, &b] {
@@ -585,8 +598,9 @@ mod tests {
     #[tokio::test]
     async fn full_port_range_is_an_addr_in_use_error() {
         let local: SocketAddr = "127.0.0.1:69".parse().expect("addr");
-        let _held = TransferSocket::bind(local, Some((40010, 40010))).expect("bind");
-        let err = TransferSocket::bind(local, Some((40010, 40010))).expect_err("range is full");
+        let _held = TransferSocket::bind(local, Some((40010, 40010)), false).expect("bind");
+        let err =
+            TransferSocket::bind(local, Some((40010, 40010)), true).expect_err("range is full");
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
     }
 
@@ -614,7 +628,11 @@ mod tests {
             .expect("send");
         let mut buf = [0u8; 16];
         let deadline = Instant::now() + Duration::from_secs(5);
-        match ready(s.wait(&mut buf, Some(deadline), &CancellationToken::new())) {
+        match ready(s.wait(
+            &mut buf,
+            Some(deadline),
+            &mut Alarms::new(&CancellationToken::new()),
+        )) {
             Waited::Datagram(n, from) => {
                 assert_eq!(&buf[..n], b"\0\x04\0\x01", "the bytes sent");
                 assert_eq!(from, peer.local_addr().expect("addr"), "the source");
@@ -629,7 +647,11 @@ mod tests {
         let mut buf = [0u8; 16];
         let started = Instant::now();
         let deadline = started + BLOCKING_WAKE * 3 + Duration::from_millis(20);
-        let waited = ready(s.wait(&mut buf, Some(deadline), &CancellationToken::new()));
+        let waited = ready(s.wait(
+            &mut buf,
+            Some(deadline),
+            &mut Alarms::new(&CancellationToken::new()),
+        ));
         assert!(matches!(waited, Waited::Deadline), "got {waited:?}");
         assert!(
             Instant::now() >= deadline,
@@ -649,7 +671,7 @@ mod tests {
         });
         let mut buf = [0u8; 16];
         let started = Instant::now();
-        let waited = ready(s.wait(&mut buf, None, &abort));
+        let waited = ready(s.wait(&mut buf, None, &mut Alarms::new(&abort)));
         canceller.join().expect("canceller");
         assert!(matches!(waited, Waited::Abort), "got {waited:?}");
         // Bounded by the wake interval, with room for a busy machine.

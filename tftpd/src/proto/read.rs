@@ -61,6 +61,9 @@ pub struct ReadTransfer {
     stats: TransferStats,
     /// The block index of the DATA `poll_transmit` gave out last (None after OACK or ERROR).
     last_transmit: Option<u64>,
+    /// Buffers of acknowledged blocks (at most a window's worth), for the shell to read the
+    /// next blocks into instead of allocating one per block.
+    spent: Vec<Vec<u8>>,
 }
 
 impl ReadTransfer {
@@ -87,7 +90,16 @@ impl ReadTransfer {
             outcome: None,
             stats: TransferStats::default(),
             last_transmit: None,
+            spent: Vec::new(),
         }
+    }
+
+    /// An empty buffer to read the next block into: one an acknowledged block used, when
+    /// there is one (no allocation), else a new one.
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        let mut b = self.spent.pop().unwrap_or_default();
+        b.clear();
+        b
     }
 
     /// The block the shell should read next, if the window has room for it.
@@ -165,8 +177,12 @@ impl ReadTransfer {
             return;
         };
         let acked = self.base + k;
+        let keep = usize::from(self.cfg.windowsize);
         for d in self.window.drain(..=k as usize) {
             self.stats.bytes += (d.len() - DATA_HEADER_LEN) as u64;
+            if self.spent.len() < keep {
+                self.spent.push(d);
+            }
         }
         self.base = acked + 1;
         self.retries = 0;

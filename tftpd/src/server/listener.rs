@@ -194,17 +194,23 @@ async fn handle(
         });
         return;
     }
-    // A thread of its own when one is free (not for a multicast request: its group is
-    // served by the async runtime).
+    // A thread of its own while the daemon runs few transfers (not for a multicast request:
+    // its group is served by the async runtime). A thread costs a context switch per block;
+    // the runtime spreads its wake-ups over every transfer ready at once, which is cheaper
+    // from a handful of concurrent transfers on (docs/adr/0026).
     let place = if asks_multicast(&req, &rt) {
         None
     } else {
         let max = usize::from(rt.config.performance.cpu.transfer_threads);
-        shared.transfer_threads.claim(max)
+        if shared.admission.running() <= max {
+            shared.transfer_threads.claim(max)
+        } else {
+            None
+        }
     };
     let bound = match &place {
         Some(_) => TransferSocket::bind_blocking(local, ports, ring_settings(&rt.config)),
-        None => TransferSocket::bind(local, ports),
+        None => TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config)),
     };
     let transfer_socket = match bound {
         Ok(s) => {
@@ -239,6 +245,13 @@ async fn handle(
             shared.tracker.spawn(serve);
         }
     }
+}
+
+/// Whether an async transfer's socket receives with `recvmmsg`, registered for reading only
+/// (`performance.batching.transfer_recvmmsg`, when the kernel has `recvmmsg`; elsewhere the
+/// portable tokio socket).
+fn transfer_recvmmsg(config: &crate::config::Config) -> bool {
+    config.performance.batching.transfer_recvmmsg && crate::fastpath::support().recvmmsg
 }
 
 /// The ring a transfer thread drives its socket with, when `[performance.io_uring]` is on

@@ -9,6 +9,7 @@ use std::time::Instant;
 use tracing::{Instrument as _, Span, debug, info, warn};
 
 use crate::filter::{self, FilterCounters, KernelFilter, Role};
+use crate::io::alarms::Alarms;
 use crate::io::batch::Batch;
 use crate::io::file::{BlockSource, UploadSink};
 use crate::io::file_send::FileBlock;
@@ -86,7 +87,8 @@ impl Session for ReadSession {
     }
     fn prepare_output(&mut self, now: Instant) {
         while let Some(req) = self.machine.poll_block_request() {
-            match self.source.read_block(req.index, req.max_len) {
+            let buf = self.machine.take_buffer();
+            match self.source.read_block_into(req.index, req.max_len, buf) {
                 Ok(datagram) => self.machine.handle_block(now, datagram),
                 Err(e) => {
                     warn!(error = %e, block = req.index, "reading the file failed");
@@ -463,6 +465,7 @@ async fn drive(
     let mut buf = vec![0u8; s.recv_capacity()];
     let mut batch = Batch::default();
     let mut from_file = Vec::new();
+    let mut alarms = Alarms::new(&shared.abort);
     loop {
         s.prepare_output(Instant::now());
         batch.clear();
@@ -492,7 +495,7 @@ async fn drive(
             return;
         }
         let deadline = m.poll_timeout();
-        match socket.wait(&mut buf, deadline, &shared.abort).await {
+        match socket.wait(&mut buf, deadline, &mut alarms).await {
             Waited::Datagram(n, _)
                 if screen.is_some_and(|(r, c)| !filter::admit(r, &buf[..n], c)) => {}
             Waited::Datagram(n, from) if from == peer => {

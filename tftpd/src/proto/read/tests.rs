@@ -396,3 +396,34 @@ fn last_transmit_block_names_the_data_index_even_after_rollover() {
         t.handle_datagram(now, &ack(wire));
     }
 }
+
+#[test]
+fn acknowledged_blocks_lend_their_buffers_to_the_next_reads_at_most_a_window() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 4, false), now);
+    assert_eq!(t.take_buffer().capacity(), 0, "nothing acknowledged yet");
+    for i in 1..=4u8 {
+        t.handle_block(now, block(&[i; 512]));
+    }
+    assert_eq!(drain(&mut t).len(), 4, "a window of 4 sent");
+    t.handle_datagram(now, &ack(4));
+    let lent: Vec<Vec<u8>> = (0..5).map(|_| t.take_buffer()).collect();
+    assert!(
+        lent.iter().all(Vec::is_empty),
+        "a lent buffer comes back empty"
+    );
+    let reused = lent.iter().filter(|b| b.capacity() >= 516).count();
+    assert_eq!(reused, 4, "the window's four buffers, then a new one");
+    // The buffers carry the next blocks as well as fresh ones would.
+    let mut next = t.take_buffer();
+    next.extend_from_slice(&block(&[5; 100]));
+    t.handle_block(now, next);
+    assert_eq!(
+        drain(&mut t),
+        vec![{
+            let mut d = vec![0, 3, 0, 5];
+            d.extend_from_slice(&[5; 100]);
+            d
+        }]
+    );
+}

@@ -1,0 +1,176 @@
+//! What a transfer waits for besides a datagram: its retransmit deadline and the drain's
+//! abort signal, each kept from one wait to the next.
+//!
+//! A lock-step transfer waits once per block and its deadline moves forward every time. A
+//! fresh `Sleep` per wait costs a timer-wheel removal and insertion per block, and an
+//! insertion wakes the runtime's driver (an eventfd `write`) whenever the driver has no
+//! earlier timer; a fresh `cancelled()` future likewise registers with the token on every
+//! wait. Here the timer moves only when the deadline comes *earlier*. When it fires before
+//! the deadline (the deadline moved on since it was set) it is set again then, so a
+//! transfer whose deadline moves forward every block updates its timer about once per
+//! retransmit timeout instead of once per block.
+
+use std::pin::Pin;
+use std::time::Instant;
+
+use tokio::time::Sleep;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+/// How a wait on [`Alarms`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rang {
+    /// The deadline passed.
+    Deadline,
+    /// The drain's abort signal came.
+    Abort,
+}
+
+/// A transfer's deadline timer and abort signal (see the module doc).
+#[derive(Debug)]
+pub struct Alarms {
+    abort: CancellationToken,
+    /// Made on the first timed wait (a transfer on a thread of its own never needs one).
+    timer: Option<Pin<Box<Sleep>>>,
+    /// When `timer` fires (None: not set since it fired, or never).
+    armed: Option<Instant>,
+    /// Made on the first async wait.
+    cancelled: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+}
+
+impl Alarms {
+    /// Alarms for a transfer that the drain ends through `abort`.
+    pub fn new(abort: &CancellationToken) -> Self {
+        Self {
+            abort: abort.clone(),
+            timer: None,
+            armed: None,
+            cancelled: None,
+        }
+    }
+
+    /// The drain's abort signal.
+    pub fn abort(&self) -> &CancellationToken {
+        &self.abort
+    }
+
+    /// Waits until `deadline` (none: no limit) or the abort signal, whichever comes first.
+    /// Must be called inside the async runtime.
+    pub async fn ring(&mut self, deadline: Option<Instant>) -> Rang {
+        if self.abort.is_cancelled() {
+            return Rang::Abort;
+        }
+        let abort = &self.abort;
+        let cancelled = self
+            .cancelled
+            .get_or_insert_with(|| Box::pin(abort.clone().cancelled_owned()));
+        tokio::select! {
+            () = cancelled.as_mut() => Rang::Abort,
+            () = until(&mut self.timer, &mut self.armed, deadline) => Rang::Deadline,
+        }
+    }
+}
+
+/// Completes at `deadline` (never when `None`), moving `timer` only when it is set to fire
+/// later than `deadline` or has fired before it.
+async fn until(
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    armed: &mut Option<Instant>,
+    deadline: Option<Instant>,
+) {
+    let Some(deadline) = deadline else {
+        return std::future::pending().await;
+    };
+    loop {
+        let at = tokio::time::Instant::from_std(deadline);
+        let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if armed.is_none_or(|a| a > deadline) {
+            t.as_mut().reset(at);
+            *armed = Some(deadline);
+        }
+        t.as_mut().await;
+        // It fired at `armed`: that is the deadline, or an earlier one the deadline has
+        // moved on from, in which case the timer is set again to the deadline.
+        // The runtime's clock, which its timers follow (and tests can pause).
+        if *armed == Some(deadline) || tokio::time::Instant::now().into_std() >= deadline {
+            return;
+        }
+        *armed = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The runtime's (paused) clock, which the timers follow.
+    fn now() -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_moved_later_is_kept_not_the_first_one() {
+        let abort = CancellationToken::new();
+        let mut alarms = Alarms::new(&abort);
+        let start = now();
+        // The first wait sets the timer; a datagram ends it early (modelled by a timeout).
+        let first = start + Duration::from_millis(100);
+        let r = tokio::time::timeout(Duration::from_millis(10), alarms.ring(Some(first))).await;
+        assert!(r.is_err(), "the first deadline had not passed");
+        // The next wait has a later deadline: it must not end at the first one.
+        let later = start + Duration::from_millis(300);
+        assert_eq!(alarms.ring(Some(later)).await, Rang::Deadline);
+        assert!(
+            now() >= later,
+            "ended {:?} before the later deadline",
+            later - now()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_moved_earlier_ends_the_wait_then() {
+        let abort = CancellationToken::new();
+        let mut alarms = Alarms::new(&abort);
+        let start = now();
+        let r = tokio::time::timeout(
+            Duration::from_millis(10),
+            alarms.ring(Some(start + Duration::from_secs(5))),
+        )
+        .await;
+        assert!(r.is_err(), "the first deadline had not passed");
+        let earlier = start + Duration::from_millis(50);
+        assert_eq!(alarms.ring(Some(earlier)).await, Rang::Deadline);
+        let now = now();
+        assert!(now >= earlier, "ended before the earlier deadline");
+        assert!(
+            now < start + Duration::from_secs(1),
+            "waited for the old, later deadline: {:?}",
+            now - start
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_passed_deadline_ends_every_wait_on_it_at_once() {
+        let abort = CancellationToken::new();
+        let mut alarms = Alarms::new(&abort);
+        let d = now() + Duration::from_millis(20);
+        assert_eq!(alarms.ring(Some(d)).await, Rang::Deadline);
+        let again = tokio::time::timeout(Duration::from_millis(1), alarms.ring(Some(d))).await;
+        assert_eq!(again, Ok(Rang::Deadline), "the same passed deadline");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_abort_signal_ends_a_wait_without_a_deadline_and_every_later_one() {
+        let abort = CancellationToken::new();
+        let mut alarms = Alarms::new(&abort);
+        let signal = abort.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            signal.cancel();
+        });
+        assert_eq!(alarms.ring(None).await, Rang::Abort);
+        assert_eq!(alarms.ring(None).await, Rang::Abort, "still aborted");
+        assert!(alarms.abort().is_cancelled());
+    }
+}
