@@ -282,6 +282,8 @@ fn rules_tests_and_dashboard_use_only_what_the_running_daemon_exports() {
     let port = free_tcp_port();
     let d = Daemon::start(DaemonArgs {
         args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
+        // A listener thread pinned to a CPU, so the pinned-listener family has a series.
+        config: Some("[performance.cpu]\naffinity = [0]\n".into()),
         ..DaemonArgs::default()
     });
     // The kernel's per-listener line is read from /proc at scrape time: wait until it is there.

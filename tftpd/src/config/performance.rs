@@ -37,13 +37,30 @@ pub struct PerformanceConfig {
 }
 
 /// `[performance.memory]` (Linux): where packet buffers live.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryConfig {
     /// The listeners' `recvmmsg` slots on a huge page: reserved (`MAP_HUGETLB`) when
     /// `vm.nr_hugepages` has one free, else transparent (`MADV_HUGEPAGE`), else ordinary.
     #[serde(default)]
     pub huge_pages: bool,
+    /// On a host with several NUMA nodes, a listener thread pinned to a CPU places its
+    /// memory on that CPU's node (Linux); with one node, nothing to do (a start-up line).
+    #[serde(default = "default_numa")]
+    pub numa: bool,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            huge_pages: false,
+            numa: default_numa(),
+        }
+    }
+}
+
+fn default_numa() -> bool {
+    true
 }
 
 /// `[performance.io_uring]` (Linux, cargo feature `io-uring`): transfer threads drive their
@@ -254,6 +271,13 @@ pub struct CpuConfig {
     /// the async runtime, which serves many at once more cheaply. 0: none.
     #[serde(default = "default_transfer_threads")]
     pub transfer_threads: u16,
+    /// Each listening socket takes its requests on a thread of its own (with `affinity`,
+    /// pinned to one of its CPUs and, on Linux, handed the requests that CPU receives), so a
+    /// burst of requests is not queued behind running transfers. Off: listeners are tasks on
+    /// the async runtime. Never in single-port mode (the listening socket carries the
+    /// transfers). Restart only.
+    #[serde(default = "default_intake_threads")]
+    pub intake_threads: bool,
 }
 
 impl Default for CpuConfig {
@@ -261,8 +285,13 @@ impl Default for CpuConfig {
         Self {
             affinity: Vec::new(),
             transfer_threads: default_transfer_threads(),
+            intake_threads: default_intake_threads(),
         }
     }
+}
+
+fn default_intake_threads() -> bool {
+    true
 }
 
 fn default_transfer_threads() -> u16 {

@@ -122,6 +122,28 @@ pub fn pin_process(cpus: &[usize]) -> Result<usize, AffinityError> {
     Ok(pinned)
 }
 
+/// Pins the calling thread to one CPU (threads it makes later inherit that).
+#[cfg(target_os = "linux")]
+pub fn pin_this_thread(cpu: usize) -> Result<(), AffinityError> {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    use nix::unistd::Pid;
+    let set_error = |source: std::io::Error| AffinityError::Set {
+        cpus: cpu.to_string(),
+        tid: nix::unistd::gettid().as_raw(),
+        source,
+    };
+    let mut set = CpuSet::new();
+    set.set(cpu).map_err(|e| set_error(e.into()))?;
+    sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| set_error(e.into()))
+}
+
+/// Pins the calling thread: not implemented here (the configuration check refuses
+/// `affinity` first).
+#[cfg(not(target_os = "linux"))]
+pub fn pin_this_thread(_cpu: usize) -> Result<(), AffinityError> {
+    Err(AffinityError::Unsupported)
+}
+
 /// Pins the process: not implemented here (the configuration check refuses the key first).
 #[cfg(not(target_os = "linux"))]
 pub fn pin_process(_cpus: &[usize]) -> Result<usize, AffinityError> {

@@ -19,6 +19,12 @@ pub mod hugepage;
 )]
 pub mod mmsg;
 #[cfg(target_os = "linux")]
+#[expect(
+    unsafe_code,
+    reason = "set_mempolicy and get_mempolicy have no safe wrapper"
+)]
+pub mod numa;
+#[cfg(target_os = "linux")]
 pub mod sendfile;
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
 #[expect(

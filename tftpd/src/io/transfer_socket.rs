@@ -286,6 +286,10 @@ impl TransferSocket {
 
     /// Runs the send call `f` on this socket's descriptor: when the async socket is
     /// writable, or at once (and blocking) for a blocking socket.
+    #[cfg_attr(
+        not(target_os = "linux"),
+        expect(dead_code, reason = "only the Linux fast paths (GSO, sendfile) send through it")
+    )]
     pub(super) async fn write_with<R>(
         &self,
         mut f: impl FnMut(BorrowedFd<'_>) -> io::Result<R>,

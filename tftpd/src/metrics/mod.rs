@@ -44,6 +44,8 @@ pub const DATAGRAMS_SENT_TOTAL: &str = "tftpd_datagrams_sent_total";
 pub const LISTENER_RECEIVE_CALLS_TOTAL: &str = "tftpd_listener_receive_calls_total";
 /// Datagrams the listening sockets received (counter).
 pub const LISTENER_DATAGRAMS_TOTAL: &str = "tftpd_listener_datagrams_total";
+/// Datagrams taken by listener threads pinned to a CPU, by that CPU (counter).
+pub const LISTENER_PINNED_DATAGRAMS_TOTAL: &str = "tftpd_listener_pinned_datagrams_total";
 /// Hot-file cache lookups of files it may hold, by result: hit or miss (counter).
 pub const FILE_CACHE_LOOKUPS_TOTAL: &str = "tftpd_file_cache_lookups_total";
 /// MSG_ZEROCOPY sends the kernel reported complete, by result: copied (it copied anyway) or
@@ -191,6 +193,9 @@ pub struct Metrics {
     /// Listener receive calls: recvmmsg, one datagram.
     receive_calls: [AtomicU64; 2],
     listener_datagrams: AtomicU64,
+    /// Datagrams of the listener threads pinned to each CPU (performance.cpu.intake_threads
+    /// with affinity), registered at start.
+    pinned_workers: std::sync::Mutex<Vec<(usize, Arc<AtomicU64>)>>,
 }
 
 fn kind_index(kind: Kind) -> usize {
@@ -224,6 +229,22 @@ impl Metrics {
     pub fn error_sent(&self, code: ErrorCode) {
         let i = usize::from(code.as_u16()).min(ERROR_CODES);
         self.errors_sent[i].fetch_add(1, Relaxed);
+    }
+
+    /// The datagram counter of the listener threads pinned to `cpu` (one series per CPU:
+    /// listeners of several addresses pinned to one CPU share it).
+    pub fn pinned_worker(&self, cpu: usize) -> Arc<AtomicU64> {
+        let mut workers = self
+            .pinned_workers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, c)) = workers.iter().find(|(c, _)| *c == cpu) {
+            return c.clone();
+        }
+        let counter = Arc::new(AtomicU64::new(0));
+        workers.push((cpu, counter.clone()));
+        workers.sort_by_key(|(c, _)| *c);
+        counter
     }
 
     /// Adds the kernel's drop counters of these listening sockets to every scrape.
@@ -486,6 +507,24 @@ impl Metrics {
             "{LISTENER_DATAGRAMS_TOTAL} {}",
             self.listener_datagrams.load(Relaxed)
         );
+        head(
+            &mut out,
+            LISTENER_PINNED_DATAGRAMS_TOTAL,
+            "counter",
+            "Datagrams taken by listener threads pinned to a CPU (performance.cpu.affinity), by that CPU: how the kernel spreads requests over the pinned workers.",
+        );
+        for (cpu, c) in self
+            .pinned_workers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "{LISTENER_PINNED_DATAGRAMS_TOTAL}{{cpu=\"{cpu}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
         head(
             &mut out,
             ZEROCOPY_COMPLETIONS_TOTAL,

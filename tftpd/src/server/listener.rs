@@ -29,8 +29,13 @@ const BUSY: WireError = WireError::new(ErrorCode::NotDefined, "server busy, try 
 const CLIENT_BUSY: WireError =
     WireError::new(ErrorCode::NotDefined, "too many transfers from this client");
 
-/// Takes requests on `socket` until `stop` is cancelled.
-pub async fn listen(socket: ListenSocket, shared: Arc<Shared>) {
+/// Takes requests on `socket` until `stop` is cancelled; a pinned listener thread counts
+/// what it takes in `pinned`.
+pub async fn listen(
+    socket: ListenSocket,
+    shared: Arc<Shared>,
+    pinned: Option<super::intake::WorkerCounter>,
+) {
     let mut bufs = RecvBuffers::default();
     // In single-port mode running transfers still receive through this socket while the
     // server drains: it then keeps routing and refuses only new requests (server::run ends
@@ -55,6 +60,9 @@ pub async fn listen(socket: ListenSocket, shared: Arc<Shared>) {
             },
         };
         shared.metrics.listener_received(bufs.method(), n as u64);
+        if let Some(c) = &pinned {
+            c.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         for i in 0..n {
             if let Some((r, d)) = bufs.get(i) {
                 take(&socket, r, d, draining, &shared).await;
@@ -208,9 +216,14 @@ async fn handle(
             None
         }
     };
-    let bound = match &place {
-        Some(_) => TransferSocket::bind_blocking(local, ports, ring_settings(&rt.config)),
-        None => TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config)),
+    // Transfers run on the shared runtime even when this listener has a thread of its own:
+    // their sockets are registered, and their tasks spawned, there.
+    let bound = {
+        let _transfers = shared.transfers.enter();
+        match &place {
+            Some(_) => TransferSocket::bind_blocking(local, ports, ring_settings(&rt.config)),
+            None => TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config)),
+        }
     };
     let transfer_socket = match bound {
         Ok(s) => {
@@ -229,6 +242,7 @@ async fn handle(
             return;
         }
     };
+    let _transfers = shared.transfers.enter();
     metrics.transfer_started_on(transfer_socket.lane());
     let serve = session::serve(req, peer, transfer_socket, rt, shared.clone(), ticket);
     match place {

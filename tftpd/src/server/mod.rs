@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod file_io;
+pub mod intake;
 pub mod listener;
 pub mod multicast;
 pub mod reload;
@@ -63,6 +64,8 @@ pub struct Shared {
     pub file_cache: Arc<FileCache>,
     /// Transfers on threads of their own (`performance.cpu.transfer_threads`).
     pub transfer_threads: threads::TransferThreads,
+    /// The async runtime transfers run on (listener threads start theirs there).
+    pub transfers: tokio::runtime::Handle,
 }
 
 /// The listener's end of a single-port transfer's inbox.
@@ -94,16 +97,50 @@ pub async fn run(
         multicast: multicast::Groups::default(),
         file_cache,
         transfer_threads: threads::TransferThreads::default(),
+        transfers: tokio::runtime::Handle::current(),
     });
     let mut addrs: Vec<SocketAddr> = Vec::new();
     let mut listener_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let (threads, affinity, numa) = {
+        let rt = shared.runtime.borrow();
+        let p = &rt.config.performance;
+        (p.cpu.intake_threads, p.cpu.affinity.clone(), p.memory.numa)
+    };
+    if threads && shared.single_port {
+        info!(
+            "performance.cpu.intake_threads: single-port mode serves transfers from the \
+             listening socket, so its listener stays on the async runtime"
+        );
+    }
+    let pinned = threads && !shared.single_port && !affinity.is_empty();
+    let node_of = intake::numa_nodes(numa, pinned);
+    let mut group_sizes: Vec<(SocketAddr, usize)> = Vec::new();
     for l in listeners {
-        let socket = ListenSocket::new(l)?;
-        // A reuseport group is several sockets on one address: named once.
-        if !addrs.contains(&socket.local_addr()) {
-            addrs.push(socket.local_addr());
-        }
-        listener_tasks.push(tokio::spawn(listener::listen(socket, shared.clone())));
+        let local = l.local_addr()?;
+        // A reuseport group is several sockets on one address: named once, numbered within.
+        let index = match group_sizes.iter_mut().find(|(a, _)| *a == local) {
+            Some((_, n)) => {
+                *n += 1;
+                *n - 1
+            }
+            None => {
+                group_sizes.push((local, 1));
+                addrs.push(local);
+                0
+            }
+        };
+        let task = if threads && !shared.single_port {
+            let cpu = intake::cpu_for(&affinity, index);
+            let node = cpu.and_then(|c| node_of.as_ref().and_then(|f| f(c)));
+            intake::start(l, shared.clone(), intake::Placement { cpu, node })?
+        } else {
+            tokio::spawn(listener::listen(
+                ListenSocket::new(l)?,
+                shared.clone(),
+                None,
+            ))
+        };
+        listener_tasks.push(task);
     }
     shared.metrics.set_listeners(addrs.clone());
     let fields: Vec<String> = addrs.iter().map(|a| format!("listen={a}")).collect();

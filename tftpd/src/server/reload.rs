@@ -92,6 +92,10 @@ fn warn_restart_only(old: &Config, new: &Config, xdp_loaded: bool) {
             "performance.cpu.affinity",
             old.performance.cpu.affinity != new.performance.cpu.affinity,
         ),
+        (
+            "performance.cpu.intake_threads",
+            old.performance.cpu.intake_threads != new.performance.cpu.intake_threads,
+        ),
         // Applied once, while still privileged.
         (
             "performance.realtime",

@@ -176,6 +176,7 @@ pub(super) const PORTABLE_CONFIG: &str = "\
 [performance.batching]
 gso = false
 recvmmsg = false
+transfer_recvmmsg = false
 
 [performance.socket]
 recv_buffer = 0
@@ -193,6 +194,7 @@ enabled = false
 
 [performance.cpu]
 transfer_threads = 0
+intake_threads = false
 ";
 
 /// Where the portable config is written for the served root `root`.
