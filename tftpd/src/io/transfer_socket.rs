@@ -288,7 +288,10 @@ impl TransferSocket {
     /// writable, or at once (and blocking) for a blocking socket.
     #[cfg_attr(
         not(target_os = "linux"),
-        expect(dead_code, reason = "only the Linux fast paths (GSO, sendfile) send through it")
+        expect(
+            dead_code,
+            reason = "only the Linux fast paths (GSO, sendfile) send through it"
+        )
     )]
     pub(super) async fn write_with<R>(
         &self,

@@ -99,7 +99,6 @@ pub async fn run(
         transfer_threads: threads::TransferThreads::default(),
         transfers: tokio::runtime::Handle::current(),
     });
-    let mut addrs: Vec<SocketAddr> = Vec::new();
     let mut listener_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let (threads, affinity, numa) = {
         let rt = shared.runtime.borrow();
@@ -114,18 +113,18 @@ pub async fn run(
     }
     let pinned = threads && !shared.single_port && !affinity.is_empty();
     let node_of = intake::numa_nodes(numa, pinned);
-    let mut group_sizes: Vec<(SocketAddr, usize)> = Vec::new();
+    // Each address with how many of its sockets are set up so far: a reuseport group is
+    // several sockets on one address, named once and numbered within.
+    let mut groups: Vec<(SocketAddr, usize)> = Vec::new();
     for l in listeners {
         let local = l.local_addr()?;
-        // A reuseport group is several sockets on one address: named once, numbered within.
-        let index = match group_sizes.iter_mut().find(|(a, _)| *a == local) {
+        let index = match groups.iter_mut().find(|(a, _)| *a == local) {
             Some((_, n)) => {
                 *n += 1;
                 *n - 1
             }
             None => {
-                group_sizes.push((local, 1));
-                addrs.push(local);
+                groups.push((local, 1));
                 0
             }
         };
@@ -142,6 +141,7 @@ pub async fn run(
         };
         listener_tasks.push(task);
     }
+    let addrs: Vec<SocketAddr> = groups.iter().map(|(a, _)| *a).collect();
     shared.metrics.set_listeners(addrs.clone());
     let fields: Vec<String> = addrs.iter().map(|a| format!("listen={a}")).collect();
     info!("tftpd ready {}", fields.join(" "));
