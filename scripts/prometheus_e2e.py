@@ -122,9 +122,13 @@ def main():
                 "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}],
             }],
         }))
+        # A listener thread pinned to CPU 0, so the pinned-listener panel has a series.
+        tftpd_config = tmp / "tftpd.toml"
+        tftpd_config.write_text("[performance.cpu]\naffinity = [0]\n")
         try:
             daemon = subprocess.Popen(
-                [tftpd_bin, "--root", str(root), "--listen", f"127.0.0.1:{tftp_port}",
+                [tftpd_bin, "--config", str(tftpd_config), "--root", str(root),
+                 "--listen", f"127.0.0.1:{tftp_port}",
                  "--metrics-listen", f"127.0.0.1:{metrics_port}", "--ebpf", "off",
                  "--user", getpass.getuser()],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
