@@ -76,11 +76,19 @@ impl OwnedSocket {
                             // The queue is empty: no need for a call to say so.
                             ready.clear_ready();
                         }
-                        held.datagram = second;
-                        match first {
-                            Some(got) => return Ok(got),
-                            // No usable source (never for UDP over IP): as if not received.
-                            None => continue,
+                        match (first, second) {
+                            (Some(got), second) => {
+                                held.datagram = second;
+                                return Ok(got);
+                            }
+                            // A datagram without a usable source (never for UDP over IP) is
+                            // as if not received; the second then comes first.
+                            (None, Some((n, from))) => {
+                                let n = n.min(buf.len());
+                                buf[..n].copy_from_slice(&held.buf[..n]);
+                                return Ok((n, from));
+                            }
+                            (None, None) => {}
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
