@@ -24,25 +24,6 @@ fn start(config: &str) -> (Daemon, u16) {
     (d, port)
 }
 
-/// The daemon's threads: (name, CPUs it may run on).
-fn threads(d: &Daemon) -> Vec<(String, String)> {
-    std::fs::read_dir(format!("/proc/{}/task", d.pid()))
-        .expect("task dir")
-        .map(|t| {
-            let t = t.expect("task").path();
-            let name = std::fs::read_to_string(t.join("comm")).expect("comm");
-            let status = std::fs::read_to_string(t.join("status")).expect("status");
-            let cpus = status
-                .lines()
-                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                .expect("Cpus_allowed_list")
-                .trim()
-                .to_string();
-            (name.trim().to_string(), cpus)
-        })
-        .collect()
-}
-
 /// Requests a file that is not there `n` times, each from a new client socket, and waits
 /// for every ERROR 1: one request each through the listener.
 fn missing_file_requests(d: &Daemon, n: usize) {
@@ -67,7 +48,8 @@ fn listeners_run_on_threads_of_their_own_by_default_and_on_the_runtime_when_off(
             .download("a.bin", &[], REPLY)
             .unwrap_or_else(|e| panic!("download ({config:?}): {e:?}"));
         assert_eq!(got, content, "served ({config:?})");
-        let intake = threads(&d)
+        let intake = d
+            .threads()
             .into_iter()
             .filter(|(name, _)| name.starts_with("tftpd-intake"))
             .count();
@@ -75,7 +57,7 @@ fn listeners_run_on_threads_of_their_own_by_default_and_on_the_runtime_when_off(
             intake,
             threads_expected,
             "listener threads with {config:?}: {:?}",
-            threads(&d)
+            d.threads()
         );
     }
 }
@@ -95,11 +77,11 @@ fn single_port_mode_keeps_its_listener_on_the_runtime_and_says_so() {
         d.log()
     );
     assert!(
-        !threads(&d)
+        !d.threads()
             .iter()
             .any(|(n, _)| n.starts_with("tftpd-intake")),
         "no listener thread in single-port mode: {:?}",
-        threads(&d)
+        d.threads()
     );
 }
 
@@ -118,7 +100,8 @@ fn pinned_listener_threads_take_the_requests_their_cpu_receives() {
     let (d, port) = start(
         "[performance.socket]\nreuseport_workers = 2\n[performance.cpu]\naffinity = [0, 1]\n",
     );
-    let pinned: Vec<(String, String)> = threads(&d)
+    let pinned: Vec<(String, String)> = d
+        .threads()
         .into_iter()
         .filter(|(n, _)| n.starts_with("tftpd-intake"))
         .collect();

@@ -268,18 +268,9 @@ fn affinity_pins_every_thread_to_the_listed_cpus() {
         .download("a.bin", &[], REPLY)
         .unwrap_or_else(|e| panic!("download: {e:?}"));
     assert_eq!(got, content, "served while pinned");
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", d.pid())).expect("task dir");
     let mut seen = 0;
-    for t in tasks {
-        let status =
-            std::fs::read_to_string(t.expect("task").path().join("status")).expect("status");
-        let list = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-            .expect("Cpus_allowed_list")
-            .trim()
-            .to_string();
-        assert_eq!(list, "0", "every thread on CPU 0:\n{status}");
+    for (name, cpus) in d.threads() {
+        assert_eq!(cpus, "0", "every thread on CPU 0: {name}");
         seen += 1;
     }
     assert!(

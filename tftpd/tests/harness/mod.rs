@@ -308,6 +308,26 @@ impl Daemon {
         self.child.id()
     }
 
+    /// The daemon's threads now: each one's name and the CPUs it may run on (its
+    /// `Cpus_allowed_list`).
+    pub(crate) fn threads(&self) -> Vec<(String, String)> {
+        std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .expect("task dir")
+            .map(|t| {
+                let t = t.expect("task").path();
+                let name = std::fs::read_to_string(t.join("comm")).expect("comm");
+                let status = std::fs::read_to_string(t.join("status")).expect("status");
+                let cpus = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                    .expect("Cpus_allowed_list")
+                    .trim()
+                    .to_string();
+                (name.trim().to_string(), cpus)
+            })
+            .collect()
+    }
+
     /// Writes a file into the served root.
     pub(crate) fn put_file(&self, name: &str, content: &[u8]) -> PathBuf {
         let p = self.root.path().join(name);
