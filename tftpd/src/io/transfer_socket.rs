@@ -395,6 +395,13 @@ impl TransferSocket {
         self.send_counted(d, to, report).await;
     }
 
+    /// Sends one datagram with one plain send call, and reports it as `send_batch` would.
+    pub async fn send_one_datagram(&self, d: &[u8], to: SocketAddr) -> SendReport {
+        let mut report = SendReport::default();
+        self.send_counted(d, to, &mut report).await;
+        report
+    }
+
     pub(super) async fn send_counted(&self, d: &[u8], to: SocketAddr, report: &mut SendReport) {
         report.single_calls += 1;
         match self.send_to(d, to).await {

@@ -251,6 +251,11 @@ impl ReadTransfer {
         self.outcome.get_or_insert(outcome);
     }
 
+    /// At most how many datagrams [`poll_transmit`](Self::poll_transmit) gives out now.
+    pub fn pending_transmits(&self) -> usize {
+        self.pending.len()
+    }
+
     /// The next datagram to send to the client.
     pub fn poll_transmit(&mut self) -> Option<&[u8]> {
         self.last_transmit = None;

@@ -75,6 +75,10 @@ pub trait Transfer {
     fn handle_timeout(&mut self, now: Instant);
     /// The next datagram to send to the client.
     fn poll_transmit(&mut self) -> Option<&[u8]>;
+    /// At most how many datagrams `poll_transmit` will give out now (an entry may turn out
+    /// stale and be skipped): with 1, the shell can send the one datagram straight from the
+    /// machine's buffer instead of gathering a batch.
+    fn pending_transmits(&self) -> usize;
     /// When `handle_timeout` must next be called; `None` when nothing is outstanding.
     fn poll_timeout(&self) -> Option<Instant>;
     /// True once the transfer has ended and everything queued has been sent.
@@ -96,6 +100,9 @@ macro_rules! impl_transfer {
             }
             fn poll_transmit(&mut self) -> Option<&[u8]> {
                 <$t>::poll_transmit(self)
+            }
+            fn pending_transmits(&self) -> usize {
+                <$t>::pending_transmits(self)
             }
             fn poll_timeout(&self) -> Option<std::time::Instant> {
                 <$t>::poll_timeout(self)

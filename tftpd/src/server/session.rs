@@ -13,7 +13,7 @@ use crate::io::alarms::Alarms;
 use crate::io::batch::Batch;
 use crate::io::file::{BlockSource, UploadSink};
 use crate::io::file_send::FileBlock;
-use crate::io::transfer_socket::{TransferSocket, Waited};
+use crate::io::transfer_socket::{Lane, TransferSocket, Waited};
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
 use crate::proto::packet::{DATA_HEADER_LEN, OP_DATA, OP_ERROR, opcode};
 use crate::proto::read::ReadTransfer;
@@ -61,6 +61,11 @@ trait Session {
     /// The file DATA is sent from, and whether by `sendfile` (else `pread` + send).
     fn file_sender(&mut self) -> Option<(&std::fs::File, &mut bool)> {
         None
+    }
+    /// True when every datagram this session sends comes from the machine's own buffers
+    /// (not from the file by `sendfile`), so a lone one may be sent straight from there.
+    fn sends_from_machine(&self) -> bool {
+        true
     }
 }
 
@@ -130,6 +135,9 @@ impl Session for ReadSession {
     fn file_sender(&mut self) -> Option<(&std::fs::File, &mut bool)> {
         let sendfile = self.file_send.as_mut()?;
         Some((self.source.file_to_send()?, sendfile))
+    }
+    fn sends_from_machine(&self) -> bool {
+        self.file_send.is_none()
     }
 }
 
@@ -466,27 +474,23 @@ async fn drive(
     let mut batch = Batch::default();
     let mut from_file = Vec::new();
     let mut alarms = Alarms::new(&shared.abort);
+    // A turn with one datagram (every lock-step block, OACK, ACK and ERROR) goes straight
+    // from the machine's buffer: no copy into the batch, which then holds no second copy of
+    // an idle transfer's block. Not through a ring (its send leaves with the next wait's
+    // one `io_uring_enter`) and not while zerocopy lends the batch's buffer to the kernel.
+    let direct = s.sends_from_machine() && socket.lane() != Lane::IoUring;
     loop {
         s.prepare_output(Instant::now());
-        batch.clear();
-        from_file.clear();
-        s.collect(&mut batch, &mut from_file, &shared.metrics);
-        if !batch.is_empty() {
-            let report = socket
-                .send_batch(&batch, peer, paths.gso, paths.zerocopy_threshold())
-                .await;
-            shared.metrics.sends(&report);
-            paths.after_send(&report, &mut batch, socket);
-            // A failed send is like a lost datagram: the retransmit timer covers it.
-            if let Some(e) = &report.failed {
-                debug!(error = %e, "send failed");
+        if direct && paths.zerocopy_threshold().is_none() && s.machine().pending_transmits() == 1 {
+            if let Some(d) = s.machine().poll_transmit() {
+                count_error(d, &shared.metrics);
+                let report = socket.send_one_datagram(d, peer).await;
+                shared.metrics.sends(&report);
+                if let Some(e) = &report.failed {
+                    debug!(error = %e, "send failed");
+                }
             }
-        }
-        if !from_file.is_empty()
-            && let Some((file, sendfile)) = s.file_sender()
-            && send_from_file(file, sendfile, socket, peer, &from_file, &shared.metrics).await
-        {
-            s.machine().abort(READ_FAILED);
+        } else if send_turn(s, socket, peer, paths, shared, &mut batch, &mut from_file).await {
             continue;
         }
         let m = s.machine();
@@ -514,6 +518,42 @@ async fn drive(
             Waited::Abort => s.machine().abort(SHUTTING_DOWN),
         }
     }
+}
+
+/// Sends one turn's datagrams through the batch (a window in GSO runs, zerocopy, DATA from
+/// the file). True when reading the file failed and the machine was aborted: its ERROR goes
+/// out on the next turn, before any wait.
+async fn send_turn(
+    s: &mut impl Session,
+    socket: &TransferSocket,
+    peer: SocketAddr,
+    paths: &mut SendPaths,
+    shared: &Shared,
+    batch: &mut Batch,
+    from_file: &mut Vec<FileBlock>,
+) -> bool {
+    batch.clear();
+    from_file.clear();
+    s.collect(batch, from_file, &shared.metrics);
+    if !batch.is_empty() {
+        let report = socket
+            .send_batch(batch, peer, paths.gso, paths.zerocopy_threshold())
+            .await;
+        shared.metrics.sends(&report);
+        paths.after_send(&report, batch, socket);
+        // A failed send is like a lost datagram: the retransmit timer covers it.
+        if let Some(e) = &report.failed {
+            debug!(error = %e, "send failed");
+        }
+    }
+    if !from_file.is_empty()
+        && let Some((file, sendfile)) = s.file_sender()
+        && send_from_file(file, sendfile, socket, peer, from_file, &shared.metrics).await
+    {
+        s.machine().abort(READ_FAILED);
+        return true;
+    }
+    false
 }
 
 /// Counts an ERROR about to be sent, by its code.
