@@ -427,3 +427,27 @@ fn acknowledged_blocks_lend_their_buffers_to_the_next_reads_at_most_a_window() {
         }]
     );
 }
+
+#[test]
+fn pending_transmits_bounds_what_poll_transmit_gives_out() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 4, false), now);
+    assert_eq!(t.pending_transmits(), 0);
+    t.handle_block(now, block(&[1; 512]));
+    assert_eq!(
+        t.pending_transmits(),
+        1,
+        "one block: the shell may send it directly"
+    );
+    for i in 2..=4u8 {
+        t.handle_block(now, block(&[i; 512]));
+    }
+    assert_eq!(t.pending_transmits(), 4, "a window: the batch");
+    assert_eq!(drain(&mut t).len(), 4);
+    assert_eq!(t.pending_transmits(), 0);
+    // A timeout queues the window again (go-back-N): never fewer given out than counted
+    // here, except entries that went stale.
+    t.handle_timeout(now + Duration::from_secs(60));
+    let n = t.pending_transmits();
+    assert_eq!(drain(&mut t).len(), n, "every counted entry was given out");
+}
