@@ -15,6 +15,7 @@ use crate::io::file::{BlockSource, UploadSink};
 use crate::io::file_send::FileBlock;
 use crate::io::transfer_socket::{Lane, TransferSocket, Waited};
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
+use crate::proto::options::OptionName;
 use crate::proto::packet::{DATA_HEADER_LEN, OP_DATA, OP_ERROR, opcode};
 use crate::proto::read::ReadTransfer;
 use crate::proto::transfer::Transfer;
@@ -234,7 +235,7 @@ async fn serve_in_span(
     // Never past what the kernel filters were loaded to keep (a reload may have raised
     // max_blksize since), nor past the path MTU.
     let filter_cap = shared.kernel_filter.as_ref().map(|f| f.data_limit());
-    let cap = match (blksize_cap(peer, &rt), filter_cap) {
+    let cap = match (blksize_cap(peer, &req, &rt), filter_cap) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
@@ -407,8 +408,14 @@ pub(super) fn attach_filter<'a>(
 }
 
 /// The largest block that fits the path MTU to `peer` (when `protocol.blksize_path_mtu`).
-fn blksize_cap(peer: SocketAddr, rt: &Runtime) -> Option<u16> {
-    if !rt.config.protocol.blksize_path_mtu {
+/// Not looked up for a request without `blksize`: the cap only bounds that option's answer,
+/// and the default 512-byte block is what RFC 1350 clients get whatever the path.
+fn blksize_cap(peer: SocketAddr, req: &OwnedRequest, rt: &Runtime) -> Option<u16> {
+    let asks_blksize = req
+        .options
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case(OptionName::Blksize.name().as_bytes()));
+    if !rt.config.protocol.blksize_path_mtu || !asks_blksize {
         return None;
     }
     match crate::io::path_mtu::path_mtu(peer) {
