@@ -63,10 +63,22 @@ fn bind_reuseport(addr: SocketAddr, dual: bool) -> io::Result<std::net::UdpSocke
     Ok(socket.into())
 }
 
+/// A non-blocking UDP socket for `addr`'s family. Every transfer start makes one, so the
+/// flags go in with `socket(2)` where the platform takes them (socket2 sets close-on-exec
+/// itself): that saves the three `fcntl` calls of setting them after.
 fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_nonblocking(true)?;
-    socket.set_cloexec(true)?;
+    #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::DGRAM.nonblocking(),
+        Some(Protocol::UDP),
+    )?;
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+    let socket = {
+        let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        s.set_nonblocking(true)?;
+        s
+    };
     Ok(socket)
 }
 
@@ -125,6 +137,16 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
         let extra = join_group(&group[0], 1).expect("join");
         assert_eq!(extra[0].local_addr().expect("addr").port(), port);
+    }
+
+    #[test]
+    fn sockets_are_made_non_blocking_and_close_on_exec() {
+        use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+        let s = bind_one("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let fl = OFlag::from_bits_truncate(fcntl(&s, FcntlArg::F_GETFL).expect("F_GETFL"));
+        assert!(fl.contains(OFlag::O_NONBLOCK), "{fl:?}");
+        let fd = FdFlag::from_bits_truncate(fcntl(&s, FcntlArg::F_GETFD).expect("F_GETFD"));
+        assert!(fd.contains(FdFlag::FD_CLOEXEC), "{fd:?}");
     }
 
     #[test]
