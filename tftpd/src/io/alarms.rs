@@ -256,7 +256,10 @@ mod tests {
         let start = now();
         let r = tokio::time::timeout(Duration::from_secs(5), alarms.ring(None)).await;
         assert_eq!(r, Ok(Rang::Abort), "the registered waker was woken");
-        assert!(now() - start < Duration::from_secs(1), "woken by the cancel");
+        assert!(
+            now() - start < Duration::from_secs(1),
+            "woken by the cancel"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -84,8 +84,8 @@ enum SourceKind {
     /// Block n is the file's bytes at (n-1)*blksize: read at any offset.
     Octet,
     /// Octet, but the payload is left for the shell to send from the file (sendfile): each
-    /// DATA handed to the core has the right length and a zero payload that must never go
-    /// on the wire. `size` is the file's size at open, which fixes each block's length.
+    /// DATA handed to the core has the right length and a placeholder payload (zeros, or a
+    /// recycled buffer's old bytes) that must never go on the wire. `size` is the file's size at open, which fixes each block's length.
     OctetSentFromFile { size: u64 },
     /// Netascii output is longer than the file, so blocks are produced in order.
     Netascii {
@@ -213,7 +213,7 @@ impl BlockSource {
         self.read_block_into(index, max_len, Vec::new())
     }
 
-    /// As [`read_block`](Self::read_block), into `out` (emptied first), which saves an
+    /// As [`read_block`](Self::read_block), into `out` (its old bytes overwritten or cut off), which saves an
     /// allocation per block when `out` is a buffer an earlier block used.
     pub fn read_block_into(
         &mut self,
@@ -221,7 +221,10 @@ impl BlockSource {
         max_len: usize,
         mut out: Vec<u8>,
     ) -> io::Result<Vec<u8>> {
-        out.clear();
+        // Only the bytes a recycled buffer lacks are zeroed: every byte up to the block's
+        // length is overwritten below, and the rest cut off. Zeroing the whole block again
+        // was 2 % of the daemon's samples in a 1000-client storm (a cold cache line written
+        // twice).
         out.resize(DATA_HEADER_LEN + max_len, 0);
         let block_offset = || {
             (index - 1)
@@ -443,6 +446,42 @@ mod tests {
     }
 
     proptest! {
+        /// A recycled buffer, whatever it held and however long it was, gives each block
+        /// exactly the bytes and length a fresh one does (octet, with and without read-ahead,
+        /// and netascii, whose blocks come out longer than the file's).
+        #[test]
+        fn a_recycled_buffer_gives_the_bytes_of_a_fresh_one(
+            len in 0usize..5000,
+            blksize in 1usize..700,
+            junk_len in 0usize..1500,
+            mode in 0u8..3,
+        ) {
+            let content: Vec<u8> = (0..len).map(|i| if i % 9 == 0 { b'\n' } else { (i * 7 % 256) as u8 }).collect();
+            let open = || {
+                let dir = test_dir();
+                let path = dir.path().join("f");
+                std::fs::write(&path, &content).expect("write");
+                let m = if mode == 2 { Mode::Netascii } else { Mode::Octet };
+                let mut s = BlockSource::new(File::open(&path).expect("open"), m);
+                if mode == 1 {
+                    s.read_ahead(2048);
+                }
+                (dir, s)
+            };
+            let (_d1, mut fresh) = open();
+            let (_d2, mut recycled) = open();
+            let mut buf = vec![0xA5u8; junk_len];
+            for index in 1..=(2 * len / blksize + 2) as u64 {
+                let want = fresh.read_block(index, blksize).expect("fresh read");
+                buf = recycled.read_block_into(index, blksize, buf).expect("recycled read");
+                prop_assert_eq!(buf.len(), want.len());
+                prop_assert_eq!(&buf[DATA_HEADER_LEN..], &want[DATA_HEADER_LEN..]);
+                if want.len() < DATA_HEADER_LEN + blksize {
+                    break;
+                }
+            }
+        }
+
         /// Whatever order the blocks are asked in (retransmissions go back), the bytes are
         /// the file's, as a `pread` per block would give.
         #[test]

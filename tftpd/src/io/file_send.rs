@@ -1,6 +1,6 @@
 //! DATA sent from the file itself rather than from a buffer the core holds: by `MSG_MORE` +
 //! `sendfile` (Linux, `performance.file_io.sendfile`), or by `pread` + send when the kernel
-//! refuses it. The core holds same-length DATA with a zero payload for such a transfer, so
+//! refuses it. The core holds same-length DATA with a placeholder payload for such a transfer, so
 //! every DATA of it, retransmissions too, goes out through here.
 
 use std::io;

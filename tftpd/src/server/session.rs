@@ -123,7 +123,7 @@ impl Session for ReadSession {
             }
             let header = [d[0], d[1], d[2], d[3]];
             let len = d.len() - DATA_HEADER_LEN;
-            // A DATA's payload here is zeros: it goes out from the file or not at all.
+            // A DATA's payload here is a placeholder: it goes out from the file or not at all.
             if let Some(index) = self.machine.last_transmit_block() {
                 from_file.push(FileBlock {
                     header,
