@@ -14,19 +14,59 @@
 //! `CancellationToken` locks its node's mutex, and polling its `cancelled()` future checks
 //! again and locks the token's `Notify` list: three locks of one shared cache line per
 //! block, taken by every transfer on every worker (2 % of the daemon's samples in a
-//! 1000-client storm). Instead the `cancelled()` future is polled once, with a waker of
-//! ours that raises a flag before it wakes the task; a later wait reads that flag and
-//! polls the future again only when the task's waker is a new one.
+//! 1000-client storm). So the drain raises a flag before it cancels the token
+//! ([`AbortSignal`]), and a transfer polls the token's `cancelled()` future once, which
+//! registers its task's waker; a later wait reads the flag (a line nobody writes until the
+//! drain) and polls the future again only once the flag is up or the task's waker is a new
+//! one.
 
 use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use tokio::time::Sleep;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::{
+    CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned,
+};
+
+/// The drain's order to end every transfer now: a token to wait on, and a flag that says
+/// so without taking a lock.
+#[derive(Debug, Clone, Default)]
+pub struct AbortSignal {
+    token: CancellationToken,
+    raised: Arc<AtomicBool>,
+}
+
+impl AbortSignal {
+    /// A signal not raised yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Raises the flag, then wakes everything waiting on the token.
+    pub fn raise(&self) {
+        self.raised.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    /// True once [`raise`](Self::raise) has been called.
+    pub fn is_raised(&self) -> bool {
+        self.raised.load(Ordering::Acquire)
+    }
+
+    /// Completes once the signal is raised.
+    pub fn raised(&self) -> WaitForCancellationFuture<'_> {
+        self.token.cancelled()
+    }
+
+    /// The token behind the signal, for waits that check it now and then.
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+}
 
 /// How a wait on [`Alarms`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +80,7 @@ pub enum Rang {
 /// A transfer's deadline timer and abort signal (see the module doc).
 #[derive(Debug)]
 pub struct Alarms {
-    abort: CancellationToken,
+    abort: AbortSignal,
     /// Made on the first timed wait (a transfer on a thread of its own never needs one).
     timer: Option<Pin<Box<Sleep>>>,
     /// When `timer` fires (None: not set since it fired, or never).
@@ -49,33 +89,16 @@ pub struct Alarms {
     watch: Option<AbortWatch>,
 }
 
-/// The token's `cancelled()` future, registered with an [`AbortWaker`].
+/// The token's `cancelled()` future, and the task waker it last registered.
 #[derive(Debug)]
 struct AbortWatch {
     cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
-    waker: Arc<AbortWaker>,
-}
-
-/// Raises `rang`, then wakes the task it was made for.
-#[derive(Debug)]
-struct AbortWaker {
-    rang: AtomicBool,
-    task: Waker,
-}
-
-impl Wake for AbortWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.rang.store(true, Ordering::Release);
-        self.task.wake_by_ref();
-    }
+    registered: Option<Waker>,
 }
 
 impl Alarms {
     /// Alarms for a transfer that the drain ends through `abort`.
-    pub fn new(abort: &CancellationToken) -> Self {
+    pub fn new(abort: &AbortSignal) -> Self {
         Self {
             abort: abort.clone(),
             timer: None,
@@ -84,9 +107,9 @@ impl Alarms {
         }
     }
 
-    /// The drain's abort signal.
+    /// The drain's abort token.
     pub fn abort(&self) -> &CancellationToken {
-        &self.abort
+        self.abort.token()
     }
 
     /// Waits until `deadline` (none: no limit) or the abort signal, whichever comes first.
@@ -101,38 +124,26 @@ impl Alarms {
     }
 }
 
-/// Ready once `abort` is cancelled. While the task's waker stays the one registered, this
-/// reads a flag; otherwise it registers the current one.
+/// Ready once `abort` is raised. While it is not, and the task's waker is the one the
+/// token's future holds, nothing but the flag is read.
 fn poll_abort(
-    abort: &CancellationToken,
+    abort: &AbortSignal,
     watch: &mut Option<AbortWatch>,
     cx: &mut Context<'_>,
 ) -> Poll<()> {
-    if let Some(w) = watch.as_ref() {
-        let rang = w.waker.rang.load(Ordering::Acquire);
-        if !rang && w.waker.task.will_wake(cx.waker()) {
-            return Poll::Pending;
-        }
-    }
-    // Registered anew (first wait, a new task waker, or a wake to look at): the future
-    // says whether the token is cancelled, and stores the new waker if not.
-    let waker = Arc::new(AbortWaker {
-        rang: AtomicBool::new(false),
-        task: cx.waker().clone(),
-    });
     let w = watch.get_or_insert_with(|| AbortWatch {
-        cancelled: Box::pin(abort.clone().cancelled_owned()),
-        waker: waker.clone(),
+        cancelled: Box::pin(abort.token().clone().cancelled_owned()),
+        registered: None,
     });
-    w.waker = waker;
-    let polled = w
-        .cancelled
-        .as_mut()
-        .poll(&mut Context::from_waker(&Waker::from(w.waker.clone())));
-    if polled.is_ready() {
-        // Every later wait looks again (and finds it cancelled): an abort is for good.
-        w.waker.rang.store(true, Ordering::Release);
+    let current = w
+        .registered
+        .as_ref()
+        .is_some_and(|r| r.will_wake(cx.waker()));
+    if current && !abort.is_raised() {
+        return Poll::Pending;
     }
+    let polled = w.cancelled.as_mut().poll(cx);
+    w.registered = polled.is_pending().then(|| cx.waker().clone());
     polled
 }
 
@@ -177,7 +188,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_deadline_moved_later_is_kept_not_the_first_one() {
-        let abort = CancellationToken::new();
+        let abort = AbortSignal::new();
         let mut alarms = Alarms::new(&abort);
         let start = now();
         // The first wait sets the timer; a datagram ends it early (modelled by a timeout).
@@ -196,7 +207,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_deadline_moved_earlier_ends_the_wait_then() {
-        let abort = CancellationToken::new();
+        let abort = AbortSignal::new();
         let mut alarms = Alarms::new(&abort);
         let start = now();
         let r = tokio::time::timeout(
@@ -218,7 +229,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_passed_deadline_ends_every_wait_on_it_at_once() {
-        let abort = CancellationToken::new();
+        let abort = AbortSignal::new();
         let mut alarms = Alarms::new(&abort);
         let d = now() + Duration::from_millis(20);
         assert_eq!(alarms.ring(Some(d)).await, Rang::Deadline);
@@ -228,12 +239,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_abort_signal_ends_a_wait_without_a_deadline_and_every_later_one() {
-        let abort = CancellationToken::new();
+        let abort = AbortSignal::new();
         let mut alarms = Alarms::new(&abort);
         let signal = abort.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(30)).await;
-            signal.cancel();
+            signal.raise();
         });
         assert_eq!(alarms.ring(None).await, Rang::Abort);
         assert_eq!(alarms.ring(None).await, Rang::Abort, "still aborted");
@@ -241,7 +252,7 @@ mod tests {
     }
     #[tokio::test(start_paused = true)]
     async fn an_abort_ends_a_wait_long_after_the_signal_was_registered() {
-        let abort = CancellationToken::new();
+        let abort = AbortSignal::new();
         let mut alarms = Alarms::new(&abort);
         // Waits that end by their deadline: only the first registers with the token.
         for _ in 0..5 {
@@ -251,7 +262,7 @@ mod tests {
         let signal = abort.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(30)).await;
-            signal.cancel();
+            signal.raise();
         });
         let start = now();
         let r = tokio::time::timeout(Duration::from_secs(5), alarms.ring(None)).await;
@@ -264,7 +275,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn alarms_moved_to_another_task_are_woken_there() {
-        let abort = CancellationToken::new();
+        let abort = AbortSignal::new();
         let mut alarms = Alarms::new(&abort);
         let d = now() + Duration::from_millis(10);
         assert_eq!(alarms.ring(Some(d)).await, Rang::Deadline);
@@ -276,7 +287,7 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(30)).await;
         let cancelled_at = now();
-        abort.cancel();
+        abort.raise();
         let (r, ended) = waiting.await.expect("join");
         assert_eq!(r, Ok(Rang::Abort));
         assert!(

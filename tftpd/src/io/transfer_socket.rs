@@ -588,6 +588,7 @@ pub struct SendReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::alarms::AbortSignal;
 
     #[tokio::test]
     async fn transfer_socket_binds_inside_the_port_range() {
@@ -645,7 +646,7 @@ mod tests {
         match ready(s.wait(
             &mut buf,
             Some(deadline),
-            &mut Alarms::new(&CancellationToken::new()),
+            &mut Alarms::new(&AbortSignal::new()),
         )) {
             Waited::Datagram(n, from) => {
                 assert_eq!(&buf[..n], b"\0\x04\0\x01", "the bytes sent");
@@ -664,7 +665,7 @@ mod tests {
         let waited = ready(s.wait(
             &mut buf,
             Some(deadline),
-            &mut Alarms::new(&CancellationToken::new()),
+            &mut Alarms::new(&AbortSignal::new()),
         ));
         assert!(matches!(waited, Waited::Deadline), "got {waited:?}");
         assert!(
@@ -677,11 +678,11 @@ mod tests {
     #[test]
     fn a_blocking_wait_sees_the_abort_signal_within_the_wake_interval() {
         let (s, _peer) = blocking_pair();
-        let abort = CancellationToken::new();
+        let abort = AbortSignal::new();
         let signal = abort.clone();
         let canceller = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(30));
-            signal.cancel();
+            signal.raise();
         });
         let mut buf = [0u8; 16];
         let started = Instant::now();

@@ -94,12 +94,12 @@ impl ReadTransfer {
         }
     }
 
-    /// An empty buffer to read the next block into: one an acknowledged block used, when
-    /// there is one (no allocation), else a new one.
+    /// A buffer to read the next block into: one an acknowledged block used, when there is
+    /// one (no allocation), else a new empty one. A used one still holds that block's bytes,
+    /// for the reader to overwrite: emptying it here would have the reader zero the whole
+    /// block again before its read fills it.
     pub fn take_buffer(&mut self) -> Vec<u8> {
-        let mut b = self.spent.pop().unwrap_or_default();
-        b.clear();
-        b
+        self.spent.pop().unwrap_or_default()
     }
 
     /// The block the shell should read next, if the window has room for it.

@@ -48,7 +48,7 @@ pub struct Shared {
     /// Cancelled to stop taking requests (drain begins).
     pub stop_intake: CancellationToken,
     /// Cancelled when the drain deadline passes: transfers send ERROR 0 and end.
-    pub abort: CancellationToken,
+    pub abort: crate::io::alarms::AbortSignal,
     /// Every transfer task, so the drain can wait for them.
     pub tracker: TaskTracker,
     /// The kernel packet filter, when attached; otherwise the userspace rules apply.
@@ -89,7 +89,7 @@ pub async fn run(
         metrics,
         admission: Arc::new(Admission::default()),
         stop_intake: CancellationToken::new(),
-        abort: CancellationToken::new(),
+        abort: crate::io::alarms::AbortSignal::new(),
         tracker: TaskTracker::new(),
         kernel_filter,
         single_port: runtime_single_port,
@@ -175,7 +175,7 @@ pub async fn run(
             running = shared.admission.running(),
             "drain deadline passed; ending the remaining transfers"
         );
-        shared.abort.cancel();
+        shared.abort.raise();
         if tokio::time::timeout(ABORT_GRACE, shared.tracker.wait())
             .await
             .is_err()

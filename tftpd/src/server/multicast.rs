@@ -321,7 +321,7 @@ impl<'a> Driver<'a> {
                     }
                 }
                 () = sleep_until(deadline) => self.group.handle_timeout(Instant::now()),
-                () = shared.abort.cancelled(), if !aborted => {
+                () = shared.abort.raised(), if !aborted => {
                     aborted = true;
                     self.group.abort(SHUTTING_DOWN);
                 }
