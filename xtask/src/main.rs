@@ -23,7 +23,9 @@ const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|bench|bench-
   bench       tftpd side by side with in.tftpd, atftpd and dnsmasq (root; installs them with apt;
               loopback port 69): a Markdown table of throughput, CPU per GiB, syscalls per MiB,
               init latency and failures, as ratios to the best peer, in target/bench/.
-              --quick: small sizes, one round (proves the harness); --runs N: rounds
+              --quick: small sizes, one round (proves the harness); --runs N: rounds;
+              --servers tftpd,dnsmasq: only these (tftpd, tftpd-portable, tftp-hpa, atftpd,
+              dnsmasq); --scenarios 2,3: only these (1a-1f, 2, 3, 4)
   bench-flood junk flood during a 64 MiB download: userspace, classic BPF, eBPF, XDP (root; loopback;
               bounded); prints a Markdown table
   test        install what the tests need (when possible), build the eBPF object, then run
@@ -49,6 +51,10 @@ fn main() -> anyhow::Result<()> {
         Some("dist") => dist::run(),
         Some("dist-test") => dist::run_test(),
         Some("check-dist") => dist_check::run(),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
         _ => {
             eprintln!("{USAGE}");
             bail!("unknown or missing task")

@@ -85,6 +85,10 @@ pub(crate) fn run(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
                         })?,
                 );
             }
+            "--help" | "-h" => {
+                println!("{}", crate::USAGE);
+                return Ok(());
+            }
             other => {
                 bail!(
                     "cargo xtask bench: unknown argument {other:?} (allowed: --quick, --runs N, \
