@@ -30,6 +30,9 @@ pub enum Command {
     Put(PutArgs),
     /// The raw loopback ceiling: a trivial in-process responder with TFTP's traffic shape.
     Ceiling(CeilingArgs),
+    /// The concurrent raw ceiling: a TFTP-shaped responder with no server logic, serving a
+    /// directory's files from memory until killed (compare servers with it under load).
+    RawServer(RawServerArgs),
 }
 
 /// `tftp-load get`.
@@ -142,6 +145,21 @@ pub struct CeilingArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `tftp-load raw-server`.
+#[derive(Debug, Args)]
+pub struct RawServerArgs {
+    /// The address requests come to.
+    #[arg(long, default_value = "127.0.0.1:6969")]
+    pub listen: SocketAddr,
+    /// The directory whose regular files are served (read into memory at start).
+    #[arg(long)]
+    pub root: PathBuf,
+    /// The event loop: `epoll` (a system call per datagram) or `uring` (one io_uring for
+    /// every transfer; Linux).
+    #[arg(long, default_value = "epoll", value_parser = ["epoll", "uring"])]
+    pub engine: String,
 }
 
 /// Why the command line cannot become a spec.

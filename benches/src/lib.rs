@@ -15,6 +15,8 @@
 //! - [`content`]: deterministic upload content and the download verifier.
 //! - [`stats`] and [`report`]: percentiles, throughput, the text and JSON report.
 //! - [`ceiling`]: the in-process responder that measures what the machine can do.
+//! - [`raw_server`]: the concurrent ceiling, a TFTP-shaped responder with no server behind
+//!   it (epoll, or one io_uring) that the real clients and the bench can run against.
 //! - [`cli`]: the `tftp-load` command line, translated into specs.
 //!
 //! The TFTP codec is tftpd's own (`tftpd::proto`), so the generator and the server agree
@@ -28,6 +30,7 @@ pub mod content;
 pub mod impair;
 pub mod link;
 pub mod load;
+pub mod raw_server;
 pub mod report;
 pub mod spec;
 pub mod stats;

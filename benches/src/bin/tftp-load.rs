@@ -32,6 +32,10 @@ fn start(cli: Cli) -> anyhow::Result<bool> {
             }
             return Ok(true);
         }
+        Command::RawServer(args) => {
+            raw_server(&args)?;
+            return Ok(true);
+        }
         Command::Get(args) => (args.spec()?, args.common.json),
         Command::Put(args) => (args.spec()?, args.common.json),
     };
@@ -43,6 +47,27 @@ fn start(cli: Cli) -> anyhow::Result<bool> {
         print!("{report}");
     }
     Ok(report.failed() == 0)
+}
+
+/// Serves until killed (SIGTERM or SIGINT end it; it holds nothing that needs saving).
+fn raw_server(args: &tftpd_benches::cli::RawServerArgs) -> anyhow::Result<()> {
+    use tftpd_benches::raw_server::{Engine, Files, serve};
+    let engine = Engine::named(&args.engine)
+        .with_context(|| format!("--engine {}: not on this platform", args.engine))?;
+    let files = Files::load(&args.root)
+        .with_context(|| format!("reading the files of --root {}", args.root.display()))?;
+    let socket = std::net::UdpSocket::bind(args.listen)
+        .with_context(|| format!("binding --listen {}", args.listen))?;
+    raise_fd_limit();
+    eprintln!(
+        "tftp-load raw-server: serving {} on {} with {}",
+        args.root.display(),
+        args.listen,
+        args.engine
+    );
+    let never = std::sync::atomic::AtomicBool::new(false);
+    serve(socket, &files, engine, &never).context("serving")?;
+    Ok(())
 }
 
 /// Raises the soft open-file limit to the hard one: 2000 clients hold 2000 sockets, over the
