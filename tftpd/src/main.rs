@@ -251,6 +251,13 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         ),
         (false, _) => {}
     }
+    if u.shared_ring && !tftpd::fastpath::support().io_uring {
+        warn!(
+            fastpath = "io_uring",
+            "performance.io_uring.shared_ring is on but io_uring is unavailable (kernel.io_uring_disabled, \
+             a seccomp profile or a kernel before 5.11): transfers run on the async runtime"
+        );
+    }
     // Before the runtime exists, so its threads inherit the mask; threads already running
     // (this one, the log writer's) are pinned one by one.
     let cpus = &config.performance.cpu.affinity;

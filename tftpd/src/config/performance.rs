@@ -80,6 +80,11 @@ pub struct IoUringConfig {
     /// How long an idle SQPOLL thread polls before it sleeps, in ms.
     #[serde(default = "default_sqpoll_idle_ms")]
     pub sqpoll_idle_ms: u32,
+    /// Transfers not on a thread of their own run on ring lanes: a thread per CPU whose
+    /// transfers share one io_uring (one `io_uring_enter` per scheduler turn for all of
+    /// them; docs/adr/0028).
+    #[serde(default)]
+    pub shared_ring: bool,
 }
 
 impl Default for IoUringConfig {
@@ -89,6 +94,7 @@ impl Default for IoUringConfig {
             queue_depth: default_queue_depth(),
             sqpoll: false,
             sqpoll_idle_ms: default_sqpoll_idle_ms(),
+            shared_ring: false,
         }
     }
 }
@@ -425,6 +431,16 @@ impl PerformanceConfig {
                 value: "true".into(),
                 allowed: "false, or true with performance.cpu.transfer_threads > 0 (io_uring \
                           drives transfer threads)",
+            });
+        }
+        #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+        if u.shared_ring {
+            return Err(Unavailable {
+                key: "performance.io_uring.shared_ring",
+                value: "true".into(),
+                allowed: "false (io_uring is Linux only, and this build has no io-uring feature \
+                          or is not for Linux)"
+                    .into(),
             });
         }
         if self.memory.huge_pages && !self.batching.recvmmsg {

@@ -105,6 +105,7 @@ enabled = false
 
 [io_uring]
 enabled = false
+shared_ring = false
 
 [memory]
 huge_pages = false

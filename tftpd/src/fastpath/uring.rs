@@ -57,11 +57,11 @@ pub fn probe() -> bool {
 }
 
 /// A message header and what it points at, boxed so the kernel's pointers stay valid.
-struct Message {
-    hdr: libc::msghdr,
-    iov: libc::iovec,
+pub(super) struct Message {
+    pub(super) hdr: libc::msghdr,
+    pub(super) iov: libc::iovec,
     /// Room for one `UDP_SEGMENT` control message (a u16), 8-byte aligned.
-    control: [u64; 4],
+    pub(super) control: [u64; 4],
 }
 
 /// The receive in flight: its buffer, header and source address.
@@ -121,7 +121,7 @@ impl std::fmt::Debug for RingSocket {
 }
 
 impl Message {
-    fn empty() -> Self {
+    pub(super) fn empty() -> Self {
         // SAFETY: msghdr and iovec are plain C structs for which all-zero is a valid value
         // (null pointers, zero lengths).
         let (hdr, iov) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
@@ -377,7 +377,11 @@ impl Drop for RingSocket {
 }
 
 /// Fills `hdr`'s control buffer with one `UDP_SEGMENT` message of `segment` bytes.
-fn set_segment(hdr: &mut libc::msghdr, control: &mut [u64; 4], segment: usize) -> io::Result<()> {
+pub(super) fn set_segment(
+    hdr: &mut libc::msghdr,
+    control: &mut [u64; 4],
+    segment: usize,
+) -> io::Result<()> {
     let seg = u16::try_from(segment)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment over 65535 bytes"))?;
     hdr.msg_control = control.as_mut_ptr().cast();
@@ -396,7 +400,7 @@ fn set_segment(hdr: &mut libc::msghdr, control: &mut [u64; 4], segment: usize) -
 }
 
 /// The source address the kernel wrote into `addr`.
-fn source(addr: &libc::sockaddr_storage) -> Option<SocketAddr> {
+pub(super) fn source(addr: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match i32::from(addr.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in, which it is large

@@ -61,6 +61,10 @@ enum Handle {
     /// ring of its own (`performance.io_uring`).
     #[cfg(all(target_os = "linux", feature = "io-uring"))]
     Ring(Box<Ring>),
+    /// Non-blocking, the transfer's own, sending and receiving through the ring its lane
+    /// thread shares with the lane's other transfers (`performance.io_uring.shared_ring`).
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    SharedRing(crate::fastpath::shared_ring::RingSocket),
 }
 
 /// Where a transfer runs, as the metrics name it.
@@ -72,6 +76,8 @@ pub enum Lane {
     IoUring,
     /// The shared async runtime.
     Async,
+    /// A ring lane: a thread whose transfers share one io_uring.
+    SharedRing,
 }
 
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
@@ -163,6 +169,21 @@ impl TransferSocket {
         })
     }
 
+    /// As [`bind`](Self::bind), but for a transfer on a ring lane: the socket joins `ring`,
+    /// through which its sends and receives go. Used only on that lane's thread.
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    pub fn bind_shared_ring(
+        local: SocketAddr,
+        ports: Option<(u16, u16)>,
+        ring: &Arc<crate::fastpath::shared_ring::SharedRing>,
+    ) -> io::Result<Self> {
+        let socket = bind_transfer(local, ports)?;
+        Ok(Self {
+            handle: Handle::SharedRing(ring.register(socket)),
+            inbox: None,
+        })
+    }
+
     /// A transfer answered from the listening socket `socket` (single-port mode): what `peer`
     /// sends arrives through `inbox`.
     pub fn shared(
@@ -183,6 +204,8 @@ impl TransferSocket {
             Handle::Blocking(_) => Lane::Thread,
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(_) => Lane::IoUring,
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::SharedRing(_) => Lane::SharedRing,
         }
     }
 
@@ -193,6 +216,8 @@ impl TransferSocket {
             Handle::Blocking(b) => b.socket.as_fd(),
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(r) => r.socket.as_fd(),
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::SharedRing(r) => r.as_fd(),
         }
     }
 
@@ -210,6 +235,11 @@ impl TransferSocket {
             Handle::Blocking(b) => b.socket.local_addr(),
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(r) => r.socket.local_addr(),
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::SharedRing(_) => socket2::SockRef::from(&self.fd())
+                .local_addr()?
+                .as_socket()
+                .ok_or_else(|| io::Error::other("a transfer socket that is not IP")),
         }
     }
 
@@ -227,6 +257,8 @@ impl TransferSocket {
         match &self.handle {
             Handle::Async(s) => s.recv_from(buf).await,
             Handle::Owned(s) => s.recv_from(buf).await,
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::SharedRing(r) => r.recv_from(buf).await,
             Handle::Blocking(b) => loop {
                 match b.socket.recv_from(buf) {
                     Err(e) if retry(&e) => {}
@@ -256,6 +288,8 @@ impl TransferSocket {
             Handle::Blocking(b) => return b.wait(buf, deadline, alarms.abort()),
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(r) => return r.wait(buf, deadline, alarms.abort()),
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::SharedRing(_) => {}
             Handle::Async(_) | Handle::Owned(_) => {}
         }
         tokio::select! {
@@ -280,6 +314,14 @@ impl TransferSocket {
             Handle::Ring(r) => {
                 r.flush()?;
                 r.socket.send_to(datagram, to).map(drop)
+            }
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::SharedRing(r) => {
+                // Through the ring too (a copy of 4 to 1432 bytes): a direct `sendto` costs
+                // the same CPU here but a system call per block (docs/adr/0028).
+                let len = datagram.len();
+                r.queue(datagram, &[(0, len, len)], to)?;
+                r.take_send_error().map_or(Ok(()), Err)
             }
         }
     }
@@ -309,6 +351,15 @@ impl TransferSocket {
                 r.flush()?;
                 blocking_call(&r.socket, f)
             }
+            // Made at once on the non-blocking socket (`sendfile`, zerocopy); a full send
+            // buffer is a lost datagram the retransmit timer covers.
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Handle::SharedRing(r) => loop {
+                match f(r.as_fd()) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    r => return r,
+                }
+            },
         }
     }
 
@@ -328,6 +379,13 @@ impl TransferSocket {
         #[cfg(all(target_os = "linux", feature = "io-uring"))]
         if let Handle::Ring(r) = &self.handle {
             return r.send_batch(batch, to, gso);
+        }
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        if let Handle::SharedRing(r) = &self.handle {
+            let runs = ring_runs(batch, gso);
+            let pending = r.take_send_error();
+            let queued = r.queue(batch.bytes(), &runs, to);
+            return SendReport::of_ring(pending, queued, &runs, batch.len());
         }
         let mut report = SendReport::default();
         #[cfg(target_os = "linux")]
@@ -483,40 +541,11 @@ impl Ring {
     /// the next wait's single `io_uring_enter`. Send errors arrive with completions, so
     /// the report carries the last one seen since the previous batch.
     fn send_batch(&self, batch: &Batch, to: SocketAddr, gso: bool) -> SendReport {
-        let mut report = SendReport::default();
-        let runs: Vec<(usize, usize, usize)> = if gso {
-            use crate::fastpath::gso;
-            batch
-                .runs(gso::MAX_SEGMENTS, gso::MAX_BYTES)
-                .map(|r| (r.start, r.end, r.segment))
-                .collect()
-        } else {
-            let mut at = 0;
-            batch
-                .datagrams()
-                .map(|d| {
-                    let run = (at, at + d.len(), d.len());
-                    at += d.len();
-                    run
-                })
-                .collect()
-        };
+        let runs = ring_runs(batch, gso);
         let mut ring = self.lock();
-        report.failed = ring.take_send_error();
-        match ring.queue(batch.bytes(), &runs, to) {
-            Ok(()) => {
-                for &(start, end, segment) in &runs {
-                    if end - start > segment {
-                        report.gso_calls += 1;
-                    } else {
-                        report.single_calls += 1;
-                    }
-                }
-                report.datagrams = batch.len() as u64;
-            }
-            Err(e) => report.failed = Some(e),
-        }
-        report
+        let pending = ring.take_send_error();
+        let queued = ring.queue(batch.bytes(), &runs, to);
+        SendReport::of_ring(pending, queued, &runs, batch.len())
     }
 
     /// As [`Blocking::wait`], the ring's wait in pieces of at most [`BLOCKING_WAKE`].
@@ -534,6 +563,28 @@ impl Ring {
             }
         }
     }
+}
+
+/// A batch as a ring sends it: `(start, end, segment)` runs of its bytes, each one `SENDMSG`
+/// (with `gso`, a run of equal-size datagrams cut by UDP GSO; else one per datagram).
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+fn ring_runs(batch: &Batch, gso: bool) -> Vec<(usize, usize, usize)> {
+    if gso {
+        use crate::fastpath::gso;
+        return batch
+            .runs(gso::MAX_SEGMENTS, gso::MAX_BYTES)
+            .map(|r| (r.start, r.end, r.segment))
+            .collect();
+    }
+    let mut at = 0;
+    batch
+        .datagrams()
+        .map(|d| {
+            let run = (at, at + d.len(), d.len());
+            at += d.len();
+            run
+        })
+        .collect()
 }
 
 /// A blocking receive that timed out or was interrupted: look at the clock and try again.
@@ -583,6 +634,37 @@ pub struct SendReport {
     pub zerocopy_fallbacks: u64,
     /// The kernel refused `MSG_ZEROCOPY` (EINVAL, EOPNOTSUPP); sent by copy.
     pub zerocopy_refused: Option<io::Error>,
+}
+
+impl SendReport {
+    /// A batch queued on a ring: `runs` counted as the calls they become (for `datagrams`
+    /// datagrams) when `queued`, else its error; `pending` is a send error the ring reported
+    /// since the last batch.
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    fn of_ring(
+        pending: Option<io::Error>,
+        queued: io::Result<()>,
+        runs: &[(usize, usize, usize)],
+        datagrams: usize,
+    ) -> Self {
+        let mut report = Self {
+            failed: pending,
+            ..Self::default()
+        };
+        if let Err(e) = queued {
+            report.failed = Some(e);
+            return report;
+        }
+        for &(start, end, segment) in runs {
+            if end - start > segment {
+                report.gso_calls += 1;
+            } else {
+                report.single_calls += 1;
+            }
+        }
+        report.datagrams = datagrams as u64;
+        report
+    }
 }
 
 #[cfg(test)]

@@ -216,13 +216,36 @@ async fn handle(
             None
         }
     };
+    // A download that is not on a thread of its own runs on a ring lane when
+    // `performance.io_uring.shared_ring` asks for one (and one could start), else on the
+    // shared runtime. Uploads stay there: their commit (fsync, rename) blocks, and on a lane
+    // it would stall every transfer of the lane.
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    let lane = if place.is_none()
+        && kind == Kind::Read
+        && !asks_multicast(&req, &rt)
+        && uses_shared_ring(&rt.config)
+    {
+        shared.ring_lanes.pick()
+    } else {
+        None
+    };
     // Transfers run on the shared runtime even when this listener has a thread of its own:
     // their sockets are registered, and their tasks spawned, there.
     let bound = {
         let _transfers = shared.transfers.enter();
         match &place {
             Some(_) => TransferSocket::bind_blocking(local, ports, ring_settings(&rt.config)),
-            None => TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config)),
+            None => {
+                #[cfg(all(target_os = "linux", feature = "io-uring"))]
+                if let Some((l, _)) = &lane {
+                    TransferSocket::bind_shared_ring(local, ports, &l.ring)
+                } else {
+                    TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config))
+                }
+                #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+                TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config))
+            }
         }
     };
     let transfer_socket = match bound {
@@ -245,6 +268,18 @@ async fn handle(
     let _transfers = shared.transfers.enter();
     metrics.transfer_started_on(transfer_socket.lane());
     let serve = session::serve(req, peer, transfer_socket, rt, shared.clone(), ticket);
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    if let Some((l, held)) = lane {
+        // The lane's thread drives the transfer; its place is freed when the transfer ends.
+        shared.tracker.spawn_on(
+            async move {
+                let _held = held;
+                serve.await;
+            },
+            &l.handle,
+        );
+        return;
+    }
     match place {
         Some(place) => {
             // The transfer's futures never wait on the runtime (its socket blocks), except
@@ -259,6 +294,13 @@ async fn handle(
             shared.tracker.spawn(serve);
         }
     }
+}
+
+/// Whether new async transfers go to ring lanes (`performance.io_uring.shared_ring`, where
+/// the kernel has io_uring; a start-up line says when it has not).
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+fn uses_shared_ring(config: &crate::config::Config) -> bool {
+    config.performance.io_uring.shared_ring && crate::fastpath::support().io_uring
 }
 
 /// Whether an async transfer's socket receives with `recvmmsg`, registered for reading only

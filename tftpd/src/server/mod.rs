@@ -10,6 +10,7 @@ pub mod listener;
 pub mod multicast;
 pub mod reload;
 pub mod request;
+pub mod ring_lane;
 pub mod runtime;
 mod send_paths;
 pub mod session;
@@ -66,6 +67,8 @@ pub struct Shared {
     pub transfer_threads: threads::TransferThreads,
     /// The async runtime transfers run on (listener threads start theirs there).
     pub transfers: tokio::runtime::Handle,
+    /// Ring lanes (`performance.io_uring.shared_ring`), started on first use.
+    pub ring_lanes: ring_lane::RingLanes,
 }
 
 /// The listener's end of a single-port transfer's inbox.
@@ -98,6 +101,7 @@ pub async fn run(
         file_cache,
         transfer_threads: threads::TransferThreads::default(),
         transfers: tokio::runtime::Handle::current(),
+        ring_lanes: ring_lane::RingLanes::default(),
     });
     let mut listener_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let (threads, affinity, numa) = {

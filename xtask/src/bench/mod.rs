@@ -54,7 +54,11 @@ pub(crate) fn run(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
                 let list = args
                     .next()
                     .context("--servers needs a list, e.g. tftpd,dnsmasq")?;
-                let names: Vec<&str> = Server::ALL.iter().map(|s| s.name()).collect();
+                let names: Vec<&str> = Server::ALL
+                    .iter()
+                    .chain(&Server::REFERENCES)
+                    .map(|s| s.name())
+                    .collect();
                 servers = Some(
                     list.split(',')
                         .map(|n| {
@@ -113,7 +117,8 @@ pub(crate) fn run(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
         plan.scenarios.retain(|s| ids.iter().any(|id| id == s.id));
     }
     let chosen = servers.is_some();
-    let servers = servers.unwrap_or_else(|| Server::ALL.to_vec());
+    let servers =
+        servers.unwrap_or_else(|| Server::ALL.into_iter().chain(Server::REFERENCES).collect());
     if !is_root() {
         bail!(
             "cargo xtask bench needs root: dnsmasq serves TFTP only on port 69, and each server's \
@@ -236,7 +241,7 @@ fn run_plan(
         })
         .collect();
     if !chosen
-        && servers.len() < Server::ALL.len()
+        && servers.iter().filter(|s| !s.is_reference()).count() < Server::ALL.len()
         && std::env::var("CI").is_ok_and(|v| v == "true")
     {
         bail!(
@@ -244,7 +249,14 @@ fn run_plan(
         );
     }
     let mut results = Vec::new();
+    let every = servers;
     for scenario in &plan.scenarios {
+        // The raw references answer the concurrent rows; one client has `tftp-load ceiling`.
+        let servers: Vec<Server> = every
+            .iter()
+            .copied()
+            .filter(|s| !s.is_reference() || scenario.clients > 1)
+            .collect();
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
         for round in 0..plan.runs {
             // Alternate: each round starts with a different server, so a slow phase of the
@@ -409,7 +421,9 @@ fn render(
     };
     let versions: Vec<String> = servers
         .iter()
-        .filter(|s| **s != Server::TftpdPortable && s.program(&ctx.tftpd).exists())
+        .filter(|s| {
+            **s != Server::TftpdPortable && !s.is_reference() && s.program(&ctx.tftpd).exists()
+        })
         .map(|s| s.version(&ctx.tftpd))
         .collect();
     let mut command = if plan.quick {

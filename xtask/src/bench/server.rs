@@ -27,6 +27,11 @@ pub(super) enum Server {
     TftpHpa,
     Atftpd,
     Dnsmasq,
+    /// `tftp-load raw-server --engine epoll`: a TFTP-shaped responder with no server logic,
+    /// the concurrent rows' ceiling (never a peer).
+    RawEpoll,
+    /// The same on one io_uring for every transfer: what a shared ring is worth.
+    RawUring,
 }
 
 impl Server {
@@ -38,14 +43,29 @@ impl Server {
         Self::Dnsmasq,
     ];
 
+    /// The raw references, run by default in the concurrent scenarios only (the single-client
+    /// rows have `tftp-load ceiling`).
+    pub(super) const REFERENCES: [Self; 2] = [Self::RawEpoll, Self::RawUring];
+
     /// The server called `name`, as `--servers` takes it.
     pub(super) fn named(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name() == name)
+        Self::ALL
+            .into_iter()
+            .chain(Self::REFERENCES)
+            .find(|s| s.name() == name)
     }
 
-    /// This daemon, in either configuration: never "the best peer".
+    /// This daemon, in either configuration, or a raw reference: never "the best peer".
     pub(super) fn is_ours(name: &str) -> bool {
-        name == Self::Tftpd.name() || name == Self::TftpdPortable.name()
+        [Self::Tftpd, Self::TftpdPortable]
+            .into_iter()
+            .chain(Self::REFERENCES)
+            .any(|s| s.name() == name)
+    }
+
+    /// A raw reference responder, not a TFTP server.
+    pub(super) fn is_reference(self) -> bool {
+        Self::REFERENCES.contains(&self)
     }
 
     pub(super) fn name(self) -> &'static str {
@@ -55,6 +75,8 @@ impl Server {
             Self::TftpHpa => "tftp-hpa",
             Self::Atftpd => "atftpd",
             Self::Dnsmasq => "dnsmasq",
+            Self::RawEpoll => "raw-epoll",
+            Self::RawUring => "raw-uring",
         }
     }
 
@@ -73,15 +95,18 @@ impl Server {
             binary: "usr/sbin/dnsmasq",
         };
         match self {
-            Self::Tftpd | Self::TftpdPortable => None,
+            Self::Tftpd | Self::TftpdPortable | Self::RawEpoll | Self::RawUring => None,
             Self::TftpHpa => Some(&HPA),
             Self::Atftpd => Some(&ATFTPD),
             Self::Dnsmasq => Some(&DNSMASQ),
         }
     }
 
-    /// The program to run.
+    /// The program to run (the raw references are `tftp-load`, built beside `tftpd`).
     pub(super) fn program(self, tftpd: &Path) -> PathBuf {
+        if self.is_reference() {
+            return tftpd.with_file_name("tftp-load");
+        }
         self.package()
             .map_or_else(|| tftpd.to_path_buf(), peers::binary)
     }
@@ -152,11 +177,25 @@ impl Server {
                 a.push(with("--tftp-root="));
                 a
             }
+            Self::RawEpoll | Self::RawUring => {
+                let engine = if self == Self::RawEpoll {
+                    "epoll"
+                } else {
+                    "uring"
+                };
+                let mut a = strs(&["raw-server", "--engine", engine, "--listen", LISTEN]);
+                a.push("--root".into());
+                a.push(root);
+                a
+            }
         }
     }
 
     /// One line naming the version, for the methodology section.
     pub(super) fn version(self, tftpd: &Path) -> String {
+        if self.is_reference() {
+            return format!("{} (tftp-load raw-server)", self.name());
+        }
         if let Some(package) = self.package() {
             return peers::version(package)
                 .unwrap_or_else(|| format!("{} (version unknown)", package.name));
