@@ -27,6 +27,9 @@ pub(super) enum Server {
     TftpHpa,
     Atftpd,
     Dnsmasq,
+    /// This daemon with `performance.io_uring.shared_ring` on: downloads on ring lanes
+    /// (docs/adr/0028), measured in the concurrent rows beside the default.
+    TftpdSharedRing,
     /// `tftp-load raw-server --engine epoll`: a TFTP-shaped responder with no server logic,
     /// the concurrent rows' ceiling (never a peer).
     RawEpoll,
@@ -43,9 +46,10 @@ impl Server {
         Self::Dnsmasq,
     ];
 
-    /// The raw references, run by default in the concurrent scenarios only (the single-client
-    /// rows have `tftp-load ceiling`).
-    pub(super) const REFERENCES: [Self; 2] = [Self::RawEpoll, Self::RawUring];
+    /// Run by default in the concurrent scenarios only: the ring-lane build of this daemon and
+    /// the raw references (the single-client rows have `tftp-load ceiling`).
+    pub(super) const REFERENCES: [Self; 3] =
+        [Self::TftpdSharedRing, Self::RawEpoll, Self::RawUring];
 
     /// The server called `name`, as `--servers` takes it.
     pub(super) fn named(name: &str) -> Option<Self> {
@@ -55,7 +59,7 @@ impl Server {
             .find(|s| s.name() == name)
     }
 
-    /// This daemon, in either configuration, or a raw reference: never "the best peer".
+    /// This daemon, in any configuration, or a raw reference: never "the best peer".
     pub(super) fn is_ours(name: &str) -> bool {
         [Self::Tftpd, Self::TftpdPortable]
             .into_iter()
@@ -63,9 +67,14 @@ impl Server {
             .any(|s| s.name() == name)
     }
 
-    /// A raw reference responder, not a TFTP server.
+    /// Run in the concurrent rows only ([`Self::REFERENCES`]).
     pub(super) fn is_reference(self) -> bool {
         Self::REFERENCES.contains(&self)
+    }
+
+    /// A raw responder, not a TFTP server.
+    fn is_raw(self) -> bool {
+        matches!(self, Self::RawEpoll | Self::RawUring)
     }
 
     pub(super) fn name(self) -> &'static str {
@@ -75,6 +84,7 @@ impl Server {
             Self::TftpHpa => "tftp-hpa",
             Self::Atftpd => "atftpd",
             Self::Dnsmasq => "dnsmasq",
+            Self::TftpdSharedRing => "tftpd-shared-ring",
             Self::RawEpoll => "raw-epoll",
             Self::RawUring => "raw-uring",
         }
@@ -95,7 +105,11 @@ impl Server {
             binary: "usr/sbin/dnsmasq",
         };
         match self {
-            Self::Tftpd | Self::TftpdPortable | Self::RawEpoll | Self::RawUring => None,
+            Self::Tftpd
+            | Self::TftpdPortable
+            | Self::TftpdSharedRing
+            | Self::RawEpoll
+            | Self::RawUring => None,
             Self::TftpHpa => Some(&HPA),
             Self::Atftpd => Some(&ATFTPD),
             Self::Dnsmasq => Some(&DNSMASQ),
@@ -104,7 +118,7 @@ impl Server {
 
     /// The program to run (the raw references are `tftp-load`, built beside `tftpd`).
     pub(super) fn program(self, tftpd: &Path) -> PathBuf {
-        if self.is_reference() {
+        if self.is_raw() {
             return tftpd.with_file_name("tftp-load");
         }
         self.package()
@@ -128,9 +142,14 @@ impl Server {
                 a.push(root);
                 a
             }
-            Self::TftpdPortable => {
+            Self::TftpdPortable | Self::TftpdSharedRing => {
+                let config = if self == Self::TftpdPortable {
+                    portable_config(Path::new(&root))
+                } else {
+                    shared_ring_config(Path::new(&root))
+                };
                 let mut a = strs(&["--config"]);
-                a.push(portable_config(Path::new(&root)).into_os_string());
+                a.push(config.into_os_string());
                 a.extend(strs(&["--listen", LISTEN, "--user", "nobody", "--root"]));
                 a.push(root);
                 a
@@ -193,7 +212,7 @@ impl Server {
 
     /// One line naming the version, for the methodology section.
     pub(super) fn version(self, tftpd: &Path) -> String {
-        if self.is_reference() {
+        if self.is_raw() {
             return format!("{} (tftp-load raw-server)", self.name());
         }
         if let Some(package) = self.package() {
@@ -235,6 +254,17 @@ enabled = false
 transfer_threads = 0
 intake_threads = false
 ";
+
+/// The config of [`Server::TftpdSharedRing`]: the defaults, with ring lanes on.
+pub(super) const SHARED_RING_CONFIG: &str = "\
+[performance.io_uring]
+shared_ring = true
+";
+
+/// Where the ring-lane config is written for the served root `root`.
+pub(super) fn shared_ring_config(root: &Path) -> PathBuf {
+    root.with_extension("shared-ring.toml")
+}
 
 /// Where the portable config is written for the served root `root`.
 pub(super) fn portable_config(root: &Path) -> PathBuf {
