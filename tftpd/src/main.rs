@@ -255,7 +255,8 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         warn!(
             fastpath = "io_uring",
             "performance.io_uring.shared_ring is on but io_uring is unavailable (kernel.io_uring_disabled, \
-             a seccomp profile or a kernel before 5.11): transfers run on the async runtime"
+             a seccomp profile, a kernel before 5.11, or a build without the io-uring feature): \
+             transfers run on the async runtime"
         );
     }
     // Before the runtime exists, so its threads inherit the mask; threads already running

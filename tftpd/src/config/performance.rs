@@ -433,14 +433,14 @@ impl PerformanceConfig {
                           drives transfer threads)",
             });
         }
-        #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+        // A Linux build without the `io-uring` feature accepts the key as it accepts
+        // `enabled`: a start-up warning says the transfers stay on the async runtime.
+        #[cfg(not(target_os = "linux"))]
         if u.shared_ring {
             return Err(Unavailable {
                 key: "performance.io_uring.shared_ring",
                 value: "true".into(),
-                allowed: "false (io_uring is Linux only, and this build has no io-uring feature \
-                          or is not for Linux)"
-                    .into(),
+                allowed: "false (io_uring is Linux only)".into(),
             });
         }
         if self.memory.huge_pages && !self.batching.recvmmsg {

@@ -81,6 +81,7 @@ enabled = true
 
 [io_uring]
 enabled = true
+shared_ring = true
 
 [memory]
 huge_pages = true
