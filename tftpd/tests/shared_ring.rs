@@ -9,8 +9,8 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::clients::{Client, Opts, get, put};
-use harness::raw::{Raw, Reply, ack, request};
+use harness::clients::{Client, Opts, every_client_downloads_and_uploads, get};
+use harness::raw::{Raw, Reply, request};
 use harness::{Daemon, DaemonArgs, TempDir, pattern, start_with_metrics, wait_for_metrics};
 
 const REPLY: Duration = Duration::from_secs(5);
@@ -52,44 +52,14 @@ fn every_client_moves_the_same_bytes_through_the_shared_ring() {
     for (i, size) in sizes.iter().enumerate() {
         d.put_file(&format!("f{i}.bin"), &pattern(*size, i as u64));
     }
-    let (mut transfers, mut uploads) = (0, 0);
-    for client in Client::ALL {
-        if !client.available("every_client_moves_the_same_bytes_through_the_shared_ring") {
-            continue;
-        }
-        for (i, size) in sizes.iter().enumerate() {
-            if client == Client::Curl && *size == 0 {
-                // curl 7.88 fails every empty TFTP download (a client bug; clients.rs).
-                continue;
-            }
-            let local = out.path().join(format!("{client:?}-{i}"));
-            get(
-                client,
-                d.addr(),
-                &format!("f{i}.bin"),
-                &local,
-                &Opts::default(),
-            )
-            .unwrap_or_else(|e| panic!("{client:?} get {size}: {e}"));
-            assert!(
-                std::fs::read(&local).expect("downloaded") == pattern(*size, i as u64),
-                "{client:?}: {size} bytes differ"
-            );
-            transfers += 1;
-        }
-        let content = pattern(200_000 + client as usize, 99);
-        let local = out.path().join(format!("{client:?}-up"));
-        std::fs::write(&local, &content).expect("write");
-        let remote = format!("up-{client:?}.bin");
-        put(client, d.addr(), &local, &remote, &Opts::default())
-            .unwrap_or_else(|e| panic!("{client:?} put: {e}"));
-        assert!(
-            std::fs::read(d.root().join(&remote)).expect("stored") == content,
-            "{client:?}: upload differs"
-        );
-        // Uploads stay on the async runtime (their commit blocks).
-        uploads += 1;
-    }
+    // Uploads stay on the async runtime (their commit blocks).
+    let (mut transfers, uploads) = every_client_downloads_and_uploads(
+        &d,
+        out.path(),
+        &sizes,
+        "ring",
+        "every_client_moves_the_same_bytes_through_the_shared_ring",
+    );
     // Windows: each run of equal blocks leaves as one GSO `SENDMSG` through the ring.
     if Client::Atftp.available("every_client_moves_the_same_bytes_through_the_shared_ring") {
         for (b, w) in [(1428u16, 8u16), (8192, 16), (512, 4)] {
@@ -146,28 +116,7 @@ fn a_stranger_on_a_ring_transfer_gets_error_5_and_the_transfer_goes_on() {
     }
     let (d, _port) = start_with_metrics(LANE_ON.to_string());
     d.put_file("s.bin", &pattern(2048, 3));
-    let c = Raw::new(d.addr());
-    c.send(&request(1, b"s.bin", "octet", &[]));
-    let (first, tid) = c.expect(REPLY, "DATA 1");
-    let Reply::Data { block: 1, data } = first else {
-        panic!("expected DATA 1, got {first:?}");
-    };
-    let stranger = Raw::new(d.addr());
-    stranger.send_to(&ack(1), tid);
-    match stranger.expect(REPLY, "ERROR 5") {
-        (Reply::Error { code: 5, .. }, from) => assert_eq!(from, tid, "from the transfer's port"),
-        other => panic!("expected ERROR 5, got {other:?}"),
-    }
-    let mut got = data;
-    for block in 1..=4u16 {
-        c.send_to(&ack(block), tid);
-        match c.expect(REPLY, "DATA") {
-            (Reply::Data { block: b, data }, _) if b == block + 1 => got.extend_from_slice(&data),
-            other => panic!("expected DATA {}, got {other:?}", block + 1),
-        }
-    }
-    c.send_to(&ack(5), tid);
-    assert_eq!(got, pattern(2048, 3), "the transfer was not disturbed");
+    Raw::new(d.addr()).download_past_a_stranger("s.bin", 2048, 3, "ring lane");
 }
 
 #[test]
@@ -192,17 +141,7 @@ fn a_silent_client_gets_its_block_again_and_the_drain_ends_the_transfer() {
         other => panic!("expected DATA 1 again, got {other:?}"),
     }
     d.signal("TERM");
-    let deadline = std::time::Instant::now() + REPLY;
-    loop {
-        match c.recv(deadline.saturating_duration_since(std::time::Instant::now())) {
-            Some((Reply::Error { code: 0, message }, _)) => {
-                assert!(message.contains("shutting down"), "{message}");
-                break;
-            }
-            Some((Reply::Data { block: 1, .. }, _)) => {}
-            other => panic!("expected ERROR 0 from the drain, got {other:?}"),
-        }
-    }
+    c.expect_drain_error(REPLY);
     let status = d.wait_exit(REPLY);
     assert!(status.success(), "exit {status:?}");
 }
@@ -215,12 +154,7 @@ fn sighup_moves_new_transfers_on_and_off_the_ring_lanes() {
     let (d, port) = start_with_metrics("[performance.cpu]\ntransfer_threads = 0\n".to_string());
     d.put_file("r.bin", &pattern(3000, 8));
     let get = || Raw::new(d.addr()).download("r.bin", &[], REPLY);
-    let reload = |config: &str| {
-        std::fs::write(d.config_path(), config).expect("edit config");
-        let from = d.log_len();
-        d.signal("HUP");
-        d.wait_for_log_after("config reloaded", from, REPLY);
-    };
+    let reload = |config: &str| d.reload_with(config, REPLY);
     assert_eq!(get(), Ok(pattern(3000, 8)));
     lanes(port, 1, 0);
     assert!(

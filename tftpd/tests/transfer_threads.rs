@@ -8,7 +8,7 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::clients::{Client, Opts, get, put};
+use harness::clients::every_client_downloads_and_uploads;
 use harness::raw::{Raw, Reply, ack, request};
 use harness::{Daemon, DaemonArgs, TempDir, metric, pattern, start_with_metrics, wait_for_metrics};
 
@@ -39,46 +39,14 @@ fn every_client_moves_the_same_bytes_on_a_thread_and_on_the_runtime() {
         for (i, size) in sizes.iter().enumerate() {
             d.put_file(&format!("f{i}.bin"), &pattern(*size, i as u64));
         }
-        let mut transfers = 0;
-        for client in Client::ALL {
-            if !client.available("every_client_moves_the_same_bytes_on_a_thread_and_on_the_runtime")
-            {
-                continue;
-            }
-            for (i, size) in sizes.iter().enumerate() {
-                if client == Client::Curl && *size == 0 {
-                    // curl 7.88 fails every empty TFTP download (a client bug; clients.rs).
-                    continue;
-                }
-                let local = out.path().join(format!("{lane}-{client:?}-{i}"));
-                get(
-                    client,
-                    d.addr(),
-                    &format!("f{i}.bin"),
-                    &local,
-                    &Opts::default(),
-                )
-                .unwrap_or_else(|e| panic!("{lane}: {client:?} get {size}: {e}"));
-                let got = std::fs::read(&local).expect("downloaded");
-                assert!(
-                    got == pattern(*size, i as u64),
-                    "{lane}: {client:?}: {size} bytes differ"
-                );
-                transfers += 1;
-            }
-            // An upload, read back from the root.
-            let content = pattern(200_000 + client as usize, 99);
-            let local = out.path().join(format!("{lane}-{client:?}-up"));
-            std::fs::write(&local, &content).expect("write");
-            let remote = format!("up-{lane}-{client:?}.bin");
-            put(client, d.addr(), &local, &remote, &Opts::default())
-                .unwrap_or_else(|e| panic!("{lane}: {client:?} put: {e}"));
-            assert!(
-                std::fs::read(d.root().join(&remote)).expect("stored") == content,
-                "{lane}: {client:?}: upload differs"
-            );
-            transfers += 1;
-        }
+        let (downloads, uploads) = every_client_downloads_and_uploads(
+            &d,
+            out.path(),
+            &sizes,
+            lane,
+            "every_client_moves_the_same_bytes_on_a_thread_and_on_the_runtime",
+        );
+        let transfers = downloads + uploads;
         let expected: Vec<String> = ["thread", "io_uring", "async"]
             .iter()
             .map(|l| {
@@ -154,33 +122,7 @@ fn a_stranger_on_a_thread_transfer_gets_error_5_and_the_transfer_goes_on() {
 fn stranger_gets_error_5(io_uring: bool) {
     let (d, _port) = start_lane(4, io_uring);
     d.put_file("s.bin", &pattern(2048, 3));
-    let c = Raw::new(d.addr());
-    c.send(&request(1, b"s.bin", "octet", &[]));
-    let (first, tid) = c.expect(REPLY, "DATA 1");
-    assert!(matches!(first, Reply::Data { block: 1, .. }), "{first:?}");
-    let stranger = Raw::new(d.addr());
-    stranger.send_to(&ack(1), tid);
-    match stranger.expect(REPLY, "ERROR 5") {
-        (Reply::Error { code: 5, .. }, from) => assert_eq!(from, tid, "from the transfer's port"),
-        other => panic!("expected ERROR 5, got {other:?}"),
-    }
-    let mut got = match first {
-        Reply::Data { data, .. } => data,
-        _ => unreachable!(),
-    };
-    for block in 1..=4u16 {
-        c.send_to(&ack(block), tid);
-        match c.expect(REPLY, "DATA") {
-            (Reply::Data { block: b, data }, _) if b == block + 1 => got.extend_from_slice(&data),
-            other => panic!("expected DATA {}, got {other:?}", block + 1),
-        }
-    }
-    c.send_to(&ack(5), tid);
-    assert_eq!(
-        got,
-        pattern(2048, 3),
-        "io_uring={io_uring}: the transfer was not disturbed"
-    );
+    Raw::new(d.addr()).download_past_a_stranger("s.bin", 2048, 3, &format!("io_uring={io_uring}"));
 }
 
 #[test]
@@ -205,18 +147,7 @@ fn drain_ends_a_stalled_transfer(io_uring: bool) {
     assert!(matches!(first, Reply::Data { block: 1, .. }), "{first:?}");
     // The client goes quiet: the transfer blocks in its receive (60 s timeout).
     d.signal("TERM");
-    let deadline = std::time::Instant::now() + REPLY;
-    loop {
-        match c.recv(deadline.saturating_duration_since(std::time::Instant::now())) {
-            Some((Reply::Error { code: 0, message }, _)) => {
-                assert!(message.contains("shutting down"), "{message}");
-                break;
-            }
-            // A retransmission of DATA 1 may come first.
-            Some((Reply::Data { block: 1, .. }, _)) => {}
-            other => panic!("io_uring={io_uring}: expected ERROR 0 from the drain, got {other:?}"),
-        }
-    }
+    c.expect_drain_error(REPLY);
     let status = d.wait_exit(REPLY);
     assert!(status.success(), "exit {status:?}");
 }
@@ -226,12 +157,7 @@ fn sighup_moves_new_transfers_between_lanes() {
     let (d, port) = start_lane(4, true);
     d.put_file("r.bin", &pattern(3000, 8));
     let get = || Raw::new(d.addr()).download("r.bin", &[], REPLY);
-    let reload = |config: &str| {
-        std::fs::write(d.config_path(), config).expect("edit config");
-        let from = d.log_len();
-        d.signal("HUP");
-        d.wait_for_log_after("config reloaded", from, REPLY);
-    };
+    let reload = |config: &str| d.reload_with(config, REPLY);
     let lanes = |thread: u64, io_uring: u64, runtime: u64| {
         wait_for_metrics(
             port,

@@ -225,8 +225,9 @@ pub fn recv_two(socket: &impl AsFd, first: &mut [u8], second: &mut [u8]) -> io::
     Ok((n, got))
 }
 
-/// The source address the kernel wrote, if it is IPv4 or IPv6.
-fn peer(addr: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+/// The source address the kernel wrote (`len` bytes of it), if it is IPv4 or IPv6. Public
+/// for the load generator's raw responder, which reads the same kernel structures.
+pub fn peer(addr: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
     let len = len as usize;
     match i32::from(addr.ss_family) {
         libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {

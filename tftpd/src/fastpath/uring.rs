@@ -12,7 +12,7 @@
 //! the drop cancels the receive and waits for everything before freeing anything.
 
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd as _, BorrowedFd};
 use std::time::{Duration, Instant};
 
@@ -399,30 +399,10 @@ pub(super) fn set_segment(
     Ok(())
 }
 
-/// The source address the kernel wrote into `addr`.
+/// The source address the kernel wrote into `addr` (a receive's whole name buffer).
 pub(super) fn source(addr: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match i32::from(addr.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in, which it is large
-            // and aligned enough for.
-            let a: libc::sockaddr_in =
-                unsafe { std::ptr::read((addr as *const libc::sockaddr_storage).cast()) };
-            Some(SocketAddr::V4(SocketAddrV4::new(
-                u32::from_be(a.sin_addr.s_addr).into(),
-                u16::from_be(a.sin_port),
-            )))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: as above, for sockaddr_in6.
-            let a: libc::sockaddr_in6 =
-                unsafe { std::ptr::read((addr as *const libc::sockaddr_storage).cast()) };
-            Some(SocketAddr::V6(SocketAddrV6::new(
-                a.sin6_addr.s6_addr.into(),
-                u16::from_be(a.sin6_port),
-                a.sin6_flowinfo,
-                a.sin6_scope_id,
-            )))
-        }
-        _ => None,
-    }
+    super::mmsg::peer(addr, STORAGE_LEN)
 }
+
+/// The size of a receive's name buffer, as the kernel's length type.
+const STORAGE_LEN: libc::socklen_t = size_of::<libc::sockaddr_storage>() as libc::socklen_t;

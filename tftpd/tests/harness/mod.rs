@@ -396,6 +396,15 @@ impl Daemon {
         self.signal_now(sig);
     }
 
+    /// Replaces the config file with `config`, sends SIGHUP and waits for the reload's log
+    /// line.
+    pub(crate) fn reload_with(&self, config: &str, timeout: Duration) {
+        std::fs::write(self.config_path(), config).expect("edit config");
+        let from = self.log_len();
+        self.signal("HUP");
+        self.wait_for_log_after("config reloaded", from, timeout);
+    }
+
     /// Sends a signal by name at once, handler or not.
     pub(crate) fn signal_now(&self, sig: &str) {
         let ok = Command::new("kill")

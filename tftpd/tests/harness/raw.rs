@@ -139,6 +139,57 @@ impl Raw {
             .unwrap_or_else(|| panic!("expected {what} within {timeout:?}, got nothing"))
     }
 
+    /// Downloads `name` (`len` bytes, `pattern(len, seed)`, at most 4 blocks of 512) while a
+    /// stranger sends an ACK to the transfer's port: the stranger gets ERROR 5 from that
+    /// port, and the transfer's bytes are whole. `what` names the case in messages.
+    pub(crate) fn download_past_a_stranger(&self, name: &str, len: usize, seed: u64, what: &str) {
+        self.send(&request(1, name.as_bytes(), "octet", &[]));
+        let (first, tid) = self.expect(Duration::from_secs(5), "DATA 1");
+        let Reply::Data { block: 1, data } = first else {
+            panic!("{what}: expected DATA 1, got {first:?}");
+        };
+        let stranger = Self::new(self.server);
+        stranger.send_to(&ack(1), tid);
+        match stranger.expect(Duration::from_secs(5), "ERROR 5") {
+            (Reply::Error { code: 5, .. }, from) => {
+                assert_eq!(from, tid, "{what}: from the transfer's port");
+            }
+            other => panic!("{what}: expected ERROR 5, got {other:?}"),
+        }
+        let mut got = data;
+        let last = u16::try_from(len / 512 + 1).expect("a few blocks");
+        for block in 1..last {
+            self.send_to(&ack(block), tid);
+            match self.expect(Duration::from_secs(5), "DATA") {
+                (Reply::Data { block: b, data }, _) if b == block + 1 => {
+                    got.extend_from_slice(&data);
+                }
+                other => panic!("{what}: expected DATA {}, got {other:?}", block + 1),
+            }
+        }
+        self.send_to(&ack(last), tid);
+        assert!(
+            got == super::pattern(len, seed),
+            "{what}: the transfer was not disturbed"
+        );
+    }
+
+    /// Waits for the drain's ERROR 0 "shutting down" to a transfer whose client went quiet
+    /// after DATA 1; retransmissions of DATA 1 may come first.
+    pub(crate) fn expect_drain_error(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.recv(deadline.saturating_duration_since(Instant::now())) {
+                Some((Reply::Error { code: 0, message }, _)) => {
+                    assert!(message.contains("shutting down"), "{message}");
+                    return;
+                }
+                Some((Reply::Data { block: 1, .. }, _)) => {}
+                other => panic!("expected ERROR 0 from the drain, got {other:?}"),
+            }
+        }
+    }
+
     /// Every datagram that arrives within `window`.
     pub(crate) fn collect(&self, window: Duration) -> Vec<(Reply, SocketAddr)> {
         let end = Instant::now() + window;
