@@ -134,37 +134,39 @@ impl FileCache {
         self.bytes.store(s.used, Relaxed);
     }
 
-    /// The contents of `file` from memory, loading them on a miss when the file fits.
-    /// `None` means: read from the file (too big, cache off, another transfer is loading it,
-    /// or the file changed while it was read).
-    pub fn get(&self, file: &File) -> io::Result<Option<Arc<[u8]>>> {
+    /// Looks `file` up. A hit gives its bytes. A miss of a file that fits, which no one is
+    /// loading yet, gives a [`Loader`] that holds a duplicate descriptor: the caller runs it
+    /// (on a thread of its own, so the transfer that missed does not wait for a whole file
+    /// before its first block) and serves this transfer from the file. Anything else (too
+    /// big, cache off, already being loaded) says read from the file.
+    pub fn lookup(self: &Arc<Self>, file: &File) -> io::Result<Lookup> {
         let key = FileKey::of(file)?;
-        {
-            let mut s = self.lock();
-            if s.capacity == 0 || key.size > s.max_file || key.size > s.capacity {
-                return Ok(None);
-            }
-            s.clock += 1;
-            let now = s.clock;
-            if let Some(e) = s.entries.get_mut(&key) {
-                e.used_at = now;
-                self.hits.fetch_add(1, Relaxed);
-                return Ok(Some(e.bytes.clone()));
-            }
-            self.misses.fetch_add(1, Relaxed);
-            if s.loading.contains(&key) {
-                return Ok(None);
-            }
-            s.loading.push(key);
+        let mut s = self.lock();
+        if s.capacity == 0 || key.size > s.max_file || key.size > s.capacity {
+            return Ok(Lookup::Bypass);
         }
-        let _loading = Loading { cache: self, key };
-        let mut bytes = vec![0u8; usize::try_from(key.size).map_err(io::Error::other)?];
-        let n = super::file::read_full_at(file, &mut bytes, 0)?;
-        // Changed while being read (a writer in place): neither serve nor keep a mix.
-        if n != bytes.len() || FileKey::of(file)? != key {
-            return Ok(None);
+        s.clock += 1;
+        let now = s.clock;
+        if let Some(e) = s.entries.get_mut(&key) {
+            e.used_at = now;
+            self.hits.fetch_add(1, Relaxed);
+            return Ok(Lookup::Hit(e.bytes.clone()));
         }
-        let bytes: Arc<[u8]> = bytes.into();
+        self.misses.fetch_add(1, Relaxed);
+        if s.loading.contains(&key) {
+            return Ok(Lookup::Miss);
+        }
+        let file = file.try_clone()?;
+        s.loading.push(key);
+        Ok(Lookup::Load(Loader {
+            cache: self.clone(),
+            key,
+            file,
+        }))
+    }
+
+    /// Keeps `bytes`, read for `key`, unless a reload shrank the cache below them meanwhile.
+    fn insert(&self, key: FileKey, bytes: &Arc<[u8]>) {
         let mut s = self.lock();
         // Older versions of the same file can never be hit again; free them now.
         let stale: Vec<FileKey> = s
@@ -176,7 +178,6 @@ impl FileCache {
         for k in stale {
             s.remove(&k);
         }
-        // A reload may have shrunk the cache while this was read.
         if key.size <= s.capacity && key.size <= s.max_file {
             s.make_room(key.size);
             s.clock += 1;
@@ -191,7 +192,6 @@ impl FileCache {
             );
         }
         self.bytes.store(s.used, Relaxed);
-        Ok(Some(bytes))
     }
 
     /// Hits, misses and bytes held.
@@ -209,13 +209,49 @@ impl FileCache {
     }
 }
 
-/// Clears the loading mark however the load ends.
-struct Loading<'a> {
-    cache: &'a FileCache,
-    key: FileKey,
+/// What [`FileCache::lookup`] found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The file's bytes, from memory.
+    Hit(Arc<[u8]>),
+    /// Not in memory, and this caller is to load it.
+    Load(Loader),
+    /// Not in memory; another transfer is loading it.
+    Miss,
+    /// Not a file the cache holds (too big, or the cache is off): not counted.
+    Bypass,
 }
 
-impl Drop for Loading<'_> {
+/// A pending load of one file version into the cache; its mark (which keeps others from
+/// loading the same bytes) is cleared however the load ends, run or dropped.
+#[derive(Debug)]
+pub struct Loader {
+    cache: Arc<FileCache>,
+    key: FileKey,
+    file: File,
+}
+
+impl Loader {
+    /// The file's size: the bytes the load reads and keeps.
+    pub fn size(&self) -> u64 {
+        self.key.size
+    }
+
+    /// Reads the whole file and keeps it. `None` when the file changed while it was read (a
+    /// writer in place): neither a mix of versions nor a stale one is kept.
+    pub fn run(self) -> io::Result<Option<Arc<[u8]>>> {
+        let mut bytes = vec![0u8; usize::try_from(self.key.size).map_err(io::Error::other)?];
+        let n = super::file::read_full_at(&self.file, &mut bytes, 0)?;
+        if n != bytes.len() || FileKey::of(&self.file)? != self.key {
+            return Ok(None);
+        }
+        let bytes: Arc<[u8]> = bytes.into();
+        self.cache.insert(self.key, &bytes);
+        Ok(Some(bytes))
+    }
+}
+
+impl Drop for Loader {
     fn drop(&mut self) {
         self.cache.lock().loading.retain(|k| *k != self.key);
     }
@@ -230,9 +266,14 @@ mod tests {
         std::fs::write(path, bytes).expect("write test file");
     }
 
-    fn get(cache: &FileCache, path: &std::path::Path) -> Option<Vec<u8>> {
+    /// A lookup that runs its own load at once, as a caller that waits would.
+    fn get(cache: &Arc<FileCache>, path: &std::path::Path) -> Option<Vec<u8>> {
         let f = File::open(path).expect("open");
-        cache.get(&f).expect("lookup").map(|b| b.to_vec())
+        match cache.lookup(&f).expect("lookup") {
+            Lookup::Hit(b) => Some(b.to_vec()),
+            Lookup::Load(l) => l.run().expect("load").map(|b| b.to_vec()),
+            Lookup::Miss | Lookup::Bypass => None,
+        }
     }
 
     #[test]
@@ -240,7 +281,7 @@ mod tests {
         let dir = crate::fs::testdir_for_config();
         let p = dir.path().join("a");
         write(&p, b"boot image");
-        let c = FileCache::default();
+        let c = Arc::new(FileCache::default());
         c.configure(1 << 20, 1 << 20);
         assert_eq!(get(&c, &p).as_deref(), Some(&b"boot image"[..]));
         assert_eq!(get(&c, &p).as_deref(), Some(&b"boot image"[..]));
@@ -249,11 +290,42 @@ mod tests {
     }
 
     #[test]
+    fn one_loader_per_version_and_a_dropped_one_frees_its_mark() {
+        let dir = crate::fs::testdir_for_config();
+        let p = dir.path().join("a");
+        write(&p, b"kernel");
+        let c = Arc::new(FileCache::default());
+        c.configure(1 << 20, 1 << 20);
+        let lookup = || c.lookup(&File::open(&p).expect("open")).expect("lookup");
+        let Lookup::Load(first) = lookup() else {
+            panic!("the first miss loads");
+        };
+        assert_eq!(first.size(), 6);
+        assert!(
+            matches!(lookup(), Lookup::Miss),
+            "a second transfer reads the file instead of loading it again"
+        );
+        drop(first);
+        let Lookup::Load(again) = lookup() else {
+            panic!("an abandoned load does not block the next one");
+        };
+        // Run elsewhere, as the daemon does: the transfers after it hit.
+        let loaded = std::thread::spawn(move || again.run())
+            .join()
+            .expect("join")
+            .expect("load");
+        assert_eq!(loaded.as_deref(), Some(&b"kernel"[..]));
+        assert!(matches!(lookup(), Lookup::Hit(b) if &b[..] == b"kernel"));
+        let n = c.counts();
+        assert_eq!((n.hits, n.misses, n.bytes), (1, 3, 6), "{n:?}");
+    }
+
+    #[test]
     fn a_file_rewritten_in_place_is_served_new() {
         let dir = crate::fs::testdir_for_config();
         let p = dir.path().join("a");
         write(&p, b"version one");
-        let c = FileCache::default();
+        let c = Arc::new(FileCache::default());
         c.configure(1 << 20, 1 << 20);
         assert_eq!(get(&c, &p).as_deref(), Some(&b"version one"[..]));
         // Same size, same inode: only the timestamps tell (truncate + write in place).
@@ -277,7 +349,7 @@ mod tests {
         let p = dir.path().join("a");
         let tmp = dir.path().join("a.new");
         write(&p, b"old contents");
-        let c = FileCache::default();
+        let c = Arc::new(FileCache::default());
         c.configure(1 << 20, 1 << 20);
         assert_eq!(get(&c, &p).as_deref(), Some(&b"old contents"[..]));
         write(&tmp, b"new contents");
@@ -297,7 +369,7 @@ mod tests {
         for p in [&a, &b, &d] {
             write(p, &[7; 40]);
         }
-        let c = FileCache::default();
+        let c = Arc::new(FileCache::default());
         c.configure(100, 100);
         get(&c, &a);
         get(&c, &b);
@@ -316,7 +388,7 @@ mod tests {
         let dir = crate::fs::testdir_for_config();
         let p = dir.path().join("a");
         write(&p, &[1; 64]);
-        let c = FileCache::default();
+        let c = Arc::new(FileCache::default());
         c.configure(1000, 63);
         assert_eq!(get(&c, &p), None, "over cache_max_file");
         c.configure(0, 1000);

@@ -16,11 +16,23 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use super::cache::FileCache;
+use super::cache::{FileCache, Loader, Lookup};
 use crate::fs::{Upload, UploadError};
 use crate::proto::mode::Mode;
 use crate::proto::netascii::{Decoder, Encoder};
 use crate::proto::packet::DATA_HEADER_LEN;
+
+/// Where a download's bytes come from after [`BlockSource::use_cache`].
+#[derive(Debug)]
+pub enum CacheUse {
+    /// Memory: the hot-file cache held the file.
+    Hit,
+    /// The file; and the cache wants this version loaded, by the caller, off this transfer's
+    /// path.
+    Load(Loader),
+    /// The file.
+    File,
+}
 
 /// The bytes of a download, block by block.
 #[derive(Debug)]
@@ -143,22 +155,24 @@ impl BlockSource {
         applies
     }
 
-    /// Serves the file from `cache` when it fits (loading it on a miss). Returns whether the
-    /// bytes now come from memory.
-    pub fn use_cache(&mut self, cache: &FileCache) -> io::Result<bool> {
+    /// Serves the file from `cache` when the cache holds it. On a miss of a file the cache
+    /// would keep, the loader is handed back for the caller to run elsewhere; this transfer
+    /// reads its file meanwhile.
+    pub fn use_cache(&mut self, cache: &Arc<FileCache>) -> io::Result<CacheUse> {
         let Backing::File(file) = &self.backing else {
-            return Ok(true);
+            return Ok(CacheUse::Hit);
         };
         if matches!(self.kind, SourceKind::OctetSentFromFile { .. }) {
-            return Ok(false);
+            return Ok(CacheUse::File);
         }
-        match cache.get(file)? {
-            Some(bytes) => {
+        Ok(match cache.lookup(file)? {
+            Lookup::Hit(bytes) => {
                 self.backing = Backing::Memory(bytes);
-                Ok(true)
+                CacheUse::Hit
             }
-            None => Ok(false),
-        }
+            Lookup::Load(loader) => CacheUse::Load(loader),
+            Lookup::Miss | Lookup::Bypass => CacheUse::File,
+        })
     }
 
     /// Starts `posix_fadvise` hints when the file is read from disk and is larger than
@@ -435,10 +449,22 @@ mod tests {
             !netascii.read_ahead(65536),
             "netascii reads in chunks already"
         );
-        let cache = FileCache::default();
+        let cache = Arc::new(FileCache::default());
         cache.configure(1 << 20, 1 << 20);
+        let mut first = BlockSource::new(File::open(&path).expect("open"), Mode::Octet);
+        let CacheUse::Load(loader) = first.use_cache(&cache).expect("cache") else {
+            panic!("the first lookup loads");
+        };
+        assert!(
+            first.read_ahead(65536),
+            "the transfer that missed reads its file"
+        );
+        loader.run().expect("load");
         let mut cached = BlockSource::new(File::open(&path).expect("open"), Mode::Octet);
-        assert!(cached.use_cache(&cache).expect("cache"), "cached");
+        assert!(
+            matches!(cached.use_cache(&cache).expect("cache"), CacheUse::Hit),
+            "cached"
+        );
         assert!(
             !cached.read_ahead(65536),
             "a cached file is in memory already"
