@@ -221,18 +221,35 @@ impl SharedRing {
             }
         };
         loop {
-            {
+            // The submission runs every queued send through the kernel's UDP stack, so it
+            // is made without the lock: the listener thread registering a new transfer's
+            // socket (and anything else that takes the lock) goes on meanwhile. The count
+            // is taken under the lock; entries pushed after it wait for the next turn.
+            let to_submit = {
                 let mut inner = self.lock();
                 if inner.queued {
                     inner.queued = false;
-                    if let Err(e) = inner.ring.submit() {
-                        // EBUSY: the completion queue is full; reaping below makes room.
-                        tracing::debug!(error = %e, "io_uring submit");
-                        inner.queued = true;
-                    }
+                    u32::try_from(inner.ring.submission().len()).unwrap_or(u32::MAX)
+                } else {
+                    0
                 }
-                inner.reap();
+            };
+            if to_submit > 0 {
+                let short = match enter(self.fd, to_submit) {
+                    Ok(n) => n < to_submit,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "io_uring submit");
+                        true
+                    }
+                };
+                if short {
+                    // EBUSY (the completion queue is full) or a short submission: reaping
+                    // below makes room, and the permit brings the driver straight back.
+                    self.lock().queued = true;
+                    self.queued.notify_one();
+                }
             }
+            self.lock().reap();
             tokio::select! {
                 biased;
                 () = stop.cancelled() => return,
@@ -249,6 +266,30 @@ impl SharedRing {
                 }
             }
         }
+    }
+}
+
+/// `io_uring_enter(fd, to_submit)` with no wait: hands the kernel up to `to_submit` entries
+/// from the submission queue's head, whoever pushed them. Returns how many it took.
+fn enter(fd: RawFd, to_submit: u32) -> io::Result<u32> {
+    // SAFETY: the call names only the ring's descriptor (open while the ring lives) and
+    // counts; no user memory is passed. The entries it submits point at slot memory that
+    // is freed only after their completions (see the module doc).
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_enter,
+            fd,
+            to_submit,
+            0u32,
+            0u32,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 }
 
