@@ -240,12 +240,15 @@ impl Loader {
     /// Reads the whole file and keeps it. `None` when the file changed while it was read (a
     /// writer in place): neither a mix of versions nor a stale one is kept.
     pub fn run(self) -> io::Result<Option<Arc<[u8]>>> {
-        let mut bytes = vec![0u8; usize::try_from(self.key.size).map_err(io::Error::other)?];
-        let n = super::file::read_full_at(&self.file, &mut bytes, 0)?;
-        if n != bytes.len() || FileKey::of(&self.file)? != self.key {
+        let len = usize::try_from(self.key.size).map_err(io::Error::other)?;
+        // Made in place (a `TrustedLen` iterator allocates once): a `Vec` turned into an
+        // `Arc<[u8]>` would be copied whole into a second allocation.
+        let mut bytes: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+        let buf = Arc::get_mut(&mut bytes).ok_or_else(|| io::Error::other("shared too early"))?;
+        let n = super::file::read_full_at(&self.file, buf, 0)?;
+        if n != len || FileKey::of(&self.file)? != self.key {
             return Ok(None);
         }
-        let bytes: Arc<[u8]> = bytes.into();
         self.cache.insert(self.key, &bytes);
         Ok(Some(bytes))
     }

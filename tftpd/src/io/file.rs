@@ -175,6 +175,14 @@ impl BlockSource {
         })
     }
 
+    /// Serves the rest of the download from `bytes`, the file's contents a cache load just
+    /// read from this source's own file (the caller ran the [`Loader`] `use_cache` gave).
+    pub fn use_loaded(&mut self, bytes: Arc<[u8]>) {
+        if matches!(self.backing, Backing::File(_)) {
+            self.backing = Backing::Memory(bytes);
+        }
+    }
+
     /// Starts `posix_fadvise` hints when the file is read from disk and is larger than
     /// `threshold` bytes. Returns whether it did.
     #[cfg(target_os = "linux")]
@@ -459,7 +467,10 @@ mod tests {
             first.read_ahead(65536),
             "the transfer that missed reads its file"
         );
-        loader.run().expect("load");
+        let loaded = loader.run().expect("load").expect("unchanged");
+        // Or, when it ran the load itself, serves from what it loaded.
+        first.use_loaded(loaded);
+        assert!(!first.read_ahead(65536), "now in memory");
         let mut cached = BlockSource::new(File::open(&path).expect("open"), Mode::Octet);
         assert!(
             matches!(cached.use_cache(&cache).expect("cache"), CacheUse::Hit),
