@@ -206,6 +206,44 @@ fn the_cache_serves_hits_and_new_content_after_the_file_changes() {
     );
 }
 
+/// A hit is served from memory without the file being opened (Linux: an `O_PATH` lookup
+/// and `fstat` find it, which inotify does not see as an open).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_cache_hit_never_opens_the_file() {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let (d, port) = start("cache_size = 1048576\ncache_max_file = 65536\n");
+    let content = pattern(20_000, 9);
+    let path = d.put_file("pxe.cfg", &content);
+    let get = || {
+        Raw::new(d.addr())
+            .download("pxe.cfg", &[("blksize", "1428")], REPLY)
+            .expect("download")
+    };
+    assert_eq!(get(), content);
+    wait_for_metrics(port, &["tftpd_file_cache_bytes 20000"], REPLY);
+    let watch = Inotify::init(InitFlags::IN_NONBLOCK).expect("inotify");
+    watch
+        .add_watch(&path, AddWatchFlags::IN_OPEN)
+        .expect("watch the file");
+    for _ in 0..3 {
+        assert_eq!(get(), content);
+    }
+    let events = watch.read_events().unwrap_or_default();
+    assert!(events.is_empty(), "a hit opened the file: {events:?}");
+    assert_eq!(
+        metric(
+            &scrape_metrics(port),
+            "tftpd_file_cache_lookups_total{result=\"hit\"}"
+        ),
+        3
+    );
+    // The watch works: a version the cache does not hold is opened.
+    std::fs::write(&path, pattern(20_001, 10)).expect("rewrite");
+    assert_eq!(get().len(), 20_001);
+    assert!(!watch.read_events().unwrap_or_default().is_empty());
+}
+
 #[test]
 fn fadvise_downloads_are_byte_exact() {
     // The cache (on by default) would serve these from memory, with no reads to advise.

@@ -44,9 +44,40 @@ impl FileKey {
         })
     }
 
+    /// The key of the file an `fstat` described (the one taken when a download found its
+    /// file, so the lookup costs no second `stat`).
+    // The stat fields' integer types differ between platforms; on some the conversions are
+    // no-ops.
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    pub fn from_stat(st: &nix::sys::stat::FileStat) -> Self {
+        let ns = |secs: i64, nsec: i64| i128::from(secs) * 1_000_000_000 + i128::from(nsec);
+        Self {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            mtime_ns: ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
+            ctime_ns: ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
+        }
+    }
+
     /// The file's size in bytes.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The device it is on.
+    pub fn dev(&self) -> u64 {
+        self.dev
+    }
+
+    /// Its inode number.
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+
+    /// Its modification time, in ns since the epoch.
+    pub fn mtime_ns(&self) -> i128 {
+        self.mtime_ns
     }
 }
 
@@ -140,7 +171,11 @@ impl FileCache {
     /// before its first block) and serves this transfer from the file. Anything else (too
     /// big, cache off, already being loaded) says read from the file.
     pub fn lookup(self: &Arc<Self>, file: &File) -> io::Result<Lookup> {
-        let key = FileKey::of(file)?;
+        self.lookup_as(FileKey::of(file)?, file)
+    }
+
+    /// As [`lookup`](Self::lookup), for `file` whose key the caller took already.
+    pub fn lookup_as(self: &Arc<Self>, key: FileKey, file: &File) -> io::Result<Lookup> {
         let mut s = self.lock();
         if s.capacity == 0 || key.size > s.max_file || key.size > s.capacity {
             return Ok(Lookup::Bypass);
@@ -163,6 +198,19 @@ impl FileCache {
             key,
             file,
         }))
+    }
+
+    /// The bytes of the file version `key` when the cache holds them (a hit, counted); `None`
+    /// otherwise, uncounted: the lookup made once the file is open counts the miss. This is
+    /// how a download is served without opening its file.
+    pub fn hit(&self, key: &FileKey) -> Option<Arc<[u8]>> {
+        let mut s = self.lock();
+        s.clock += 1;
+        let now = s.clock;
+        let e = s.entries.get_mut(key)?;
+        e.used_at = now;
+        self.hits.fetch_add(1, Relaxed);
+        Some(e.bytes.clone())
     }
 
     /// Keeps `bytes`, read for `key`, unless a reload shrank the cache below them meanwhile.
@@ -290,6 +338,35 @@ mod tests {
         assert_eq!(get(&c, &p).as_deref(), Some(&b"boot image"[..]));
         let n = c.counts();
         assert_eq!((n.hits, n.misses, n.bytes), (1, 1, 10), "{n:?}");
+    }
+
+    #[test]
+    fn a_hit_by_key_counts_only_hits_and_keys_from_fstat_match_the_files() {
+        let dir = crate::fs::testdir_for_config();
+        let p = dir.path().join("a");
+        write(&p, b"initrd");
+        let f = File::open(&p).expect("open");
+        let key = FileKey::from_stat(&nix::sys::stat::fstat(&f).expect("fstat"));
+        assert_eq!(
+            key,
+            FileKey::of(&f).expect("key"),
+            "the same key either way"
+        );
+        let c = Arc::new(FileCache::default());
+        c.configure(1 << 20, 1 << 20);
+        assert!(c.hit(&key).is_none(), "empty");
+        assert_eq!(
+            c.counts().misses,
+            0,
+            "a miss by key is left for the lookup to count"
+        );
+        assert_eq!(get(&c, &p).as_deref(), Some(&b"initrd"[..]));
+        assert_eq!(c.hit(&key).as_deref(), Some(&b"initrd"[..]));
+        let n = c.counts();
+        assert_eq!((n.hits, n.misses), (1, 1), "{n:?}");
+        write(&p, b"initrd v2");
+        let newer = FileKey::of(&File::open(&p).expect("open")).expect("key");
+        assert!(c.hit(&newer).is_none(), "a changed file is not a hit");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use super::cache::{FileCache, Loader, Lookup};
+use super::cache::{FileCache, FileKey, Loader, Lookup};
 use crate::fs::{Upload, UploadError};
 use crate::proto::mode::Mode;
 use crate::proto::netascii::{Decoder, Encoder};
@@ -44,6 +44,8 @@ pub struct BlockSource {
     advisor: Option<crate::fastpath::fadvise::Advisor>,
     /// Octet blocks read from the file in larger chunks (`performance.file_io.read_ahead`).
     read_ahead: Option<ReadAhead>,
+    /// The file's cache key when the opener took it already (its `fstat` at open).
+    key: Option<FileKey>,
 }
 
 /// A window of the file read ahead of the blocks the transfer sends: one `pread` for many
@@ -117,6 +119,24 @@ const NETASCII_READ: usize = 16 * 1024;
 impl BlockSource {
     /// A source over `file` in `mode`.
     pub fn new(file: File, mode: Mode) -> Self {
+        Self::over(Backing::File(file), mode)
+    }
+
+    /// A source over a file's whole contents in memory (a hot-file cache hit before the file
+    /// was opened), in `mode`.
+    pub fn cached(bytes: Arc<[u8]>, mode: Mode) -> Self {
+        Self::over(Backing::Memory(bytes), mode)
+    }
+
+    /// Gives the file's cache key, taken by whoever opened it, so [`use_cache`]
+    /// (Self::use_cache) needs no `stat` of its own.
+    #[must_use]
+    pub fn with_key(mut self, key: FileKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    fn over(backing: Backing, mode: Mode) -> Self {
         let kind = match mode {
             Mode::Octet => SourceKind::Octet,
             Mode::Netascii => SourceKind::Netascii {
@@ -129,11 +149,12 @@ impl BlockSource {
             },
         };
         Self {
-            backing: Backing::File(file),
+            backing,
             kind,
             #[cfg(target_os = "linux")]
             advisor: None,
             read_ahead: None,
+            key: None,
         }
     }
 
@@ -165,7 +186,11 @@ impl BlockSource {
         if matches!(self.kind, SourceKind::OctetSentFromFile { .. }) {
             return Ok(CacheUse::File);
         }
-        Ok(match cache.lookup(file)? {
+        let looked_up = match self.key {
+            Some(key) => cache.lookup_as(key, file)?,
+            None => cache.lookup(file)?,
+        };
+        Ok(match looked_up {
             Lookup::Hit(bytes) => {
                 self.backing = Backing::Memory(bytes);
                 CacheUse::Hit

@@ -6,7 +6,8 @@ use std::net::IpAddr;
 
 use crate::config::RemapOp;
 use crate::fs::remap::Mapped;
-use crate::fs::{RequestPath, ResolveError, UploadError, WriteMode};
+use crate::fs::{FoundFile, RequestPath, ResolveError, UploadError, WriteMode};
+use crate::io::cache::{FileCache, FileKey};
 use crate::io::file::{BlockSource, UploadSink};
 use crate::metrics::{Kind, RequestOutcome};
 use crate::proto::mode::Mode;
@@ -177,12 +178,14 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Validates and opens a request from `client` under `rt`; `blksize_cap` (from the path MTU)
-/// lowers the largest block agreed to.
+/// lowers the largest block agreed to. A download of a file `cache` holds is served from
+/// memory without the file being opened.
 pub fn prepare(
     req: &OwnedRequest,
     client: IpAddr,
     blksize_cap: Option<u16>,
     rt: &Runtime,
+    cache: &FileCache,
 ) -> Result<Prepared, Refused> {
     let mode = Mode::parse(&req.mode).map_err(|w| {
         Refused::bad_request(w, format!("mode {:?}", String::from_utf8_lossy(&req.mode)))
@@ -212,23 +215,23 @@ pub fn prepare(
     let root = own.as_ref().unwrap_or(base);
     match req.kind {
         Kind::Read => {
-            let file = root.open_read(&path)?;
-            let size = (mode == Mode::Octet).then_some(file.size);
+            let file = root.find_read(&path)?;
+            let size = (mode == Mode::Octet).then_some(file.size());
             let negotiated =
                 negotiate(&options, Direction::Read { size }, limits).map_err(refuse_options)?;
             if let Some(m) = multicast(&negotiated, mode, client, &file, rt) {
                 return Ok(Prepared::Multicast {
                     key: m.0,
-                    source: BlockSource::new(file.file, mode),
+                    source: open_source(file, mode, rt, cache)?,
                     negotiated: negotiated.for_multicast(),
                     blocks: m.1,
                 });
             }
             // Netascii can at most double the size on the wire (every LF becomes CR LF).
             let wire_bound = if mode == Mode::Octet {
-                file.size
+                file.size()
             } else {
-                file.size.saturating_mul(2)
+                file.size().saturating_mul(2)
             };
             if let Some(max) = rt.config.protocol.rollover.max_bytes(negotiated.blksize)
                 && wire_bound > max
@@ -237,13 +240,14 @@ pub fn prepare(
                     NO_ROLLOVER,
                     format!(
                         "{} bytes need block rollover at blksize {} (protocol.rollover = \"refuse\")",
-                        file.size, negotiated.blksize
+                        file.size(),
+                        negotiated.blksize
                     ),
                 ));
             }
             Ok(Prepared::Read {
                 config: transfer_config(&negotiated, rt, Kind::Read),
-                source: BlockSource::new(file.file, mode),
+                source: open_source(file, mode, rt, cache)?,
                 negotiated,
                 mode,
             })
@@ -268,6 +272,27 @@ pub fn prepare(
             })
         }
     }
+}
+
+/// The download's bytes: from the hot-file cache when it holds this version of the file
+/// (which is then never opened), else from the file, opened now. Not with `sendfile` on,
+/// which prefers the file for large ones and decides later (`file_io::prepare_source`).
+fn open_source(
+    file: FoundFile,
+    mode: Mode,
+    rt: &Runtime,
+    cache: &FileCache,
+) -> Result<BlockSource, Refused> {
+    let io = &rt.config.performance.file_io;
+    let key = FileKey::from_stat(file.stat());
+    if io.cache_size > 0
+        && !io.sendfile
+        && let Some(bytes) = cache.hit(&key)
+    {
+        return Ok(BlockSource::cached(bytes, mode));
+    }
+    let opened = file.open()?;
+    Ok(BlockSource::new(opened.file, mode).with_key(FileKey::from_stat(&opened.stat)))
 }
 
 /// The client's own directory under `unique_root`, when the option is on and it exists.
@@ -296,10 +321,9 @@ fn multicast(
     negotiated: &Negotiated,
     mode: Mode,
     client: IpAddr,
-    file: &crate::fs::ReadFile,
+    file: &FoundFile,
     rt: &Runtime,
 ) -> Option<(GroupKey, u64)> {
-    use std::os::unix::fs::MetadataExt as _;
     let c = &rt.config;
     let servable = negotiated.multicast
         && c.multicast.enabled
@@ -309,16 +333,16 @@ fn multicast(
     if !servable {
         return None;
     }
-    let blocks = crate::proto::multicast::block_count(file.size, negotiated.blksize);
+    let blocks = crate::proto::multicast::block_count(file.size(), negotiated.blksize);
     if blocks > crate::proto::multicast::MAX_BLOCKS {
         return None;
     }
-    let meta = file.file.metadata().ok()?;
+    let id = FileKey::from_stat(file.stat());
     let key = GroupKey {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        size: file.size,
-        mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        dev: id.dev(),
+        ino: id.ino(),
+        size: file.size(),
+        mtime_ns: id.mtime_ns(),
         blksize: negotiated.blksize,
         timeout: negotiated.timeout,
     };

@@ -239,7 +239,7 @@ async fn serve_in_span(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let prepared = match prepare(&req, peer.ip(), cap, &rt) {
+    let prepared = match prepare(&req, peer.ip(), cap, &rt, &shared.file_cache) {
         Ok(p) => p,
         Err(refused) => {
             // Count before answering, so whoever sees the ERROR also sees it counted.
