@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::MetadataExt as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -34,14 +33,7 @@ pub struct FileKey {
 impl FileKey {
     /// The key of the file behind `file`, now.
     pub fn of(file: &File) -> io::Result<Self> {
-        let m = file.metadata()?;
-        Ok(Self {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
-        })
+        Ok(Self::from_stat(&nix::sys::stat::fstat(file)?))
     }
 
     /// The key of the file an `fstat` described (the one taken when a download found its
