@@ -168,7 +168,14 @@ fn reuseport_workers_bind_a_filtered_group_and_every_socket_serves() {
         "[performance.socket]\nreuseport_workers = 3\n",
         &["--ebpf", "cbpf"],
     );
-    let group = listening_sockets(d.addr().port());
+    // /proc/net/udp is read a page at a time while other tests' sockets come and go, so one
+    // read can skip entries: read again for a moment before concluding.
+    let deadline = Instant::now() + REPLY;
+    let mut group = listening_sockets(d.addr().port());
+    while group.len() != 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        group = listening_sockets(d.addr().port());
+    }
     assert_eq!(group.len(), 3, "three sockets on the port: {group:?}");
     assert!(
         d.log().contains("listening with SO_REUSEPORT groups"),
