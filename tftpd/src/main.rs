@@ -202,6 +202,15 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         Identity::StayedRoot => warn!("running as root (user = \"root\"): privileges not dropped"),
         Identity::Unchanged { uid } => info!(uid, "not started as root; running as this user"),
     }
+    // After the drop, so the writer thread never holds privileges; held to the end of this
+    // function, so every queued line is written before `main` prints an error.
+    let _log_writer = match logging::start_writer() {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            warn!(error = %e, "could not start the log writer thread: lines are written by the threads that log");
+            None
+        }
+    };
     match (
         config.performance.batching.gso,
         tftpd::fastpath::support().gso,

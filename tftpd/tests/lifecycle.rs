@@ -471,3 +471,83 @@ fn log_level_flag_filters_events_per_target() {
         "tftpd::server::session=warn hides its INFO events:\n{log}"
     );
 }
+
+/// Kills the daemon started by hand when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_stderr_nobody_reads_holds_up_no_transfer_and_loses_no_line() {
+    use std::io::{BufRead as _, BufReader};
+    use std::os::fd::AsFd as _;
+
+    let root = TempDir::new("stall-root");
+    let cfg = TempDir::new("stall-cfg");
+    let content = harness::pattern(3000, 5);
+    std::fs::write(root.path().join("f.bin"), &content).expect("write f.bin");
+    let port = harness::free_tcp_port();
+    let args = DaemonArgs {
+        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
+        ..DaemonArgs::default()
+    };
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    // The smallest pipe the kernel makes (a page): two transfers' lines fill it.
+    nix::fcntl::fcntl(writer.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096))
+        .expect("F_SETPIPE_SZ");
+    let child = harness::command(&args, root.path(), cfg.path())
+        .stderr(writer)
+        .spawn()
+        .expect("starting tftpd");
+    let _daemon = KillOnDrop(child);
+    let mut lines = BufReader::new(reader);
+    let mut line = String::new();
+    let addr: std::net::SocketAddr = loop {
+        line.clear();
+        let n = lines.read_line(&mut line).expect("reading stderr");
+        assert!(n > 0, "tftpd exited before it was ready");
+        if let Some(rest) = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("listen="))
+        {
+            break rest.parse().expect("listen address");
+        }
+    };
+    // From here on nobody reads stderr. Each transfer logs two lines of about 200 bytes,
+    // so the pipe is full after the first few; a daemon that wrote its log from the
+    // transfer's own task would stop serving there.
+    let transfers = 40;
+    for i in 0..transfers {
+        let got = Raw::new(addr)
+            .download("f.bin", &[], REPLY)
+            .unwrap_or_else(|e| panic!("download {i} with stderr unread: {e:?}"));
+        assert_eq!(got, content, "download {i}");
+    }
+    let page = harness::scrape_metrics(port);
+    assert_eq!(
+        harness::metric(&page, "tftpd_log_lines_dropped_total "),
+        0,
+        "well under the queue's 4 MiB"
+    );
+    // Read again: every transfer's lines come out, none lost while the pipe was full.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut finished = 0;
+        for l in lines.lines() {
+            let Ok(l) = l else { break };
+            if l.contains("transfer finished") {
+                finished += 1;
+                if finished == transfers {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    rx.recv_timeout(REPLY)
+        .unwrap_or_else(|_| panic!("not all {transfers} \"transfer finished\" lines arrived"));
+}

@@ -53,6 +53,8 @@ pub const FILE_CACHE_LOOKUPS_TOTAL: &str = "tftpd_file_cache_lookups_total";
 pub const ZEROCOPY_COMPLETIONS_TOTAL: &str = "tftpd_zerocopy_completions_total";
 /// Bytes of file contents the hot-file cache holds (gauge).
 pub const FILE_CACHE_BYTES: &str = "tftpd_file_cache_bytes";
+/// Log lines dropped because stderr was not read as fast as they were written (counter).
+pub const LOG_LINES_DROPPED_TOTAL: &str = "tftpd_log_lines_dropped_total";
 
 /// What a request was: a download or an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -562,6 +564,17 @@ impl Metrics {
             "Bytes of file contents the hot-file cache holds.",
         );
         let _ = writeln!(out, "{FILE_CACHE_BYTES} {}", cache.map_or(0, |c| c.bytes));
+        head(
+            &mut out,
+            LOG_LINES_DROPPED_TOTAL,
+            "counter",
+            "Log lines dropped because stderr was not read as fast as they were written.",
+        );
+        let _ = writeln!(
+            out,
+            "{LOG_LINES_DROPPED_TOTAL} {}",
+            crate::logging::dropped_lines()
+        );
         if cfg!(target_os = "linux") {
             kernel::render(
                 self.listeners.get().map_or(&[][..], Vec::as_slice),

@@ -1,10 +1,48 @@
 //! The tracing subscriber: text or JSON on stderr, with a level filter that SIGHUP can change.
+//! Lines reach stderr through [`queue`]: a writer thread once [`start_writer`] has run.
+
+mod queue;
+
+use std::sync::{Arc, OnceLock};
 
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Registry, fmt, reload};
 
 use crate::config::LogFormat;
+pub use queue::WriterGuard;
+use queue::{LineQueue, QueuedLine};
+
+/// The process's log output (the subscriber is process-wide too).
+static OUTPUT: OnceLock<Arc<LineQueue>> = OnceLock::new();
+
+fn output() -> &'static Arc<LineQueue> {
+    OUTPUT.get_or_init(|| LineQueue::new(Box::new(std::io::stderr()), queue::CAPACITY))
+}
+
+fn queued_line() -> QueuedLine<'static> {
+    QueuedLine(output())
+}
+
+/// Starts the thread that writes log lines, so no thread that logs ever waits on stderr and
+/// a burst of lines costs one `write(2)` (docs/adr/0029). Call it after privileges are dropped (the thread inherits the
+/// identity it is started with); until then lines are written by whoever logs. Dropping the
+/// guard writes out what is queued (waiting a bounded time) and ends the thread. A panic
+/// writes the queued lines before its message.
+pub fn start_writer() -> std::io::Result<WriterGuard> {
+    let guard = output().start()?;
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        output().flush_now();
+        previous(info);
+    }));
+    Ok(guard)
+}
+
+/// Log lines dropped because stderr was not read fast enough (the queue was full).
+pub fn dropped_lines() -> u64 {
+    OUTPUT.get().map_or(0, |q| q.dropped_total())
+}
 
 /// Changes the level filter of the installed subscriber (on reload).
 #[derive(Clone)]
@@ -34,14 +72,14 @@ pub fn init(format: LogFormat, level: &str) -> Result<LevelHandle, String> {
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr).with_ansi(false))
+            .with(fmt::layer().with_writer(queued_line).with_ansi(false))
             .try_init(),
         LogFormat::Json => registry
             .with(
                 fmt::layer()
                     .json()
                     .with_current_span(true)
-                    .with_writer(std::io::stderr),
+                    .with_writer(queued_line),
             )
             .try_init(),
     };
