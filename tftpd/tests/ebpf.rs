@@ -79,6 +79,36 @@ fn socket_filters_drop_the_junk_mix_in_the_kernel_with_the_same_counts() {
             "userspace saw {reason}: the kernel filter should have dropped it"
         );
     }
+    // A second daemon on the same pin_dir keeps off this one's pins: with `required` it
+    // refuses to start and names the key, with `auto` it serves with classic BPF. The bpftool
+    // and `tftpd stats` checks below read this daemon's counts from the pins afterwards.
+    let config = format!("[protocol]\nmax_blksize = 512\n[ebpf]\npin_dir = \"{PIN_DIR}\"\n");
+    let (ok, said) = second_daemon_refused(&config);
+    assert!(
+        !ok,
+        "a second daemon with ebpf.mode required started: {said}"
+    );
+    assert!(
+        said.contains(PIN_DIR)
+            && said.contains("in use by another running tftpd")
+            && said.contains("ebpf.pin_dir"),
+        "the refusal names the directory and the key: {said}"
+    );
+    let fallback = harness::Daemon::start(harness::DaemonArgs {
+        args: vec!["--ebpf".into(), "auto".into()],
+        config: Some(config),
+        ..harness::DaemonArgs::default()
+    });
+    let line = fallback.wait_for_log(
+        "eBPF unavailable, trying classic BPF",
+        Duration::from_secs(5),
+    );
+    assert!(line.contains("in use by another running tftpd"), "{line}");
+    fallback.wait_for_log(
+        "classic BPF socket filters attached",
+        Duration::from_secs(5),
+    );
+    drop(fallback);
     // bpftool reads the same numbers from the pinned maps (listener + transfer maps).
     let reasons = [
         "passed",
@@ -161,4 +191,37 @@ fn socket_filters_drop_the_junk_mix_in_the_kernel_with_the_same_counts() {
         "and names the missing pin: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Starts a daemon with `config` and `--ebpf required` while another holds its pin_dir;
+/// returns whether it started and what it said on stderr.
+fn second_daemon_refused(config: &str) -> (bool, String) {
+    let root = harness::TempDir::new("ebpf-second-root");
+    let cfg = harness::TempDir::new("ebpf-second-cfg");
+    let args = harness::DaemonArgs {
+        args: vec!["--ebpf".into(), "required".into()],
+        config: Some(config.to_string()),
+        ..harness::DaemonArgs::default()
+    };
+    let mut child = harness::command(&args, root.path(), cfg.path())
+        .spawn()
+        .expect("starting the second tftpd");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for the second tftpd") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut said = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        use std::io::Read as _;
+        let _ = err.read_to_string(&mut said);
+    }
+    (status.is_none_or(|s| s.success()), said)
 }

@@ -155,15 +155,16 @@ impl EbpfFilter {
     }
 
     /// Pins the counter maps under `dir` (mounting bpffs on /sys/fs/bpf first if needed), so
-    /// `bpftool map dump pinned <dir>/listen_counts` shows them while the daemon runs. Stale
-    /// pins from an earlier run are replaced. The pins are removed when this is dropped.
+    /// `bpftool map dump pinned <dir>/listen_counts` shows them while the daemon runs. The
+    /// directory is held by this process until it exits (another running daemon's is refused,
+    /// see `pin_dir.rs`); stale pins from an earlier run are replaced. The pins are removed when this is dropped.
     pub fn pin(&mut self, dir: &Path) -> Result<(), AttachError> {
         let err = |source: Box<dyn std::error::Error + Send + Sync>| AttachError::Pin {
             path: dir.to_path_buf(),
             source,
         };
-        ensure_bpffs(dir).map_err(|e| err(Box::new(e)))?;
-        std::fs::create_dir_all(dir).map_err(|e| err(Box::new(e)))?;
+        // Held from here to exit: the pins found below are a dead daemon's, not a live one's.
+        super::pin_dir::claim(dir).map_err(|e| err(Box::new(e)))?;
         for (map, file) in [LISTEN_COUNTS, XFER_COUNTS] {
             let path = dir.join(file);
             match std::fs::remove_file(&path) {
@@ -258,25 +259,4 @@ impl EbpfFilter {
             }
         }
     }
-}
-
-/// Mounts bpffs on /sys/fs/bpf when `dir` lies under it and it is not mounted yet.
-pub(super) fn ensure_bpffs(dir: &Path) -> std::io::Result<()> {
-    let base = Path::new("/sys/fs/bpf");
-    if !dir.starts_with(base) {
-        return Ok(());
-    }
-    let mounted = nix::sys::statfs::statfs(base)
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::BPF_FS_MAGIC);
-    if mounted {
-        return Ok(());
-    }
-    nix::mount::mount(
-        Some("bpf"),
-        base,
-        Some("bpf"),
-        nix::mount::MsFlags::empty(),
-        None::<&str>,
-    )
-    .map_err(std::io::Error::from)
 }

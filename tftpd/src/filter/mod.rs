@@ -13,6 +13,8 @@ pub mod counters;
 pub mod ebpf;
 mod kernel;
 #[cfg(target_os = "linux")]
+pub mod pin_dir;
+#[cfg(target_os = "linux")]
 pub mod xdp;
 #[cfg(not(target_os = "linux"))]
 #[path = "xdp_unsupported.rs"]

@@ -20,7 +20,7 @@ use aya::{Ebpf, EbpfLoader};
 use tftp_ebpf_common::{Counter, XdpConfig};
 
 use super::counters::Totals;
-use super::ebpf::{ensure_bpffs, object, sum_per_cpu};
+use super::ebpf::{object, sum_per_cpu};
 use crate::config::{Config, SourcePrefix, XdpMode};
 
 const PROGRAM: &str = "tftp_xdp";
@@ -174,8 +174,7 @@ impl XdpFilter {
             path: pin_dir.to_path_buf(),
             source,
         };
-        ensure_bpffs(pin_dir).map_err(|e| pin_err(Box::new(e)))?;
-        std::fs::create_dir_all(pin_dir).map_err(|e| pin_err(Box::new(e)))?;
+        super::pin_dir::claim(pin_dir).map_err(|e| pin_err(Box::new(e)))?;
         let mut pinned = Vec::new();
         for (map, file) in [XDP_COUNTS, XDP_CONFIG, XDP_DENY, XDP_RATE] {
             let path = pin_dir.join(file);
