@@ -156,8 +156,9 @@ impl EbpfFilter {
 
     /// Pins the counter maps under `dir` (mounting bpffs on /sys/fs/bpf first if needed), so
     /// `bpftool map dump pinned <dir>/listen_counts` shows them while the daemon runs. The
-    /// directory is held by this process until it exits (another running daemon's is refused,
-    /// see `pin_dir.rs`); stale pins from an earlier run are replaced. The pins are removed when this is dropped.
+    /// directory is held by this process until it exits (another running daemon's is
+    /// refused, see `pin_dir.rs`); stale pins from an earlier run are replaced. The pins are
+    /// removed when this is dropped.
     pub fn pin(&mut self, dir: &Path) -> Result<(), AttachError> {
         let err = |source: Box<dyn std::error::Error + Send + Sync>| AttachError::Pin {
             path: dir.to_path_buf(),
