@@ -2,7 +2,7 @@
 //! through the io_uring their lane thread shares move the same bytes as every other lane,
 //! with every client, lock-step and windowed (GSO runs as one `SENDMSG`), many at once, while
 //! uploads beside them stay on the async runtime; a stranger gets ERROR 5 without disturbing the transfer; a silent client gets its
-//! block again and the drain ends the transfer; SIGHUP moves new transfers on and off the
+//! block again and the drain ends every transfer with an ERROR; SIGHUP moves new transfers on and off the
 //! lanes. The metrics say which lane ran. Needs io_uring (Linux 5.11; CI has it).
 
 mod harness;
@@ -14,6 +14,9 @@ use harness::raw::{Raw, Reply, request};
 use harness::{Daemon, DaemonArgs, TempDir, pattern, start_with_metrics, wait_for_metrics};
 
 const REPLY: Duration = Duration::from_secs(5);
+/// Silent transfers beside the first in the drain test: enough that the drain queues
+/// ERRORs on every lane in its last turn.
+const SILENT_OTHERS: usize = 63;
 const LANE_ON: &str = "[performance.cpu]\ntransfer_threads = 0\n\
                        [performance.io_uring]\nshared_ring = true\n";
 
@@ -120,13 +123,13 @@ fn a_stranger_on_a_ring_transfer_gets_error_5_and_the_transfer_goes_on() {
 }
 
 #[test]
-fn a_silent_client_gets_its_block_again_and_the_drain_ends_the_transfer() {
-    if !have_io_uring("a_silent_client_gets_its_block_again_and_the_drain_ends_the_transfer") {
+fn a_silent_client_gets_its_block_again_and_the_drain_ends_every_transfer() {
+    if !have_io_uring("a_silent_client_gets_its_block_again_and_the_drain_ends_every_transfer") {
         return;
     }
     let mut d = Daemon::start(DaemonArgs {
         config: Some(format!(
-            "[shutdown]\ngrace_period_secs = 0\n[protocol]\ntimeout_ms = 300\n{LANE_ON}"
+            "[shutdown]\ngrace_period_secs = 0\n[protocol]\ntimeout_ms = 1000\n{LANE_ON}"
         )),
         ..DaemonArgs::default()
     });
@@ -140,8 +143,24 @@ fn a_silent_client_gets_its_block_again_and_the_drain_ends_the_transfer() {
         (Reply::Data { block: 1, .. }, from) => assert_eq!(from, tid),
         other => panic!("expected DATA 1 again, got {other:?}"),
     }
+    // More silent transfers on the lanes: the drain's ERRORs are queued in their rings as
+    // the daemon exits, and each must still leave (the exit submits what the lanes queued).
+    let others: Vec<Raw> = (0..SILENT_OTHERS)
+        .map(|_| {
+            let o = Raw::new(d.addr());
+            o.send(&request(1, b"big.bin", "octet", &[]));
+            o
+        })
+        .collect();
+    for o in &others {
+        let (first, _) = o.expect(REPLY, "DATA 1");
+        assert!(matches!(first, Reply::Data { block: 1, .. }), "{first:?}");
+    }
     d.signal("TERM");
     c.expect_drain_error(REPLY);
+    for o in &others {
+        o.expect_drain_error(REPLY);
+    }
     let status = d.wait_exit(REPLY);
     assert!(status.success(), "exit {status:?}");
 }

@@ -38,6 +38,9 @@ const SEND: u64 = 1;
 const CANCEL: u64 = 2;
 /// How long the drop waits for the kernel to let go of the slots' memory.
 const DROP_WAIT: Duration = Duration::from_secs(1);
+/// How long a stopping lane waits for its last sends (they complete in microseconds; this
+/// bounds the daemon's exit if the kernel holds one).
+const STOP_WAIT: Duration = Duration::from_millis(500);
 
 fn tag(slot: usize, serial: u32, kind: u64) -> u64 {
     (slot as u64) << 32 | u64::from(serial & 0x00ff_ffff) << 8 | kind
@@ -207,7 +210,8 @@ impl SharedRing {
     }
 
     /// The driver: submits what transfers queued, once per scheduler turn, and hands
-    /// completions to their transfers. Runs on the lane's thread until `stop`.
+    /// completions to their transfers. Runs on the lane's thread until `stop`, then sends
+    /// what is still queued.
     pub async fn drive(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
         // SAFETY: the ring's descriptor stays open while `self` lives, which this future holds
         // until after the registration is dropped.
@@ -221,38 +225,14 @@ impl SharedRing {
             }
         };
         loop {
-            // The submission runs every queued send through the kernel's UDP stack, so it
-            // is made without the lock: the listener thread registering a new transfer's
-            // socket (and anything else that takes the lock) goes on meanwhile. The count
-            // is taken under the lock; entries pushed after it wait for the next turn.
-            let to_submit = {
-                let mut inner = self.lock();
-                if inner.queued {
-                    inner.queued = false;
-                    u32::try_from(inner.ring.submission().len()).unwrap_or(u32::MAX)
-                } else {
-                    0
-                }
-            };
-            if to_submit > 0 {
-                let short = match enter(self.fd, to_submit) {
-                    Ok(n) => n < to_submit,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "io_uring submit");
-                        true
-                    }
-                };
-                if short {
-                    // EBUSY (the completion queue is full) or a short submission: reaping
-                    // below makes room, and the permit brings the driver straight back.
-                    self.lock().queued = true;
-                    self.queued.notify_one();
-                }
-            }
+            self.submit_queued();
             self.lock().reap();
             tokio::select! {
                 biased;
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => {
+                    self.send_what_is_queued(&ready).await;
+                    return;
+                }
                 r = ready.readable() => match r {
                     Ok(mut guard) => guard.clear_ready(),
                     Err(e) => {
@@ -263,6 +243,64 @@ impl SharedRing {
                 () = self.queued.notified() => {
                     // Let the other transfers ready in this turn queue theirs first.
                     tokio::task::yield_now().await;
+                }
+            }
+        }
+    }
+
+    /// Hands the kernel what transfers queued since the last submission.
+    fn submit_queued(&self) {
+        // The submission runs every queued send through the kernel's UDP stack, so it is
+        // made without the lock: the listener thread registering a new transfer's socket
+        // (and anything else that takes the lock) goes on meanwhile. The count is taken
+        // under the lock; entries pushed after it wait for the next turn.
+        let to_submit = {
+            let mut inner = self.lock();
+            if inner.queued {
+                inner.queued = false;
+                u32::try_from(inner.ring.submission().len()).unwrap_or(u32::MAX)
+            } else {
+                0
+            }
+        };
+        if to_submit == 0 {
+            return;
+        }
+        let short = match enter(self.fd, to_submit) {
+            Ok(n) => n < to_submit,
+            Err(e) => {
+                tracing::debug!(error = %e, "io_uring submit");
+                true
+            }
+        };
+        if short {
+            // EBUSY (the completion queue is full) or a short submission: reaping makes
+            // room, and the permit brings the driver straight back.
+            self.lock().queued = true;
+            self.queued.notify_one();
+        }
+    }
+
+    /// The lane is stopping (the daemon exits): the last things its transfers said — the
+    /// drain's ERRORs — are queued but not yet submitted, and would die with the process.
+    /// Submits them and waits, at most [`STOP_WAIT`], until the kernel has taken every send.
+    async fn send_what_is_queued(&self, ready: &AsyncFd<RawFd>) {
+        let deadline = tokio::time::Instant::now() + STOP_WAIT;
+        loop {
+            self.submit_queued();
+            let sending = {
+                let mut inner = self.lock();
+                inner.reap();
+                inner.queued || inner.slots.iter().flatten().any(|s| !s.sends.is_empty())
+            };
+            if !sending {
+                return;
+            }
+            match tokio::time::timeout_at(deadline, ready.readable()).await {
+                Ok(Ok(mut guard)) => guard.clear_ready(),
+                Ok(Err(_)) | Err(_) => {
+                    tracing::warn!("a stopping ring lane's last sends did not complete in time");
+                    return;
                 }
             }
         }
@@ -598,15 +636,27 @@ mod tests {
 
     /// A ring with its driver on the current runtime, a transfer socket in it, and a peer.
     fn setup() -> (Arc<SharedRing>, RingSocket, UdpSocket, CancellationToken) {
+        let (ring, socket, peer, stop, _driver) = setup_with_driver();
+        (ring, socket, peer, stop)
+    }
+
+    /// As [`setup`], with the driver's task to wait for.
+    fn setup_with_driver() -> (
+        Arc<SharedRing>,
+        RingSocket,
+        UdpSocket,
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ) {
         let ring = SharedRing::new(64).expect("a ring");
         let stop = CancellationToken::new();
-        tokio::spawn(ring.clone().drive(stop.clone()));
+        let driver = tokio::spawn(ring.clone().drive(stop.clone()));
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket.set_nonblocking(true).expect("non-blocking");
         let peer = UdpSocket::bind("127.0.0.1:0").expect("peer");
         peer.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
-        (ring.clone(), ring.register(socket), peer, stop)
+        (ring.clone(), ring.register(socket), peer, stop, driver)
     }
 
     fn local(s: &RingSocket) -> SocketAddr {
@@ -645,6 +695,32 @@ mod tests {
         assert_eq!((&rx[..len], source), (&b"\x00\x04\x00\x01"[..], from));
         assert!(s.take_send_error().is_none());
         stop.cancel();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_send_queued_as_the_lane_stops_still_leaves() {
+        if !ring_here() {
+            return;
+        }
+        let (_ring, s, peer, stop, driver) = setup_with_driver();
+        // The driver is parked waiting; then the last transfer queues its ERROR and the
+        // daemon stops the lane before the driver's next turn (the drain's exit).
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        let to = peer.local_addr().expect("peer addr");
+        s.queue(b"\x00\x05\x00\x00bye\x00", &[(0, 8, 8)], to)
+            .expect("queued");
+        drop(s);
+        stop.cancel();
+        driver.await.expect("the driver ends");
+        peer.set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("timeout");
+        let mut buf = [0u8; 16];
+        let (n, _) = peer
+            .recv_from(&mut buf)
+            .expect("the ERROR left before the lane ended");
+        assert_eq!(&buf[..n], b"\x00\x05\x00\x00bye\x00");
     }
 
     #[tokio::test(flavor = "current_thread")]

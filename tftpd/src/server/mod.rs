@@ -36,6 +36,8 @@ use self::runtime::Runtime;
 
 /// How long transfers get, after the grace period, to send their final ERROR and stop.
 const ABORT_GRACE: Duration = Duration::from_secs(2);
+/// How long the exit waits for the ring lanes to send what their transfers queued.
+const LANE_STOP: Duration = Duration::from_secs(1);
 
 /// What every listener and transfer task shares.
 #[derive(Debug)]
@@ -187,6 +189,12 @@ pub async fn run(
             warn!("transfers did not stop in time; exiting anyway");
         }
     }
+    // The ring lanes' last turn: the transfers ended, but what they queued there (the
+    // drain's ERRORs) leaves with the lane's next submission, which the exit would cut off.
+    shared
+        .ring_lanes
+        .finish(tokio::time::Instant::now() + LANE_STOP)
+        .await;
     // Single-port listeners routed for the transfers until now.
     for t in listener_tasks {
         t.abort();

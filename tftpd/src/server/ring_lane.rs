@@ -27,7 +27,8 @@ pub struct RingLanes {
 #[derive(Debug)]
 struct Lanes {
     threads: Vec<Lane>,
-    /// Cancelled when the daemon's shared state goes: each lane thread then ends.
+    /// Cancelled by [`RingLanes::finish`], or when the daemon's shared state goes: each
+    /// lane thread then sends what its transfers queued and ends.
     stop: CancellationToken,
 }
 
@@ -38,6 +39,8 @@ pub struct Lane {
     #[cfg(all(target_os = "linux", feature = "io-uring"))]
     pub ring: Arc<crate::fastpath::shared_ring::SharedRing>,
     running: Arc<AtomicUsize>,
+    /// Cancelled when the lane's thread ends (however it ends).
+    ended: CancellationToken,
 }
 
 /// A transfer's place on a lane; dropping it frees the place.
@@ -75,6 +78,25 @@ impl RingLanes {
                 running: lane.running.clone(),
             },
         ))
+    }
+
+    /// Stops the lanes and waits, until `deadline`, for their threads to end: the daemon is
+    /// exiting, and what the last transfers queued (the drain's ERRORs) must reach the
+    /// kernel before the process goes. Nothing to do where no lane started.
+    pub async fn finish(&self, deadline: tokio::time::Instant) {
+        let Some(lanes) = self.lanes.get().and_then(Option::as_ref) else {
+            return;
+        };
+        lanes.stop.cancel();
+        for lane in &lanes.threads {
+            if tokio::time::timeout_at(deadline, lane.ended.cancelled())
+                .await
+                .is_err()
+            {
+                tracing::warn!("a ring lane thread did not end in time; exiting anyway");
+                return;
+            }
+        }
     }
 
     /// How many lane threads run (0 before the first use, or where they could not start).
@@ -133,12 +155,18 @@ fn start_one(index: usize, stop: CancellationToken) -> std::io::Result<Lane> {
                 }
             };
             let running = Arc::new(AtomicUsize::new(0));
+            let ended = CancellationToken::new();
+            // Cancels `ended` as the thread ends, after the runtime and its transfers, or in
+            // a panic's unwinding.
+            let _ended = ended.clone().drop_guard();
             let _ = tx.send(Ok(Lane {
                 handle: runtime.handle().clone(),
                 ring: ring.clone(),
                 running,
+                ended,
             }));
             runtime.block_on(ring.drive(stop));
+            drop(runtime);
         })?;
     rx.recv()
         .map_err(|_| std::io::Error::other("the ring lane thread ended before it started"))?
