@@ -40,6 +40,7 @@ pub(crate) fn bench(c: &mut Criterion) {
         max_blksize: 1468,
         max_windowsize: 64,
         default_timeout: Duration::from_secs(1),
+        max_timeout: Duration::from_secs(255),
         max_upload_size: u64::MAX,
         refuse: Vec::new(),
     };

@@ -12,7 +12,7 @@ use tftpd::proto::options::{Direction, OptionLimits, negotiate};
 use tftpd::proto::packet::{DATA_HEADER_LEN, Packet, ack, data_header};
 use tftpd::proto::read::ReadTransfer;
 use tftpd::proto::write::WriteTransfer;
-use tftpd::proto::{Outcome, Rollover, TransferConfig};
+use tftpd::proto::{HalfOpen, Outcome, Rollover, TransferConfig};
 
 /// Bytes moved per transfer: 2048 lock-step round trips at 512 bytes, enough to swamp
 /// the start-up cost and still cross no rollover.
@@ -25,6 +25,7 @@ fn config(blksize: u16, windowsize: u16, direction: Direction) -> TransferConfig
         max_blksize: u16::MAX,
         max_windowsize: u16::MAX,
         default_timeout: Duration::from_secs(1),
+        max_timeout: Duration::from_secs(255),
         max_upload_size: u64::MAX,
         refuse: Vec::new(),
     };
@@ -40,6 +41,11 @@ fn config(blksize: u16, windowsize: u16, direction: Direction) -> TransferConfig
         windowsize: n.windowsize,
         timeout: n.timeout,
         max_retries: 5,
+        half_open: HalfOpen {
+            timeout: Duration::from_secs(1),
+            retries: 5,
+        },
+        max_duration: None,
         rollover: Rollover::WrapToZero,
         oack: n.oack(),
         sliding: false,

@@ -4,10 +4,12 @@
 //! key and a test loads every file in `docs/examples/`.
 
 mod access;
+mod limits;
 mod multicast;
 mod performance;
 mod prefix;
 mod profile;
+mod protocol;
 mod remap;
 mod types;
 mod xdp;
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::access::{AccessConfig, ClientRoot};
+pub use self::limits::LimitsConfig;
 pub use self::multicast::{GroupAddresses, GroupPorts, MulticastConfig};
 pub use self::performance::{
     BatchingConfig, CpuConfig, FileIoConfig, IoUringConfig, MAX_REUSEPORT_WORKERS, MemoryConfig,
@@ -25,6 +28,7 @@ pub use self::performance::{
 };
 pub use self::prefix::SourcePrefix;
 pub use self::profile::Profile;
+pub use self::protocol::ProtocolConfig;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy, UniqueRoot};
 pub use self::xdp::XdpMode;
@@ -167,66 +171,6 @@ pub struct UploadsConfig {
     pub file_mode: u32,
 }
 
-/// `[protocol]`: negotiation caps and retransmission.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProtocolConfig {
-    /// The largest blksize agreed to.
-    #[serde(default = "default_max_blksize")]
-    pub max_blksize: BlockSize,
-    /// The largest windowsize agreed to.
-    #[serde(default = "default_max_windowsize")]
-    pub max_windowsize: u16,
-    /// Blocks a download keeps in flight when the client does not negotiate windowsize (1:
-    /// lock-step, RFC 1350). The client is not told; it ACKs every block and the window
-    /// slides. Capped by `max_windowsize`.
-    #[serde(default = "default_default_windowsize")]
-    pub default_windowsize: u16,
-    /// Retransmit timeout in milliseconds when the client does not negotiate `timeout`.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Retransmissions without progress before a transfer is given up.
-    #[serde(default = "default_max_retries")]
-    pub max_retries: u32,
-    /// Block numbers after 65535: zero, one, or refuse transfers that would need it.
-    #[serde(default)]
-    pub rollover: RolloverPolicy,
-    /// Options never acknowledged (tftp-hpa `--refuse`), for clients that break on them.
-    #[serde(default)]
-    pub refuse_options: Vec<OptionName>,
-    /// Never agree to a blksize that would fragment on the path to the client.
-    #[serde(default = "default_true")]
-    pub blksize_path_mtu: bool,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-impl ProtocolConfig {
-    /// The largest DATA payload a transfer may carry: `max_blksize`, but never below the
-    /// 512 bytes a client that negotiates no `blksize` sends (RFC 1350). The packet filters
-    /// judge DATA by this, not by `max_blksize` alone.
-    pub fn largest_data(&self) -> u16 {
-        self.max_blksize.get().max(512)
-    }
-}
-
-/// `[limits]`: concurrency and request size.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// Concurrent transfers in all.
-    #[serde(default = "default_max_transfers")]
-    pub max_transfers: usize,
-    /// Concurrent transfers per client IP address.
-    #[serde(default = "default_max_per_client")]
-    pub max_transfers_per_client: usize,
-    /// Largest RRQ/WRQ datagram in bytes.
-    #[serde(default = "default_max_request_size")]
-    pub max_request_size: usize,
-}
-
 /// `[log]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -324,32 +268,6 @@ fn default_max_upload() -> u64 {
 fn default_file_mode() -> u32 {
     0o644
 }
-fn default_max_blksize() -> BlockSize {
-    BlockSize::MAX
-}
-fn default_default_windowsize() -> u16 {
-    1
-}
-fn default_max_windowsize() -> u16 {
-    64
-}
-fn default_timeout_ms() -> u64 {
-    1000
-}
-fn default_max_retries() -> u32 {
-    5
-}
-fn default_max_transfers() -> usize {
-    2048
-}
-/// As many as in all: one client address may be a relay or a NAT in front of a whole rack, so
-/// a per-client cap is the operator's choice (see docs/examples/production.toml).
-fn default_max_per_client() -> usize {
-    default_max_transfers()
-}
-fn default_max_request_size() -> usize {
-    512
-}
 fn default_level() -> String {
     "info".to_string()
 }
@@ -363,29 +281,6 @@ impl Default for UploadsConfig {
             allow: default_allow(),
             max_size: default_max_upload(),
             file_mode: default_file_mode(),
-        }
-    }
-}
-impl Default for ProtocolConfig {
-    fn default() -> Self {
-        Self {
-            max_blksize: default_max_blksize(),
-            max_windowsize: default_max_windowsize(),
-            default_windowsize: default_default_windowsize(),
-            timeout_ms: default_timeout_ms(),
-            max_retries: default_max_retries(),
-            rollover: RolloverPolicy::default(),
-            refuse_options: Vec::new(),
-            blksize_path_mtu: true,
-        }
-    }
-}
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            max_transfers: default_max_transfers(),
-            max_transfers_per_client: default_max_per_client(),
-            max_request_size: default_max_request_size(),
         }
     }
 }
@@ -552,42 +447,8 @@ impl Config {
                 "0o000..=0o777",
             ));
         }
-        let p = &self.protocol;
-        if p.max_windowsize == 0 {
-            return Err(invalid("protocol.max_windowsize", "0".into(), "1..=65535"));
-        }
-        if p.default_windowsize == 0 {
-            return Err(invalid(
-                "protocol.default_windowsize",
-                "0".into(),
-                "1..=65535 (1: lock-step)",
-            ));
-        }
-        if !(10..=255_000).contains(&p.timeout_ms) {
-            return Err(invalid(
-                "protocol.timeout_ms",
-                p.timeout_ms.to_string(),
-                "10..=255000",
-            ));
-        }
-        if !(1..=100).contains(&p.max_retries) {
-            return Err(invalid(
-                "protocol.max_retries",
-                p.max_retries.to_string(),
-                "1..=100",
-            ));
-        }
-        let l = &self.limits;
-        if l.max_transfers == 0 {
-            return Err(invalid("limits.max_transfers", "0".into(), "1 or more"));
-        }
-        if l.max_transfers_per_client == 0 || l.max_transfers_per_client > l.max_transfers {
-            return Err(invalid(
-                "limits.max_transfers_per_client",
-                l.max_transfers_per_client.to_string(),
-                "1..=limits.max_transfers",
-            ));
-        }
+        self.protocol.validate()?;
+        self.limits.validate()?;
         if !self.ebpf.pin_dir.starts_with("/sys/fs/bpf")
             || self.ebpf.pin_dir.components().count() < 5
         {
@@ -600,13 +461,6 @@ impl Config {
         self.validate_xdp()?;
         self.performance.validate()?;
         self.validate_multicast()?;
-        if !(32..=65468).contains(&l.max_request_size) {
-            return Err(invalid(
-                "limits.max_request_size",
-                l.max_request_size.to_string(),
-                "32..=65468",
-            ));
-        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
                 "log.level",

@@ -33,11 +33,34 @@ use tokio_util::sync::{
 };
 
 /// The drain's order to end every transfer now: a token to wait on, and a flag that says
-/// so without taking a lock.
+/// so without taking a lock. A transfer's own signal ([`AbortSignal::for_transfer`]) is
+/// raised by the drain too, or alone by its [`Evictor`].
 #[derive(Debug, Clone, Default)]
 pub struct AbortSignal {
     token: CancellationToken,
     raised: Arc<AtomicBool>,
+    /// The transfer's own flag, raised by its evictor only.
+    own: Option<Arc<AtomicBool>>,
+}
+
+/// Ends one transfer through its own [`AbortSignal`]: the half-open pool evicts with it.
+#[derive(Debug, Clone)]
+pub struct Evictor {
+    token: CancellationToken,
+    raised: Arc<AtomicBool>,
+}
+
+impl Evictor {
+    /// Raises the transfer's flag, then wakes its wait.
+    pub fn raise(&self) {
+        self.raised.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    /// True once [`raise`](Self::raise) has been called.
+    pub fn is_raised(&self) -> bool {
+        self.raised.load(Ordering::Acquire)
+    }
 }
 
 impl AbortSignal {
@@ -52,9 +75,28 @@ impl AbortSignal {
         self.token.cancel();
     }
 
-    /// True once [`raise`](Self::raise) has been called.
+    /// A signal for one transfer, raised with this one (the drain's) or alone by the
+    /// returned evictor. Its token is a child of this one's, so a blocking wait that checks
+    /// the token now and then sees either.
+    pub fn for_transfer(&self) -> (Self, Evictor) {
+        let own = Arc::new(AtomicBool::new(false));
+        let token = self.token.child_token();
+        let evictor = Evictor {
+            token: token.clone(),
+            raised: own.clone(),
+        };
+        let signal = Self {
+            token,
+            raised: self.raised.clone(),
+            own: Some(own),
+        };
+        (signal, evictor)
+    }
+
+    /// True once [`raise`](Self::raise) has been called, or this transfer's evictor raised.
     pub fn is_raised(&self) -> bool {
         self.raised.load(Ordering::Acquire)
+            || self.own.as_ref().is_some_and(|o| o.load(Ordering::Acquire))
     }
 
     /// Completes once the signal is raised.
@@ -180,6 +222,30 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_evictor_ends_its_own_transfers_wait_and_no_other() {
+        let drain = AbortSignal::new();
+        let (mine, evictor) = drain.for_transfer();
+        let (other, _keep) = drain.for_transfer();
+        let mut alarms = Alarms::new(&mine);
+        let mut others = Alarms::new(&other);
+        let far = now() + Duration::from_secs(60);
+        let r = tokio::time::timeout(Duration::from_millis(5), alarms.ring(Some(far))).await;
+        assert!(r.is_err(), "nothing raised yet");
+        evictor.raise();
+        assert_eq!(alarms.ring(Some(far)).await, Rang::Abort, "evicted");
+        assert!(alarms.abort().is_cancelled(), "a blocking wait sees it too");
+        let r = tokio::time::timeout(Duration::from_millis(5), others.ring(Some(far))).await;
+        assert!(r.is_err(), "another transfer is not evicted with it");
+        assert!(!drain.is_raised(), "the drain is not raised by an eviction");
+        drain.raise();
+        assert_eq!(
+            others.ring(Some(far)).await,
+            Rang::Abort,
+            "the drain ends every transfer"
+        );
+    }
 
     /// The runtime's (paused) clock, which the timers follow.
     fn now() -> Instant {

@@ -2,6 +2,7 @@
 //! text format by [`Metrics::render`] and served by [`http`]. Every label value comes from a
 //! small closed set; client addresses and file names belong in logs, never in labels.
 
+pub mod admission;
 pub mod http;
 pub mod kernel;
 
@@ -98,10 +99,18 @@ pub enum RequestOutcome {
     Duplicate,
     /// From a client `[access]` does not serve; not answered.
     ClientRefused,
+    /// The client never answered the first datagram (maybe a forged request); ended
+    /// without an ERROR.
+    Unanswered,
+    /// Ended while half-open to make room for a newer request.
+    Evicted,
+    /// Held while every place was taken, and dropped when the queue was full or the wait
+    /// too long; not answered (the client's retry comes back).
+    Overloaded,
 }
 
 impl RequestOutcome {
-    const ALL: [Self; 10] = [
+    const ALL: [Self; 13] = [
         Self::Completed,
         Self::PeerError,
         Self::TimedOut,
@@ -112,6 +121,9 @@ impl RequestOutcome {
         Self::Busy,
         Self::Duplicate,
         Self::ClientRefused,
+        Self::Unanswered,
+        Self::Evicted,
+        Self::Overloaded,
     ];
     /// The label value.
     pub fn label(self) -> &'static str {
@@ -126,6 +138,9 @@ impl RequestOutcome {
             Self::Busy => "busy",
             Self::Duplicate => "duplicate",
             Self::ClientRefused => "client_refused",
+            Self::Unanswered => "unanswered",
+            Self::Evicted => "evicted",
+            Self::Overloaded => "overloaded",
         }
     }
 }
@@ -176,6 +191,8 @@ pub struct Metrics {
     dropped: [AtomicU64; DropReason::ALL.len()],
     /// The userspace packet filter's counters.
     pub filter_userspace: FilterCounters,
+    /// The admission defences' gauges and counters.
+    pub admission: admission::AdmissionMetrics,
     /// The kernel filter, whose counters are read from its maps at scrape time.
     kernel_filter: OnceLock<Arc<KernelFilter>>,
     /// The XDP program, whose counters are read from its map at scrape time.
@@ -400,6 +417,7 @@ impl Metrics {
             "Transfers running now.",
         );
         let _ = writeln!(out, "{ACTIVE_TRANSFERS} {}", self.active());
+        self.admission.render(&mut out);
         head(
             &mut out,
             ERRORS_SENT_TOTAL,

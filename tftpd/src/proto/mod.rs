@@ -16,7 +16,7 @@ pub mod write;
 
 pub use error::{ErrorCode, WireError};
 pub use packet::{DecodeError, Packet, Request};
-pub use transfer::{Outcome, TransferConfig, TransferStats};
+pub use transfer::{HalfOpen, Outcome, TransferConfig, TransferStats};
 
 /// How block numbers continue after 65535 (RFC 1350 has no rule; clients differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

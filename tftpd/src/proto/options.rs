@@ -26,6 +26,11 @@ pub struct OptionLimits {
     pub max_windowsize: u16,
     /// Retransmit timeout when the client does not negotiate one.
     pub default_timeout: Duration,
+    /// The longest `timeout` a client may choose (`protocol.max_client_timeout_secs`): a
+    /// larger one is left out of the OACK (RFC 2349 lets a server ignore an option) and the
+    /// server's own timeout applies, so a forged request cannot hold its transfer open
+    /// for minutes.
+    pub max_timeout: Duration,
     /// The largest upload we accept, checked against a WRQ's `tsize` up front.
     pub max_upload_size: u64,
     /// Options never acknowledged (tftp-hpa's `--refuse`): the client goes on without them.
@@ -256,6 +261,9 @@ pub fn negotiate(
                 if !(1..=255).contains(&number) {
                     return Err(invalid());
                 }
+                if Duration::from_secs(number) > limits.max_timeout {
+                    continue;
+                }
                 out.timeout = Duration::from_secs(number);
                 number.to_string()
             }
@@ -308,6 +316,7 @@ mod tests {
             max_blksize: 8192,
             max_windowsize: 16,
             default_timeout: Duration::from_millis(1000),
+            max_timeout: Duration::from_secs(255),
             max_upload_size: 1000,
             refuse: Vec::new(),
         }
@@ -414,6 +423,29 @@ mod tests {
         let err = neg(&[("blksize", "512"), ("BLKSIZE", "1024")], READ).expect_err("repeat");
         assert!(matches!(err, OptionError::Repeated { .. }), "got {err:?}");
         assert_eq!(err.wire_error().code, ErrorCode::OptionRefused);
+    }
+
+    #[test]
+    fn a_timeout_over_the_servers_limit_is_left_out_and_the_servers_own_applies() {
+        let raw: Vec<(&[u8], &[u8])> = vec![(b"timeout", b"255"), (b"blksize", b"1024")];
+        let l = OptionLimits {
+            max_timeout: Duration::from_secs(5),
+            ..limits()
+        };
+        let n = negotiate(&raw, READ, &l).expect("valid");
+        assert_eq!(
+            n.timeout, l.default_timeout,
+            "255 s is the client's wish, not ours"
+        );
+        assert_eq!(n.accepted, vec![("blksize", "1024".to_string())]);
+        let raw: Vec<(&[u8], &[u8])> = vec![(b"timeout", b"5")];
+        let n = negotiate(&raw, READ, &l).expect("valid");
+        assert_eq!(
+            n.timeout,
+            Duration::from_secs(5),
+            "up to the limit: honoured"
+        );
+        assert_eq!(n.accepted, vec![("timeout", "5".to_string())]);
     }
 
     #[test]

@@ -10,9 +10,19 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use super::error::ErrorCode;
 use super::error::WireError;
 use super::packet::{DATA_HEADER_LEN, Packet, data_header};
-use super::transfer::{Outcome, TIMED_OUT, TransferConfig, TransferStats, error_datagram};
+use super::transfer::{
+    Outcome, Pacing, TIMED_OUT, TOO_LONG, TransferConfig, TransferStats, error_datagram,
+};
+
+/// The ERROR for an ACK of a block not sent yet: no real client can send one, so it comes
+/// from someone predicting block numbers blind (a spoofer pulling DATA towards a victim).
+const ACK_AHEAD: WireError = WireError::new(
+    ErrorCode::IllegalOperation,
+    "acknowledgement of a block not sent",
+);
 
 /// The shell's next job: read block `index` (1-based) of at most `max_len` payload bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +67,7 @@ pub struct ReadTransfer {
     error: Option<Vec<u8>>,
     deadline: Option<Instant>,
     retries: u32,
+    pacing: Pacing,
     outcome: Option<Outcome>,
     stats: TransferStats,
     /// The block index of the DATA `poll_transmit` gave out last (None after OACK or ERROR).
@@ -70,9 +81,14 @@ impl ReadTransfer {
     /// Starts a download. With an OACK configured it is sent first and DATA waits for ACK 0;
     /// otherwise DATA 1 goes out as soon as the shell hands in block 1.
     pub fn new(cfg: TransferConfig, now: Instant) -> Self {
+        let pacing = Pacing::new(&cfg, now);
         let (phase, pending, deadline) = if cfg.oack.is_some() {
             let pending = VecDeque::from([Pending::Oack]);
-            (Phase::AwaitOackAck, pending, Some(now + cfg.timeout))
+            (
+                Phase::AwaitOackAck,
+                pending,
+                Some(now + pacing.timeout(&cfg)),
+            )
         } else {
             (Phase::Sending, VecDeque::new(), None)
         };
@@ -87,6 +103,7 @@ impl ReadTransfer {
             error: None,
             deadline,
             retries: 0,
+            pacing,
             outcome: None,
             stats: TransferStats::default(),
             last_transmit: None,
@@ -104,7 +121,15 @@ impl ReadTransfer {
 
     /// The block the shell should read next, if the window has room for it.
     pub fn poll_block_request(&self) -> Option<BlockRequest> {
-        let room = self.window.len() < usize::from(self.cfg.windowsize);
+        // One block until the client has answered: a server default window (`sliding`, no
+        // OACK first) must not send a forged request's "source" a whole window. A
+        // negotiated window waits for the ACK of its OACK anyway.
+        let window = if self.cfg.sliding && !self.pacing.confirmed {
+            1
+        } else {
+            self.cfg.windowsize
+        };
+        let room = self.window.len() < usize::from(window);
         (self.phase == Phase::Sending && self.last.is_none() && room).then(|| BlockRequest {
             index: self.base + self.window.len() as u64,
             max_len: usize::from(self.cfg.blksize),
@@ -132,7 +157,8 @@ impl ReadTransfer {
         }
         self.window.push_back(datagram);
         self.pending.push_back(Pending::Block(request.index));
-        self.deadline.get_or_insert(now + self.cfg.timeout);
+        let timeout = self.pacing.timeout(&self.cfg);
+        self.deadline.get_or_insert(now + timeout);
     }
 
     /// Handles a datagram from the client's TID.
@@ -158,6 +184,7 @@ impl ReadTransfer {
         if self.phase == Phase::AwaitOackAck {
             if block == 0 {
                 self.phase = Phase::Sending;
+                self.pacing.confirmed = true;
                 self.pending.clear();
                 self.retries = 0;
                 self.deadline = None;
@@ -173,10 +200,15 @@ impl ReadTransfer {
         let Some(k) = (0..sent_in_window.min(self.window.len() as u64))
             .find(|&k| self.cfg.rollover.wire_block(self.base + k) == block)
         else {
-            self.stats.ignored += 1;
+            if self.acks_unsent(block) {
+                self.abort(ACK_AHEAD);
+            } else {
+                self.stats.ignored += 1;
+            }
             return;
         };
         let acked = self.base + k;
+        self.pacing.confirmed = true;
         let keep = usize::from(self.cfg.windowsize);
         for d in self.window.drain(..=k as usize) {
             self.stats.bytes += (d.len() - DATA_HEADER_LEN) as u64;
@@ -203,17 +235,38 @@ impl ReadTransfer {
         self.deadline = Some(now + self.cfg.timeout);
     }
 
+    /// True when `block` is the wire number of one of the next `windowsize` blocks after
+    /// the highest sent, which the client cannot have. Only one window ahead is compared,
+    /// so a block number that rolled over cannot alias an old one.
+    fn acks_unsent(&self, block: u16) -> bool {
+        let ahead = u64::from(self.cfg.windowsize);
+        (self.highest_sent + 1..=self.highest_sent + ahead)
+            .any(|b| self.cfg.rollover.wire_block(b) == block)
+    }
+
     /// Handles the passing of time; call it when `poll_timeout` has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        if self.pacing.expired(now) {
+            self.fail(TOO_LONG, Outcome::Aborted(TOO_LONG));
+            return;
+        }
         let Some(deadline) = self.deadline else {
             return;
         };
-        if self.phase == Phase::Done || now < deadline {
+        if now < deadline {
             return;
         }
         self.retries += 1;
-        if self.retries > self.cfg.max_retries {
-            self.fail(TIMED_OUT, Outcome::TimedOut);
+        if self.retries > self.pacing.retries(&self.cfg) {
+            if self.pacing.confirmed {
+                self.fail(TIMED_OUT, Outcome::TimedOut);
+            } else {
+                // Maybe a forged request: its "source" gets no third datagram.
+                self.finish(Outcome::Unanswered);
+            }
             return;
         }
         self.pending.clear();
@@ -223,7 +276,7 @@ impl ReadTransfer {
             Phase::Sending => self.queue_sent_window(),
             Phase::Done => {}
         }
-        self.deadline = Some(now + self.cfg.timeout);
+        self.deadline = Some(now + self.pacing.timeout(&self.cfg));
     }
 
     fn queue_sent_window(&mut self) {
@@ -234,6 +287,22 @@ impl ReadTransfer {
     /// Ends the transfer with an ERROR to the client, e.g. when reading the file failed.
     pub fn abort(&mut self, error: WireError) {
         self.fail(error.clone(), Outcome::Aborted(error));
+    }
+
+    /// True once the client has acknowledged the OACK or a DATA block.
+    pub fn is_confirmed(&self) -> bool {
+        self.pacing.confirmed
+    }
+
+    /// Ends a half-open download without sending anything; false (and nothing changes)
+    /// once the client has answered or the transfer has ended.
+    pub fn evict(&mut self) -> bool {
+        if self.pacing.confirmed || self.phase == Phase::Done {
+            return false;
+        }
+        self.pending.clear();
+        self.finish(Outcome::Evicted);
+        true
     }
 
     fn fail(&mut self, error: WireError, outcome: Outcome) {
@@ -254,6 +323,27 @@ impl ReadTransfer {
     /// At most how many datagrams [`poll_transmit`](Self::poll_transmit) gives out now.
     pub fn pending_transmits(&self) -> usize {
         self.pending.len()
+    }
+
+    /// The bytes of the datagrams [`poll_transmit`](Self::poll_transmit) would give out now.
+    pub fn pending_len(&self) -> usize {
+        self.pending
+            .iter()
+            .map(|p| match p {
+                Pending::Oack => self.cfg.oack.as_ref().map_or(0, Vec::len),
+                Pending::Error => self.error.as_ref().map_or(0, Vec::len),
+                Pending::Block(i) => i
+                    .checked_sub(self.base)
+                    .and_then(|o| self.window.get(usize::try_from(o).ok()?))
+                    .map_or(0, Vec::len),
+            })
+            .sum()
+    }
+
+    /// Drops what is queued to send, as if it were lost on the way: the retransmit timer
+    /// sends it again later (the shell does this when the reflection budget is spent).
+    pub fn discard_transmits(&mut self) {
+        self.pending.clear();
     }
 
     /// The next datagram to send to the client.
@@ -291,7 +381,10 @@ impl ReadTransfer {
 
     /// When `handle_timeout` must next be called; `None` when nothing is outstanding.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadline
+        if self.phase == Phase::Done {
+            return None;
+        }
+        self.pacing.next(self.deadline)
     }
 
     /// How the transfer ended, once it has.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::Rollover;
 use super::packet::{Packet, ack, data_header};
 use super::read::ReadTransfer;
-use super::transfer::TransferConfig;
+use super::transfer::{HalfOpen, TransferConfig};
 use super::write::WriteTransfer;
 
 /// Impairments applied to every datagram crossing the link, in either direction.
@@ -62,6 +62,11 @@ pub(crate) fn config(blksize: u16, windowsize: u16, oack: bool) -> TransferConfi
         windowsize,
         timeout: Duration::from_secs(1),
         max_retries: 5,
+        half_open: HalfOpen {
+            timeout: Duration::from_secs(1),
+            retries: 5,
+        },
+        max_duration: None,
         rollover: Rollover::WrapToZero,
         oack: oack.then(|| b"\x00\x06blksize\x00512\x00".to_vec()),
         sliding: false,

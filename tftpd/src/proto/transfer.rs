@@ -15,8 +15,14 @@ pub struct TransferConfig {
     pub windowsize: u16,
     /// Time without progress before a retransmission.
     pub timeout: Duration,
-    /// Retransmissions of the same packet before giving up.
+    /// Retransmissions of the same packet before giving up, once the peer has answered.
     pub max_retries: u32,
+    /// How the transfer treats its peer until the peer first answers.
+    pub half_open: HalfOpen,
+    /// The longest the whole transfer may take (`limits.max_transfer_secs`); `None`: no
+    /// limit. Counted from the machine's creation, so a client that keeps a transfer barely
+    /// alive (one ACK just before each timeout) still ends.
+    pub max_duration: Option<Duration>,
     /// How block numbers continue after 65535.
     pub rollover: Rollover,
     /// The OACK to send first, if options were accepted.
@@ -26,6 +32,20 @@ pub struct TransferConfig {
     /// window slides it forward. RFC 7440's rule (an ACK short of the window's end restarts
     /// the window after it) would resend, on every ACK, blocks the client already has.
     pub sliding: bool,
+}
+
+/// A transfer is half-open from its first datagram until the peer answers it (an ACK of the
+/// OACK or of DATA 1; DATA 1 after a WRQ's ACK 0 or OACK), like a TCP connection before the
+/// SYN's answer. Any source may be spoofed, so until then the server spends little on the
+/// peer: its own timeout (never the one the client asked for), few retransmissions, and no
+/// ERROR when they run out, so a forged request earns its "source" at most
+/// `1 + retries` datagrams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HalfOpen {
+    /// Time before the first datagram is sent again (the server's `protocol.timeout_ms`).
+    pub timeout: Duration,
+    /// Retransmissions before the transfer ends, silently (`limits.half_open_retries`).
+    pub retries: u32,
 }
 
 /// How a transfer ended.
@@ -44,6 +64,12 @@ pub enum Outcome {
     TimedOut,
     /// We ended it and told the peer with this ERROR.
     Aborted(WireError),
+    /// The peer never answered the first datagram and its retransmission: ended without an
+    /// ERROR, since the request may have been forged (see [`HalfOpen`]).
+    Unanswered,
+    /// Ended while half-open to make room for a newer request (the half-open pool was full);
+    /// nothing is sent.
+    Evicted,
 }
 
 impl Outcome {
@@ -54,6 +80,8 @@ impl Outcome {
             Self::PeerError { .. } => "peer_error",
             Self::TimedOut => "timed_out",
             Self::Aborted(_) => "aborted",
+            Self::Unanswered => "unanswered",
+            Self::Evicted => "evicted",
         }
     }
 }
@@ -79,12 +107,21 @@ pub trait Transfer {
     /// stale and be skipped): with 1, the shell can send the one datagram straight from the
     /// machine's buffer instead of gathering a batch.
     fn pending_transmits(&self) -> usize;
+    /// The bytes of the datagrams `poll_transmit` would give out now.
+    fn pending_len(&self) -> usize;
+    /// Drops what is queued to send, as if lost; the retransmit timer resends it.
+    fn discard_transmits(&mut self);
     /// When `handle_timeout` must next be called; `None` when nothing is outstanding.
     fn poll_timeout(&self) -> Option<Instant>;
     /// True once the transfer has ended and everything queued has been sent.
     fn is_finished(&self) -> bool;
     /// Ends the transfer with an ERROR to the client.
     fn abort(&mut self, error: WireError);
+    /// True once the peer has answered (see [`HalfOpen`]).
+    fn is_confirmed(&self) -> bool;
+    /// Ends a half-open transfer without a word ([`Outcome::Evicted`]); a confirmed one
+    /// is left alone (false).
+    fn evict(&mut self) -> bool;
     /// The transfer's counters so far.
     fn stats(&self) -> TransferStats;
     /// How the transfer ended, once it has.
@@ -104,6 +141,12 @@ macro_rules! impl_transfer {
             fn pending_transmits(&self) -> usize {
                 <$t>::pending_transmits(self)
             }
+            fn pending_len(&self) -> usize {
+                <$t>::pending_len(self)
+            }
+            fn discard_transmits(&mut self) {
+                <$t>::discard_transmits(self)
+            }
             fn poll_timeout(&self) -> Option<std::time::Instant> {
                 <$t>::poll_timeout(self)
             }
@@ -112,6 +155,12 @@ macro_rules! impl_transfer {
             }
             fn abort(&mut self, error: $crate::proto::WireError) {
                 <$t>::abort(self, error)
+            }
+            fn is_confirmed(&self) -> bool {
+                <$t>::is_confirmed(self)
+            }
+            fn evict(&mut self) -> bool {
+                <$t>::evict(self)
             }
             fn stats(&self) -> $crate::proto::TransferStats {
                 <$t>::stats(self)
@@ -133,3 +182,57 @@ pub fn error_datagram(err: &WireError) -> Vec<u8> {
 
 /// The ERROR sent when retries run out, so the peer does not wait for its own timeout.
 pub(crate) const TIMED_OUT: WireError = WireError::new(ErrorCode::NotDefined, "timed out");
+
+/// The ERROR sent when a transfer reaches `limits.max_transfer_secs`.
+pub(crate) const TOO_LONG: WireError =
+    WireError::new(ErrorCode::NotDefined, "transfer time limit reached");
+
+/// The clock and retry rules both machines share: the server's half-open timing until the
+/// peer answers, the transfer's own after, and the whole-transfer limit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pacing {
+    /// Whether the peer has answered.
+    pub(crate) confirmed: bool,
+    /// When the whole transfer must end, if it must.
+    pub(crate) ends_at: Option<Instant>,
+}
+
+impl Pacing {
+    pub(crate) fn new(cfg: &TransferConfig, now: Instant) -> Self {
+        Self {
+            confirmed: false,
+            ends_at: cfg.max_duration.map(|d| now + d),
+        }
+    }
+
+    /// The retransmit timeout now.
+    pub(crate) fn timeout(&self, cfg: &TransferConfig) -> Duration {
+        if self.confirmed {
+            cfg.timeout
+        } else {
+            cfg.half_open.timeout
+        }
+    }
+
+    /// Retransmissions allowed now.
+    pub(crate) fn retries(&self, cfg: &TransferConfig) -> u32 {
+        if self.confirmed {
+            cfg.max_retries
+        } else {
+            cfg.half_open.retries
+        }
+    }
+
+    /// The earlier of the retransmit deadline and the whole-transfer limit.
+    pub(crate) fn next(&self, deadline: Option<Instant>) -> Option<Instant> {
+        match (deadline, self.ends_at) {
+            (Some(d), Some(e)) => Some(d.min(e)),
+            (d, e) => d.or(e),
+        }
+    }
+
+    /// True once the whole-transfer limit has passed.
+    pub(crate) fn expired(&self, now: Instant) -> bool {
+        self.ends_at.is_some_and(|e| now >= e)
+    }
+}

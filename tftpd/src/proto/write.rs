@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use super::error::{ErrorCode, WireError};
 use super::packet::{Packet, ack};
-use super::transfer::{Outcome, TIMED_OUT, TransferConfig, TransferStats, error_datagram};
+use super::transfer::{
+    Outcome, Pacing, TIMED_OUT, TOO_LONG, TransferConfig, TransferStats, error_datagram,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -53,6 +55,7 @@ pub struct WriteTransfer {
     error: Option<Vec<u8>>,
     deadline: Option<Instant>,
     retries: u32,
+    pacing: Pacing,
     outcome: Option<Outcome>,
     stats: TransferStats,
 }
@@ -65,8 +68,10 @@ impl WriteTransfer {
         } else {
             Pending::Ack(0)
         };
+        let pacing = Pacing::new(&cfg, now);
         Self {
-            deadline: Some(now + cfg.timeout),
+            deadline: Some(now + pacing.timeout(&cfg)),
+            pacing,
             cfg,
             phase: Phase::Receiving,
             expected: 1,
@@ -139,6 +144,7 @@ impl WriteTransfer {
             return None;
         }
         self.expected += 1;
+        self.pacing.confirmed = true;
         self.stats.bytes += data.len() as u64;
         self.retries = 0;
         self.gap_acked = false;
@@ -171,6 +177,10 @@ impl WriteTransfer {
 
     /// Handles the passing of time; call it when `poll_timeout` has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase == Phase::Receiving && self.pacing.expired(now) {
+            self.fail(TOO_LONG, Outcome::Aborted(TOO_LONG));
+            return;
+        }
         let Some(deadline) = self.deadline else {
             return;
         };
@@ -180,14 +190,19 @@ impl WriteTransfer {
         match self.phase {
             Phase::Receiving => {
                 self.retries += 1;
-                if self.retries > self.cfg.max_retries {
-                    self.fail(TIMED_OUT, Outcome::TimedOut);
+                if self.retries > self.pacing.retries(&self.cfg) {
+                    if self.pacing.confirmed {
+                        self.fail(TIMED_OUT, Outcome::TimedOut);
+                    } else {
+                        // Maybe a forged request: its "source" gets no third datagram.
+                        self.finish(Outcome::Unanswered);
+                    }
                     return;
                 }
                 self.in_window = 0;
                 self.stats.retransmits += 1;
                 self.queue_last_ack();
-                self.deadline = Some(now + self.cfg.timeout);
+                self.deadline = Some(now + self.pacing.timeout(&self.cfg));
             }
             Phase::Dallying => self.finish(Outcome::Completed),
             Phase::Done => {}
@@ -203,6 +218,22 @@ impl WriteTransfer {
     /// Ends the transfer with an ERROR to the client (a failed write or commit, a limit).
     pub fn abort(&mut self, error: WireError) {
         self.fail(error.clone(), Outcome::Aborted(error));
+    }
+
+    /// True once the client has sent DATA 1.
+    pub fn is_confirmed(&self) -> bool {
+        self.pacing.confirmed
+    }
+
+    /// Ends a half-open upload without sending anything; false (and nothing changes) once
+    /// the client has sent data or the transfer has ended.
+    pub fn evict(&mut self) -> bool {
+        if self.pacing.confirmed || self.phase == Phase::Done {
+            return false;
+        }
+        self.pending.clear();
+        self.finish(Outcome::Evicted);
+        true
     }
 
     fn fail(&mut self, error: WireError, outcome: Outcome) {
@@ -225,6 +256,24 @@ impl WriteTransfer {
         self.pending.len()
     }
 
+    /// The bytes of the datagrams [`poll_transmit`](Self::poll_transmit) would give out now.
+    pub fn pending_len(&self) -> usize {
+        self.pending
+            .iter()
+            .map(|p| match p {
+                Pending::Oack => self.cfg.oack.as_ref().map_or(0, Vec::len),
+                Pending::Error => self.error.as_ref().map_or(0, Vec::len),
+                Pending::Ack(_) => 4,
+            })
+            .sum()
+    }
+
+    /// Drops what is queued to send, as if it were lost on the way: the retransmit timer
+    /// sends it again later (the shell does this when the reflection budget is spent).
+    pub fn discard_transmits(&mut self) {
+        self.pending.clear();
+    }
+
     /// The next datagram to send to the client.
     pub fn poll_transmit(&mut self) -> Option<&[u8]> {
         match self.pending.pop_front()? {
@@ -239,7 +288,11 @@ impl WriteTransfer {
 
     /// When `handle_timeout` must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadline
+        match self.phase {
+            Phase::Receiving => self.pacing.next(self.deadline),
+            Phase::Dallying => self.deadline,
+            Phase::Done => None,
+        }
     }
 
     /// How the transfer ended, once it has.

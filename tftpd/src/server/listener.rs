@@ -4,12 +4,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
 use crate::filter::{self, Role};
 use crate::io::listen::{ListenSocket, Received, RecvBuffers, RecvMode};
-use crate::io::transfer_socket::TransferSocket;
 use crate::metrics::{DropReason, Kind, RequestOutcome};
 use crate::proto::packet::{DecodeError, OP_ERROR, OP_RRQ, OP_WRQ, Packet, opcode};
 use crate::proto::transfer::error_datagram;
@@ -17,17 +17,16 @@ use crate::proto::{ErrorCode, WireError};
 
 use super::Shared;
 use super::admission::Refusal;
+use super::deferred::{Deferred, Held};
+use super::half_open::CLIENT_BUSY;
 use super::request::OwnedRequest;
-use super::session::{self, UNKNOWN_TID};
+use super::runtime::Runtime;
+use super::session::{UNKNOWN_TID, sleep_until};
+use super::start::{Admitted, start};
 
 const TOO_LARGE: WireError = WireError::new(ErrorCode::IllegalOperation, "request too large");
 const MALFORMED: WireError = WireError::new(ErrorCode::IllegalOperation, "malformed request");
 const MALFORMED_OPTIONS: WireError = WireError::new(ErrorCode::OptionRefused, "malformed options");
-/// Datagrams a single-port transfer may have waiting: a full window of 64 and some.
-const INBOX_DEPTH: usize = 128;
-const BUSY: WireError = WireError::new(ErrorCode::NotDefined, "server busy, try again later");
-const CLIENT_BUSY: WireError =
-    WireError::new(ErrorCode::NotDefined, "too many transfers from this client");
 
 /// Takes requests on `socket` until `stop` is cancelled; a pinned listener thread counts
 /// what it takes in `pinned`.
@@ -41,11 +40,24 @@ pub async fn listen(
     // server drains: it then keeps routing and refuses only new requests (server::run ends
     // the task once the transfers are done).
     let mut draining = false;
+    // Requests waiting for a place (server::deferred).
+    let mut held = Deferred::default();
     loop {
+        // Registered before the held requests try for a place, so a place freed while they
+        // try is not missed.
+        let freed = shared.admission.freed();
+        tokio::pin!(freed);
+        let mut expiry = None;
+        if !held.is_empty() {
+            freed.as_mut().enable();
+            start_held(&socket, &mut held, &shared).await;
+            expiry = held.next_expiry(queue_wait(&shared.runtime.borrow()));
+        }
         let mode = recv_mode(&shared);
         let n = tokio::select! {
             () = shared.stop_intake.cancelled(), if !draining => {
                 if !shared.single_port {
+                    shared.metrics.admission.deferred(-(held.clear() as i64));
                     return;
                 }
                 draining = true;
@@ -58,6 +70,8 @@ pub async fn listen(
                     continue;
                 }
             },
+            () = &mut freed, if !held.is_empty() => continue,
+            () = sleep_until(expiry), if expiry.is_some() => continue,
         };
         shared.metrics.listener_received(bufs.method(), n as u64);
         if let Some(c) = &pinned {
@@ -65,7 +79,7 @@ pub async fn listen(
         }
         for i in 0..n {
             if let Some((r, d)) = bufs.get(i) {
-                take(&socket, r, d, draining, &shared).await;
+                take(&socket, r, d, draining, &shared, &mut held).await;
             }
         }
     }
@@ -86,7 +100,14 @@ fn recv_mode(shared: &Shared) -> RecvMode {
 }
 
 /// One received datagram: routed to its transfer (single-port mode) or handled as a request.
-async fn take(socket: &ListenSocket, r: Received, d: &[u8], draining: bool, shared: &Arc<Shared>) {
+async fn take(
+    socket: &ListenSocket,
+    r: Received,
+    d: &[u8],
+    draining: bool,
+    shared: &Arc<Shared>,
+    held: &mut Deferred,
+) {
     // A v4 request on a dual-stack socket is answered from an IPv4 transfer socket bound
     // to the address it was sent to, so the client is addressed as plain IPv4 too.
     let peer = if r.local.is_ipv4() {
@@ -97,15 +118,17 @@ async fn take(socket: &ListenSocket, r: Received, d: &[u8], draining: bool, shar
     if shared.single_port && !single_port_request(socket, d, peer, shared).await || draining {
         return;
     }
-    handle(socket, r.local, d, peer, shared).await;
+    handle(socket, r.local, d, peer, shared, held).await;
 }
 
+/// Checks a request (filter, access, size, decoding) and admits it, or holds it.
 async fn handle(
     socket: &ListenSocket,
     local: SocketAddr,
     d: &[u8],
     peer: SocketAddr,
     shared: &Arc<Shared>,
+    held: &mut Deferred,
 ) {
     let rt = shared.runtime.borrow().clone();
     let metrics = &shared.metrics;
@@ -152,185 +175,110 @@ async fn handle(
         metrics.request(kind, RequestOutcome::Duplicate);
         return;
     }
-    let limits = &rt.config.limits;
-    let ticket = match shared.admission.admit(
+    if held.holds(peer) {
+        // Asked again while held: it keeps its place in the queue.
+        debug!(%peer, "duplicate of a held request ignored");
+        metrics.request(kind, RequestOutcome::Duplicate);
+        return;
+    }
+    let h = Held {
+        req,
         peer,
-        limits.max_transfers,
-        limits.max_transfers_per_client,
-    ) {
-        Ok(t) => t,
+        local,
+        at: Instant::now(),
+    };
+    if !held.is_empty() {
+        // Others wait already: this one waits behind them.
+        hold(h, held, &rt, shared);
+        return;
+    }
+    if let Some(h) = admit(socket, h, rt.clone(), shared).await {
+        hold(h, held, &rt, shared);
+    }
+}
+
+/// Admits `h` and starts it (or settles it otherwise: a duplicate, a client over its
+/// limit); gives it back when no place is free.
+async fn admit(
+    socket: &ListenSocket,
+    h: Held,
+    rt: Arc<Runtime>,
+    shared: &Arc<Shared>,
+) -> Option<Held> {
+    let metrics = &shared.metrics;
+    let kind = h.req.kind;
+    let peer = h.peer;
+    match shared
+        .admission
+        .admit(peer, Instant::now(), &rt.admission_limits, &shared.abort)
+    {
+        Ok(ticket) => {
+            let admitted = Admitted {
+                req: h.req,
+                peer,
+                local: h.local,
+                ticket,
+            };
+            start(socket, admitted, rt, shared).await;
+            None
+        }
         Err(Refusal::Duplicate) => {
             // The client retransmitted its request; the running transfer answers it.
             debug!(%peer, "duplicate request ignored");
             metrics.request(kind, RequestOutcome::Duplicate);
-            return;
-        }
-        Err(refusal) => {
-            let wire = if refusal == Refusal::GlobalLimit {
-                BUSY
-            } else {
-                CLIENT_BUSY
-            };
-            warn!(target: "tftpd::audit", %peer, ?refusal, "request refused: concurrency limit reached");
-            metrics.request(kind, RequestOutcome::Busy);
-            reply(socket, peer, &wire, shared).await;
-            return;
-        }
-    };
-    // The transfer's own socket (a new TID) on the address the client asked. Bound here, so
-    // that when no port is free (a full port_range, or no file descriptors left) the client
-    // hears so from the listener instead of waiting for a timeout.
-    let ports = rt.config.port_range.map(|r| (r.lo, r.hi));
-    if shared.single_port {
-        // The inbox is registered before the transfer starts, so its first ACK finds it.
-        let (tx, rx) = tokio::sync::mpsc::channel(INBOX_DEPTH);
-        shared
-            .inboxes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(peer, tx);
-        let transfer_socket = TransferSocket::shared(socket.shared(), rx, peer);
-        let shared_for_task = shared.clone();
-        shared.tracker.spawn(async move {
-            let inboxes = shared_for_task.clone();
-            session::serve(req, peer, transfer_socket, rt, shared_for_task, ticket).await;
-            inboxes
-                .inboxes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&peer);
-        });
-        return;
-    }
-    // A thread of its own while the daemon runs few transfers (not for a multicast request:
-    // its group is served by the async runtime). A thread costs a context switch per block;
-    // the runtime spreads its wake-ups over every transfer ready at once, which is cheaper
-    // from a handful of concurrent transfers on (docs/adr/0026).
-    let place = if asks_multicast(&req, &rt) {
-        None
-    } else {
-        let max = usize::from(rt.config.performance.cpu.transfer_threads);
-        if shared.admission.running() <= max {
-            shared.transfer_threads.claim(max)
-        } else {
             None
         }
-    };
-    // A download that is not on a thread of its own runs on a ring lane when
-    // `performance.io_uring.shared_ring` asks for one (and one could start), else on the
-    // shared runtime. Uploads stay there: their commit (fsync, rename) blocks, and on a lane
-    // it would stall every transfer of the lane.
-    #[cfg(all(target_os = "linux", feature = "io-uring"))]
-    let lane = if place.is_none()
-        && kind == Kind::Read
-        && !asks_multicast(&req, &rt)
-        && uses_shared_ring(&rt.config)
-    {
-        shared.ring_lanes.pick()
-    } else {
-        None
-    };
-    // Transfers run on the shared runtime even when this listener has a thread of its own:
-    // their sockets are registered, and their tasks spawned, there.
-    let bound = {
-        let _transfers = shared.transfers.enter();
-        match &place {
-            Some(_) => TransferSocket::bind_blocking(local, ports, ring_settings(&rt.config)),
-            None => {
-                #[cfg(all(target_os = "linux", feature = "io-uring"))]
-                if let Some((l, _)) = &lane {
-                    TransferSocket::bind_shared_ring(local, ports, &l.ring)
-                } else {
-                    TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config))
-                }
-                #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
-                TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config))
-            }
-        }
-    };
-    let transfer_socket = match bound {
-        Ok(s) => {
-            let b = &rt.config.performance.socket;
-            if let Some(fd) = s.own_fd()
-                && let Err(e) = crate::io::buffers::apply(&fd, b.recv_buffer, b.send_buffer)
-            {
-                debug!(error = %e, "setting a transfer socket's buffers failed");
-            }
-            s
-        }
-        Err(e) => {
+        Err(Refusal::ClientLimit) => {
+            warn!(target: "tftpd::audit", %peer, "request refused: limits.max_transfers_per_client reached");
             metrics.request(kind, RequestOutcome::Busy);
-            warn!(%peer, error = %e, "no transfer socket could be bound; request refused");
-            reply(socket, peer, &BUSY, shared).await;
-            return;
+            reply(socket, peer, &CLIENT_BUSY, shared).await;
+            None
         }
-    };
-    let _transfers = shared.transfers.enter();
-    metrics.transfer_started_on(transfer_socket.lane());
-    let serve = session::serve(req, peer, transfer_socket, rt, shared.clone(), ticket);
-    #[cfg(all(target_os = "linux", feature = "io-uring"))]
-    if let Some((l, held)) = lane {
-        // The lane's thread drives the transfer; its place is freed when the transfer ends.
-        shared.tracker.spawn_on(
-            async move {
-                let _held = held;
-                serve.await;
-            },
-            &l.handle,
-        );
+        Err(Refusal::Full) => Some(h),
+    }
+}
+
+/// Holds a request that found no place, or drops it (no answer) when the queue is full.
+fn hold(h: Held, held: &mut Deferred, rt: &Runtime, shared: &Shared) {
+    let kind = h.req.kind;
+    let peer = h.peer;
+    if held.push(h, rt.config.limits.max_queued) {
+        debug!(%peer, held = held.len(), "every transfer place is taken; request held");
+        shared.metrics.admission.deferred(1);
+    } else {
+        debug!(%peer, "every transfer place is taken and limits.max_queued requests are held; request dropped");
+        shared.metrics.request(kind, RequestOutcome::Overloaded);
+    }
+}
+
+/// Starts held requests, oldest first, while places are free; drops those held longer than
+/// `limits.max_queue_wait_ms`, or all of them once the drain has begun.
+async fn start_held(socket: &ListenSocket, held: &mut Deferred, shared: &Arc<Shared>) {
+    let metrics = &shared.metrics;
+    if shared.stop_intake.is_cancelled() {
+        metrics.admission.deferred(-(held.clear() as i64));
         return;
     }
-    match place {
-        Some(place) => {
-            // The transfer's futures never wait on the runtime (its socket blocks), except
-            // where a fast path sleeps; `block_on` drives those on this thread.
-            let runtime = tokio::runtime::Handle::current();
-            shared.tracker.spawn_blocking(move || {
-                let _place = place;
-                runtime.block_on(serve);
-            });
+    let rt = shared.runtime.borrow().clone();
+    for (kind, n) in held.expire(Instant::now(), queue_wait(&rt)) {
+        for _ in 0..n {
+            metrics.request(kind, RequestOutcome::Overloaded);
         }
-        None => {
-            shared.tracker.spawn(serve);
+        metrics.admission.deferred(-(n as i64));
+    }
+    while let Some(h) = held.pop() {
+        metrics.admission.deferred(-1);
+        if let Some(h) = admit(socket, h, rt.clone(), shared).await {
+            // Still no place: it keeps its turn.
+            held.unpop(h);
+            metrics.admission.deferred(1);
+            return;
         }
     }
 }
 
-/// Whether new async transfers go to ring lanes (`performance.io_uring.shared_ring`, where
-/// the kernel has io_uring; a start-up line says when it has not).
-#[cfg(all(target_os = "linux", feature = "io-uring"))]
-fn uses_shared_ring(config: &crate::config::Config) -> bool {
-    config.performance.io_uring.shared_ring && crate::fastpath::support().io_uring
-}
-
-/// Whether an async transfer's socket receives with `recvmmsg`, registered for reading only
-/// (`performance.batching.transfer_recvmmsg`, when the kernel has `recvmmsg`; elsewhere the
-/// portable tokio socket).
-fn transfer_recvmmsg(config: &crate::config::Config) -> bool {
-    config.performance.batching.transfer_recvmmsg && crate::fastpath::support().recvmmsg
-}
-
-/// The ring a transfer thread drives its socket with, when `[performance.io_uring]` is on
-/// and the kernel has it (probed at start; a start-up line says when it has not).
-fn ring_settings(
-    config: &crate::config::Config,
-) -> Option<crate::io::transfer_socket::RingSettings> {
-    let u = &config.performance.io_uring;
-    (u.enabled && crate::fastpath::support().io_uring).then_some(
-        crate::io::transfer_socket::RingSettings {
-            queue_depth: u.queue_depth,
-            sqpoll_idle_ms: u.sqpoll.then_some(u.sqpoll_idle_ms),
-        },
-    )
-}
-
-/// True when `req` asks for RFC 2090 multicast and the server offers it.
-fn asks_multicast(req: &OwnedRequest, rt: &super::runtime::Runtime) -> bool {
-    rt.config.multicast.enabled
-        && req
-            .options
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case(b"multicast"))
+fn queue_wait(rt: &Runtime) -> Duration {
+    Duration::from_millis(rt.config.limits.max_queue_wait_ms)
 }
 
 /// Applies the filter rule for `role` where the kernel has not (counted by reason); true
@@ -382,7 +330,7 @@ async fn single_port_request(
     false
 }
 
-async fn reply(socket: &ListenSocket, to: SocketAddr, err: &WireError, shared: &Shared) {
+pub(super) async fn reply(socket: &ListenSocket, to: SocketAddr, err: &WireError, shared: &Shared) {
     shared.metrics.error_sent(err.code);
     if let Err(e) = socket.send_to(&error_datagram(err), to).await {
         debug!(error = %e, %to, "sending an ERROR failed");

@@ -4,7 +4,9 @@
 //! so privileged ports, port-0 tests and adopted sockets share one entry point.
 
 pub mod admission;
+mod deferred;
 pub mod file_io;
+mod half_open;
 pub mod intake;
 pub mod listener;
 pub mod multicast;
@@ -14,6 +16,7 @@ pub mod ring_lane;
 pub mod runtime;
 mod send_paths;
 pub mod session;
+mod start;
 pub mod threads;
 
 use std::net::SocketAddr;

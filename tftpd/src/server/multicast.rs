@@ -415,7 +415,12 @@ impl<'a> Driver<'a> {
                     outcome = d.outcome.label(),
                     "multicast member finished"
                 ),
-                Outcome::TimedOut | Outcome::Aborted(_) => warn!(
+                // A group never reports these two (its members are confirmed on joining),
+                // but they read as failures if it ever does.
+                Outcome::TimedOut
+                | Outcome::Aborted(_)
+                | Outcome::Unanswered
+                | Outcome::Evicted => warn!(
                     member = %d.peer,
                     duration_ms,
                     outcome = d.outcome.label(),

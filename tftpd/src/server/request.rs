@@ -12,7 +12,7 @@ use crate::io::file::{BlockSource, UploadSink};
 use crate::metrics::{Kind, RequestOutcome};
 use crate::proto::mode::Mode;
 use crate::proto::options::{Direction, Negotiated, negotiate};
-use crate::proto::{ErrorCode, Request, TransferConfig, WireError};
+use crate::proto::{ErrorCode, HalfOpen, Request, TransferConfig, WireError};
 
 use super::runtime::Runtime;
 
@@ -386,15 +386,23 @@ pub(super) fn transfer_config(n: &Negotiated, rt: &Runtime, kind: Kind) -> Trans
     let sliding = kind == Kind::Read
         && p.default_windowsize > 1
         && !n.accepted.iter().any(|(name, _)| *name == "windowsize");
+    let limits = &rt.config.limits;
     TransferConfig {
         blksize: n.blksize,
         windowsize: if sliding {
-            p.default_windowsize.min(p.max_windowsize.max(1))
+            p.default_windowsize
+                .min(p.window_cap(rt.config.single_port))
         } else {
             n.windowsize
         },
         timeout: n.timeout,
         max_retries: rt.config.protocol.max_retries,
+        half_open: HalfOpen {
+            timeout: rt.option_limits.default_timeout,
+            retries: limits.half_open_retries,
+        },
+        max_duration: (limits.max_transfer_secs > 0)
+            .then(|| std::time::Duration::from_secs(limits.max_transfer_secs)),
         rollover: rt.config.protocol.rollover.to_proto(),
         oack: n.oack(),
         sliding,

@@ -12,6 +12,9 @@ use crate::config::Config;
 use crate::fs::{ResolveError, Root, UploadError, UploadPolicy};
 use crate::proto::options::OptionLimits;
 
+use super::admission::Limits as AdmissionLimits;
+use super::admission::budget::BudgetLimits;
+
 /// A validated configuration, ready to serve.
 #[derive(Debug)]
 pub struct Runtime {
@@ -23,6 +26,8 @@ pub struct Runtime {
     pub upload_policy: UploadPolicy,
     /// The server's side of option negotiation.
     pub option_limits: OptionLimits,
+    /// What new requests are admitted under.
+    pub admission_limits: AdmissionLimits,
     /// The `[[remap]]` rules, compiled.
     pub remapper: Remapper,
     /// The `[[client_roots]]`, opened, in order.
@@ -67,11 +72,13 @@ impl Runtime {
         .map_err(RuntimeError::Uploads)?;
         let option_limits = OptionLimits {
             max_blksize: config.protocol.max_blksize.get(),
-            max_windowsize: config.protocol.max_windowsize,
+            max_windowsize: config.protocol.window_cap(config.single_port),
             default_timeout: Duration::from_millis(config.protocol.timeout_ms),
+            max_timeout: Duration::from_secs(config.protocol.max_client_timeout_secs),
             max_upload_size: config.uploads.max_size,
             refuse: config.protocol.refuse_options.clone(),
         };
+        let admission_limits = admission_limits(&config);
         let remapper = Remapper::new(&config.remap)?;
         let root = Root::open(&config.root).map_err(RuntimeError::Root)?;
         let client_roots = config
@@ -93,6 +100,7 @@ impl Runtime {
             root,
             upload_policy,
             option_limits,
+            admission_limits,
             remapper,
             client_roots,
         })
@@ -104,5 +112,24 @@ impl Runtime {
             .iter()
             .find(|(clients, _)| clients.iter().any(|p| p.contains(client)))
             .map_or(&self.root, |(_, r)| r)
+    }
+}
+
+/// The admission limits `config` sets.
+fn admission_limits(config: &Config) -> AdmissionLimits {
+    let l = &config.limits;
+    AdmissionLimits {
+        max_total: l.max_transfers,
+        max_per_client: l.max_transfers_per_client,
+        max_half_open: l.max_half_open,
+        // A quarter of the server's timeout: ample for a real client's answer on any LAN,
+        // short against the lifetime of a forged request's transfer (two timeouts).
+        min_age: Duration::from_millis(config.protocol.timeout_ms / 4),
+        budget: BudgetLimits {
+            rate: l.half_open_rate,
+            burst: l.half_open_burst,
+            prefix_v4: l.half_open_prefix_v4,
+            prefix_v6: l.half_open_prefix_v6,
+        },
     }
 }

@@ -25,6 +25,7 @@ use crate::proto::{ErrorCode, Outcome, WireError};
 
 use super::Shared;
 use super::admission::Ticket;
+use super::half_open::{CLIENT_BUSY, HalfOpenGauge, Place};
 use super::request::{OwnedRequest, Prepared, error_chain, prepare, transfer_config};
 use super::runtime::Runtime;
 use super::send_paths::{SendPaths, send_from_file};
@@ -257,6 +258,7 @@ async fn serve_in_span(
         max_blksize: rt.config.protocol.largest_data(),
     };
     let screen = counters.map(|c| (role, c));
+    let mut half_open = HalfOpenGauge::new(metrics);
     let mut ticket = Some(ticket);
     let prepared = match prepared {
         Prepared::Multicast {
@@ -266,6 +268,18 @@ async fn serve_in_span(
             blocks,
         } => {
             record_options(&Span::current(), "octet", &negotiated);
+            // A group answers its members by the group's own rules; a multicast request
+            // takes a confirmed place at once (multicast is off by default; see
+            // docs/security.md).
+            if ticket
+                .as_mut()
+                .is_some_and(|t| t.confirm(Instant::now()).is_err())
+            {
+                metrics.request(req.kind, RequestOutcome::Busy);
+                send_error(&socket, peer, &CLIENT_BUSY, metrics).await;
+                return;
+            }
+            half_open.end();
             let request = super::multicast::Request {
                 key,
                 source,
@@ -291,7 +305,7 @@ async fn serve_in_span(
         p => p,
     };
     // Held to the end: the transfer's place under the concurrency limits.
-    let _ticket = ticket;
+    let Some(mut ticket) = ticket else { return };
     let _active = metrics.transfer_started();
     let span = Span::current();
     let now = Instant::now();
@@ -328,7 +342,14 @@ async fn serve_in_span(
             // Zerocopy only for DATA read into the batch, not DATA sent from the file.
             let zc_blksize = s.file_send.is_none().then_some(negotiated.blksize);
             let mut paths = SendPaths::new(&rt.config, &socket, zc_blksize);
-            drive(&mut s, &socket, peer, screen, &mut paths, &shared).await;
+            let mut place = Place {
+                ticket: &mut ticket,
+                gauge: &mut half_open,
+            };
+            drive(
+                &mut s, &socket, peer, screen, &mut paths, &shared, &mut place,
+            )
+            .await;
             (Kind::Read, s.machine.stats(), s.machine.outcome().cloned())
         }
         Prepared::Write {
@@ -345,7 +366,14 @@ async fn serve_in_span(
                 sink: Some(sink),
             };
             let mut paths = SendPaths::new(&rt.config, &socket, None);
-            drive(&mut s, &socket, peer, screen, &mut paths, &shared).await;
+            let mut place = Place {
+                ticket: &mut ticket,
+                gauge: &mut half_open,
+            };
+            drive(
+                &mut s, &socket, peer, screen, &mut paths, &shared, &mut place,
+            )
+            .await;
             (Kind::Write, s.machine.stats(), s.machine.outcome().cloned())
         }
         // Served by its group above, or turned into a unicast read there.
@@ -382,6 +410,10 @@ async fn serve_in_span(
             outcome = outcome.label(),
             "transfer finished"
         ),
+        // Not a warning: under a flood of forged requests there is one per request.
+        Outcome::Unanswered | Outcome::Evicted => {
+            debug!(duration_ms, outcome = outcome.label(), "transfer finished")
+        }
     }
 }
 
@@ -465,6 +497,8 @@ pub(super) fn request_outcome(o: &Outcome) -> RequestOutcome {
         Outcome::PeerError { .. } => RequestOutcome::PeerError,
         Outcome::TimedOut => RequestOutcome::TimedOut,
         Outcome::Aborted(_) => RequestOutcome::Aborted,
+        Outcome::Unanswered => RequestOutcome::Unanswered,
+        Outcome::Evicted => RequestOutcome::Evicted,
     }
 }
 
@@ -476,18 +510,21 @@ async fn drive(
     screen: Option<(Role, &FilterCounters)>,
     paths: &mut SendPaths,
     shared: &Shared,
+    place: &mut Place<'_, '_>,
 ) {
     let mut buf = vec![0u8; s.recv_capacity()];
     let mut batch = Batch::default();
     let mut from_file = Vec::new();
-    let mut alarms = Alarms::new(&shared.abort);
+    let mut alarms = Alarms::new(place.ticket.signal());
     // A turn with one datagram (every lock-step block, OACK, ACK and ERROR) goes straight
     // from the machine's buffer: no copy into the batch, which then holds no second copy of
     // an idle transfer's block. Not through a ring (its send leaves with the next wait's
     // one `io_uring_enter`) and not while zerocopy lends the batch's buffer to the kernel.
     let direct = s.sends_from_machine() && socket.lane() != Lane::IoUring;
     loop {
-        s.prepare_output(Instant::now());
+        let now = Instant::now();
+        s.prepare_output(now);
+        place.pay_for_turn(s.machine(), peer, now);
         if direct && paths.zerocopy_threshold().is_none() && s.machine().pending_transmits() == 1 {
             if let Some(d) = s.machine().poll_transmit() {
                 count_error(d, &shared.metrics);
@@ -510,7 +547,9 @@ async fn drive(
             Waited::Datagram(n, _)
                 if screen.is_some_and(|(r, c)| !filter::admit(r, &buf[..n], c)) => {}
             Waited::Datagram(n, from) if from == peer => {
-                s.handle_datagram(Instant::now(), &buf[..n])
+                let now = Instant::now();
+                s.handle_datagram(now, &buf[..n]);
+                place.after_datagram(s.machine(), now);
             }
             Waited::Datagram(_, from) => {
                 // Another TID: answer it and carry on; the transfer is not disturbed.
@@ -522,7 +561,7 @@ async fn drive(
             // retransmit timer decides whether the client is gone.
             Waited::Failed(e) => debug!(error = %e, "receive failed"),
             Waited::Deadline => s.machine().handle_timeout(Instant::now()),
-            Waited::Abort => s.machine().abort(SHUTTING_DOWN),
+            Waited::Abort => place.on_abort(s.machine(), SHUTTING_DOWN),
         }
     }
 }

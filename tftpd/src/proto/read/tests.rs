@@ -85,12 +85,16 @@ fn timeout_retransmits_then_gives_up_with_an_error() {
     let mut cfg = config(512, 1, false);
     cfg.max_retries = 3;
     let mut t = ReadTransfer::new(cfg, now);
+    t.handle_block(now, block(&[1; 512]));
+    drain(&mut t);
+    t.handle_datagram(now, &ack(1));
+    assert!(t.is_confirmed(), "the client answered");
     t.handle_block(now, block(b"hello"));
-    let first = drain(&mut t);
+    let second = drain(&mut t);
     for retry in 1..=3 {
         now = t.poll_timeout().expect("a deadline while waiting for ACK");
         t.handle_timeout(now);
-        assert_eq!(drain(&mut t), first, "retry {retry} resends the same DATA");
+        assert_eq!(drain(&mut t), second, "retry {retry} resends the same DATA");
     }
     now = t.poll_timeout().expect("deadline");
     t.handle_timeout(now);
@@ -102,6 +106,176 @@ fn timeout_retransmits_then_gives_up_with_an_error() {
     assert!(
         t.is_finished() && t.poll_timeout().is_none(),
         "nothing more to do"
+    );
+}
+
+/// The server's half-open rules: its own timeout, one retransmission, no ERROR.
+fn half_open(mut cfg: TransferConfig) -> TransferConfig {
+    cfg.timeout = Duration::from_secs(255);
+    cfg.half_open = crate::proto::HalfOpen {
+        timeout: Duration::from_secs(1),
+        retries: 1,
+    };
+    cfg
+}
+
+#[test]
+fn an_unanswered_download_sends_two_datagrams_on_the_servers_timeout_and_no_error() {
+    for oack in [false, true] {
+        let t0 = Instant::now();
+        let mut t = ReadTransfer::new(half_open(config(512, 1, oack)), t0);
+        t.handle_block(t0, block(b"hello"));
+        let first = drain(&mut t);
+        assert_eq!(first.len(), 1, "oack {oack}: the first datagram");
+        assert_eq!(
+            t.poll_timeout(),
+            Some(t0 + Duration::from_secs(1)),
+            "oack {oack}: the server's timeout, not the 255 s the client asked for"
+        );
+        t.handle_timeout(t0 + Duration::from_secs(1));
+        assert_eq!(drain(&mut t), first, "oack {oack}: one retransmission");
+        t.handle_timeout(t0 + Duration::from_secs(2));
+        assert_eq!(t.outcome(), Some(&Outcome::Unanswered), "oack {oack}");
+        assert!(
+            drain(&mut t).is_empty(),
+            "oack {oack}: no third datagram, no ERROR"
+        );
+        assert!(t.is_finished() && !t.is_confirmed());
+    }
+}
+
+#[test]
+fn once_confirmed_the_negotiated_timeout_and_retries_apply() {
+    let t0 = Instant::now();
+    let mut cfg = half_open(config(512, 1, true));
+    cfg.timeout = Duration::from_secs(5);
+    let mut t = ReadTransfer::new(cfg, t0);
+    drain(&mut t);
+    t.handle_datagram(t0, &ack(0));
+    assert!(t.is_confirmed(), "ACK of the OACK confirms");
+    t.handle_block(t0, block(b"hi"));
+    drain(&mut t);
+    assert_eq!(t.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+    for i in 1..=5u32 {
+        t.handle_timeout(t0 + Duration::from_secs(5) * i);
+        assert_eq!(drain(&mut t).len(), 1, "retry {i}: max_retries apply now");
+    }
+    t.handle_timeout(t0 + Duration::from_secs(30));
+    assert_eq!(t.outcome(), Some(&Outcome::TimedOut), "and then an ERROR");
+}
+
+#[test]
+fn a_server_default_window_sends_one_block_until_the_client_answers() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(sliding(512, 4), now);
+    t.handle_block(now, block(&[1; 512]));
+    assert!(
+        t.poll_block_request().is_none(),
+        "one block in flight to a client that has not answered"
+    );
+    assert_eq!(drain(&mut t).len(), 1);
+    t.handle_datagram(now, &ack(1));
+    for i in 2..=5u8 {
+        t.handle_block(now, block(&[i; 512]));
+    }
+    assert_eq!(drain(&mut t).len(), 4, "then the whole window");
+}
+
+#[test]
+fn an_ack_of_a_block_not_sent_yet_ends_the_transfer() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 4, true), now);
+    drain(&mut t);
+    t.handle_datagram(now, &ack(0));
+    for i in 1..=4u8 {
+        t.handle_block(now, block(&[i; 512]));
+    }
+    assert_eq!(drain(&mut t).len(), 4);
+    t.handle_datagram(now, &ack(6));
+    let sent = drain(&mut t);
+    assert!(
+        matches!(t.outcome(), Some(Outcome::Aborted(e)) if e.code == ErrorCode::IllegalOperation),
+        "no client can acknowledge block 6 before it was sent: {:?}",
+        t.outcome()
+    );
+    assert_eq!(sent.len(), 1, "one ERROR, no DATA");
+    assert_eq!(&sent[0][..4], b"\x00\x05\x00\x04");
+}
+
+#[test]
+fn a_stale_ack_is_still_only_ignored() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 1, false), now);
+    t.handle_block(now, block(&[1; 512]));
+    drain(&mut t);
+    t.handle_datagram(now, &ack(1));
+    t.handle_block(now, block(&[2; 512]));
+    drain(&mut t);
+    t.handle_datagram(now, &ack(0));
+    t.handle_datagram(now, &ack(1));
+    assert_eq!(t.outcome(), None, "old ACKs are not an attack");
+    assert_eq!(t.stats().ignored, 2);
+}
+
+#[test]
+fn eviction_ends_a_half_open_download_silently_and_spares_a_confirmed_one() {
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 1, true), now);
+    drain(&mut t);
+    assert!(t.evict(), "half-open: evicted");
+    assert_eq!(t.outcome(), Some(&Outcome::Evicted));
+    assert!(drain(&mut t).is_empty() && t.is_finished(), "nothing sent");
+    let mut c = ReadTransfer::new(config(512, 1, true), now);
+    drain(&mut c);
+    c.handle_datagram(now, &ack(0));
+    assert!(!c.evict(), "a confirmed transfer is not evicted");
+    assert_eq!(c.outcome(), None);
+}
+
+#[test]
+fn the_whole_transfer_limit_ends_a_transfer_kept_barely_alive() {
+    let t0 = Instant::now();
+    let mut cfg = config(512, 1, false);
+    cfg.max_duration = Some(Duration::from_secs(10));
+    let mut t = ReadTransfer::new(cfg, t0);
+    let mut now = t0;
+    for i in 1..=20u64 {
+        let Some(req) = t.poll_block_request() else {
+            break;
+        };
+        t.handle_block(now, block(&[req.index as u8; 512]));
+        drain(&mut t);
+        // The client answers just before each timeout.
+        now = t0 + Duration::from_millis(900 * i);
+        if t.poll_timeout().is_some_and(|d| d <= now) {
+            t.handle_timeout(now);
+            break;
+        }
+        t.handle_datagram(now, &ack(req.index as u16));
+    }
+    assert!(
+        matches!(t.outcome(), Some(Outcome::Aborted(e)) if e.message == "transfer time limit reached"),
+        "{:?}",
+        t.outcome()
+    );
+    assert!(now <= t0 + Duration::from_secs(11), "ended at the limit");
+}
+
+#[test]
+fn pending_len_counts_what_poll_transmit_gives_out_and_a_discard_is_resent_later() {
+    let t0 = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 1, true), t0);
+    let oack_len = t.pending_len();
+    assert!(oack_len > 0);
+    t.discard_transmits();
+    assert!(drain(&mut t).is_empty(), "dropped like a loss");
+    t.handle_timeout(t0 + Duration::from_secs(1));
+    assert_eq!(t.pending_len(), oack_len);
+    let sent = drain(&mut t);
+    assert_eq!(
+        sent.iter().map(Vec::len).sum::<usize>(),
+        oack_len,
+        "the timer resends it"
     );
 }
 
@@ -265,10 +439,12 @@ proptest! {
         prop_assert!(outcome.is_some(), "the transfer must end");
         // Whatever happened, the client never holds a wrong byte.
         prop_assert!(file.starts_with(&client.received), "received bytes are a prefix");
-        if outcome == Some(Outcome::Completed) {
-            prop_assert!(client.received == file, "completed means every byte");
-        } else {
-            prop_assert_eq!(outcome, Some(Outcome::TimedOut));
+        match outcome {
+            Some(Outcome::Completed) => prop_assert!(client.received == file, "completed means every byte"),
+            // Every datagram of the start lost: the client never answered, as far as the
+            // server knows.
+            Some(Outcome::Unanswered) => prop_assert!(!server.is_confirmed() && server.stats().bytes == 0),
+            o => prop_assert_eq!(o, Some(Outcome::TimedOut)),
         }
     }
 }
@@ -285,28 +461,31 @@ fn sliding(blksize: u16, windowsize: u16) -> TransferConfig {
 fn a_sliding_window_refills_one_block_per_ack_and_never_resends() {
     let now = Instant::now();
     let mut t = ReadTransfer::new(sliding(512, 4), now);
-    for i in 1..=4u8 {
+    t.handle_block(now, block(&[1; 512]));
+    drain(&mut t);
+    t.handle_datagram(now, &ack(1));
+    for i in 2..=5u8 {
         t.handle_block(now, block(&[i; 512]));
     }
     assert!(
         t.poll_block_request().is_none(),
         "four blocks in flight fill the window"
     );
-    assert_eq!(drain(&mut t).len(), 4, "DATA 1-4 go out at once");
-    t.handle_datagram(now, &ack(1));
+    assert_eq!(drain(&mut t).len(), 4, "DATA 2-5 go out at once");
+    t.handle_datagram(now, &ack(2));
     assert!(
         drain(&mut t).is_empty(),
-        "ACK 1 resends nothing: 2-4 are in flight"
+        "ACK 2 resends nothing: 3-5 are in flight"
     );
     let req = t
         .poll_block_request()
-        .expect("ACK 1 frees room for block 5");
-    assert_eq!(req.index, 5);
-    t.handle_block(now, block(&[5; 100]));
+        .expect("ACK 2 frees room for block 6");
+    assert_eq!(req.index, 6);
+    t.handle_block(now, block(&[6; 100]));
     let sent = drain(&mut t);
     assert_eq!(sent.len(), 1, "only the new block");
-    assert_eq!(&sent[0][..4], b"\x00\x03\x00\x05");
-    for b in 2..=5 {
+    assert_eq!(&sent[0][..4], b"\x00\x03\x00\x06");
+    for b in 3..=6 {
         t.handle_datagram(now, &ack(b));
     }
     assert_eq!(t.outcome(), Some(&Outcome::Completed));
@@ -317,11 +496,13 @@ fn a_sliding_window_refills_one_block_per_ack_and_never_resends() {
 fn a_sliding_window_goes_back_to_the_oldest_block_on_timeout() {
     let now = Instant::now();
     let mut t = ReadTransfer::new(sliding(512, 3), now);
-    for i in 1..=3u8 {
+    t.handle_block(now, block(&[1; 512]));
+    drain(&mut t);
+    t.handle_datagram(now, &ack(1));
+    for i in 2..=3u8 {
         t.handle_block(now, block(&[i; 512]));
     }
     drain(&mut t);
-    t.handle_datagram(now, &ack(1));
     // DATA 2 was lost: the client keeps re-ACKing 1, which is ignored (Sorcerer's
     // Apprentice), and the timeout resends everything unacknowledged, in order.
     t.handle_datagram(now, &ack(1));

@@ -195,3 +195,68 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_unanswered_upload_sends_two_datagrams_on_the_servers_timeout_and_no_error() {
+    for oack in [false, true] {
+        let t0 = Instant::now();
+        let mut cfg = config(512, 1, oack);
+        cfg.timeout = std::time::Duration::from_secs(255);
+        cfg.half_open = crate::proto::HalfOpen {
+            timeout: std::time::Duration::from_secs(1),
+            retries: 1,
+        };
+        let mut t = WriteTransfer::new(cfg, t0);
+        let first = drain(&mut t);
+        assert_eq!(first.len(), 1, "oack {oack}: ACK 0 or the OACK");
+        assert_eq!(
+            t.poll_timeout(),
+            Some(t0 + std::time::Duration::from_secs(1)),
+            "oack {oack}: the server's timeout"
+        );
+        t.handle_timeout(t0 + std::time::Duration::from_secs(1));
+        assert_eq!(drain(&mut t), first, "oack {oack}: once more");
+        t.handle_timeout(t0 + std::time::Duration::from_secs(2));
+        assert_eq!(t.outcome(), Some(&Outcome::Unanswered), "oack {oack}");
+        assert!(drain(&mut t).is_empty(), "oack {oack}: no ERROR");
+    }
+}
+
+#[test]
+fn data_1_confirms_an_upload_and_eviction_spares_it_then() {
+    let now = Instant::now();
+    let mut t = WriteTransfer::new(config(4, 1, false), now);
+    drain(&mut t);
+    assert!(!t.is_confirmed());
+    t.handle_datagram(now, &data(1, b"abcd"));
+    assert!(t.is_confirmed(), "DATA 1 is the client's answer");
+    assert!(!t.evict(), "a confirmed upload is not evicted");
+    let mut h = WriteTransfer::new(config(4, 1, false), now);
+    drain(&mut h);
+    assert!(h.evict());
+    assert_eq!(h.outcome(), Some(&Outcome::Evicted));
+    assert!(drain(&mut h).is_empty() && h.is_finished());
+    assert!(
+        h.handle_datagram(now, &data(1, b"abcd")).is_none(),
+        "an evicted upload takes no data"
+    );
+}
+
+#[test]
+fn the_whole_transfer_limit_ends_an_upload_with_an_error() {
+    let t0 = Instant::now();
+    let mut cfg = config(4, 1, false);
+    cfg.max_duration = Some(std::time::Duration::from_secs(3));
+    let mut t = WriteTransfer::new(cfg, t0);
+    drain(&mut t);
+    for i in 1..=3u16 {
+        let at = t0 + std::time::Duration::from_millis(900 * u64::from(i));
+        t.handle_datagram(at, &data(i, b"abcd"));
+        drain(&mut t);
+    }
+    let limit = t.poll_timeout().expect("a deadline");
+    assert!(limit <= t0 + std::time::Duration::from_secs(3));
+    t.handle_timeout(t0 + std::time::Duration::from_secs(3));
+    assert!(matches!(t.outcome(), Some(Outcome::Aborted(_))));
+    assert_eq!(&drain(&mut t)[0][..2], b"\x00\x05", "the client is told");
+}

@@ -1,0 +1,209 @@
+//! Starting an admitted request: its transfer socket (a new TID) bound on the address the
+//! client asked, and its task placed where it runs best (a thread of its own while few
+//! transfers run, a ring lane, or the shared runtime), or, in single-port mode, its inbox
+//! on the listening socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tracing::{debug, warn};
+
+use crate::io::listen::ListenSocket;
+use crate::io::transfer_socket::TransferSocket;
+use crate::metrics::{Kind, RequestOutcome};
+use crate::proto::{ErrorCode, WireError};
+
+use super::Shared;
+use super::admission::Ticket;
+use super::listener::reply;
+use super::request::OwnedRequest;
+use super::runtime::Runtime;
+use super::session;
+
+/// Datagrams a single-port transfer may have waiting: a full window of 64 and some.
+const INBOX_DEPTH: usize = 128;
+/// Sent when no transfer socket can be bound (no port or file descriptor left).
+const BUSY: WireError = WireError::new(ErrorCode::NotDefined, "server busy, try again later");
+
+/// An admitted request, ready to start.
+pub(super) struct Admitted {
+    /// The request.
+    pub(super) req: OwnedRequest,
+    /// Its client.
+    pub(super) peer: SocketAddr,
+    /// The address it was sent to.
+    pub(super) local: SocketAddr,
+    /// Its place.
+    pub(super) ticket: Ticket,
+}
+
+/// Binds the transfer's socket and spawns its task.
+pub(super) async fn start(
+    socket: &ListenSocket,
+    admitted: Admitted,
+    rt: Arc<Runtime>,
+    shared: &Arc<Shared>,
+) {
+    let Admitted {
+        req,
+        peer,
+        local,
+        ticket,
+    } = admitted;
+    let kind = req.kind;
+    let metrics = &shared.metrics;
+    // The transfer's own socket (a new TID) on the address the client asked. Bound here, so
+    // that when no port is free (a full port_range, or no file descriptors left) the client
+    // hears so from the listener instead of waiting for a timeout.
+    let ports = rt.config.port_range.map(|r| (r.lo, r.hi));
+    if shared.single_port {
+        // The inbox is registered before the transfer starts, so its first ACK finds it.
+        let (tx, rx) = tokio::sync::mpsc::channel(INBOX_DEPTH);
+        shared
+            .inboxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(peer, tx);
+        let transfer_socket = TransferSocket::shared(socket.shared(), rx, peer);
+        let shared_for_task = shared.clone();
+        shared.tracker.spawn(async move {
+            let inboxes = shared_for_task.clone();
+            session::serve(req, peer, transfer_socket, rt, shared_for_task, ticket).await;
+            inboxes
+                .inboxes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&peer);
+        });
+        return;
+    }
+    // A thread of its own while the daemon runs few transfers (not for a multicast request:
+    // its group is served by the async runtime). A thread costs a context switch per block;
+    // the runtime spreads its wake-ups over every transfer ready at once, which is cheaper
+    // from a handful of concurrent transfers on (docs/adr/0026).
+    let place = if asks_multicast(&req, &rt) {
+        None
+    } else {
+        let max = usize::from(rt.config.performance.cpu.transfer_threads);
+        if shared.admission.running() <= max {
+            shared.transfer_threads.claim(max)
+        } else {
+            None
+        }
+    };
+    // A download that is not on a thread of its own runs on a ring lane when
+    // `performance.io_uring.shared_ring` asks for one (and one could start), else on the
+    // shared runtime. Uploads stay there: their commit (fsync, rename) blocks, and on a lane
+    // it would stall every transfer of the lane.
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    let lane = if place.is_none()
+        && kind == Kind::Read
+        && !asks_multicast(&req, &rt)
+        && uses_shared_ring(&rt.config)
+    {
+        shared.ring_lanes.pick()
+    } else {
+        None
+    };
+    // Transfers run on the shared runtime even when this listener has a thread of its own:
+    // their sockets are registered, and their tasks spawned, there.
+    let bound = {
+        let _transfers = shared.transfers.enter();
+        match &place {
+            Some(_) => TransferSocket::bind_blocking(local, ports, ring_settings(&rt.config)),
+            None => {
+                #[cfg(all(target_os = "linux", feature = "io-uring"))]
+                if let Some((l, _)) = &lane {
+                    TransferSocket::bind_shared_ring(local, ports, &l.ring)
+                } else {
+                    TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config))
+                }
+                #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+                TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config))
+            }
+        }
+    };
+    let transfer_socket = match bound {
+        Ok(s) => {
+            let b = &rt.config.performance.socket;
+            if let Some(fd) = s.own_fd()
+                && let Err(e) = crate::io::buffers::apply(&fd, b.recv_buffer, b.send_buffer)
+            {
+                debug!(error = %e, "setting a transfer socket's buffers failed");
+            }
+            s
+        }
+        Err(e) => {
+            metrics.request(kind, RequestOutcome::Busy);
+            warn!(%peer, error = %e, "no transfer socket could be bound; request refused");
+            reply(socket, peer, &BUSY, shared).await;
+            return;
+        }
+    };
+    let _transfers = shared.transfers.enter();
+    metrics.transfer_started_on(transfer_socket.lane());
+    let serve = session::serve(req, peer, transfer_socket, rt, shared.clone(), ticket);
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    if let Some((l, held)) = lane {
+        // The lane's thread drives the transfer; its place is freed when the transfer ends.
+        shared.tracker.spawn_on(
+            async move {
+                let _held = held;
+                serve.await;
+            },
+            &l.handle,
+        );
+        return;
+    }
+    match place {
+        Some(place) => {
+            // The transfer's futures never wait on the runtime (its socket blocks), except
+            // where a fast path sleeps; `block_on` drives those on this thread.
+            let runtime = tokio::runtime::Handle::current();
+            shared.tracker.spawn_blocking(move || {
+                let _place = place;
+                runtime.block_on(serve);
+            });
+        }
+        None => {
+            shared.tracker.spawn(serve);
+        }
+    }
+}
+
+/// Whether new async transfers go to ring lanes (`performance.io_uring.shared_ring`, where
+/// the kernel has io_uring; a start-up line says when it has not).
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+fn uses_shared_ring(config: &crate::config::Config) -> bool {
+    config.performance.io_uring.shared_ring && crate::fastpath::support().io_uring
+}
+
+/// Whether an async transfer's socket receives with `recvmmsg`, registered for reading only
+/// (`performance.batching.transfer_recvmmsg`, when the kernel has `recvmmsg`; elsewhere the
+/// portable tokio socket).
+fn transfer_recvmmsg(config: &crate::config::Config) -> bool {
+    config.performance.batching.transfer_recvmmsg && crate::fastpath::support().recvmmsg
+}
+
+/// The ring a transfer thread drives its socket with, when `[performance.io_uring]` is on
+/// and the kernel has it (probed at start; a start-up line says when it has not).
+fn ring_settings(
+    config: &crate::config::Config,
+) -> Option<crate::io::transfer_socket::RingSettings> {
+    let u = &config.performance.io_uring;
+    (u.enabled && crate::fastpath::support().io_uring).then_some(
+        crate::io::transfer_socket::RingSettings {
+            queue_depth: u.queue_depth,
+            sqpoll_idle_ms: u.sqpoll.then_some(u.sqpoll_idle_ms),
+        },
+    )
+}
+
+/// True when `req` asks for RFC 2090 multicast and the server offers it.
+fn asks_multicast(req: &OwnedRequest, rt: &Runtime) -> bool {
+    rt.config.multicast.enabled
+        && req
+            .options
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(b"multicast"))
+}
