@@ -456,10 +456,14 @@ fn log_level_flag_filters_events_per_target() {
     let c = Raw::new(d.addr());
     c.send(&request(1, b"missing", "octet", &[]));
     c.expect(REPLY, "ERROR");
-    // A transfer left to time out ends with a WARN event; once it is there, the INFO events
-    // of the earlier transfers would have been written too, had the filter let them through.
+    // A transfer left to time out (after its client answered once) ends with a WARN event;
+    // once it is there, the INFO events of the earlier transfers would have been written
+    // too, had the filter let them through.
+    d.put_file("s.bin", &[5u8; 2000]);
     let stalled = Raw::new(d.addr());
-    stalled.send(&request(1, b"q.bin", "octet", &[]));
+    stalled.send(&request(1, b"s.bin", "octet", &[]));
+    let (_, tid) = stalled.expect(REPLY, "DATA 1");
+    stalled.send_to(&ack(1), tid);
     d.wait_for_log("timed_out", Duration::from_secs(10));
     let log = d.log();
     assert!(

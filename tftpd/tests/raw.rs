@@ -114,9 +114,14 @@ fn duplicated_rrq_does_not_start_a_second_transfer() {
 #[test]
 fn unacknowledged_data_is_retransmitted_then_the_transfer_gives_up() {
     let d = start(Some(FAST), "off");
-    d.put_file("f.bin", &pattern(100, 4));
+    d.put_file("f.bin", &pattern(1000, 4));
     let c = Raw::new(d.addr());
     c.send(&request(1, b"f.bin", "octet", &[]));
+    // The client answers once, so the transfer is confirmed and the server's retry rules
+    // for a client that stopped answering apply (an unanswered request is another matter:
+    // tests/half_open.rs).
+    let (_, tid) = c.expect(REPLY, "DATA 1");
+    c.send_to(&ack(1), tid);
     // Until the server's ERROR (or a generous deadline): a fixed window raced the timers on a
     // loaded machine.
     let mut replies = Vec::new();
@@ -131,13 +136,13 @@ fn unacknowledged_data_is_retransmitted_then_the_transfer_gives_up() {
     }
     // Nothing may follow the ERROR.
     replies.extend(c.collect(Duration::from_millis(300)));
-    let data1 = replies
+    let data2 = replies
         .iter()
-        .filter(|(r, _)| matches!(r, Reply::Data { block: 1, .. }))
+        .filter(|(r, _)| matches!(r, Reply::Data { block: 2, .. }))
         .count();
     assert_eq!(
-        data1, 3,
-        "DATA 1 once plus max_retries (2) retransmissions: {replies:?}"
+        data2, 3,
+        "DATA 2 once plus max_retries (2) retransmissions: {replies:?}"
     );
     assert!(
         matches!(replies.last(), Some((Reply::Error { code: 0, .. }, _))),
@@ -465,12 +470,16 @@ fn client_limit_refuses_with_an_error_and_a_log_line() {
     d.put_file("f.bin", &pattern(5000, 9));
     let a = Raw::new(d.addr());
     a.send(&request(1, b"f.bin", "octet", &[]));
-    a.expect(REPLY, "DATA 1 for the first transfer");
+    let (_, tid) = a.expect(REPLY, "DATA 1 for the first transfer");
+    // Only confirmed transfers count: a forged request must not use up a client's share.
+    a.send_to(&ack(1), tid);
+    a.expect(REPLY, "DATA 2 for the first transfer");
     let b = Raw::new(d.addr());
     b.send(&request(1, b"f.bin", "octet", &[]));
     let (code, message) = expect_error(&b, "ERROR for the second transfer");
     assert_eq!(code, 0, "busy is ERROR 0: {message}");
-    d.wait_for_log("concurrency limit", Duration::from_secs(5));
+    assert!(message.contains("too many transfers"), "{message}");
+    d.wait_for_log("max_transfers_per_client", Duration::from_secs(5));
 }
 
 #[test]

@@ -1,7 +1,8 @@
-//! `[performance] profile`: named presets of the `[performance.*]` keys. A profile is a
-//! TOML table laid under the file's own `[performance]` table, so every key the file sets
-//! wins over the profile, and a profile is read by the same parser (and checked by the same
-//! validation) as the file itself.
+//! `[performance] profile`: named presets. A profile is a TOML document laid under the
+//! file's own tables, so every key the file sets wins over the profile, and a profile is
+//! read by the same parser (and checked by the same validation) as the file itself. Most
+//! set `[performance.*]` keys; `secure` also sets the defences of `[limits]`, `[protocol]`
+//! and `[ebpf]` for a box on the open internet.
 
 use serde::Deserialize;
 
@@ -19,10 +20,12 @@ pub enum Profile {
     /// NIC or a larger machine), with real-time scheduling and locked memory. Measure before
     /// keeping it.
     Maximum,
-    /// Every knob with a security or stability cost off: no `SO_REUSEPORT` group another
-    /// process of the same user could join, no `MSG_ZEROCOPY` or `sendfile` (pages shared
-    /// with the kernel), no io_uring (a large kernel surface many distributions disable), no
-    /// `recvmmsg`, no real-time scheduling or locked memory.
+    /// For a box on the open internet: every knob with a security or stability cost off
+    /// (no `SO_REUSEPORT` group another process of the same user could join, no
+    /// `MSG_ZEROCOPY` or `sendfile`, no io_uring, no `recvmmsg`, no real-time scheduling or
+    /// locked memory), and tighter defences: no retransmission to a client that has not
+    /// answered, a smaller reflection budget, a shorter client timeout and transfer limit,
+    /// and the XDP rate limit wherever XDP attaches.
     Secure,
 }
 
@@ -37,7 +40,7 @@ impl Profile {
         }
     }
 
-    /// The keys the profile sets, as the body of a `[performance]` table.
+    /// The keys the profile sets, as a TOML document.
     pub fn preset(self) -> &'static str {
         match self {
             Self::Balanced => "",
@@ -49,83 +52,96 @@ impl Profile {
 }
 
 const PERFORMANCE: &str = r#"
-[socket]
+[performance.socket]
 recv_buffer = 8388608
 send_buffer = 4194304
 
-[file_io]
+[performance.file_io]
 cache_size = 268435456
 cache_max_file = 67108864
 read_ahead = 262144
 "#;
 
 const MAXIMUM: &str = r#"
-[batching]
+[performance.batching]
 gso = true
 recvmmsg = true
 
-[socket]
+[performance.socket]
 recv_buffer = 8388608
 send_buffer = 4194304
 reuseport_workers = 0
 
-[file_io]
+[performance.file_io]
 cache_size = 268435456
 cache_max_file = 67108864
 read_ahead = 262144
 fadvise = true
 sendfile = true
 
-[zerocopy]
+[performance.zerocopy]
 enabled = true
 
-[io_uring]
+[performance.io_uring]
 enabled = true
 shared_ring = true
 
-[memory]
+[performance.memory]
 huge_pages = true
 
-[realtime]
+[performance.realtime]
 priority = 10
 lock_memory = true
 "#;
 
+/// Each value is documented, with what it costs, in docs/security.md ("profile = secure").
 const SECURE: &str = r#"
-[batching]
+[limits]
+# A request nobody answers earns its source one datagram (13x at IP level, against 26x);
+# a real client whose first datagram is lost asks again.
+half_open_retries = 0
+half_open_rate = 16384
+half_open_burst = 262144
+max_half_open = 512
+max_transfer_secs = 1800
+
+[protocol]
+max_client_timeout_secs = 3
+
+[ebpf]
+# Only where XDP attaches (ebpf.xdp_interfaces); elsewhere nothing enforces it.
+xdp_rate_limit = 50
+xdp_rate_burst = 100
+
+[performance.batching]
 recvmmsg = false
 
-[socket]
+[performance.socket]
 reuseport_workers = 1
 
-[file_io]
+[performance.file_io]
 sendfile = false
 
-[zerocopy]
+[performance.zerocopy]
 enabled = false
 
-[io_uring]
+[performance.io_uring]
 enabled = false
 shared_ring = false
 
-[memory]
+[performance.memory]
 huge_pages = false
 
-[realtime]
+[performance.realtime]
 priority = 0
 lock_memory = false
 "#;
 
-/// Lays `profile`'s preset under the `[performance]` table of the parsed file `file`: keys
-/// the file sets stay as they are, the rest come from the preset.
+/// Lays `profile`'s preset under the parsed file `file`: keys the file sets stay as they
+/// are, the rest come from the preset.
 pub(super) fn apply(file: &mut toml::Table, profile: Profile) -> Result<(), toml::de::Error> {
     let preset: toml::Table = toml::from_str(profile.preset())?;
-    let performance = file
-        .entry("performance")
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    if let toml::Value::Table(t) = performance {
-        merge_under(t, preset);
-    }
+    merge_under(file, preset);
     Ok(())
 }
 
@@ -179,5 +195,33 @@ mod tests {
             let t: Result<toml::Table, _> = toml::from_str(p.preset());
             assert!(t.is_ok(), "{}: {t:?}", p.name());
         }
+    }
+}
+
+#[cfg(test)]
+mod secure_tests {
+    use super::super::Config;
+
+    #[test]
+    fn secure_differs_from_balanced_in_the_defences_and_file_keys_still_win() {
+        let balanced = Config::from_toml_str("", None).expect("defaults");
+        let secure = Config::from_toml_str("[performance]\nprofile = \"secure\"\n", None)
+            .expect("the secure preset validates");
+        assert_ne!(secure.limits, balanced.limits, "secure tightens [limits]");
+        assert_eq!(secure.limits.half_open_retries, 0);
+        assert_eq!(secure.limits.half_open_rate, 16384);
+        assert_eq!(secure.protocol.max_client_timeout_secs, 3);
+        assert_eq!(secure.ebpf.xdp_rate_limit, 50);
+        assert!(!secure.performance.io_uring.enabled);
+        let mine = Config::from_toml_str(
+            "[performance]\nprofile = \"secure\"\n[limits]\nhalf_open_retries = 2\n",
+            None,
+        )
+        .expect("valid");
+        assert_eq!(mine.limits.half_open_retries, 2, "the file's key wins");
+        assert_eq!(
+            mine.limits.half_open_rate, 16384,
+            "the preset fills the rest"
+        );
     }
 }
