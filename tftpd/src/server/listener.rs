@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::filter::{self, Role};
 use crate::io::listen::{ListenSocket, Received, RecvBuffers, RecvMode};
@@ -18,7 +18,6 @@ use crate::proto::{ErrorCode, WireError};
 use super::Shared;
 use super::admission::Refusal;
 use super::deferred::{Deferred, Held};
-use super::half_open::CLIENT_BUSY;
 use super::request::OwnedRequest;
 use super::runtime::Runtime;
 use super::session::{UNKNOWN_TID, sleep_until};
@@ -228,13 +227,9 @@ async fn admit(
             metrics.request(kind, RequestOutcome::Duplicate);
             None
         }
-        Err(Refusal::ClientLimit) => {
-            warn!(target: "tftpd::audit", %peer, "request refused: limits.max_transfers_per_client reached");
-            metrics.request(kind, RequestOutcome::Busy);
-            reply(socket, peer, &CLIENT_BUSY, shared).await;
-            None
-        }
-        Err(Refusal::Full) => Some(h),
+        // No place now, in all or for this client: it waits for one (an ERROR would make
+        // PXE firmware give up).
+        Err(Refusal::Full | Refusal::ClientLimit) => Some(h),
     }
 }
 
