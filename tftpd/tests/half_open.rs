@@ -67,10 +67,11 @@ fn an_unanswered_request_earns_two_datagrams_and_no_error() {
             "no ERROR to a source that never answered: {kinds:?}"
         );
     }
+    // They end without a word once a confirmed transfer would have given up (6 s).
     wait_for_metrics(
         port,
         &["tftpd_requests_total{kind=\"read\",outcome=\"unanswered\"} 2"],
-        Duration::from_secs(5),
+        Duration::from_secs(15),
     );
 }
 
@@ -304,4 +305,23 @@ fn a_transfer_kept_barely_alive_ends_at_the_whole_transfer_limit() {
         start.elapsed() < Duration::from_secs(4),
         "ended at the limit"
     );
+}
+
+#[test]
+fn a_client_that_heard_nothing_and_asks_again_gets_a_fresh_transfer_at_once() {
+    let d = daemon("");
+    d.put_file("f.bin", &[9u8; 700]);
+    let c = Raw::new(d.addr());
+    c.send(&rrq("f.bin", &[]));
+    // Both datagrams "lost": the client ignores them. After the second timeout (2 s) the
+    // transfer has sent all it may and only waits.
+    let lost = c.collect(Duration::from_millis(2400));
+    assert_eq!(lost.len(), 2, "DATA 1 and its one retransmission: {lost:?}");
+    let old_tid = lost[0].1;
+    // Asking again while the quiet transfer still waits is not a duplicate to ignore.
+    c.send(&rrq("f.bin", &[]));
+    match c.expect(Duration::from_millis(500), "DATA 1 of a new transfer") {
+        (Reply::Data { block: 1, .. }, tid) => assert_ne!(tid, old_tid, "a new TID"),
+        other => panic!("expected DATA 1, got {other:?}"),
+    }
 }

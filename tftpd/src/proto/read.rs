@@ -14,7 +14,7 @@ use super::error::ErrorCode;
 use super::error::WireError;
 use super::packet::{DATA_HEADER_LEN, Packet, data_header};
 use super::transfer::{
-    Outcome, Pacing, TIMED_OUT, TOO_LONG, TransferConfig, TransferStats, error_datagram,
+    OnTimeout, Outcome, Pacing, TIMED_OUT, TOO_LONG, TransferConfig, TransferStats, error_datagram,
 };
 
 /// The ERROR for an ACK of a block not sent yet: no real client can send one, so it comes
@@ -260,14 +260,15 @@ impl ReadTransfer {
             return;
         }
         self.retries += 1;
-        if self.retries > self.pacing.retries(&self.cfg) {
-            if self.pacing.confirmed {
-                self.fail(TIMED_OUT, Outcome::TimedOut);
-            } else {
-                // Maybe a forged request: its "source" gets no third datagram.
-                self.finish(Outcome::Unanswered);
+        match self.pacing.on_timeout(&self.cfg, self.retries) {
+            OnTimeout::TimedOut => return self.fail(TIMED_OUT, Outcome::TimedOut),
+            OnTimeout::Unanswered => return self.finish(Outcome::Unanswered),
+            // Maybe a forged request: its "source" gets no third datagram.
+            OnTimeout::Quiet => {
+                self.deadline = Some(now + self.pacing.timeout(&self.cfg));
+                return;
             }
-            return;
+            OnTimeout::Retransmit => {}
         }
         self.pending.clear();
         match self.phase {
@@ -292,6 +293,11 @@ impl ReadTransfer {
     /// True once the client has acknowledged the OACK or a DATA block.
     pub fn is_confirmed(&self) -> bool {
         self.pacing.confirmed
+    }
+
+    /// True once the unconfirmed download has sent all it may and only waits.
+    pub fn is_quiet(&self) -> bool {
+        self.phase != Phase::Done && self.pacing.is_quiet(&self.cfg, self.retries)
     }
 
     /// Ends a half-open download without sending anything; false (and nothing changes)

@@ -44,7 +44,10 @@ pub struct TransferConfig {
 pub struct HalfOpen {
     /// Time before the first datagram is sent again (the server's `protocol.timeout_ms`).
     pub timeout: Duration,
-    /// Retransmissions before the transfer ends, silently (`limits.half_open_retries`).
+    /// Retransmissions of the first datagram (`limits.half_open_retries`). After them the
+    /// transfer waits in silence, as long as a confirmed one would wait for a silent peer
+    /// (`max_retries` timeouts), so a real client whose answer was lost can still answer
+    /// late; then it ends without an ERROR.
     pub retries: u32,
 }
 
@@ -119,6 +122,8 @@ pub trait Transfer {
     fn abort(&mut self, error: WireError);
     /// True once the peer has answered (see [`HalfOpen`]).
     fn is_confirmed(&self) -> bool;
+    /// True once a half-open transfer has sent all it may and only waits for an answer.
+    fn is_quiet(&self) -> bool;
     /// Ends a half-open transfer without a word ([`Outcome::Evicted`]); a confirmed one
     /// is left alone (false).
     fn evict(&mut self) -> bool;
@@ -159,6 +164,9 @@ macro_rules! impl_transfer {
             fn is_confirmed(&self) -> bool {
                 <$t>::is_confirmed(self)
             }
+            fn is_quiet(&self) -> bool {
+                <$t>::is_quiet(self)
+            }
             fn evict(&mut self) -> bool {
                 <$t>::evict(self)
             }
@@ -187,6 +195,19 @@ pub(crate) const TIMED_OUT: WireError = WireError::new(ErrorCode::NotDefined, "t
 pub(crate) const TOO_LONG: WireError =
     WireError::new(ErrorCode::NotDefined, "transfer time limit reached");
 
+/// What a timeout calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnTimeout {
+    /// Send again.
+    Retransmit,
+    /// Send nothing (a half-open transfer out of retransmissions), wait one more timeout.
+    Quiet,
+    /// Give up with ERROR "timed out".
+    TimedOut,
+    /// Give up without a word: the peer never answered.
+    Unanswered,
+}
+
 /// The clock and retry rules both machines share: the server's half-open timing until the
 /// peer answers, the transfer's own after, and the whole-transfer limit.
 #[derive(Debug, Clone, Copy)]
@@ -214,13 +235,26 @@ impl Pacing {
         }
     }
 
-    /// Retransmissions allowed now.
-    pub(crate) fn retries(&self, cfg: &TransferConfig) -> u32 {
+    /// What the `retries`-th timeout in a row calls for.
+    pub(crate) fn on_timeout(&self, cfg: &TransferConfig, retries: u32) -> OnTimeout {
         if self.confirmed {
-            cfg.max_retries
+            if retries > cfg.max_retries {
+                OnTimeout::TimedOut
+            } else {
+                OnTimeout::Retransmit
+            }
+        } else if retries > cfg.max_retries.max(cfg.half_open.retries) {
+            OnTimeout::Unanswered
+        } else if retries > cfg.half_open.retries {
+            OnTimeout::Quiet
         } else {
-            cfg.half_open.retries
+            OnTimeout::Retransmit
         }
+    }
+
+    /// True once a half-open transfer has used its retransmissions and only waits.
+    pub(crate) fn is_quiet(&self, cfg: &TransferConfig, retries: u32) -> bool {
+        !self.confirmed && retries > cfg.half_open.retries
     }
 
     /// The earlier of the retransmit deadline and the whole-transfer limit.

@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::error::{ErrorCode, WireError};
 use super::packet::{Packet, ack};
 use super::transfer::{
-    Outcome, Pacing, TIMED_OUT, TOO_LONG, TransferConfig, TransferStats, error_datagram,
+    OnTimeout, Outcome, Pacing, TIMED_OUT, TOO_LONG, TransferConfig, TransferStats, error_datagram,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,14 +190,15 @@ impl WriteTransfer {
         match self.phase {
             Phase::Receiving => {
                 self.retries += 1;
-                if self.retries > self.pacing.retries(&self.cfg) {
-                    if self.pacing.confirmed {
-                        self.fail(TIMED_OUT, Outcome::TimedOut);
-                    } else {
-                        // Maybe a forged request: its "source" gets no third datagram.
-                        self.finish(Outcome::Unanswered);
+                match self.pacing.on_timeout(&self.cfg, self.retries) {
+                    OnTimeout::TimedOut => return self.fail(TIMED_OUT, Outcome::TimedOut),
+                    OnTimeout::Unanswered => return self.finish(Outcome::Unanswered),
+                    // Maybe a forged request: its "source" gets no third datagram.
+                    OnTimeout::Quiet => {
+                        self.deadline = Some(now + self.pacing.timeout(&self.cfg));
+                        return;
                     }
-                    return;
+                    OnTimeout::Retransmit => {}
                 }
                 self.in_window = 0;
                 self.stats.retransmits += 1;
@@ -223,6 +224,11 @@ impl WriteTransfer {
     /// True once the client has sent DATA 1.
     pub fn is_confirmed(&self) -> bool {
         self.pacing.confirmed
+    }
+
+    /// True once the unconfirmed upload has sent all it may and only waits.
+    pub fn is_quiet(&self) -> bool {
+        self.phase != Phase::Done && self.pacing.is_quiet(&self.cfg, self.retries)
     }
 
     /// Ends a half-open upload without sending anything; false (and nothing changes) once

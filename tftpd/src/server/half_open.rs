@@ -60,11 +60,35 @@ impl Drop for HalfOpenGauge<'_> {
 
 /// A running transfer's admission ticket and its half-open gauge.
 pub(super) struct Place<'t, 'm> {
-    pub(super) ticket: &'t mut Ticket,
-    pub(super) gauge: &'t mut HalfOpenGauge<'m>,
+    ticket: &'t mut Ticket,
+    gauge: &'t mut HalfOpenGauge<'m>,
+    /// The ticket was told the transfer is quiet.
+    quiet: bool,
 }
 
-impl Place<'_, '_> {
+impl<'t, 'm> Place<'t, 'm> {
+    pub(super) fn new(ticket: &'t mut Ticket, gauge: &'t mut HalfOpenGauge<'m>) -> Self {
+        Self {
+            ticket,
+            gauge,
+            quiet: false,
+        }
+    }
+
+    /// The signal the transfer's waits end on.
+    pub(super) fn signal(&self) -> &crate::io::alarms::AbortSignal {
+        self.ticket.signal()
+    }
+
+    /// After a timeout: a half-open transfer that has sent all it may tells admission, so
+    /// its client asking again replaces it instead of being ignored as a duplicate.
+    pub(super) fn after_timeout(&mut self, m: &impl Transfer) {
+        if !self.quiet && m.is_quiet() {
+            self.quiet = true;
+            self.ticket.mark_quiet();
+        }
+    }
+
     /// Before a turn's datagrams leave: while the peer has not answered, they are paid for
     /// from its prefix's budget, or dropped like a loss (the retransmit timer tries again).
     pub(super) fn pay_for_turn(&mut self, m: &mut impl Transfer, peer: SocketAddr, now: Instant) {

@@ -342,10 +342,7 @@ async fn serve_in_span(
             // Zerocopy only for DATA read into the batch, not DATA sent from the file.
             let zc_blksize = s.file_send.is_none().then_some(negotiated.blksize);
             let mut paths = SendPaths::new(&rt.config, &socket, zc_blksize);
-            let mut place = Place {
-                ticket: &mut ticket,
-                gauge: &mut half_open,
-            };
+            let mut place = Place::new(&mut ticket, &mut half_open);
             drive(
                 &mut s, &socket, peer, screen, &mut paths, &shared, &mut place,
             )
@@ -366,10 +363,7 @@ async fn serve_in_span(
                 sink: Some(sink),
             };
             let mut paths = SendPaths::new(&rt.config, &socket, None);
-            let mut place = Place {
-                ticket: &mut ticket,
-                gauge: &mut half_open,
-            };
+            let mut place = Place::new(&mut ticket, &mut half_open);
             drive(
                 &mut s, &socket, peer, screen, &mut paths, &shared, &mut place,
             )
@@ -515,7 +509,7 @@ async fn drive(
     let mut buf = vec![0u8; s.recv_capacity()];
     let mut batch = Batch::default();
     let mut from_file = Vec::new();
-    let mut alarms = Alarms::new(place.ticket.signal());
+    let mut alarms = Alarms::new(place.signal());
     // A turn with one datagram (every lock-step block, OACK, ACK and ERROR) goes straight
     // from the machine's buffer: no copy into the batch, which then holds no second copy of
     // an idle transfer's block. Not through a ring (its send leaves with the next wait's
@@ -560,7 +554,10 @@ async fn drive(
             // ICMP errors (e.g. port unreachable) surface here on some systems; the
             // retransmit timer decides whether the client is gone.
             Waited::Failed(e) => debug!(error = %e, "receive failed"),
-            Waited::Deadline => s.machine().handle_timeout(Instant::now()),
+            Waited::Deadline => {
+                s.machine().handle_timeout(Instant::now());
+                place.after_timeout(s.machine());
+            }
             Waited::Abort => place.on_abort(s.machine(), SHUTTING_DOWN),
         }
     }

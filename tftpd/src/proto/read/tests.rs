@@ -134,14 +134,38 @@ fn an_unanswered_download_sends_two_datagrams_on_the_servers_timeout_and_no_erro
         );
         t.handle_timeout(t0 + Duration::from_secs(1));
         assert_eq!(drain(&mut t), first, "oack {oack}: one retransmission");
-        t.handle_timeout(t0 + Duration::from_secs(2));
+        assert!(!t.is_quiet());
+        // Then it only waits, as long as a confirmed transfer would (max_retries 5).
+        for s in 2..=5 {
+            t.handle_timeout(t0 + Duration::from_secs(s));
+            assert!(drain(&mut t).is_empty(), "oack {oack}: nothing at {s} s");
+            assert!(t.is_quiet() && t.outcome().is_none());
+        }
+        t.handle_timeout(t0 + Duration::from_secs(6));
         assert_eq!(t.outcome(), Some(&Outcome::Unanswered), "oack {oack}");
         assert!(
             drain(&mut t).is_empty(),
             "oack {oack}: no third datagram, no ERROR"
         );
-        assert!(t.is_finished() && !t.is_confirmed());
+        assert!(t.is_finished() && !t.is_confirmed() && !t.is_quiet());
     }
+}
+
+#[test]
+fn a_late_answer_to_a_quiet_download_goes_on_as_if_on_time() {
+    let t0 = Instant::now();
+    let mut t = ReadTransfer::new(half_open(config(512, 1, false)), t0);
+    t.handle_block(t0, block(&[1; 512]));
+    drain(&mut t);
+    t.handle_timeout(t0 + Duration::from_secs(1));
+    drain(&mut t);
+    t.handle_timeout(t0 + Duration::from_secs(2));
+    assert!(t.is_quiet(), "both datagrams sent, no answer");
+    // The client's ACK was lost twice; its third arrives.
+    t.handle_datagram(t0 + Duration::from_millis(2500), &ack(1));
+    assert!(t.is_confirmed() && !t.is_quiet());
+    t.handle_block(t0, block(b"end"));
+    assert_eq!(drain(&mut t).len(), 1, "DATA 2 goes out");
 }
 
 #[test]

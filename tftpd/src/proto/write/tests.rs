@@ -216,7 +216,11 @@ fn an_unanswered_upload_sends_two_datagrams_on_the_servers_timeout_and_no_error(
         );
         t.handle_timeout(t0 + std::time::Duration::from_secs(1));
         assert_eq!(drain(&mut t), first, "oack {oack}: once more");
-        t.handle_timeout(t0 + std::time::Duration::from_secs(2));
+        for s in 2..=5 {
+            t.handle_timeout(t0 + std::time::Duration::from_secs(s));
+            assert!(t.is_quiet() && drain(&mut t).is_empty(), "quiet at {s} s");
+        }
+        t.handle_timeout(t0 + std::time::Duration::from_secs(6));
         assert_eq!(t.outcome(), Some(&Outcome::Unanswered), "oack {oack}");
         assert!(drain(&mut t).is_empty(), "oack {oack}: no ERROR");
     }

@@ -59,20 +59,30 @@ pub struct Limits {
     pub budget: BudgetLimits,
 }
 
+/// Where one admission stands.
 #[derive(Debug)]
-enum Place {
+enum Stage {
     /// Admitted, no answer yet.
     HalfOpen {
-        /// Which admission this is (a later one of the same peer has another).
-        seq: u64,
         evictor: Evictor,
         /// Bytes sent to the peer so far, charged to its prefix.
         spent: u64,
+        /// It has sent all it may and only waits: a new request from the same TID (the
+        /// client asking again, having heard nothing) replaces it.
+        quiet: bool,
     },
     /// Evicted from the half-open pool; ending.
     Evicted,
     /// The peer answered.
     Confirmed,
+}
+
+/// A peer's place: which admission holds it (a later one of the same TID has another
+/// `seq`, so the earlier ticket's drop leaves it alone) and how far it is.
+#[derive(Debug)]
+struct Place {
+    seq: u64,
+    stage: Stage,
 }
 
 #[derive(Debug, Default)]
@@ -90,36 +100,46 @@ struct State {
 }
 
 impl State {
+    /// True while `peer`'s place is admission `seq`, still half-open.
+    fn is_half_open(&self, peer: SocketAddr, seq: u64) -> bool {
+        matches!(self.places.get(&peer), Some(p) if p.seq == seq && matches!(p.stage, Stage::HalfOpen { .. }))
+    }
+
     /// Drops the entries at the front of `order` whose transfer is no longer half-open, so
     /// the queue holds about as many entries as admissions within the oldest half-open
     /// transfer's lifetime (a few timeouts).
     fn trim_order(&mut self) {
         while let Some(&(seq, peer, _)) = self.order.front() {
-            let live =
-                matches!(self.places.get(&peer), Some(Place::HalfOpen { seq: s, .. }) if *s == seq);
-            if live {
+            if self.is_half_open(peer, seq) {
                 return;
             }
             self.order.pop_front();
         }
     }
 
+    /// Ends `peer`'s half-open transfer: raises its evictor, and frees its place in the
+    /// pool. Its ticket still holds the TID until it drops.
+    fn evict(&mut self, peer: SocketAddr) {
+        if let Some(p) = self.places.get_mut(&peer)
+            && let Stage::HalfOpen { evictor, .. } = std::mem::replace(&mut p.stage, Stage::Evicted)
+        {
+            evictor.raise();
+            self.half_open -= 1;
+        }
+    }
+
     /// Evicts the oldest half-open transfer admitted before `now - min_age`.
     fn evict_oldest(&mut self, now: Instant, min_age: Duration) -> bool {
         self.trim_order();
-        if let Some(&(_, peer, at)) = self.order.front() {
-            if now.saturating_duration_since(at) < min_age {
-                return false;
-            }
-            self.order.pop_front();
-            if let Some(Place::HalfOpen { evictor, .. }) = self.places.insert(peer, Place::Evicted)
-            {
-                evictor.raise();
-            }
-            self.half_open -= 1;
-            return true;
+        let Some(&(_, peer, at)) = self.order.front() else {
+            return false;
+        };
+        if now.saturating_duration_since(at) < min_age {
+            return false;
         }
-        false
+        self.order.pop_front();
+        self.evict(peer);
+        true
     }
 }
 
@@ -141,8 +161,10 @@ impl Admission {
     }
 
     /// Admits a transfer for `peer` as half-open, evicting the oldest half-open one if that
-    /// is what it takes, or says why not. `drain` is the signal every transfer ends on; the
-    /// ticket's own signal is raised by it or by an eviction.
+    /// is what it takes, or says why not. A request from the TID of a quiet half-open
+    /// transfer (its client heard nothing and asks again) replaces that transfer. `drain` is
+    /// the signal every transfer ends on; the ticket's own signal is raised by it or by an
+    /// eviction.
     pub fn admit(
         self: &Arc<Self>,
         peer: SocketAddr,
@@ -151,8 +173,10 @@ impl Admission {
         drain: &AbortSignal,
     ) -> Result<Ticket, Refusal> {
         let mut s = self.lock();
-        if s.places.contains_key(&peer) {
-            return Err(Refusal::Duplicate);
+        match s.places.get(&peer).map(|p| &p.stage) {
+            None => {}
+            Some(Stage::HalfOpen { quiet: true, .. }) => s.evict(peer),
+            Some(_) => return Err(Refusal::Duplicate),
         }
         let ip = canonical_ip(peer);
         if s.per_ip.get(&ip).copied().unwrap_or(0) >= limits.max_per_client {
@@ -169,10 +193,13 @@ impl Admission {
         let (signal, evictor) = drain.for_transfer();
         s.places.insert(
             peer,
-            Place::HalfOpen {
+            Place {
                 seq,
-                evictor: evictor.clone(),
-                spent: 0,
+                stage: Stage::HalfOpen {
+                    evictor: evictor.clone(),
+                    spent: 0,
+                    quiet: false,
+                },
             },
         );
         s.half_open += 1;
@@ -180,6 +207,7 @@ impl Admission {
         Ok(Ticket {
             admission: self.clone(),
             peer,
+            seq,
             signal,
             evictor,
             limits: *limits,
@@ -204,22 +232,24 @@ impl Admission {
         self.freed.notified()
     }
 
-    fn release(&self, peer: SocketAddr) {
+    fn release(&self, peer: SocketAddr, seq: u64) {
         {
             let mut s = self.lock();
-            match s.places.remove(&peer) {
-                Some(Place::HalfOpen { .. }) => s.half_open -= 1,
-                Some(Place::Confirmed) => {
-                    s.confirmed -= 1;
-                    let ip = canonical_ip(peer);
-                    if let Some(n) = s.per_ip.get_mut(&ip) {
-                        *n -= 1;
-                        if *n == 0 {
-                            s.per_ip.remove(&ip);
+            if s.places.get(&peer).is_some_and(|p| p.seq == seq) {
+                match s.places.remove(&peer).map(|p| p.stage) {
+                    Some(Stage::HalfOpen { .. }) => s.half_open -= 1,
+                    Some(Stage::Confirmed) => {
+                        s.confirmed -= 1;
+                        let ip = canonical_ip(peer);
+                        if let Some(n) = s.per_ip.get_mut(&ip) {
+                            *n -= 1;
+                            if *n == 0 {
+                                s.per_ip.remove(&ip);
+                            }
                         }
                     }
+                    _ => {}
                 }
-                _ => {}
             }
         }
         self.freed.notify_waiters();
@@ -231,6 +261,7 @@ impl Admission {
 pub struct Ticket {
     admission: Arc<Admission>,
     peer: SocketAddr,
+    seq: u64,
     signal: AbortSignal,
     evictor: Evictor,
     limits: Limits,
@@ -253,6 +284,18 @@ impl Ticket {
         self.confirmed
     }
 
+    /// The half-open transfer has sent all it may and only waits for an answer: a new
+    /// request from its TID may replace it.
+    pub fn mark_quiet(&self) {
+        let mut s = self.admission.lock();
+        if let Some(p) = s.places.get_mut(&self.peer)
+            && p.seq == self.seq
+            && let Stage::HalfOpen { quiet, .. } = &mut p.stage
+        {
+            *quiet = true;
+        }
+    }
+
     /// Moves the transfer to the confirmed pool (its peer answered) and gives back what was
     /// spent on it to its prefix's budget. Refused when it was evicted meanwhile
     /// ([`Refusal::Full`]: it is ending) or when its address already has
@@ -265,7 +308,10 @@ impl Ticket {
         {
             let mut s = a.lock();
             let spent = match s.places.get(&self.peer) {
-                Some(Place::HalfOpen { spent, .. }) => *spent,
+                Some(Place {
+                    seq,
+                    stage: Stage::HalfOpen { spent, .. },
+                }) if *seq == self.seq => *spent,
                 _ => return Err(Refusal::Full),
             };
             let ip = canonical_ip(self.peer);
@@ -274,7 +320,9 @@ impl Ticket {
                 return Err(Refusal::ClientLimit);
             }
             s.per_ip.insert(ip, count + 1);
-            s.places.insert(self.peer, Place::Confirmed);
+            if let Some(p) = s.places.get_mut(&self.peer) {
+                p.stage = Stage::Confirmed;
+            }
             s.half_open -= 1;
             s.confirmed += 1;
             let prefix = self.limits.budget.prefix_of(ip);
@@ -296,9 +344,10 @@ impl Ticket {
         let prefix = self.limits.budget.prefix_of(canonical_ip(self.peer));
         let State { places, budget, .. } = &mut *s;
         match places.get_mut(&self.peer) {
-            Some(Place::HalfOpen { spent, .. })
-                if budget.spend(prefix, bytes, now, &self.limits.budget) =>
-            {
+            Some(Place {
+                seq,
+                stage: Stage::HalfOpen { spent, .. },
+            }) if *seq == self.seq && budget.spend(prefix, bytes, now, &self.limits.budget) => {
                 *spent += bytes;
                 true
             }
@@ -310,7 +359,7 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.admission.release(self.peer);
+        self.admission.release(self.peer, self.seq);
     }
 }
 

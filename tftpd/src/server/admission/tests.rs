@@ -201,6 +201,35 @@ fn an_evicted_transfer_can_neither_be_confirmed_nor_charged() {
     assert!(!old.charge(1, t0), "it sends nothing more");
 }
 
+#[test]
+fn a_client_asking_again_replaces_its_quiet_half_open_transfer_and_nothing_else() {
+    let a = Arc::new(Admission::default());
+    let l = limits(10, 10, 10);
+    let now = Instant::now();
+    let first = admit(&a, "10.0.0.1:69", now, &l).expect("1");
+    assert_eq!(
+        admit(&a, "10.0.0.1:69", now, &l).err(),
+        Some(Refusal::Duplicate),
+        "while it still retransmits, the running transfer answers"
+    );
+    first.mark_quiet();
+    let second = admit(&a, "10.0.0.1:69", now, &l).expect("a quiet one is replaced");
+    assert!(first.is_evicted() && !second.is_evicted());
+    assert_eq!(a.half_open(), 1);
+    drop(first);
+    assert_eq!(
+        a.half_open(),
+        1,
+        "the replaced ticket's drop leaves the new place alone"
+    );
+    assert_eq!(
+        admit(&a, "10.0.0.1:69", now, &l).err(),
+        Some(Refusal::Duplicate)
+    );
+    drop(second);
+    assert_eq!(a.running(), 0);
+}
+
 #[tokio::test]
 async fn a_freed_place_wakes_a_listener_waiting_for_one() {
     let a = Arc::new(Admission::default());
