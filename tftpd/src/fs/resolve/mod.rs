@@ -3,14 +3,22 @@
 //!
 //! On Linux, `openat2(2)` with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS` makes the kernel refuse
 //! any resolution that leaves the root — `..`, an absolute symlink, a symlink to `../x` — and
-//! any `/proc` magic link, while symlinks that stay inside the root work. Elsewhere the path is
-//! walked one component at a time with `O_NOFOLLOW`, so no symlink is followed at all.
+//! any `/proc` magic link, while symlinks that stay inside the root work ([`openat2`]).
+//! Elsewhere, and on a Linux without `openat2` (before 5.6, or a seccomp profile that hides
+//! it), the path is walked one component at a time with `O_NOFOLLOW`, so no symlink is
+//! followed at all ([`walk`]). Which one runs is probed once ([`choice`]).
+//!
+//! # Layout
+//!
+//! `path.rs` checks a request name as text, `error.rs` says why a path was refused,
+//! `openat2.rs` and `walk.rs` are the two resolvers, `choice.rs` picks one; this file holds
+//! the [`Root`] and the files found beneath it.
 
+mod choice;
 mod error;
 #[cfg(target_os = "linux")]
 mod openat2;
 mod path;
-#[cfg(not(target_os = "linux"))]
 mod walk;
 
 use std::fs::File;
@@ -21,6 +29,8 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat};
 
+pub use self::choice::Resolver;
+use self::choice::ResolverChoice;
 pub use self::error::ResolveError;
 pub use self::path::{MAX_COMPONENT_LEN, MAX_PATH_LEN, RequestPath};
 use super::upload::{Upload, UploadPolicy};
@@ -101,11 +111,18 @@ fn reopen_for_reading(found: &OwnedFd, was: &FileStat) -> Result<(OwnedFd, FileS
 pub struct Root {
     dir: OwnedFd,
     path: PathBuf,
+    /// The resolver choice every lookup goes through: the process's, but for tests.
+    resolver: &'static ResolverChoice,
 }
 
 impl Root {
-    /// Opens the root directory.
+    /// Opens the root directory. The first root opened also probes for `openat2` and logs
+    /// which resolver runs.
     pub fn open(path: &Path) -> Result<Self, ResolveError> {
+        Self::open_with(path, &choice::PROCESS)
+    }
+
+    fn open_with(path: &Path, resolver: &'static ResolverChoice) -> Result<Self, ResolveError> {
         #[cfg(target_os = "linux")]
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         #[cfg(not(target_os = "linux"))]
@@ -114,10 +131,24 @@ impl Root {
             path: path.to_path_buf(),
             source: e.into(),
         })?;
+        resolver.probe(dir.as_fd());
         Ok(Self {
             dir,
             path: path.to_path_buf(),
+            resolver,
         })
+    }
+
+    /// A root on the walk resolver whatever the kernel has, for the tests of the walk.
+    #[cfg(test)]
+    pub(crate) fn open_walking(path: &Path) -> Result<Self, ResolveError> {
+        static WALK: ResolverChoice = ResolverChoice::fixed(Resolver::Walk);
+        Self::open_with(path, &WALK)
+    }
+
+    /// The resolver its lookups use now (the process's, which a failing `openat2` demotes).
+    pub fn resolver(&self) -> Resolver {
+        self.resolver.current()
     }
 
     /// The configured root path.
@@ -126,8 +157,8 @@ impl Root {
     }
 
     /// The directory `name` (one plain component) beneath this root, as a root of its own;
-    /// `None` when there is no such directory. Resolved as request paths are, so a symlink
-    /// that stays inside the root works and nothing outside it is reached.
+    /// `None` when there is no such directory. Resolved as request paths are, so nothing
+    /// outside the root is reached, and a symlink that stays inside it works with `openat2`.
     pub fn subdir(&self, name: &str) -> Result<Option<Self>, ResolveError> {
         let path = RequestPath::parse(name.as_bytes())?;
         if path.parent().is_some() {
@@ -144,6 +175,7 @@ impl Root {
             Ok(dir) => Ok(Some(Self {
                 dir,
                 path: self.path.join(path.as_str()),
+                resolver: self.resolver,
             })),
             Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(None),
             Err(e) => Err(ResolveError::from_errno(path.as_str(), e)),
@@ -157,7 +189,8 @@ impl Root {
         flags: OFlag,
         mode: Mode,
     ) -> Result<OwnedFd, Errno> {
-        open_beneath(self.dir.as_fd(), rel, flags | OFlag::O_CLOEXEC, mode)
+        self.resolver
+            .open_beneath(self.dir.as_fd(), rel, flags | OFlag::O_CLOEXEC, mode)
     }
 
     /// Opens a regular file for reading.
@@ -230,11 +263,6 @@ fn proc_fd_available() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVAILABLE.get_or_init(|| Path::new("/proc/self/fd").is_dir())
 }
-
-#[cfg(target_os = "linux")]
-use self::openat2::open_beneath;
-#[cfg(not(target_os = "linux"))]
-use self::walk::open_beneath;
 
 #[cfg(test)]
 mod tests;
