@@ -4,6 +4,7 @@
 //! key and a test loads every file in `docs/examples/`.
 
 mod access;
+mod metrics;
 mod multicast;
 mod performance;
 mod prefix;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::access::{AccessConfig, ClientRoot};
+pub use self::metrics::MetricsConfig;
 pub use self::multicast::{GroupAddresses, GroupPorts, MulticastConfig};
 pub use self::performance::{
     BatchingConfig, CpuConfig, FileIoConfig, IoUringConfig, MAX_REUSEPORT_WORKERS, MemoryConfig,
@@ -237,15 +239,6 @@ pub struct LogConfig {
     /// A tracing filter directive: error, warn, info, debug, trace, or per target.
     #[serde(default = "default_level")]
     pub level: String,
-}
-
-/// `[metrics]`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// Where to serve /metrics; absent: no endpoint.
-    #[serde(default)]
-    pub listen: Option<SocketAddr>,
 }
 
 /// `[ebpf]`.
@@ -598,6 +591,7 @@ impl Config {
             ));
         }
         self.validate_xdp()?;
+        self.validate_metrics()?;
         self.performance.validate()?;
         self.validate_multicast()?;
         if !(32..=65468).contains(&l.max_request_size) {
