@@ -343,3 +343,47 @@ fn missing_root_is_an_error_naming_it() {
     let err = Root::open(Path::new("/nonexistent/tftp-root")).expect_err("no root");
     assert!(err.to_string().contains("/nonexistent/tftp-root"), "{err}");
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_files_own_eperm_does_not_demote_openat2() {
+    use std::process::Command;
+    /// Clears the immutable flag again, even when the test fails, so the directory can go.
+    struct Immutable<'a>(&'a Path);
+    impl Drop for Immutable<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("chattr").arg("-i").arg(self.0).status();
+        }
+    }
+    static CHOICE: ResolverChoice = ResolverChoice::fixed(Resolver::Openat2);
+    let (t, _) = jail();
+    let dir = t.path().join("root/sub");
+    let root = Root::open_with(&t.path().join("root"), &CHOICE).expect("open root");
+    let set = Command::new("chattr").arg("+i").arg(&dir).status();
+    if !set.is_ok_and(|s| s.success()) {
+        println!(
+            "skipping: a_files_own_eperm_does_not_demote_openat2 (chattr +i needs root and a \
+             filesystem with attributes)"
+        );
+        return;
+    }
+    let _undo = Immutable(&dir);
+    // Creating a file in an immutable directory: EPERM from the filesystem, not seccomp.
+    let err = root
+        .open_beneath(
+            "sub/new",
+            OFlag::O_CREAT | OFlag::O_WRONLY,
+            Mode::from_bits_truncate(0o644),
+        )
+        .expect_err("an immutable directory takes no new file");
+    assert_eq!(
+        err,
+        Errno::EPERM,
+        "the filesystem's answer reaches the caller"
+    );
+    assert_eq!(
+        root.resolver(),
+        Resolver::Openat2,
+        "the probe still works, so openat2 is kept"
+    );
+}
