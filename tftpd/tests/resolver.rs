@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::clients::{Client, Opts, get};
+use harness::clients::{Client, Opts, get, put};
 use harness::raw::{Raw, Reply};
 use harness::{Daemon, DaemonArgs, LOG_TIMEOUT, TempDir, pattern};
 use nix::libc;
@@ -111,7 +111,8 @@ fn hide_openat2(cmd: &mut Command, arch: u32, errno: i32) {
 }
 
 /// A daemon whose `openat2` answers `errno`, with a root holding a file, a symlink out of the
-/// root, one to the directory above and one that stays inside; the secret sits beside it.
+/// root, one to the directory above and one that stays inside, and an upload directory
+/// (`write = "create"`, `in/*`); the secret sits beside it.
 fn daemon_without_openat2(test: &str, errno: i32) -> Option<(Daemon, TempDir)> {
     let Some(arch) = audit_arch() else {
         harness::skip(
@@ -120,7 +121,12 @@ fn daemon_without_openat2(test: &str, errno: i32) -> Option<(Daemon, TempDir)> {
         );
         return None;
     };
-    let d = Daemon::start_with(DaemonArgs::default(), |cmd| hide_openat2(cmd, arch, errno));
+    let args = DaemonArgs {
+        args: vec!["--write".into(), "create".into()],
+        config: Some("[uploads]\nallow = [\"in/*\"]\n".into()),
+        ..DaemonArgs::default()
+    };
+    let d = Daemon::start_with(args, |cmd| hide_openat2(cmd, arch, errno));
     let outside = TempDir::new("rsm-outside");
     std::fs::write(outside.path().join("secret"), SECRET).expect("secret");
     d.put_file("boot/kernel.img", &pattern(70_000, 437));
@@ -129,6 +135,7 @@ fn daemon_without_openat2(test: &str, errno: i32) -> Option<(Daemon, TempDir)> {
     symlink(outside.path(), root.join("dir-link")).expect("symlink");
     symlink("boot/kernel.img", root.join("alias")).expect("symlink");
     symlink("boot", root.join("boot-link")).expect("symlink");
+    std::fs::create_dir(root.join("in")).expect("an upload directory");
     Some((d, outside))
 }
 
@@ -173,6 +180,21 @@ fn without_openat2_the_daemon_says_so_and_serves_through_the_walk() {
         std::fs::read(&local).expect("downloaded file"),
         pattern(70_000, 437),
         "the walk serves a file in a subdirectory byte for byte"
+    );
+    let upload = dl.path().join("up.bin");
+    std::fs::write(&upload, pattern(30_000, 2)).expect("a file to upload");
+    put(
+        Client::Curl,
+        d.addr(),
+        &upload,
+        "in/up.bin",
+        &Opts::default(),
+    )
+    .unwrap_or_else(|e| panic!("curl upload failed: {e}\nlog:\n{}", d.log()));
+    assert_eq!(
+        std::fs::read(d.root().join("in/up.bin")).expect("the uploaded file"),
+        pattern(30_000, 2),
+        "an upload lands through the walk too"
     );
     for name in [
         "abs-link",
