@@ -375,6 +375,7 @@ async fn serve(
     xdp: Option<filter::xdp::XdpFilter>,
 ) -> anyhow::Result<()> {
     let tx_pidfile = runtime.config.pidfile.clone();
+    let metrics_limits = metrics::http::Limits::from(&runtime.config.metrics);
     let (tx, rx) = watch::channel(Arc::new(runtime));
     let shutdown = CancellationToken::new();
     let kernel_filter = kernel_filter.map(Arc::new);
@@ -389,7 +390,12 @@ async fn serve(
     if let Some(l) = metrics_listener {
         let l = tokio::net::TcpListener::from_std(l).context("registering the metrics socket")?;
         info!(addr = %l.local_addr()?, "metrics endpoint listening");
-        tokio::spawn(metrics::http::serve(l, metrics.clone(), shutdown.clone()));
+        tokio::spawn(metrics::http::serve(
+            l,
+            metrics.clone(),
+            metrics_limits,
+            shutdown.clone(),
+        ));
     }
     let notifier = daemon::systemd::Notifier::from_env()
         .context("reading NOTIFY_SOCKET")?

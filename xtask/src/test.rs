@@ -146,7 +146,7 @@ fn fuzz() -> anyhow::Result<()> {
         }
     }
     let fuzz_dir = workspace_root().join("tftpd/fuzz");
-    for target in ["decode_packet", "netascii"] {
+    for target in ["decode_packet", "netascii", "metrics_request"] {
         exec_in(
             &fuzz_dir,
             Command::new("cargo")

@@ -5,6 +5,7 @@
 
 mod access;
 mod limits;
+mod metrics;
 mod multicast;
 mod performance;
 mod prefix;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 
 pub use self::access::{AccessConfig, ClientRoot};
 pub use self::limits::LimitsConfig;
+pub use self::metrics::MetricsConfig;
 pub use self::multicast::{GroupAddresses, GroupPorts, MulticastConfig};
 pub use self::performance::{
     BatchingConfig, CpuConfig, FileIoConfig, IoUringConfig, MAX_REUSEPORT_WORKERS, MemoryConfig,
@@ -181,15 +183,6 @@ pub struct LogConfig {
     /// A tracing filter directive: error, warn, info, debug, trace, or per target.
     #[serde(default = "default_level")]
     pub level: String,
-}
-
-/// `[metrics]`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// Where to serve /metrics; absent: no endpoint.
-    #[serde(default)]
-    pub listen: Option<SocketAddr>,
 }
 
 /// `[ebpf]`.
@@ -459,6 +452,7 @@ impl Config {
             ));
         }
         self.validate_xdp()?;
+        self.validate_metrics()?;
         self.performance.validate()?;
         self.validate_multicast()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

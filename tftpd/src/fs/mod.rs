@@ -16,5 +16,5 @@ pub(crate) fn testdir_for_config() -> testdir::TestDir {
     testdir::TestDir::new()
 }
 
-pub use resolve::{FoundFile, ReadFile, RequestPath, ResolveError, Root};
+pub use resolve::{FoundFile, ReadFile, RequestPath, ResolveError, Resolver, Root};
 pub use upload::{Upload, UploadError, UploadPolicy, WriteMode};

@@ -3,8 +3,10 @@
 //! small closed set; client addresses and file names belong in logs, never in labels.
 
 pub mod admission;
+pub mod endpoint;
 pub mod http;
 pub mod kernel;
+pub mod request;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -15,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 use crate::filter::xdp::XdpFilter;
 use crate::filter::{Breakdown, FilterCounters, KernelFilter, Path as FilterPath};
 use crate::proto::ErrorCode;
+pub use endpoint::METRICS_CONNECTIONS_TOTAL;
 
 /// Requests by kind and outcome (counter).
 pub const REQUESTS_TOTAL: &str = "tftpd_requests_total";
@@ -215,6 +218,8 @@ pub struct Metrics {
     /// Datagrams of the listener threads pinned to each CPU (performance.cpu.intake_threads
     /// with affinity), registered at start.
     pinned_workers: std::sync::Mutex<Vec<(usize, Arc<AtomicU64>)>>,
+    /// How connections to the endpoint itself ended.
+    pub endpoint: endpoint::EndpointCounters,
 }
 
 fn kind_index(kind: Kind) -> usize {
@@ -593,6 +598,7 @@ impl Metrics {
             "{LOG_LINES_DROPPED_TOTAL} {}",
             crate::logging::dropped_lines()
         );
+        self.endpoint.render(&mut out);
         if cfg!(target_os = "linux") {
             kernel::render(
                 self.listeners.get().map_or(&[][..], Vec::as_slice),

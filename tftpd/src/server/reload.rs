@@ -81,6 +81,15 @@ fn warn_restart_only(old: &Config, new: &Config, xdp_loaded: bool) {
         ("pidfile", old.pidfile != new.pidfile),
         ("single_port", old.single_port != new.single_port),
         ("metrics.listen", old.metrics.listen != new.metrics.listen),
+        // The endpoint's task is started once, with its limits.
+        (
+            "metrics.max_connections",
+            old.metrics.max_connections != new.metrics.max_connections,
+        ),
+        (
+            "metrics.timeout_ms",
+            old.metrics.timeout_ms != new.metrics.timeout_ms,
+        ),
         ("log.format", old.log.format != new.log.format),
         // The sockets are bound and the threads pinned once, at start. (recvmmsg and
         // recv_batch need no restart: each listener reads them before every receive.)

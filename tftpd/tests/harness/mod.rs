@@ -237,11 +237,17 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn start(args: DaemonArgs) -> Self {
+        Self::start_with(args, |_| {})
+    }
+
+    /// Like `start`, with `customise` applied to the command before it is spawned (e.g. a
+    /// `pre_exec` hook that installs a seccomp filter).
+    pub(crate) fn start_with(args: DaemonArgs, customise: impl FnOnce(&mut Command)) -> Self {
         let root = TempDir::new("root");
         let config_dir = TempDir::new("cfg");
-        let mut child = command(&args, root.path(), config_dir.path())
-            .spawn()
-            .expect("starting tftpd");
+        let mut cmd = command(&args, root.path(), config_dir.path());
+        customise(&mut cmd);
+        let mut child = cmd.spawn().expect("starting tftpd");
         let stderr = child.stderr.take().expect("stderr pipe");
         let log = Arc::new(Mutex::new(String::new()));
         let sink = log.clone();
