@@ -17,7 +17,7 @@ use harness::netns::{Netns, ip};
 use harness::raw::{ack, data, request};
 use harness::{Daemon, DaemonArgs, free_tcp_port, is_root, scrape_metrics, skip};
 
-const PIN_DIR: &str = "/sys/fs/bpf/tftpd-xdp-test";
+const PIN_DIR: &str = "/sys/fs/bpf/tftpd-xdp7-generic";
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 213, 77, 1);
 /// Downloads with a real client and sends the junk.
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 213, 77, 2);
@@ -71,7 +71,7 @@ fn xdp_drops_counts_limits_denies_and_leaves_other_traffic_alone() {
         skip(TEST, "needs the eBPF object (cargo xtask build-ebpf)");
         return;
     }
-    let ns = Netns::new("xdp", SERVER, &[CLIENT, DENIED, FLOODER]);
+    let ns = Netns::new("xdp7g", SERVER, &[CLIENT, DENIED, FLOODER]);
     let metrics_port = free_tcp_port();
     let mut d = Daemon::start(DaemonArgs {
         args: vec![
