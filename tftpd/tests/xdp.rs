@@ -14,8 +14,11 @@ use std::time::Duration;
 use harness::bpftool::bpftool_sum;
 use harness::junk::counter;
 use harness::netns::{Netns, ip};
-use harness::raw::{ack, data, request};
-use harness::{Daemon, DaemonArgs, free_tcp_port, is_root, scrape_metrics, skip};
+use harness::raw::{Raw, Reply, ack, data, request};
+use harness::{
+    Daemon, DaemonArgs, METRICS_TIMEOUT, free_tcp_port, is_root, scrape_metrics, skip,
+    start_with_metrics, wait_for_metrics,
+};
 
 const PIN_DIR: &str = "/sys/fs/bpf/tftpd-xdp7-generic";
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 213, 77, 1);
@@ -282,4 +285,37 @@ fn xdp_drops_counts_limits_denies_and_leaves_other_traffic_alone() {
         !std::path::Path::new(PIN_DIR).join("xdp_counts").exists(),
         "the pins are removed on shutdown"
     );
+}
+
+/// Without XDP (and without root) the listener enforces `ebpf.xdp_deny` itself: the XDP
+/// switch changes speed, never policy.
+#[test]
+fn xdp_deny_is_enforced_by_the_listener_when_xdp_is_off() {
+    let denied: std::net::IpAddr = Ipv4Addr::new(127, 0, 0, 77).into();
+    let config = |deny: &str| format!("[ebpf]\nmode = \"off\"\nxdp_deny = [{deny}]\n");
+    let (d, port) = start_with_metrics(config("\"127.0.0.77/32\""));
+    d.put_file("f.bin", b"served to the allowed only");
+    let refused = Raw::from_source(denied, d.addr());
+    refused.send(&request(1, b"f.bin", "octet", &[]));
+    wait_for_metrics(
+        port,
+        &["tftpd_requests_total{kind=\"read\",outcome=\"client_refused\"} 1"],
+        METRICS_TIMEOUT,
+    );
+    assert!(
+        refused.recv(Duration::from_millis(300)).is_none(),
+        "a denied source gets no answer at all (no reflection)"
+    );
+    let allowed = Raw::new(d.addr());
+    allowed.send(&request(1, b"f.bin", "octet", &[]));
+    let (reply, _) = allowed.expect(Duration::from_secs(5), "DATA 1 for an allowed client");
+    assert!(
+        matches!(reply, Reply::Data { block: 1, .. }),
+        "an allowed client is served: {reply:?}"
+    );
+    // The key's effect: without the entry, the same source is served.
+    d.reload_with(&config(""), Duration::from_secs(10));
+    refused.send(&request(1, b"f.bin", "octet", &[]));
+    let (reply, _) = refused.expect(Duration::from_secs(5), "DATA 1 once no longer denied");
+    assert!(matches!(reply, Reply::Data { block: 1, .. }), "{reply:?}");
 }
