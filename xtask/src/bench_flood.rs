@@ -187,12 +187,12 @@ fn measure(
 ) -> anyhow::Result<Row> {
     let bin = workspace_root().join("target/release/tftpd");
     let config = dir.join("flood.toml");
+    let pin_dir = format!("/sys/fs/bpf/tftpd-flood-{}", std::process::id());
     std::fs::write(
         &config,
         format!(
             "port_range = \"{TRANSFER_PORT}-{TRANSFER_PORT}\"\n[log]\nlevel = \"warn\"\n\
-             [ebpf]\npin_dir = \"/sys/fs/bpf/tftpd-flood-{}\"\n{extra_config}",
-            std::process::id()
+             [ebpf]\npin_dir = \"{pin_dir}\"\n{extra_config}"
         ),
     )?;
     let user = String::from_utf8_lossy(&Command::new("id").arg("-un").output()?.stdout)
@@ -212,6 +212,8 @@ fn measure(
     let result = measure_with(path, &mut daemon, dir, file, link);
     let _ = daemon.kill();
     let _ = daemon.wait();
+    // Killed, the daemon leaves its pins behind (XDP goes with its link descriptor).
+    let _ = std::fs::remove_dir_all(&pin_dir);
     result
 }
 
