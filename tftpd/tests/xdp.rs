@@ -516,10 +516,10 @@ fn native_xdp_drops_denied_fragments_counts_ext_headers_and_limits_a_v6_slash_64
     let sent = u64::from(FLOOD_HOSTS) * FLOOD_EACH;
     // The burst, plus what the rate refills while the flood is sent (and one for rounding).
     let allowed = RATE + (elapsed * RATE as f64).ceil() as u64 + 1;
-    let body = metrics_when(metrics_port, "rate_limited", sent - allowed);
+    let body = metrics_when(metrics_port, "rate_limited", sent.saturating_sub(allowed));
     let limited = xdp_counter(&body, "rate_limited");
     assert!(
-        limited >= sent - allowed && limited <= sent,
+        limited >= sent.saturating_sub(allowed) && limited <= sent,
         "{limited} of {sent} limited, at most {allowed} allowed in {elapsed:.2} s:\n{body}"
     );
     eprintln!("one /64: {limited} of {sent} requests limited, sent in {elapsed:.3} s");
