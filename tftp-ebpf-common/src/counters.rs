@@ -21,13 +21,29 @@ pub enum Reason {
     RateLimited = 6,
     /// From a source on the deny list (XDP only).
     Denied = 7,
-    /// A UDP fragment, passed to the stack unread: only the first holds the ports (XDP only).
+    /// A UDP fragment, passed to the stack for reassembly; the socket filter judges the
+    /// whole datagram (XDP only).
     FragmentPassed = 8,
+    /// A UDP fragment from a denied source: every fragment carries the source, so none
+    /// passes and the datagram never reassembles (XDP only).
+    FragmentDenied = 9,
+    /// The first fragment of a request over its source's rate limit (XDP only).
+    FragmentRateLimited = 10,
+    /// A UDP datagram found behind IPv6 extension headers, passed by the rules, the deny
+    /// list and the rate limit (its drops count under those reasons) (XDP only).
+    ExtHeaderPassed = 11,
+    /// IPv6 whose extension-header chain does not reach UDP within the walk's bound: its
+    /// ports cannot be known, so it passes, charged to its source's rate (XDP only).
+    ExtHeaderUnparsed = 12,
+    /// IPv6 with extension headers from a denied source (XDP only).
+    ExtHeaderDenied = 13,
+    /// IPv6 with extension headers over its source's rate limit (XDP only).
+    ExtHeaderRateLimited = 14,
 }
 
 impl Reason {
     /// Every reason, in index order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 15] = [
         Self::Passed,
         Self::TooShort,
         Self::BadOpcode,
@@ -37,6 +53,12 @@ impl Reason {
         Self::RateLimited,
         Self::Denied,
         Self::FragmentPassed,
+        Self::FragmentDenied,
+        Self::FragmentRateLimited,
+        Self::ExtHeaderPassed,
+        Self::ExtHeaderUnparsed,
+        Self::ExtHeaderDenied,
+        Self::ExtHeaderRateLimited,
     ];
 
     /// The reasons a socket filter (eBPF, classic BPF or userspace) can give: it sees one
@@ -63,12 +85,21 @@ impl Reason {
             Self::RateLimited => "rate_limited",
             Self::Denied => "denied",
             Self::FragmentPassed => "fragment_passed",
+            Self::FragmentDenied => "fragment_denied",
+            Self::FragmentRateLimited => "fragment_rate_limited",
+            Self::ExtHeaderPassed => "ext_header_passed",
+            Self::ExtHeaderUnparsed => "ext_header_unparsed",
+            Self::ExtHeaderDenied => "ext_header_denied",
+            Self::ExtHeaderRateLimited => "ext_header_rate_limited",
         }
     }
 
     /// Whether the datagram went on to the stack.
     pub const fn passes(self) -> bool {
-        matches!(self, Self::Passed | Self::FragmentPassed)
+        matches!(
+            self,
+            Self::Passed | Self::FragmentPassed | Self::ExtHeaderPassed | Self::ExtHeaderUnparsed
+        )
     }
 }
 
@@ -94,7 +125,7 @@ mod pod {
     // pattern the kernel hands back is a valid value.
     unsafe impl aya::Pod for super::Counter {}
     // SAFETY: XdpConfig is repr(C), Copy, made of integers laid out without padding (4 u16,
-    // 2 u16, 3 u32, 2 u64: 40 bytes), so any byte pattern is a valid value.
+    // 2 u16, 2 u32, 2 u16, 2 u64: 40 bytes), so any byte pattern is a valid value.
     unsafe impl aya::Pod for crate::xdp::XdpConfig {}
 }
 
@@ -107,7 +138,7 @@ mod tests {
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(r.index() as usize, i, "{r:?} must sit at index {i}");
         }
-        assert_eq!(Reason::COUNT, 9);
+        assert_eq!(Reason::COUNT, 15);
         assert_eq!(
             &Reason::ALL[..Reason::SOCKET.len()],
             Reason::SOCKET,

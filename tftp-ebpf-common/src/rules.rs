@@ -33,6 +33,11 @@ pub trait Datagram {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// `value` unchanged. The XDP program passes it through a map, so the eBPF verifier
+    /// forgets which parser path computed it (see `xdp::decide`); elsewhere it is free.
+    fn opaque(&self, value: usize) -> usize {
+        value
+    }
 }
 
 impl Datagram for [u8] {

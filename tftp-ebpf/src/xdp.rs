@@ -1,7 +1,8 @@
 //! The XDP program: sees every frame arriving on an interface it is attached to, decides
 //! with `tftp_ebpf_common::xdp::decide` (the same rules as the socket filters, plus the deny
-//! list and the per-source rate limit), counts, and drops or passes. Frames that are not for
-//! the server's ports pass uncounted: it must never break other traffic.
+//! list and the per-prefix rate limit, applied to fragments and IPv6 extension-header chains
+//! too), counts, and drops or passes. Frames that are certainly not for the server's ports
+//! pass uncounted: it must never break other traffic.
 
 use aya_ebpf::bindings::xdp_action;
 use aya_ebpf::btf_maps::lpm_trie::Key;
@@ -27,10 +28,16 @@ static XDP_CONFIG: Array<XdpConfig, 1> = Array::new();
 #[btf_map]
 static XDP_DENY: LpmTrie<[u8; 16], u32, 16384> = LpmTrie::new();
 
-/// Each recent source's theoretical arrival time (ns) for the rate limit; the least recently
-/// seen sources are evicted first, so a spoofed flood cannot fill it for good.
+/// Each recent source prefix's theoretical arrival time (ns) for the rate limit, keyed by
+/// `XdpConfig::rate_key` (the source masked to `rate_prefix_v4`/`_v6`); the least recently
+/// seen prefixes are evicted first, so a spoofed flood cannot fill it for good.
 #[btf_map]
 static XDP_RATE: LruHashMap<[u8; 16], u64, 65536> = LruHashMap::new();
+
+/// One slot per CPU that `Datagram::opaque` passes values through: what comes back from a
+/// map is a value the verifier knows nothing about, so the parser's many paths merge.
+#[btf_map]
+static XDP_SCRATCH: PerCpuArray<u64, 1> = PerCpuArray::new();
 
 /// The frame, read through `bpf_xdp_load_bytes`: bounds are checked by the helper, which
 /// keeps the verifier's job small for the rules' variable offsets.
@@ -60,14 +67,25 @@ impl Datagram for Frame<'_> {
         };
         (rc == 0).then_some(b)
     }
+    fn opaque(&self, value: usize) -> usize {
+        let Some(slot) = XDP_SCRATCH.get_ptr_mut(0) else {
+            return value;
+        };
+        // SAFETY: this CPU's slot of a per-CPU array, valid for the program's run and touched
+        // by no other CPU; volatile, so the compiler keeps the round trip through the map.
+        unsafe {
+            core::ptr::write_volatile(slot, value as u64);
+            core::ptr::read_volatile(slot) as usize
+        }
+    }
 }
 
-fn within_rate(source: &[u8; 16], config: &XdpConfig) -> bool {
+fn within_rate(key: &[u8; 16], config: &XdpConfig) -> bool {
     // SAFETY: a helper with no arguments and no side effects.
     let now = unsafe { bpf_ktime_get_ns() };
     let interval = config.rate_interval_ns;
     let tolerance = config.rate_tolerance_ns;
-    match XDP_RATE.get_ptr_mut(source) {
+    match XDP_RATE.get_ptr_mut(key) {
         Some(tat) => {
             // SAFETY: the pointer is the map value for this key, valid for this run. Another
             // CPU may update the same source at once; a lost update lets one extra request
@@ -85,7 +103,7 @@ fn within_rate(source: &[u8; 16], config: &XdpConfig) -> bool {
         None => {
             // A new source: the first request is always within the rate.
             let next = gcra(0, now, interval, tolerance).unwrap_or(now);
-            let _ = XDP_RATE.insert(source, next, 0);
+            let _ = XDP_RATE.insert(key, next, 0);
             true
         }
     }
@@ -105,7 +123,7 @@ pub fn tftp_xdp(ctx: XdpContext) -> u32 {
         &frame,
         config,
         |source| XDP_DENY.get(&Key::new(128, *source)).is_some(),
-        |source| within_rate(source, config),
+        |key| within_rate(key, config),
     );
     match decision {
         None => xdp_action::XDP_PASS,

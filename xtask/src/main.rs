@@ -15,7 +15,8 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|bench|bench-flood|dist|dist-test|check-dist>
+const USAGE: &str =
+    "usage: cargo xtask <demo|test|setup|build-ebpf|bench|bench-flood|dist|dist-test|check-dist>
 
   demo        build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
   build-ebpf  build the eBPF object tftpd embeds (installs nightly rust-src and bpf-linker
@@ -28,8 +29,9 @@ const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|bench|bench-
               dnsmasq; and, in the concurrent rows 2 and 3 only, tftpd-shared-ring and the
               raw references raw-epoll, raw-uring that have no server logic); --scenarios 2,3:
               only these (1a-1f, 2, 3, 4)
-  bench-flood junk flood during a 64 MiB download: userspace, classic BPF, eBPF, XDP (root; loopback;
-              bounded); prints a Markdown table
+  bench-flood junk flood during a 64 MiB download and alone: userspace, classic BPF, eBPF, generic
+              and native XDP (root; a veth pair into a network namespace; bounded); prints a
+              Markdown table with drops per CPU-second
   test        install what the tests need (when possible), build the eBPF object, then run
               fmt, clippy, the dist/ checks, all tests, the package test and a short
               fuzz run

@@ -179,12 +179,13 @@ fn single_port_listeners_carry_transfers_and_only_requests_are_charged() {
 }
 
 #[test]
-fn fragments_pass_counted() {
-    let f = build::ipv4_fragment(SRC, 69, RRQ, 0, 0x2000);
-    assert_eq!(decide_plain(&f), Some(Reason::FragmentPassed));
+fn fragments_are_counted_and_judged_by_their_source() {
+    let first = build::ipv4_fragment(SRC, 69, RRQ, 0, 0x2000);
+    let later = build::ipv4_fragment(SRC, 69, b"rest of it", 0, 0x0003);
+    assert_eq!(decide_plain(&first), Some(Reason::FragmentPassed));
     assert_eq!(
-        decide(&f[..], &config(), |_| false, |_| true).map(|d| d.bytes),
-        Some(f.len()),
+        decide(&first[..], &config(), |_| false, |_| true).map(|d| d.bytes),
+        Some(first.len()),
         "a fragment counts its frame"
     );
     let rrq = build::ipv4(SRC, 69, RRQ, 0);
@@ -193,7 +194,226 @@ fn fragments_pass_counted() {
         Some(RRQ.len()),
         "a datagram counts its UDP payload"
     );
+    for (what, f) in [("first", &first), ("later", &later)] {
+        assert_eq!(
+            reason(decide(
+                &f[..],
+                &config(),
+                |_| true,
+                |_| panic!("a denied fragment is not charged")
+            )),
+            Some(Reason::FragmentDenied),
+            "{what} fragment of a denied source"
+        );
+    }
+    assert_eq!(
+        reason(decide(&first[..], &config(), |_| false, |_| false)),
+        Some(Reason::FragmentRateLimited),
+        "a first fragment to the listener is a request, charged"
+    );
+    assert_eq!(
+        reason(decide(
+            &later[..],
+            &config(),
+            |_| false,
+            |_| panic!("a later fragment is not charged")
+        )),
+        Some(Reason::FragmentPassed),
+        "a later fragment cannot reassemble without its first: not charged"
+    );
+    let to_transfer = build::ipv4_fragment(SRC, 50003, b"\0\x03\0\x01data", 0, 0x2000);
+    assert_eq!(
+        reason(decide(
+            &to_transfer[..],
+            &config(),
+            |_| false,
+            |_| panic!("upload DATA is not charged")
+        )),
+        Some(Reason::FragmentPassed)
+    );
+    let elsewhere = build::ipv4_fragment(SRC, 53, RRQ, 0, 0x2000);
+    assert_eq!(
+        decide(&elsewhere[..], &config(), |_| true, |_| false),
+        None,
+        "a first fragment to another port is not ours"
+    );
+    let mut off = config();
+    off.set_rate(0, 0);
+    assert_eq!(
+        reason(decide(
+            &first[..],
+            &off,
+            |_| false,
+            |_| panic!("no limit, no charge")
+        )),
+        Some(Reason::FragmentPassed)
+    );
+    // A first fragment holding only the UDP header: no opcode to tell, so charged.
+    let header_only = build::ipv4_fragment(SRC, 69, b"", 0, 0x2000);
+    assert_eq!(
+        reason(decide(&header_only[..], &config(), |_| false, |_| false)),
+        Some(Reason::FragmentRateLimited)
+    );
+    // Single-port: a fragmented upload DATA to the listener is not a request.
+    let mut single = config();
+    single.single_port = 1;
+    let data = build::ipv4_fragment(SRC, 69, b"\0\x03\0\x02data", 0, 0x2000);
+    assert_eq!(
+        reason(decide(
+            &data[..],
+            &single,
+            |_| false,
+            |_| panic!("DATA is not charged")
+        )),
+        Some(Reason::FragmentPassed)
+    );
+    assert_eq!(
+        reason(decide(&first[..], &single, |_| false, |_| false)),
+        Some(Reason::FragmentRateLimited),
+        "a fragmented request still is"
+    );
+    let v6 = build::ipv6(SRC6, 69, RRQ, true);
+    assert_eq!(
+        reason(decide(&v6[..], &config(), |s| *s == SRC6, |_| true)),
+        Some(Reason::FragmentDenied),
+        "IPv6 fragments too"
+    );
     assert!(Reason::FragmentPassed.passes());
+    assert!(!Reason::FragmentDenied.passes() && !Reason::FragmentRateLimited.passes());
+}
+
+const SRC6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 9];
+
+#[test]
+fn extension_headers_get_the_rules_and_their_own_reasons() {
+    let chain = [build::ext_header(60, 0)];
+    let rrq = build::ipv6_chain(SRC6, &chain, 17, &build::udp(69, RRQ));
+    assert_eq!(decide_plain(&rrq), Some(Reason::ExtHeaderPassed));
+    assert_eq!(
+        reason(decide(&rrq[..], &config(), |_| true, |_| true)),
+        Some(Reason::ExtHeaderDenied)
+    );
+    assert_eq!(
+        reason(decide(&rrq[..], &config(), |_| false, |_| false)),
+        Some(Reason::ExtHeaderRateLimited)
+    );
+    let junk = build::ipv6_chain(SRC6, &chain, 17, &build::udp(69, b"\0\x09junk"));
+    assert_eq!(
+        decide_plain(&junk),
+        Some(Reason::BadOpcode),
+        "the rules judge what they read"
+    );
+    let other = build::ipv6_chain(SRC6, &chain, 17, &build::udp(53, RRQ));
+    assert_eq!(decide_plain(&other), None, "other ports are left alone");
+    assert!(Reason::ExtHeaderPassed.passes());
+}
+
+#[test]
+fn unparsed_chains_are_judged_by_source_and_charged() {
+    let long: Vec<_> = (0..=crate::frame::MAX_EXT_HEADERS)
+        .map(|_| build::ext_header(60, 0))
+        .collect();
+    let f = build::ipv6_chain(SRC6, &long, 17, &build::udp(69, RRQ));
+    let mut charged = None;
+    assert_eq!(
+        reason(decide(
+            &f[..],
+            &config(),
+            |_| false,
+            |k| {
+                charged = Some(*k);
+                true
+            }
+        )),
+        Some(Reason::ExtHeaderUnparsed)
+    );
+    assert_eq!(
+        charged,
+        Some(config().rate_key(&SRC6)),
+        "charged to its source's prefix"
+    );
+    assert_eq!(
+        decide(&f[..], &config(), |_| false, |_| true).map(|d| d.bytes),
+        Some(f.len())
+    );
+    assert_eq!(
+        reason(decide(&f[..], &config(), |_| true, |_| true)),
+        Some(Reason::ExtHeaderDenied)
+    );
+    assert_eq!(
+        reason(decide(&f[..], &config(), |_| false, |_| false)),
+        Some(Reason::ExtHeaderRateLimited)
+    );
+    let mut off = config();
+    off.set_rate(0, 0);
+    assert_eq!(
+        reason(decide(
+            &f[..],
+            &off,
+            |_| false,
+            |_| panic!("no limit, no charge")
+        )),
+        Some(Reason::ExtHeaderUnparsed)
+    );
+    assert!(Reason::ExtHeaderUnparsed.passes());
+    assert!(!Reason::ExtHeaderDenied.passes() && !Reason::ExtHeaderRateLimited.passes());
+}
+
+#[test]
+fn rate_keys_are_the_configured_prefixes() {
+    let mut c = config();
+    let v4 = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 77];
+    assert_eq!(c.rate_key(&v4), v4, "IPv4 /32 by default");
+    assert_eq!(
+        c.rate_key(&SRC6),
+        [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0],
+        "IPv6 /64 by default"
+    );
+    c.rate_prefix_v4 = 20;
+    c.rate_prefix_v6 = 61;
+    assert_eq!(
+        c.rate_key(&v4),
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 0, 0],
+        "a /20 keeps the mapped prefix and 4 bits of the third byte"
+    );
+    assert_eq!(
+        c.rate_key(&[
+            0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0x0f, 0xff, 0, 0, 0, 0, 0, 0, 1
+        ]),
+        [
+            0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0x08, 0, 0, 0, 0, 0, 0, 0, 0
+        ]
+    );
+    c.rate_prefix_v4 = 0;
+    c.rate_prefix_v6 = 128;
+    assert_eq!(
+        c.rate_key(&v4),
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0],
+        "/0: one budget for all IPv4"
+    );
+    assert_eq!(c.rate_key(&SRC6), SRC6, "/128: the address");
+    // The key decide hands the limiter is the masked one.
+    let mut shared = config();
+    shared.rate_prefix_v6 = 64;
+    let mut keys = Vec::new();
+    for host in [1u8, 2, 3] {
+        let mut src = SRC6;
+        src[15] = host;
+        let f = build::ipv6(src, 69, RRQ, false);
+        decide(
+            &f[..],
+            &shared,
+            |_| false,
+            |k| {
+                keys.push(*k);
+                true
+            },
+        );
+    }
+    assert!(
+        keys.len() == 3 && keys.iter().all(|k| *k == shared.rate_key(&SRC6)),
+        "three hosts of one /64 share a key: {keys:?}"
+    );
 }
 
 #[test]

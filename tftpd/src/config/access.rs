@@ -28,6 +28,15 @@ impl AccessConfig {
     }
 }
 
+impl super::Config {
+    /// Whether the daemon serves a client at `ip`: `[access]` permits it and `ebpf.xdp_deny`
+    /// does not list it. XDP drops `xdp_deny` in the kernel where it is attached; the listener
+    /// asks this too, so turning XDP off (or a frame it passes) changes speed, never policy.
+    pub fn serves(&self, ip: IpAddr) -> bool {
+        self.access.permits(ip) && !self.ebpf.xdp_deny.iter().any(|p| p.contains(ip))
+    }
+}
+
 /// `[[client_roots]]`: a root for clients in some prefixes (dnsmasq's per-client roots).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +72,26 @@ mod tests {
             ("2001:db8::7", true),
         ] {
             assert_eq!(a.permits(ip.parse().expect("ip")), served, "{ip}");
+        }
+    }
+
+    #[test]
+    fn xdp_deny_is_refused_without_xdp_too() {
+        let c = super::super::Config::from_toml_str(
+            "[access]\ndeny = [\"10.9.0.0/16\"]\n[ebpf]\nmode = \"off\"\n\
+             xdp_deny = [\"192.0.2.0/24\", \"2001:db8:7::/48\"]\n",
+            None,
+        )
+        .expect("config");
+        for (ip, served) in [
+            ("198.51.100.1", true),
+            ("10.9.1.1", false),
+            ("192.0.2.9", false),
+            ("::ffff:192.0.2.9", false),
+            ("2001:db8:7:1::5", false),
+            ("2001:db8:8::5", true),
+        ] {
+            assert_eq!(c.serves(ip.parse().expect("ip")), served, "{ip}");
         }
     }
 }

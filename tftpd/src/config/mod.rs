@@ -207,9 +207,16 @@ pub struct EbpfConfig {
     /// How many requests a source may send at once before the rate applies.
     #[serde(default = "default_xdp_rate_burst")]
     pub xdp_rate_burst: u32,
-    /// Source prefixes whose datagrams to the server's ports XDP drops.
+    /// Source prefixes never served: XDP drops their datagrams to the server's ports, and
+    /// the listener refuses their requests when XDP is off.
     #[serde(default)]
     pub xdp_deny: Vec<SourcePrefix>,
+    /// The rate limit's key for IPv4 sources: the first this many bits (0..=32).
+    #[serde(default = "default_xdp_rate_prefix_v4")]
+    pub xdp_rate_prefix_v4: u8,
+    /// The rate limit's key for IPv6 sources: the first this many bits (0..=128).
+    #[serde(default = "default_xdp_rate_prefix_v6")]
+    pub xdp_rate_prefix_v6: u8,
 }
 
 impl Default for EbpfConfig {
@@ -222,12 +229,25 @@ impl Default for EbpfConfig {
             xdp_rate_limit: 0,
             xdp_rate_burst: default_xdp_rate_burst(),
             xdp_deny: Vec::new(),
+            xdp_rate_prefix_v4: default_xdp_rate_prefix_v4(),
+            xdp_rate_prefix_v6: default_xdp_rate_prefix_v6(),
         }
     }
 }
 
 fn default_xdp_rate_burst() -> u32 {
     20
+}
+
+/// One IPv4 address is one budget: a NAT of many devices is what `xdp_rate_burst` is for.
+fn default_xdp_rate_prefix_v4() -> u8 {
+    32
+}
+
+/// A /64 is one budget: one host may own all of it (RFC 8981 temporary addresses, or an
+/// attacker), so a key per address would be no limit at all.
+fn default_xdp_rate_prefix_v6() -> u8 {
+    64
 }
 
 fn default_pin_dir() -> PathBuf {

@@ -1,5 +1,5 @@
 //! The XDP keys of `[ebpf]`: where to attach, how, and the deny list and rate limit the XDP
-//! program enforces.
+//! program enforces (the deny list is enforced by the listener too: see `access.rs`).
 
 use serde::Deserialize;
 
@@ -66,6 +66,20 @@ impl super::Config {
                 "1 or more when ebpf.xdp_rate_limit is set",
             ));
         }
+        if e.xdp_rate_prefix_v4 > 32 {
+            return Err(invalid(
+                "ebpf.xdp_rate_prefix_v4",
+                e.xdp_rate_prefix_v4.to_string(),
+                "0 ..= 32 (prefix length in bits)",
+            ));
+        }
+        if e.xdp_rate_prefix_v6 > 128 {
+            return Err(invalid(
+                "ebpf.xdp_rate_prefix_v6",
+                e.xdp_rate_prefix_v6.to_string(),
+                "0 ..= 128 (prefix length in bits)",
+            ));
+        }
         if e.xdp_rate_limit > 1_000_000_000 {
             return Err(invalid(
                 "ebpf.xdp_rate_limit",
@@ -80,6 +94,47 @@ impl super::Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+
+    fn refused(toml: &str) -> String {
+        Config::from_toml_str(toml, None)
+            .expect_err("must be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn rate_prefixes_default_to_a_v4_address_and_a_v6_slash_64() {
+        let c = Config::from_toml_str("", None).expect("empty config");
+        assert_eq!(
+            (c.ebpf.xdp_rate_prefix_v4, c.ebpf.xdp_rate_prefix_v6),
+            (32, 64)
+        );
+        let c = Config::from_toml_str(
+            "[ebpf]\nxdp_rate_prefix_v4 = 0\nxdp_rate_prefix_v6 = 128\n",
+            None,
+        )
+        .expect("the extremes are allowed");
+        assert_eq!(
+            (c.ebpf.xdp_rate_prefix_v4, c.ebpf.xdp_rate_prefix_v6),
+            (0, 128)
+        );
+    }
+
+    #[test]
+    fn rate_prefixes_past_the_address_are_refused_by_key() {
+        let e = refused("[ebpf]\nxdp_rate_prefix_v4 = 33\n");
+        assert!(
+            e.contains("ebpf.xdp_rate_prefix_v4") && e.contains("0 ..= 32"),
+            "{e}"
+        );
+        let e = refused("[ebpf]\nxdp_rate_prefix_v6 = 129\n");
+        assert!(
+            e.contains("ebpf.xdp_rate_prefix_v6") && e.contains("0 ..= 128"),
+            "{e}"
+        );
+        let e = refused("[ebpf]\nxdp_rate_prefix_v6 = -1\n");
+        assert!(e.contains("xdp_rate_prefix_v6"), "{e}");
+    }
 
     #[test]
     fn interface_names_follow_the_kernel() {

@@ -54,6 +54,10 @@ pub const UNCLASSIFIED: &str = "unclassified";
 
 /// What one path knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a few per scrape, on the stack: a box would cost more than the bytes"
+)]
 pub enum Breakdown {
     /// Every verdict by reason, with bytes.
     ByReason(Totals),

@@ -8,6 +8,10 @@ use super::counters::{Breakdown, FilterCounters, Path};
 /// The filter in the kernel: eBPF socket filters, or classic BPF.
 #[cfg(target_os = "linux")]
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value for the daemon's life: the per-reason counters are its size"
+)]
 pub enum KernelFilter {
     /// eBPF socket filters, counting by reason in per-CPU maps.
     Ebpf(super::ebpf::EbpfFilter),

@@ -42,7 +42,7 @@ pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::err
             (Err(e), None) => return Err(e.into()),
         };
         let mut out = format!(
-            "eBPF filter counters pinned at {} (summed over CPUs)\n{:<9} {:<8} {:<18} {:>12} {:>14}\n",
+            "eBPF filter counters pinned at {} (summed over CPUs)\n{:<9} {:<8} {:<23} {:>12} {:>14}\n",
             pin_dir.display(),
             "socket",
             "verdict",
@@ -62,7 +62,7 @@ pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::err
                 let verdict = if reason.passes() { "pass" } else { "drop" };
                 let _ = writeln!(
                     out,
-                    "{role:<9} {verdict:<8} {:<18} {:>12} {:>14}",
+                    "{role:<9} {verdict:<8} {:<23} {:>12} {:>14}",
                     reason.label(),
                     c.packets,
                     c.bytes

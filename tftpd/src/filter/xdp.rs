@@ -23,6 +23,10 @@ use super::counters::Totals;
 use super::ebpf::{object, sum_per_cpu};
 use crate::config::{Config, SourcePrefix, XdpMode};
 
+#[path = "xdp_settings.rs"]
+mod settings;
+pub use settings::XdpSettings;
+
 const PROGRAM: &str = "tftp_xdp";
 /// The XDP maps: their names in the object and their pin files.
 pub const XDP_COUNTS: (&str, &str) = ("XDP_COUNTS", "xdp_counts");
@@ -74,61 +78,6 @@ fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> XdpError {
     move |e| XdpError::Map {
         map,
         source: Box::new(e),
-    }
-}
-
-/// What the XDP program should be doing, derived from the config and the listening ports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XdpSettings {
-    /// Interfaces to be attached to.
-    pub interfaces: Vec<String>,
-    /// How.
-    pub mode: XdpMode,
-    /// The program's settings map.
-    pub program: XdpConfig,
-    /// The deny list from the config.
-    pub deny: BTreeSet<SourcePrefix>,
-}
-
-impl XdpSettings {
-    /// The settings for `config` with the daemon listening on `listen_ports`.
-    pub fn new(config: &Config, listen_ports: &[u16]) -> Self {
-        let mut program = XdpConfig {
-            max_blksize: u32::from(config.protocol.largest_data()),
-            ..XdpConfig::default()
-        };
-        let mut ports: Vec<u16> = listen_ports.to_vec();
-        ports.sort_unstable();
-        ports.dedup();
-        if ports.len() > program.listen_ports.len() {
-            tracing::warn!(
-                ports = ?ports,
-                "XDP watches at most {} listening ports; the others are left to the socket filters",
-                program.listen_ports.len()
-            );
-        }
-        for (slot, port) in program.listen_ports.iter_mut().zip(ports) {
-            *slot = port;
-        }
-        if let Some(r) = config.port_range {
-            program.transfer_port_first = r.lo;
-            program.transfer_port_last = r.hi;
-        }
-        program.set_rate(config.ebpf.xdp_rate_limit, config.ebpf.xdp_rate_burst);
-        program.single_port = u32::from(config.single_port);
-        Self {
-            interfaces: config.ebpf.xdp_interfaces.clone(),
-            mode: config.ebpf.xdp_mode,
-            program,
-            // Clients [access] refuses are dropped here too, before they cost the stack.
-            deny: config
-                .ebpf
-                .xdp_deny
-                .iter()
-                .chain(&config.access.deny)
-                .copied()
-                .collect(),
-        }
     }
 }
 

@@ -142,9 +142,9 @@ async fn handle(
     } else {
         Kind::Read
     };
-    if !rt.config.access.permits(peer.ip()) {
+    if !rt.config.serves(peer.ip()) {
         // No answer: an ERROR to a spoofed source would make this server a reflector.
-        debug!(target: "tftpd::audit", %peer, "request from a client [access] refuses");
+        debug!(target: "tftpd::audit", %peer, "request from a client [access] or ebpf.xdp_deny refuses");
         metrics.request(kind, RequestOutcome::ClientRefused);
         return;
     }

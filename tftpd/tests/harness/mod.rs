@@ -11,6 +11,7 @@
 
 pub(crate) mod bpftool;
 pub(crate) mod clients;
+pub(crate) mod craft;
 pub(crate) mod junk;
 pub(crate) mod lan;
 pub(crate) mod netns;

@@ -2,7 +2,7 @@
 //! (root only). The server side stays here; code that should run "on the client" runs in a
 //! thread that has entered the namespace, so the sockets it makes live there.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 
 /// Runs `ip` with `args`, panicking with its output on failure.
@@ -22,6 +22,8 @@ pub(crate) fn ip(args: &[&str]) -> String {
 pub(crate) struct Netns {
     pub(crate) name: String,
     pub(crate) host_if: String,
+    /// The veth end inside the namespace.
+    pub(crate) peer_if: String,
     pub(crate) server: Ipv4Addr,
 }
 
@@ -56,7 +58,34 @@ impl Netns {
         Self {
             name,
             host_if,
+            peer_if,
             server,
+        }
+    }
+
+    /// Adds IPv6: `server` here and every address in `clients` on the namespace's end, all
+    /// on-link as `/prefix_len`, without duplicate address detection (usable at once).
+    pub(crate) fn add_v6(&self, server: Ipv6Addr, clients: &[Ipv6Addr], prefix_len: u8) {
+        let with_len = |a: &Ipv6Addr| format!("{a}/{prefix_len}");
+        ip(&[
+            "addr",
+            "add",
+            &with_len(&server),
+            "dev",
+            &self.host_if,
+            "nodad",
+        ]);
+        for c in clients {
+            ip(&[
+                "-n",
+                &self.name,
+                "addr",
+                "add",
+                &with_len(c),
+                "dev",
+                &self.peer_if,
+                "nodad",
+            ]);
         }
     }
 

@@ -106,6 +106,12 @@ impl Raw {
         Self { socket, server }
     }
 
+    /// A client whose socket is bound to `source` (e.g. another 127.x address on `lo`).
+    pub(crate) fn from_source(source: std::net::IpAddr, server: SocketAddr) -> Self {
+        let socket = UdpSocket::bind((source, 0)).expect("binding a client socket");
+        Self { socket, server }
+    }
+
     pub(crate) fn send(&self, d: &[u8]) {
         self.socket.send_to(d, self.server).expect("send");
     }
