@@ -325,3 +325,24 @@ fn a_client_that_heard_nothing_and_asks_again_gets_a_fresh_transfer_at_once() {
         other => panic!("expected DATA 1, got {other:?}"),
     }
 }
+
+#[test]
+fn a_stranger_the_config_does_not_serve_gets_no_error_5() {
+    let d = daemon("[access]\ndeny = [\"127.7.7.0/24\"]\n");
+    d.put_file("f.bin", &[4u8; 2000]);
+    let c = Raw::new(d.addr());
+    c.send(&rrq("f.bin", &[]));
+    let (_, tid) = c.expect(Duration::from_secs(5), "DATA 1");
+    let denied = raw_from([127, 7, 7, 1], d.addr());
+    denied.send_to(&ack(1), tid);
+    assert!(
+        denied.recv(Duration::from_millis(300)).is_none(),
+        "no answer to a denied source: it may be forged"
+    );
+    let other = raw_from([127, 8, 8, 1], d.addr());
+    other.send_to(&ack(1), tid);
+    match other.expect(Duration::from_secs(5), "ERROR 5") {
+        (Reply::Error { code: 5, .. }, _) => {}
+        r => panic!("a served stranger gets ERROR 5 (RFC 1350): {r:?}"),
+    }
+}

@@ -319,7 +319,9 @@ async fn single_port_request(
         None => {
             debug!(%peer, "datagram from an unknown TID (single-port)");
             shared.metrics.dropped(DropReason::UnknownTid, 1);
-            reply(socket, peer, &UNKNOWN_TID, shared).await;
+            if shared.runtime.borrow().config.serves(peer.ip()) {
+                reply(socket, peer, &UNKNOWN_TID, shared).await;
+            }
         }
     }
     false

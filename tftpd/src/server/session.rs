@@ -546,10 +546,13 @@ async fn drive(
                 place.after_datagram(s.machine(), now);
             }
             Waited::Datagram(_, from) => {
-                // Another TID: answer it and carry on; the transfer is not disturbed.
+                // Another TID: answer it and carry on; the transfer is not disturbed. A
+                // source the config does not serve ([access], ebpf.xdp_deny) gets nothing.
                 debug!(%from, "datagram from an unknown TID");
                 shared.metrics.dropped(DropReason::UnknownTid, 1);
-                send_error(socket, from, &UNKNOWN_TID, &shared.metrics).await;
+                if shared.runtime.borrow().config.serves(from.ip()) {
+                    send_error(socket, from, &UNKNOWN_TID, &shared.metrics).await;
+                }
             }
             // ICMP errors (e.g. port unreachable) surface here on some systems; the
             // retransmit timer decides whether the client is gone.
