@@ -229,7 +229,7 @@ fn idle_metrics_connections_hold_a_bounded_number_of_descriptors() {
         return;
     }
     let (t, _serial) = target();
-    let o = attack::metrics_flood::run(&t, attack::metrics_flood::Plan::SHORT)
+    let o = attack::metrics_flood::run(&t, attack::metrics_flood::Plan::FULL)
         .expect("the metrics flood runs");
     assert!(
         o.fds_added() <= METRICS_FD_BOUND,
@@ -248,7 +248,7 @@ fn tftp_downloads_work_during_a_metrics_connection_flood() {
         return;
     }
     let (t, _serial) = target();
-    let o = attack::metrics_flood::run(&t, attack::metrics_flood::Plan::SHORT)
+    let o = attack::metrics_flood::run(&t, attack::metrics_flood::Plan::FULL)
         .expect("the metrics flood runs");
     assert!(o.opened > 0, "no connection to the metrics endpoint opened");
     assert!(

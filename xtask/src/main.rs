@@ -36,9 +36,9 @@ const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|bench|bench-
               daemon then drops to nobody as in production): spoofed-request lock-out,
               reflection factor, single-port blind ACKs, log forging, kill -9 mid-upload,
               metrics connection flood, junk plus request flood, a 3000-client storm; each
-              bounded in packets and seconds (about 2 minutes in all). Prints a Markdown
-              table (also in target/attack/table.md). --only LETTERS: only these rows (a-h);
-              --quick: the tests' shortened plans
+              bounded in packets and seconds (about 30 s in all, plus the build). Prints a
+              Markdown table (also in target/attack/table.md). --only LETTERS: only these
+              rows (a-h); --quick: the tests' shortened plans
   test        install what the tests need (when possible), build the eBPF object, then run
               fmt, clippy, the dist/ checks, all tests, the package test and a short
               fuzz run

@@ -11,6 +11,9 @@ pub(crate) struct Baseline {
     pub(crate) served: Served,
     /// Daemon CPU seconds the load cost.
     pub(crate) cpu_secs: f64,
+    /// Who the daemon ran as, and its packet filter (for the table's heading).
+    pub(crate) identity: String,
+    pub(crate) filter: String,
 }
 
 pub(crate) fn run(target: &Target) -> anyhow::Result<Baseline> {
@@ -21,6 +24,8 @@ pub(crate) fn run(target: &Target) -> anyhow::Result<Baseline> {
     Ok(Baseline {
         served,
         cpu_secs: d.cpu_seconds()? - cpu0,
+        identity: d.identity()?,
+        filter: d.filter_path(),
     })
 }
 

@@ -217,6 +217,34 @@ impl Daemon {
         self.child.id()
     }
 
+    /// Who the daemon runs as: "nobody (uid 65534)", from /proc/PID/status.
+    pub(crate) fn identity(&self) -> anyhow::Result<String> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let uid: u32 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .context("no effective uid in /proc/PID/status")?
+            .parse()?;
+        let name = nix::unistd::User::from_uid(uid.into())
+            .ok()
+            .flatten()
+            .map_or_else(|| "?".to_string(), |u| u.name);
+        Ok(format!("{name} (uid {uid})"))
+    }
+
+    /// The packet filter the daemon chose, as its start-up line names it (`socket` for the
+    /// eBPF socket filters, `cbpf`, `userspace`).
+    pub(crate) fn filter_path(&self) -> String {
+        self.log_text()
+            .lines()
+            .find(|l| l.contains("packet filter"))
+            .and_then(|l| l.split("path=\"").nth(1))
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("unknown")
+            .to_string()
+    }
+
     /// The log so far, as text (invalid UTF-8 shown as U+FFFD).
     pub(crate) fn log_text(&self) -> String {
         let log = self

@@ -28,14 +28,6 @@ impl Plan {
         hold: Duration::from_secs(1),
         legit: Load::STANDARD,
     };
-
-    pub(crate) const SHORT: Self = Self {
-        legit: Load {
-            clients: 4,
-            ..Load::STANDARD
-        },
-        ..Self::FULL
-    };
 }
 
 #[derive(Debug, Clone)]
@@ -66,7 +58,7 @@ pub(crate) fn run(target: &Target, plan: Plan) -> anyhow::Result<Outcome> {
     let give_up = Instant::now() + CONNECT_BOUND;
     for _ in 0..plan.connections {
         // A full backlog makes connect wait: bounded per connection and in all.
-        if let Ok(c) = TcpStream::connect_timeout(&d.metrics_addr(), Duration::from_millis(200)) {
+        if let Ok(c) = TcpStream::connect_timeout(&d.metrics_addr(), Duration::from_secs(1)) {
             held.push(c);
         }
         if Instant::now() > give_up {
@@ -85,7 +77,6 @@ pub(crate) fn run(target: &Target, plan: Plan) -> anyhow::Result<Outcome> {
         .map(|_| t0.elapsed())
         .map_err(|e| format!("{e:#}"));
     let legit = target.clients.run(d.addr(), dir.root(), plan.legit)?;
-    fds_peak = fds_peak.max(d.open_fds()?);
     let opened = held.len();
     drop(held);
     Ok(Outcome {

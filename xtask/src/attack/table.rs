@@ -39,6 +39,10 @@ pub(crate) fn times(ratio: Option<f64>) -> String {
     }
 }
 
+/// How far the pace of the rows so far may scale the estimate of the rest: one quick row
+/// says little about a machine's speed.
+const PACE: std::ops::RangeInclusive<f64> = 0.5..=3.0;
+
 /// The progress line before row `i` (from 0) of `estimates.len()`: the rows left, at the
 /// pace the rows so far kept against their estimates.
 pub(crate) fn progress(i: usize, name: &str, estimates: &[Duration], spent: Duration) -> String {
@@ -46,7 +50,7 @@ pub(crate) fn progress(i: usize, name: &str, estimates: &[Duration], spent: Dura
     let pace = if planned_done.is_zero() {
         1.0
     } else {
-        spent.as_secs_f64() / planned_done.as_secs_f64()
+        (spent.as_secs_f64() / planned_done.as_secs_f64()).clamp(*PACE.start(), *PACE.end())
     };
     let left: Duration = estimates[i..].iter().sum();
     let left = left.as_secs_f64() * pace;
@@ -86,6 +90,11 @@ mod tests {
         assert_eq!(
             progress(1, "b", &est, Duration::from_secs(20)),
             "xtask attack: row 2 of 3: b (about 1 min 40 s left)"
+        );
+        // A row far quicker than planned halves the rest at most.
+        assert_eq!(
+            progress(1, "b", &est, Duration::from_secs(1)),
+            "xtask attack: row 2 of 3: b (about 25 s left)"
         );
     }
 
