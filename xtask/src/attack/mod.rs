@@ -63,7 +63,7 @@ const ENTRIES: [Entry; 8] = [
     Entry {
         letter: 'b',
         name: "reflection factor",
-        estimate: Duration::from_secs(7),
+        estimate: Duration::from_secs(10),
         run: |t, _, _| Ok(reflection::run(t, reflection::Plan::FULL)?.row()),
     },
     Entry {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::daemon::{Daemon, Target, Workdir};
 use super::sources::{Sources, Tally};
 use super::table::{Row, times};
-use super::wire::{Ledger, OP_ERROR, amplification, rrq};
+use super::wire::{Ledger, amplification, rrq};
 
 /// 127.102.0.0/16.
 const BLOCK: u8 = 102;
@@ -18,11 +18,14 @@ pub(crate) struct Plan {
     /// The longest wait for the server to give up: past the default horizon of
     /// `timeout_ms × (max_retries + 1)` = 6 s.
     pub(crate) cap: Duration,
+    /// Silence after which the server has given up: three default retransmit timeouts.
+    pub(crate) quiet: Duration,
 }
 
 impl Plan {
     pub(crate) const FULL: Self = Self {
         cap: Duration::from_secs(15),
+        quiet: Duration::from_secs(3),
     };
 }
 
@@ -57,18 +60,15 @@ pub(crate) fn run(target: &Target, plan: Plan) -> anyhow::Result<Outcome> {
     for (i, r) in requests.iter().enumerate() {
         sources.send(i, r, d.addr())?;
     }
-    // Given up: both sources heard something and no transfer is left (an ERROR at the end
-    // is today's way to give up; a quieter server may send none).
-    let gave_up = sources.drain_until(plan.cap, Duration::from_millis(100), |s| {
+    // Given up: both sources heard something, then nothing for longer than the server waits
+    // between retransmissions. Neither an ERROR at the end (today's way) nor the
+    // active-transfer gauge (which need not count a half-open transfer) is relied on.
+    let gave_up = sources.drain_until(plan.cap, Duration::from_millis(50), |s| {
         (0..2).all(|i| s.tally(i).all.datagrams > 0)
-            && ((0..2).all(|i| s.tally(i).by_opcode[usize::from(OP_ERROR)] > 0)
-                || d.metric("tftpd_active_transfers", "")
-                    .is_ok_and(|n| n == 0.0))
+            && s.quiet_for().is_some_and(|q| q >= plan.quiet)
     });
-    let secs = t0.elapsed().as_secs_f64();
-    // Anything still on its way.
-    std::thread::sleep(Duration::from_millis(300));
-    sources.drain();
+    // Until the last datagram, not until the silence was judged long enough.
+    let secs = t0.elapsed().as_secs_f64() - sources.quiet_for().map_or(0.0, |q| q.as_secs_f64());
     let echo = |i: usize| {
         let mut sent = Ledger::default();
         sent.add(requests[i].len());
@@ -89,9 +89,12 @@ impl Outcome {
     pub(crate) fn row(&self) -> Row {
         let (p, o) = (&self.plain, &self.with_option);
         let until = if self.gave_up {
-            format!("until it gave up after {:.1} s", self.secs)
+            format!("the last {:.1} s after the request", self.secs)
         } else {
-            format!("still sending when the wait ended at {:.0} s", self.secs)
+            format!(
+                "still sending {:.1} s after the request, when the wait ended",
+                self.secs
+            )
         };
         Row {
             attack: "b. reflection factor".into(),

@@ -57,6 +57,8 @@ pub(crate) struct Sources {
     sockets: Vec<UdpSocket>,
     tallies: Vec<Tally>,
     sent: Ledger,
+    /// When the last datagram was read.
+    last_arrival: Option<Instant>,
 }
 
 impl Sources {
@@ -77,6 +79,7 @@ impl Sources {
             tallies: vec![Tally::default(); count],
             sockets,
             sent: Ledger::default(),
+            last_arrival: None,
         })
     }
 
@@ -113,6 +116,7 @@ impl Sources {
             // WouldBlock ends a source's turn; a stray ICMP error (ECONNREFUSED) is not data.
             while let Ok(n) = s.recv(&mut buf) {
                 t.add(&buf[..n]);
+                self.last_arrival = Some(Instant::now());
             }
         }
     }
@@ -136,6 +140,11 @@ impl Sources {
             }
             std::thread::sleep(poll);
         }
+    }
+
+    /// How long ago the last datagram arrived (`None`: none yet).
+    pub(crate) fn quiet_for(&self) -> Option<Duration> {
+        self.last_arrival.map(|t| t.elapsed())
     }
 
     /// What source `i` received.
