@@ -1,6 +1,8 @@
 //! Project tasks: `cargo xtask demo` runs the server on the bundled sample root, and
-//! `cargo xtask test` installs what the tests need and runs every check CI runs.
+//! `cargo xtask test` installs what the tests need and runs every check CI runs; `cargo xtask
+//! attack` measures the daemon against issue #18's attacks.
 
+mod attack;
 mod bench;
 mod bench_flood;
 mod build_ebpf;
@@ -15,8 +17,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-const USAGE: &str =
-    "usage: cargo xtask <demo|test|setup|build-ebpf|bench|bench-flood|dist|dist-test|check-dist>
+const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|bench|bench-flood|attack|dist|dist-test|check-dist>
 
   demo        build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
   build-ebpf  build the eBPF object tftpd embeds (installs nightly rust-src and bpf-linker
@@ -32,6 +33,13 @@ const USAGE: &str =
   bench-flood junk flood during a 64 MiB download and alone: userspace, classic BPF, eBPF, generic
               and native XDP (root; a veth pair into a network namespace; bounded); prints a
               Markdown table with drops per CPU-second
+  attack      issue #18's attacks against the release daemon on loopback (run with sudo: the
+              daemon then drops to nobody as in production): spoofed-request lock-out,
+              reflection factor, single-port blind ACKs, log forging, kill -9 mid-upload,
+              metrics connection flood, junk plus request flood, a 3000-client storm; each
+              bounded in packets and seconds (about 30 s in all, plus the build). Prints a
+              Markdown table (also in target/attack/table.md). --only LETTERS: only these
+              rows (a-h); --quick: the tests' shortened plans
   test        install what the tests need (when possible), build the eBPF object, then run
               fmt, clippy, the dist/ checks, all tests, the package test and a short
               fuzz run
@@ -50,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         Some("build-ebpf") => build_ebpf::run(),
         Some("bench") => bench::run(args),
         Some("bench-flood") => bench_flood::run(),
+        Some("attack") => attack::run(args),
         Some("test") => test::run(),
         Some("setup") => setup::run(),
         Some("dist") => dist::run(),
