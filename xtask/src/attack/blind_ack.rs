@@ -19,6 +19,11 @@ pub(crate) struct Plan {
     pub(crate) size: usize,
     pub(crate) blksize: u16,
     pub(crate) windowsize: u16,
+    /// The window the spoofer assumes when it predicts ACKs: the one it asked for, or the
+    /// server's single-port cap if it knows it (`protocol.single_port_max_windowsize`).
+    pub(crate) assumed_window: u16,
+    /// At most this many ACKs (`usize::MAX`: as many as cover the file).
+    pub(crate) max_acks: usize,
     /// Time between spoofed ACKs.
     pub(crate) pace: Duration,
     /// How long the victim keeps counting after the last ACK.
@@ -31,16 +36,31 @@ impl Plan {
         size: 4 * 1024 * 1024,
         blksize: 1428,
         windowsize: 64,
+        assumed_window: 64,
+        max_acks: usize::MAX,
         pace: Duration::from_millis(20),
         settle: Duration::from_millis(1500),
+    };
+
+    /// The same, by a spoofer who knows the server answers windowsize 4 in single-port mode
+    /// and ACKs every fourth block.
+    pub(crate) const KNOWS_THE_CAP: Self = Self {
+        assumed_window: 4,
+        ..Self::FULL
+    };
+
+    /// [`Self::KNOWS_THE_CAP`], cut to 100 ACKs (2 s) for the tests.
+    pub(crate) const KNOWS_THE_CAP_QUICK: Self = Self {
+        max_acks: 100,
+        ..Self::KNOWS_THE_CAP
     };
 
     /// ACK numbers that cover the file: 0 (the OACK), then every window's last block.
     fn acks(&self) -> impl Iterator<Item = u16> {
         let blocks = self.size / usize::from(self.blksize) + 1;
-        let windows = blocks.div_ceil(usize::from(self.windowsize));
-        let w = self.windowsize;
-        (0..=windows as u16).map(move |k| k * w)
+        let windows = blocks.div_ceil(usize::from(self.assumed_window));
+        let w = self.assumed_window;
+        (0..=windows as u16).map(move |k| k * w).take(self.max_acks)
     }
 }
 
@@ -85,7 +105,11 @@ impl Outcome {
     pub(crate) fn row(&self) -> Row {
         let p = &self.plan;
         Row {
-            attack: "c. single-port blind ACKs".into(),
+            attack: if p.assumed_window == p.windowsize {
+                "c. single-port blind ACKs".into()
+            } else {
+                "i. single-port blind ACKs, window cap known".into()
+            },
             sent: format!(
                 "with single_port = true: RRQ for {} (blksize {}, windowsize {}) and {} ACKs \
                  (0, {}, {}, …) every {} ms, {} B at IP level, in a victim's name",
@@ -93,8 +117,8 @@ impl Outcome {
                 p.blksize,
                 p.windowsize,
                 self.sent.datagrams - 1,
-                p.windowsize,
-                2 * p.windowsize,
+                p.assumed_window,
+                2 * p.assumed_window,
                 p.pace.as_millis(),
                 self.sent.ip_bytes()
             ),

@@ -46,7 +46,7 @@ struct Entry {
     run: fn(&Target, &Baseline, bool) -> anyhow::Result<Row>,
 }
 
-const ENTRIES: [Entry; 8] = [
+const ENTRIES: [Entry; 9] = [
     Entry {
         letter: 'a',
         name: "spoofed-request lock-out",
@@ -71,6 +71,19 @@ const ENTRIES: [Entry; 8] = [
         name: "single-port blind ACKs",
         estimate: Duration::from_secs(3),
         run: |t, _, _| Ok(blind_ack::run(t, blind_ack::Plan::FULL)?.row()),
+    },
+    Entry {
+        letter: 'i',
+        name: "single-port blind ACKs by a spoofer who knows the window cap",
+        estimate: Duration::from_secs(20),
+        run: |t, _, quick| {
+            let plan = if quick {
+                blind_ack::Plan::KNOWS_THE_CAP_QUICK
+            } else {
+                blind_ack::Plan::KNOWS_THE_CAP
+            };
+            Ok(blind_ack::run(t, plan)?.row())
+        },
     },
     Entry {
         letter: 'd',
@@ -107,7 +120,14 @@ const ENTRIES: [Entry; 8] = [
         letter: 'h',
         name: "overload (boot storm)",
         estimate: Duration::from_secs(3),
-        run: |t, _, _| Ok(storm::run(t, storm::Plan::FULL)?.row()),
+        run: |t, _, quick| {
+            let plan = if quick {
+                storm::Plan::QUICK
+            } else {
+                storm::Plan::FULL
+            };
+            Ok(storm::run(t, plan)?.row())
+        },
     },
 ];
 

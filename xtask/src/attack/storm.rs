@@ -9,6 +9,8 @@ use super::table::Row;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Plan {
     pub(crate) load: Load,
+    /// The daemon's config ("" = the defaults).
+    pub(crate) config: &'static str,
 }
 
 impl Plan {
@@ -18,6 +20,18 @@ impl Plan {
             file: "f.bin",
             blksize: Some(1428),
         },
+        config: "",
+    };
+
+    /// The same shape, five clients per place, small enough for a debug daemon to serve
+    /// within the clients' retry horizon (the test's plan).
+    pub(crate) const QUICK: Self = Self {
+        load: Load {
+            clients: 500,
+            file: "f.bin",
+            blksize: Some(1428),
+        },
+        config: "[limits]\nmax_transfers = 100\nmax_transfers_per_client = 100\nmax_half_open = 100\n",
     };
 }
 
@@ -31,7 +45,7 @@ pub(crate) struct Outcome {
 
 pub(crate) fn run(target: &Target, plan: Plan) -> anyhow::Result<Outcome> {
     let dir = Workdir::new()?;
-    let d = Daemon::start(target, &dir, "")?;
+    let d = Daemon::start(target, &dir, plan.config)?;
     let served = target.clients.run(d.addr(), dir.root(), plan.load)?;
     let busy = metric_sum(
         &d.scrape(SCRAPE_TIMEOUT)?,
@@ -47,10 +61,15 @@ impl Outcome {
         Row {
             attack: "h. overload (boot storm)".into(),
             sent: format!(
-                "{} real clients × {} (64 KiB) at once, blksize {}, default limits",
+                "{} real clients × {} (64 KiB) at once, blksize {}, {}",
                 l.clients,
                 l.file,
-                l.blksize.map_or("512".into(), |b| b.to_string())
+                l.blksize.map_or("512".into(), |b| b.to_string()),
+                if self.plan.config.is_empty() {
+                    "default limits"
+                } else {
+                    "max_transfers 100"
+                }
             ),
             server: format!("refused {:.0} requests \"server busy\"", self.busy),
             legit: self.served.describe(None),
