@@ -346,3 +346,36 @@ fn a_stranger_the_config_does_not_serve_gets_no_error_5() {
         r => panic!("a served stranger gets ERROR 5 (RFC 1350): {r:?}"),
     }
 }
+
+#[test]
+fn in_single_port_mode_a_client_asking_again_is_served_by_its_new_transfer() {
+    let d = daemon("single_port = true\n");
+    d.put_file("f.bin", &[6u8; 1500]);
+    let c = Raw::new(d.addr());
+    c.send(&rrq("f.bin", &[]));
+    let lost = c.collect(Duration::from_millis(2400));
+    assert_eq!(lost.len(), 2, "DATA 1 twice, then quiet: {lost:?}");
+    c.send(&rrq("f.bin", &[]));
+    // Served to the end from the listening port, after the old transfer has ended too.
+    let mut blocks = 0;
+    loop {
+        match c.expect(Duration::from_secs(10), "DATA") {
+            (Reply::Data { block, data }, from) => {
+                assert_eq!(from, d.addr(), "single port");
+                if block > blocks {
+                    blocks = block;
+                    if block == 2 {
+                        // Wait past the old transfer's end (6 s after it began).
+                        std::thread::sleep(Duration::from_secs(4));
+                    }
+                }
+                c.send(&ack(block));
+                if data.len() < 512 {
+                    break;
+                }
+            }
+            other => panic!("expected DATA, got {other:?}"),
+        }
+    }
+    assert_eq!(blocks, 3);
+}

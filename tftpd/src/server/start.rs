@@ -63,17 +63,21 @@ pub(super) async fn start(
             .inboxes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(peer, tx);
+            .insert(peer, tx.clone());
         let transfer_socket = TransferSocket::shared(socket.shared(), rx, peer);
         let shared_for_task = shared.clone();
         shared.tracker.spawn(async move {
             let inboxes = shared_for_task.clone();
             session::serve(req, peer, transfer_socket, rt, shared_for_task, ticket).await;
-            inboxes
+            // Only its own inbox: a quiet half-open transfer is replaced when its client
+            // asks again, and the new transfer's inbox is registered under the same TID.
+            let mut map = inboxes
                 .inboxes
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&peer);
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if map.get(&peer).is_some_and(|t| t.same_channel(&tx)) {
+                map.remove(&peer);
+            }
         });
         return;
     }
