@@ -188,7 +188,6 @@ fn blind_acks_paced_to_the_servers_window_cap_pull_at_most_200_times_what_they_c
 }
 
 #[test]
-#[ignore = "needs issue #18 defence: log escaping"]
 fn client_text_cannot_forge_a_text_log_line() {
     let (t, _serial) = target();
     let o = attack::log_forging::run(&t).expect("the log-forging attack runs");

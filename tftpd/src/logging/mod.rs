@@ -1,6 +1,8 @@
 //! The tracing subscriber: text or JSON on stderr, with a level filter that SIGHUP can change.
-//! Lines reach stderr through [`queue`]: a writer thread once [`start_writer`] has run.
+//! Lines reach stderr through [`queue`]: a writer thread once [`start_writer`] has run. Text
+//! lines pass [`line_guard`] first, so client text cannot forge a line.
 
+mod line_guard;
 mod queue;
 
 use std::sync::{Arc, OnceLock};
@@ -22,6 +24,24 @@ fn output() -> &'static Arc<LineQueue> {
 
 fn queued_line() -> QueuedLine<'static> {
     QueuedLine(output())
+}
+
+fn queued_text_line() -> TextLine<'static> {
+    TextLine(queued_line())
+}
+
+/// A text line on its way to the queue, its client text made harmless ([`line_guard`]).
+struct TextLine<'a>(QueuedLine<'a>);
+
+impl std::io::Write for TextLine<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(&line_guard::escape_controls(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Starts the thread that writes log lines, so no thread that logs ever waits on stderr and
@@ -72,7 +92,7 @@ pub fn init(format: LogFormat, level: &str) -> Result<LevelHandle, String> {
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(queued_line).with_ansi(false))
+            .with(fmt::layer().with_writer(queued_text_line).with_ansi(false))
             .try_init(),
         LogFormat::Json => registry
             .with(
