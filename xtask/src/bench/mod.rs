@@ -11,6 +11,7 @@
 
 mod measure;
 mod peers;
+mod progress;
 mod scenario;
 mod server;
 mod table;
@@ -255,13 +256,23 @@ fn run_plan(
     }
     let mut results = Vec::new();
     let every = servers;
-    for scenario in &plan.scenarios {
-        // The raw references answer the concurrent rows; one client has `tftp-load ceiling`.
-        let servers: Vec<Server> = every
+    // The raw references answer the concurrent rows; one client has `tftp-load ceiling`.
+    let servers_of = |scenario: &Scenario| -> Vec<Server> {
+        every
             .iter()
             .copied()
             .filter(|s| !s.is_reference() || scenario.clients > 1)
-            .collect();
+            .collect()
+    };
+    let total = plan
+        .scenarios
+        .iter()
+        .map(|s| servers_of(s).len() * plan.runs)
+        .sum();
+    let mut progress = progress::Progress::new(total);
+    let started = std::time::Instant::now();
+    for scenario in &plan.scenarios {
+        let servers = servers_of(scenario);
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
         for round in 0..plan.runs {
             // Alternate: each round starts with a different server, so a slow phase of the
@@ -269,13 +280,14 @@ fn run_plan(
             for k in 0..servers.len() {
                 let i = (k + round) % servers.len();
                 let server = servers[i];
-                eprintln!(
-                    "xtask: bench {} round {}/{}: {}",
+                let what = format!(
+                    "scenario {} round {}/{}: {}",
                     scenario.id,
                     round + 1,
                     plan.runs,
                     server.name()
                 );
+                eprintln!("{}", progress.next(&what, started.elapsed()));
                 let sample = measure_once(server, scenario, ctx).with_context(|| {
                     format!("scenario {} against {}", scenario.id, server.name())
                 })?;
