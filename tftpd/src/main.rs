@@ -70,6 +70,9 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             || "built-in defaults".to_string(),
             |p| p.display().to_string(),
         );
+        for removed in config.performance.removed_keys() {
+            eprintln!("tftpd: warning: {removed}");
+        }
         Runtime::new(config).context("checking the configuration")?;
         println!("tftpd: configuration OK ({source})");
         return Ok(());
@@ -260,13 +263,8 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         ),
         (false, _) => {}
     }
-    if u.shared_ring && !tftpd::fastpath::support().io_uring {
-        warn!(
-            fastpath = "io_uring",
-            "performance.io_uring.shared_ring is on but io_uring is unavailable (kernel.io_uring_disabled, \
-             a seccomp profile, a kernel before 5.11, or a build without the io-uring feature): \
-             transfers run on the async runtime"
-        );
+    for removed in config.performance.removed_keys() {
+        warn!("{removed}");
     }
     // Before the runtime exists, so its threads inherit the mask; threads already running
     // (this one, the log writer's) are pinned one by one.

@@ -27,8 +27,8 @@ const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|bench|bench-
               init latency and failures, as ratios to the best peer, in target/bench/.
               --quick: small sizes, one round (proves the harness); --runs N: rounds;
               --servers tftpd,dnsmasq: only these (tftpd, tftpd-portable, tftp-hpa, atftpd,
-              dnsmasq; and, in the concurrent rows 2 and 3 only, tftpd-shared-ring and the
-              raw references raw-epoll, raw-uring that have no server logic); --scenarios 2,3:
+              dnsmasq; and, in the concurrent rows 2 and 3 only, the raw references
+              raw-epoll, raw-uring that have no server logic); --scenarios 2,3:
               only these (1a-1f, 2, 3, 4)
   bench-flood junk flood during a 64 MiB download and alone: userspace, classic BPF, eBPF, generic
               and native XDP (root; a veth pair into a network namespace; bounded); prints a

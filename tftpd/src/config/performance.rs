@@ -80,11 +80,11 @@ pub struct IoUringConfig {
     /// How long an idle SQPOLL thread polls before it sleeps, in ms.
     #[serde(default = "default_sqpoll_idle_ms")]
     pub sqpoll_idle_ms: u32,
-    /// Transfers not on a thread of their own run on ring lanes: a thread per CPU whose
-    /// transfers share one io_uring (one `io_uring_enter` per scheduler turn for all of
-    /// them; docs/adr/0028).
+    /// Removed with ring lanes, which measured no gain (docs/adr/0028). Still read, so a
+    /// file written for an older release starts; [`removed_keys`](super::PerformanceConfig)
+    /// warns that it does nothing.
     #[serde(default)]
-    pub shared_ring: bool,
+    pub shared_ring: Option<bool>,
 }
 
 impl Default for IoUringConfig {
@@ -94,7 +94,7 @@ impl Default for IoUringConfig {
             queue_depth: default_queue_depth(),
             sqpoll: false,
             sqpoll_idle_ms: default_sqpoll_idle_ms(),
-            shared_ring: false,
+            shared_ring: None,
         }
     }
 }
@@ -361,6 +361,20 @@ fn default_transfer_recvmmsg() -> bool {
 }
 
 impl PerformanceConfig {
+    /// Keys a file may still set that no longer do anything, each with what to do: said at
+    /// start and by `--check-config`, so an upgrade neither fails nor changes silently.
+    pub fn removed_keys(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(v) = self.io_uring.shared_ring {
+            out.push(format!(
+                "performance.io_uring.shared_ring = {v} does nothing: ring lanes were removed \
+                 (they measured no gain, docs/adr/0028) and transfers run on the shared \
+                 runtime; delete the key"
+            ));
+        }
+        out
+    }
+
     /// Checks the ranges, and that this host can do what is asked (the CPUs exist and are
     /// online; the feature exists on this platform).
     pub fn validate(&self) -> Result<(), super::ConfigError> {
@@ -431,16 +445,6 @@ impl PerformanceConfig {
                 value: "true".into(),
                 allowed: "false, or true with performance.cpu.transfer_threads > 0 (io_uring \
                           drives transfer threads)",
-            });
-        }
-        // A Linux build without the `io-uring` feature accepts the key as it accepts
-        // `enabled`: a start-up warning says the transfers stay on the async runtime.
-        #[cfg(not(target_os = "linux"))]
-        if u.shared_ring {
-            return Err(Unavailable {
-                key: "performance.io_uring.shared_ring",
-                value: "true".into(),
-                allowed: "false (io_uring is Linux only)".into(),
             });
         }
         if self.memory.huge_pages && !self.batching.recvmmsg {

@@ -84,7 +84,6 @@ enabled = true
 
 [performance.io_uring]
 enabled = true
-shared_ring = true
 
 [performance.memory]
 huge_pages = true
@@ -127,7 +126,6 @@ enabled = false
 
 [performance.io_uring]
 enabled = false
-shared_ring = false
 
 [performance.memory]
 huge_pages = false

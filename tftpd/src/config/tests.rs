@@ -327,3 +327,23 @@ fn an_unknown_profile_and_bad_realtime_values_name_the_key() {
         "{e}"
     );
 }
+
+#[test]
+fn a_removed_key_still_loads_and_is_named_as_doing_nothing() {
+    assert!(Config::default().performance.removed_keys().is_empty());
+    for value in ["true", "false"] {
+        let c = Config::from_toml_str(
+            &format!("[performance.io_uring]\nshared_ring = {value}\n"),
+            None,
+        )
+        .expect("a file written for an older release still loads");
+        let said = c.performance.removed_keys();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with(&format!(
+                "performance.io_uring.shared_ring = {value} does nothing"
+            )) && said[0].contains("delete the key"),
+            "{said:?}"
+        );
+    }
+}

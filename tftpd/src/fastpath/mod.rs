@@ -29,12 +29,6 @@ pub mod sendfile;
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
 #[expect(
     unsafe_code,
-    reason = "io_uring entries point at the slots' buffers until the kernel completes them"
-)]
-pub mod shared_ring;
-#[cfg(all(target_os = "linux", feature = "io-uring"))]
-#[expect(
-    unsafe_code,
     reason = "io_uring entries point at our buffers until the kernel completes them"
 )]
 pub mod uring;

@@ -61,10 +61,6 @@ enum Handle {
     /// ring of its own (`performance.io_uring`).
     #[cfg(all(target_os = "linux", feature = "io-uring"))]
     Ring(Box<Ring>),
-    /// Non-blocking, the transfer's own, sending and receiving through the ring its lane
-    /// thread shares with the lane's other transfers (`performance.io_uring.shared_ring`).
-    #[cfg(all(target_os = "linux", feature = "io-uring"))]
-    SharedRing(crate::fastpath::shared_ring::RingSocket),
 }
 
 /// Where a transfer runs, as the metrics name it.
@@ -76,8 +72,6 @@ pub enum Lane {
     IoUring,
     /// The shared async runtime.
     Async,
-    /// A ring lane: a thread whose transfers share one io_uring.
-    SharedRing,
 }
 
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
@@ -169,21 +163,6 @@ impl TransferSocket {
         })
     }
 
-    /// As [`bind`](Self::bind), but for a transfer on a ring lane: the socket joins `ring`,
-    /// through which its sends and receives go. Used only on that lane's thread.
-    #[cfg(all(target_os = "linux", feature = "io-uring"))]
-    pub fn bind_shared_ring(
-        local: SocketAddr,
-        ports: Option<(u16, u16)>,
-        ring: &Arc<crate::fastpath::shared_ring::SharedRing>,
-    ) -> io::Result<Self> {
-        let socket = bind_transfer(local, ports)?;
-        Ok(Self {
-            handle: Handle::SharedRing(ring.register(socket)),
-            inbox: None,
-        })
-    }
-
     /// A transfer answered from the listening socket `socket` (single-port mode): what `peer`
     /// sends arrives through `inbox`.
     pub fn shared(
@@ -204,8 +183,6 @@ impl TransferSocket {
             Handle::Blocking(_) => Lane::Thread,
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(_) => Lane::IoUring,
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::SharedRing(_) => Lane::SharedRing,
         }
     }
 
@@ -216,8 +193,6 @@ impl TransferSocket {
             Handle::Blocking(b) => b.socket.as_fd(),
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(r) => r.socket.as_fd(),
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::SharedRing(r) => r.as_fd(),
         }
     }
 
@@ -235,11 +210,6 @@ impl TransferSocket {
             Handle::Blocking(b) => b.socket.local_addr(),
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(r) => r.socket.local_addr(),
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::SharedRing(_) => socket2::SockRef::from(&self.fd())
-                .local_addr()?
-                .as_socket()
-                .ok_or_else(|| io::Error::other("a transfer socket that is not IP")),
         }
     }
 
@@ -257,8 +227,6 @@ impl TransferSocket {
         match &self.handle {
             Handle::Async(s) => s.recv_from(buf).await,
             Handle::Owned(s) => s.recv_from(buf).await,
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::SharedRing(r) => r.recv_from(buf).await,
             Handle::Blocking(b) => loop {
                 match b.socket.recv_from(buf) {
                     Err(e) if retry(&e) => {}
@@ -288,8 +256,6 @@ impl TransferSocket {
             Handle::Blocking(b) => return b.wait(buf, deadline, alarms.abort()),
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             Handle::Ring(r) => return r.wait(buf, deadline, alarms.abort()),
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::SharedRing(_) => {}
             Handle::Async(_) | Handle::Owned(_) => {}
         }
         tokio::select! {
@@ -314,14 +280,6 @@ impl TransferSocket {
             Handle::Ring(r) => {
                 r.flush()?;
                 r.socket.send_to(datagram, to).map(drop)
-            }
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::SharedRing(r) => {
-                // Through the ring too (a copy of 4 to 1432 bytes): a direct `sendto` costs
-                // the same CPU here but a system call per block (docs/adr/0028).
-                let len = datagram.len();
-                r.queue(datagram, &[(0, len, len)], to)?;
-                r.take_send_error().map_or(Ok(()), Err)
             }
         }
     }
@@ -351,15 +309,6 @@ impl TransferSocket {
                 r.flush()?;
                 blocking_call(&r.socket, f)
             }
-            // Made at once on the non-blocking socket (`sendfile`, zerocopy); a full send
-            // buffer is a lost datagram the retransmit timer covers.
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::SharedRing(r) => loop {
-                match f(r.as_fd()) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    r => return r,
-                }
-            },
         }
     }
 
@@ -379,13 +328,6 @@ impl TransferSocket {
         #[cfg(all(target_os = "linux", feature = "io-uring"))]
         if let Handle::Ring(r) = &self.handle {
             return r.send_batch(batch, to, gso);
-        }
-        #[cfg(all(target_os = "linux", feature = "io-uring"))]
-        if let Handle::SharedRing(r) = &self.handle {
-            let runs = ring_runs(batch, gso);
-            let pending = r.take_send_error();
-            let queued = r.queue(batch.bytes(), &runs, to);
-            return SendReport::of_ring(pending, queued, &runs, batch.len());
         }
         let mut report = SendReport::default();
         #[cfg(target_os = "linux")]

@@ -211,7 +211,7 @@ pub struct Metrics {
     zerocopy_completions: [AtomicU64; 2],
     datagrams_sent: AtomicU64,
     /// Transfers started: on a transfer thread, on one through io_uring, on the runtime.
-    transfers_started: [AtomicU64; 4],
+    transfers_started: [AtomicU64; 3],
     /// Listener receive calls: recvmmsg, one datagram.
     receive_calls: [AtomicU64; 2],
     listener_datagrams: AtomicU64,
@@ -307,7 +307,6 @@ impl Metrics {
             Lane::Thread => 0,
             Lane::IoUring => 1,
             Lane::Async => 2,
-            Lane::SharedRing => 3,
         };
         self.transfers_started[i].fetch_add(1, Relaxed);
     }
@@ -489,12 +488,9 @@ impl Metrics {
             &mut out,
             TRANSFERS_STARTED_TOTAL,
             "counter",
-            "Transfers started, by lane: thread (a thread of its own, blocking socket calls; performance.cpu.transfer_threads), io_uring (a thread of its own, through io_uring; performance.io_uring), async (the shared runtime) or shared_ring (a ring lane thread whose transfers share one io_uring; performance.io_uring.shared_ring).",
+            "Transfers started, by lane: thread (a thread of its own, blocking socket calls; performance.cpu.transfer_threads), io_uring (a thread of its own, through io_uring; performance.io_uring) or async (the shared runtime).",
         );
-        for (i, lane) in ["thread", "io_uring", "async", "shared_ring"]
-            .iter()
-            .enumerate()
-        {
+        for (i, lane) in ["thread", "io_uring", "async"].iter().enumerate() {
             let _ = writeln!(
                 out,
                 "{TRANSFERS_STARTED_TOTAL}{{lane=\"{lane}\"}} {}",

@@ -12,7 +12,6 @@ pub mod listener;
 pub mod multicast;
 pub mod reload;
 pub mod request;
-pub mod ring_lane;
 pub mod runtime;
 mod send_paths;
 pub mod session;
@@ -39,8 +38,6 @@ use self::runtime::Runtime;
 
 /// How long transfers get, after the grace period, to send their final ERROR and stop.
 const ABORT_GRACE: Duration = Duration::from_secs(2);
-/// How long the exit waits for the ring lanes to send what their transfers queued.
-const LANE_STOP: Duration = Duration::from_secs(1);
 
 /// What every listener and transfer task shares.
 #[derive(Debug)]
@@ -72,8 +69,6 @@ pub struct Shared {
     pub transfer_threads: threads::TransferThreads,
     /// The async runtime transfers run on (listener threads start theirs there).
     pub transfers: tokio::runtime::Handle,
-    /// Ring lanes (`performance.io_uring.shared_ring`), started on first use.
-    pub ring_lanes: ring_lane::RingLanes,
 }
 
 /// The listener's end of a single-port transfer's inbox.
@@ -106,7 +101,6 @@ pub async fn run(
         file_cache,
         transfer_threads: threads::TransferThreads::default(),
         transfers: tokio::runtime::Handle::current(),
-        ring_lanes: ring_lane::RingLanes::default(),
     });
     let mut listener_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let (threads, affinity, numa) = {
@@ -192,12 +186,6 @@ pub async fn run(
             warn!("transfers did not stop in time; exiting anyway");
         }
     }
-    // The ring lanes' last turn: the transfers ended, but what they queued there (the
-    // drain's ERRORs) leaves with the lane's next submission, which the exit would cut off.
-    shared
-        .ring_lanes
-        .finish(tokio::time::Instant::now() + LANE_STOP)
-        .await;
     // Single-port listeners routed for the transfers until now.
     for t in listener_tasks {
         t.abort();

@@ -1,6 +1,6 @@
 //! Starting an admitted request: its transfer socket (a new TID) bound on the address the
 //! client asked, and its task placed where it runs best (a thread of its own while few
-//! transfers run, a ring lane, or the shared runtime), or, in single-port mode, its inbox
+//! transfers run, or the shared runtime), or, in single-port mode, its inbox
 //! on the listening socket.
 
 use std::net::SocketAddr;
@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 
 use crate::io::listen::ListenSocket;
 use crate::io::transfer_socket::TransferSocket;
-use crate::metrics::{Kind, RequestOutcome};
+use crate::metrics::RequestOutcome;
 use crate::proto::{ErrorCode, WireError};
 
 use super::Shared;
@@ -95,36 +95,13 @@ pub(super) async fn start(
             None
         }
     };
-    // A download that is not on a thread of its own runs on a ring lane when
-    // `performance.io_uring.shared_ring` asks for one (and one could start), else on the
-    // shared runtime. Uploads stay there: their commit (fsync, rename) blocks, and on a lane
-    // it would stall every transfer of the lane.
-    #[cfg(all(target_os = "linux", feature = "io-uring"))]
-    let lane = if place.is_none()
-        && kind == Kind::Read
-        && !asks_multicast(&req, &rt)
-        && uses_shared_ring(&rt.config)
-    {
-        shared.ring_lanes.pick()
-    } else {
-        None
-    };
     // Transfers run on the shared runtime even when this listener has a thread of its own:
     // their sockets are registered, and their tasks spawned, there.
     let bound = {
         let _transfers = shared.transfers.enter();
         match &place {
             Some(_) => TransferSocket::bind_blocking(local, ports, ring_settings(&rt.config)),
-            None => {
-                #[cfg(all(target_os = "linux", feature = "io-uring"))]
-                if let Some((l, _)) = &lane {
-                    TransferSocket::bind_shared_ring(local, ports, &l.ring)
-                } else {
-                    TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config))
-                }
-                #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
-                TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config))
-            }
+            None => TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config)),
         }
     };
     let transfer_socket = match bound {
@@ -147,18 +124,6 @@ pub(super) async fn start(
     let _transfers = shared.transfers.enter();
     metrics.transfer_started_on(transfer_socket.lane());
     let serve = session::serve(req, peer, transfer_socket, rt, shared.clone(), ticket);
-    #[cfg(all(target_os = "linux", feature = "io-uring"))]
-    if let Some((l, held)) = lane {
-        // The lane's thread drives the transfer; its place is freed when the transfer ends.
-        shared.tracker.spawn_on(
-            async move {
-                let _held = held;
-                serve.await;
-            },
-            &l.handle,
-        );
-        return;
-    }
     match place {
         Some(place) => {
             // The transfer's futures never wait on the runtime (its socket blocks), except
@@ -173,13 +138,6 @@ pub(super) async fn start(
             shared.tracker.spawn(serve);
         }
     }
-}
-
-/// Whether new async transfers go to ring lanes (`performance.io_uring.shared_ring`, where
-/// the kernel has io_uring; a start-up line says when it has not).
-#[cfg(all(target_os = "linux", feature = "io-uring"))]
-fn uses_shared_ring(config: &crate::config::Config) -> bool {
-    config.performance.io_uring.shared_ring && crate::fastpath::support().io_uring
 }
 
 /// Whether an async transfer's socket receives with `recvmmsg`, registered for reading only

@@ -156,14 +156,9 @@ pub(crate) fn run(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     }
     write_root(&root, &plan)?;
     std::fs::write(server::portable_config(&root), server::PORTABLE_CONFIG)?;
-    std::fs::write(
-        server::shared_ring_config(&root),
-        server::SHARED_RING_CONFIG,
-    )?;
     let result = run_plan(&plan, &ctx, &servers, chosen);
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_file(server::portable_config(&root));
-    let _ = std::fs::remove_file(server::shared_ring_config(&root));
     let results = result?;
     let markdown = render(&plan, &ctx, &results, &servers, chosen);
     println!("\n{markdown}");

@@ -27,9 +27,6 @@ pub(super) enum Server {
     TftpHpa,
     Atftpd,
     Dnsmasq,
-    /// This daemon with `performance.io_uring.shared_ring` on: downloads on ring lanes
-    /// (docs/adr/0028), measured in the concurrent rows beside the default.
-    TftpdSharedRing,
     /// `tftp-load raw-server --engine epoll`: a TFTP-shaped responder with no server logic,
     /// the concurrent rows' ceiling (never a peer).
     RawEpoll,
@@ -46,10 +43,9 @@ impl Server {
         Self::Dnsmasq,
     ];
 
-    /// Run by default in the concurrent scenarios only: the ring-lane build of this daemon and
-    /// the raw references (the single-client rows have `tftp-load ceiling`).
-    pub(super) const REFERENCES: [Self; 3] =
-        [Self::TftpdSharedRing, Self::RawEpoll, Self::RawUring];
+    /// Run by default in the concurrent scenarios only: the raw references (the
+    /// single-client rows have `tftp-load ceiling`).
+    pub(super) const REFERENCES: [Self; 2] = [Self::RawEpoll, Self::RawUring];
 
     /// The server called `name`, as `--servers` takes it.
     pub(super) fn named(name: &str) -> Option<Self> {
@@ -84,7 +80,6 @@ impl Server {
             Self::TftpHpa => "tftp-hpa",
             Self::Atftpd => "atftpd",
             Self::Dnsmasq => "dnsmasq",
-            Self::TftpdSharedRing => "tftpd-shared-ring",
             Self::RawEpoll => "raw-epoll",
             Self::RawUring => "raw-uring",
         }
@@ -105,11 +100,7 @@ impl Server {
             binary: "usr/sbin/dnsmasq",
         };
         match self {
-            Self::Tftpd
-            | Self::TftpdPortable
-            | Self::TftpdSharedRing
-            | Self::RawEpoll
-            | Self::RawUring => None,
+            Self::Tftpd | Self::TftpdPortable | Self::RawEpoll | Self::RawUring => None,
             Self::TftpHpa => Some(&HPA),
             Self::Atftpd => Some(&ATFTPD),
             Self::Dnsmasq => Some(&DNSMASQ),
@@ -142,14 +133,9 @@ impl Server {
                 a.push(root);
                 a
             }
-            Self::TftpdPortable | Self::TftpdSharedRing => {
-                let config = if self == Self::TftpdPortable {
-                    portable_config(Path::new(&root))
-                } else {
-                    shared_ring_config(Path::new(&root))
-                };
+            Self::TftpdPortable => {
                 let mut a = strs(&["--config"]);
-                a.push(config.into_os_string());
+                a.push(portable_config(Path::new(&root)).into_os_string());
                 a.extend(strs(&["--listen", LISTEN, "--user", "nobody", "--root"]));
                 a.push(root);
                 a
@@ -254,17 +240,6 @@ enabled = false
 transfer_threads = 0
 intake_threads = false
 ";
-
-/// The config of [`Server::TftpdSharedRing`]: the defaults, with ring lanes on.
-pub(super) const SHARED_RING_CONFIG: &str = "\
-[performance.io_uring]
-shared_ring = true
-";
-
-/// Where the ring-lane config is written for the served root `root`.
-pub(super) fn shared_ring_config(root: &Path) -> PathBuf {
-    root.with_extension("shared-ring.toml")
-}
 
 /// Where the portable config is written for the served root `root`.
 pub(super) fn portable_config(root: &Path) -> PathBuf {
