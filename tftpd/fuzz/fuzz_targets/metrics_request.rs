@@ -10,13 +10,20 @@ use tftpd::metrics::request::{HttpError, MAX_HEAD, parse_request};
 fuzz_target!(|data: &[u8]| {
     match parse_request(data) {
         Err(HttpError::Incomplete) => {
-            assert!(data.len() < MAX_HEAD, "incomplete only below the head limit");
+            assert!(
+                data.len() < MAX_HEAD,
+                "incomplete only below the head limit"
+            );
         }
         Err(e) => assert!(e.status().is_some(), "{e:?} is answered"),
         Ok(request) => {
             let mut more = data.to_vec();
             more.extend_from_slice(b"POST /x HTTP/1.1\r\n\r\n");
-            assert_eq!(parse_request(&more), Ok(request), "only the first head counts");
+            assert_eq!(
+                parse_request(&more),
+                Ok(request),
+                "only the first head counts"
+            );
         }
     }
 });

@@ -285,8 +285,13 @@ impl ReadTransfer {
         self.pending.extend((self.base..end).map(Pending::Block));
     }
 
-    /// Ends the transfer with an ERROR to the client, e.g. when reading the file failed.
+    /// Ends the transfer with an ERROR to the client, e.g. when reading the file failed. An
+    /// ended transfer is left alone: its outcome stands, and a peer it left without a word
+    /// (unanswered, evicted: the request may have been forged) gets no ERROR now either.
     pub fn abort(&mut self, error: WireError) {
+        if self.phase == Phase::Done {
+            return;
+        }
         self.fail(error.clone(), Outcome::Aborted(error));
     }
 

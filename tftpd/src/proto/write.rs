@@ -217,7 +217,13 @@ impl WriteTransfer {
     }
 
     /// Ends the transfer with an ERROR to the client (a failed write or commit, a limit).
+    /// Still possible while dallying (the commit may fail after the final block); an ended
+    /// upload is left alone: its outcome stands, and a peer it left without a word
+    /// (unanswered, evicted: the request may have been forged) gets no ERROR now either.
     pub fn abort(&mut self, error: WireError) {
+        if self.phase == Phase::Done {
+            return;
+        }
         self.fail(error.clone(), Outcome::Aborted(error));
     }
 

@@ -257,6 +257,27 @@ fn eviction_ends_a_half_open_download_silently_and_spares_a_confirmed_one() {
 }
 
 #[test]
+fn aborting_an_ended_download_sends_nothing_and_keeps_its_outcome() {
+    // The shell's drain aborts every transfer it holds; one evicted meanwhile (found by the
+    // read_machine fuzz target) must not then send its maybe-forged source an ERROR.
+    let now = Instant::now();
+    let mut t = ReadTransfer::new(config(512, 1, true), now);
+    drain(&mut t);
+    assert!(t.evict(), "half-open: evicted");
+    t.abort(WireError::new(ErrorCode::NotDefined, "shutting down"));
+    assert!(drain(&mut t).is_empty(), "no ERROR after an eviction");
+    assert_eq!(t.outcome(), Some(&Outcome::Evicted), "the outcome stands");
+    let mut c = ReadTransfer::new(config(512, 1, false), now);
+    c.handle_block(now, block(b"short"));
+    drain(&mut c);
+    c.handle_datagram(now, &ack(1));
+    assert_eq!(c.outcome(), Some(&Outcome::Completed));
+    c.abort(WireError::new(ErrorCode::NotDefined, "shutting down"));
+    assert!(drain(&mut c).is_empty(), "no ERROR after the final ACK");
+    assert_eq!(c.outcome(), Some(&Outcome::Completed), "still completed");
+}
+
+#[test]
 fn the_whole_transfer_limit_ends_a_transfer_kept_barely_alive() {
     let t0 = Instant::now();
     let mut cfg = config(512, 1, false);

@@ -247,6 +247,33 @@ fn data_1_confirms_an_upload_and_eviction_spares_it_then() {
 }
 
 #[test]
+fn aborting_an_ended_upload_sends_nothing_but_a_dallying_one_still_can() {
+    // Found by the write_machine fuzz target: an ERROR went out after the peer's own ERROR
+    // had ended the upload.
+    let now = Instant::now();
+    let mut t = WriteTransfer::new(config(4, 1, false), now);
+    drain(&mut t);
+    t.handle_datagram(now, b"\x00\x05\x00\x03full\x00");
+    assert!(matches!(t.outcome(), Some(Outcome::PeerError { .. })));
+    t.abort(WireError::new(ErrorCode::NotDefined, "shutting down"));
+    assert!(drain(&mut t).is_empty(), "no ERROR after the peer's");
+    assert!(
+        matches!(t.outcome(), Some(Outcome::PeerError { .. })),
+        "the outcome stands"
+    );
+    let mut d = WriteTransfer::new(config(4, 1, false), now);
+    drain(&mut d);
+    assert_eq!(d.handle_datagram(now, &data(1, b"ab")), Some(&b"ab"[..]));
+    assert!(d.poll_upload_complete());
+    d.abort(WireError::new(ErrorCode::DiskFull, "commit failed"));
+    assert_eq!(
+        drain(&mut d)[0][..4],
+        [0, 5, 0, 3],
+        "a failed commit is still an ERROR 3"
+    );
+}
+
+#[test]
 fn the_whole_transfer_limit_ends_an_upload_with_an_error() {
     let t0 = Instant::now();
     let mut cfg = config(4, 1, false);
