@@ -141,7 +141,10 @@ impl Remapper {
                 next
             };
             changed = true;
-            if rule.last {
+            // A name past the longest path is refused by the name checks whatever follows,
+            // so no later rule may grow it further: a rule such as `.` → `${client}${client}`
+            // applied to every character would otherwise turn each request into megabytes.
+            if rule.last || current.len() > crate::fs::resolve::MAX_PATH_LEN {
                 break;
             }
         }

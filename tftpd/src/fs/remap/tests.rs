@@ -122,3 +122,20 @@ fn a_rewrite_cannot_escape_the_root() {
         "{name} must be refused by the name checks"
     );
 }
+
+#[test]
+fn a_name_grown_past_the_longest_path_is_not_grown_further() {
+    let grow = RemapRule {
+        all: true,
+        ..rule(".", "${client}${client}")
+    };
+    let m = Remapper::new(&[grow.clone(), grow.clone(), grow]).expect("compiles");
+    let name = "a".repeat(100);
+    let Mapped::Rewritten(to) = m.map(&name, RemapOp::Read, V4) else {
+        panic!("rewritten");
+    };
+    // One rule: 100 × 2 × "10.1.2.3" = 1600 bytes, past the 1024-byte limit; the other two
+    // rules (which would make it 20 MB) do not run, and the name checks refuse it.
+    assert_eq!(to.len(), 1600);
+    assert!(crate::fs::RequestPath::parse(to.as_bytes()).is_err());
+}
