@@ -127,7 +127,9 @@ pub enum UploadError {
         limit: u64,
     },
     /// The running uploads together would hold more than `uploads.max_in_flight`.
-    #[error("{path}: the uploads running would hold more than uploads.max_in_flight ({limit} bytes)")]
+    #[error(
+        "{path}: the uploads running would hold more than uploads.max_in_flight ({limit} bytes)"
+    )]
     InFlightFull {
         /// The request path.
         path: String,
@@ -135,7 +137,9 @@ pub enum UploadError {
         limit: u64,
     },
     /// The filesystem would have less than `uploads.min_free_bytes` available.
-    #[error("{path}: the filesystem would have less than uploads.min_free_bytes ({reserve} bytes) free")]
+    #[error(
+        "{path}: the filesystem would have less than uploads.min_free_bytes ({reserve} bytes) free"
+    )]
     LowSpace {
         /// The request path.
         path: String,

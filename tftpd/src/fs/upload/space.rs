@@ -57,6 +57,9 @@ pub(super) fn available(dir: impl AsFd) -> nix::Result<u64> {
             reason = "the field widths differ between Linux and the BSDs"
         )
     )]
-    let (blocks, size) = (u64::from(st.blocks_available()), u64::from(st.fragment_size()));
+    let (blocks, size) = (
+        u64::from(st.blocks_available()),
+        u64::from(st.fragment_size()),
+    );
     Ok(blocks.saturating_mul(size))
 }

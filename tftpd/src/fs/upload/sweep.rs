@@ -121,7 +121,11 @@ impl Walk {
         let mut temps = temps;
         // The filesystem did not say what these are (d_type unknown): ask without following.
         for name in unknown {
-            match fstatat(handle.as_fd(), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            match fstatat(
+                handle.as_fd(),
+                name.as_c_str(),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            ) {
                 Ok(st) if kind(&st) == SFlag::S_IFDIR => subdirs.push(name),
                 Ok(st) if kind(&st) == SFlag::S_IFREG && is_temp_name(name.to_bytes()) => {
                     temps.push(name);

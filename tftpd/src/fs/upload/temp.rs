@@ -110,7 +110,12 @@ impl Temp {
     /// name, then `renameat` over the target (there is no link-and-replace call), removing
     /// that name again if the rename fails.
     #[cfg(target_os = "linux")]
-    fn link_anonymous(&mut self, dir: &OwnedFd, target: &str, mode: WriteMode) -> Result<(), Errno> {
+    fn link_anonymous(
+        &mut self,
+        dir: &OwnedFd,
+        target: &str,
+        mode: WriteMode,
+    ) -> Result<(), Errno> {
         if mode != WriteMode::Overwrite {
             return link_fd(&self.file, dir, target);
         }

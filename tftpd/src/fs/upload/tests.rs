@@ -222,7 +222,10 @@ fn o_tmpfile_upload_has_no_directory_entry_while_in_flight() {
 fn temp_names_are_recognised_exactly() {
     for _ in 0..32 {
         let name = temp::temp_name("boot.img");
-        assert!(temp::is_temp_name(name.as_bytes()), "{name}: made, so matched");
+        assert!(
+            temp::is_temp_name(name.as_bytes()),
+            "{name}: made, so matched"
+        );
     }
     let long = "x".repeat(300);
     assert!(
@@ -412,8 +415,8 @@ fn uploads_through_a_symlinked_directory_inside_the_root_work_on_linux() {
 
 #[test]
 fn invalid_glob_is_an_error_naming_it() {
-    let err = UploadPolicy::new(WriteMode::Create, &["a[".to_string()], 1, 0o644)
-        .expect_err("bad glob");
+    let err =
+        UploadPolicy::new(WriteMode::Create, &["a[".to_string()], 1, 0o644).expect_err("bad glob");
     assert!(err.to_string().contains("a["), "{err}");
 }
 
@@ -478,7 +481,10 @@ fn sweep_removes_debris_and_leaves_everything_else_alone() {
     for k in kept_files {
         assert!(r.join(k).exists(), "{k} left alone");
     }
-    assert!(r.join(".dir.tftpd-0123abcd").is_dir(), "the directory left alone");
+    assert!(
+        r.join(".dir.tftpd-0123abcd").is_dir(),
+        "the directory left alone"
+    );
     assert!(
         r.join(".link.tftpd-0123abcd").symlink_metadata().is_ok(),
         "the symlink left alone"
@@ -488,11 +494,15 @@ fn sweep_removes_debris_and_leaves_everything_else_alone() {
         "nothing outside the root removed"
     );
     assert_eq!(
-        entries(&r).iter().filter(|e| e.starts_with(".live.bin.tftpd-")).count(),
+        entries(&r)
+            .iter()
+            .filter(|e| e.starts_with(".live.bin.tftpd-"))
+            .count(),
         1,
         "the live upload's temporary file is still there"
     );
-    live.commit().expect("the live upload still commits after the sweep");
+    live.commit()
+        .expect("the live upload still commits after the sweep");
     assert_eq!(
         std::fs::read(r.join("live.bin")).expect("read"),
         b"running",
@@ -507,7 +517,10 @@ fn sweep_walks_a_root_given_twice_once() {
     let again = Root::open(&t.path().join("root")).expect("open again");
     let report = sweep([&root, &again]);
     assert_eq!(report.removed.len(), 1, "removed once: {report:?}");
-    assert_eq!(report.skipped, 0, "the second walk found nothing to fail on");
+    assert_eq!(
+        report.skipped, 0,
+        "the second walk found nothing to fail on"
+    );
 }
 
 #[test]
@@ -523,13 +536,19 @@ fn in_flight_cap_refuses_with_error_3_and_is_released_on_drop_and_commit() {
     a.write(b"123456").expect("within the cap");
     assert_eq!(count.bytes(), 6, "a's bytes are in flight");
     let mut b = root.create_upload(&path("b.bin"), &policy).expect("b");
-    let err = b.check_room(Some(5)).expect_err("a tsize past what is left");
-    assert!(matches!(err, UploadError::InFlightFull { limit: 10, .. }), "{err}");
+    let err = b
+        .check_room(Some(5))
+        .expect_err("a tsize past what is left");
+    assert!(
+        matches!(err, UploadError::InFlightFull { limit: 10, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("uploads.max_in_flight"), "{err}");
     let wire = err.wire_error();
     assert_eq!(wire.code, ErrorCode::DiskFull, "ERROR 3");
     assert_eq!(wire.message, "upload space in flight exhausted");
-    b.check_room(None).expect("without a tsize, room for some bytes is enough");
+    b.check_room(None)
+        .expect("without a tsize, room for some bytes is enough");
     let err = b.write(b"12345").expect_err("a block past the cap");
     assert!(matches!(err, UploadError::InFlightFull { .. }), "{err}");
     assert_eq!(count.bytes(), 6, "the refused block holds nothing");
@@ -539,7 +558,8 @@ fn in_flight_cap_refuses_with_error_3_and_is_released_on_drop_and_commit() {
     b.commit().expect("commit");
     assert_eq!(count.bytes(), 0, "a committed upload gives its bytes back");
     let mut c = root.create_upload(&path("c.bin"), &policy).expect("c");
-    c.write(b"0123456789").expect("the cap is free after the commit");
+    c.write(b"0123456789")
+        .expect("the cap is free after the commit");
     drop(c);
     assert_eq!(
         entries(&t.path().join("root")),
@@ -592,7 +612,11 @@ fn free_space_is_looked_at_once_per_step_and_counts_what_is_announced() {
         Ok(free.get())
     };
     let mut r = Reserve::new(space::CHECK_EVERY);
-    assert_eq!(r.allows(0, 9 * space::CHECK_EVERY, available), Ok(true), "fits");
+    assert_eq!(
+        r.allows(0, 9 * space::CHECK_EVERY, available),
+        Ok(true),
+        "fits"
+    );
     assert_eq!(
         Reserve::new(space::CHECK_EVERY).allows(0, 9 * space::CHECK_EVERY + 1, available),
         Ok(false),
@@ -604,7 +628,11 @@ fn free_space_is_looked_at_once_per_step_and_counts_what_is_announced() {
         total += 512;
         assert_eq!(r.allows(total, 0, available), Ok(true), "room at {total}");
     }
-    assert_eq!(asked.get(), 2 + 3, "one look per CHECK_EVERY bytes, not per block");
+    assert_eq!(
+        asked.get(),
+        2 + 3,
+        "one look per CHECK_EVERY bytes, not per block"
+    );
     free.set(space::CHECK_EVERY - 1);
     let mut refused = false;
     for _ in 0..(space::CHECK_EVERY / 512) {
@@ -614,7 +642,10 @@ fn free_space_is_looked_at_once_per_step_and_counts_what_is_announced() {
             break;
         }
     }
-    assert!(refused, "the reserve trips within one step of the space going");
+    assert!(
+        refused,
+        "the reserve trips within one step of the space going"
+    );
     let mut off = Reserve::new(0);
     assert_eq!(off.allows(0, u64::MAX, available), Ok(true), "0 disables");
 }
