@@ -280,6 +280,12 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     }
     server::file_io::log_start(&config);
     let runtime = Runtime::new(config).context("opening the served root")?;
+    // Before serving and after the privilege drop: the sweep removes only what the service
+    // user could have written. Not with uploads off: a daemon told not to write leaves its
+    // roots as they are (the first start with uploads on sweeps what an earlier run left).
+    if runtime.config.write != tftpd::fs::WriteMode::Off {
+        tftpd::fs::upload::sweep(runtime.roots());
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

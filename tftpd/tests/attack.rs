@@ -216,7 +216,6 @@ fn every_json_log_line_stays_one_object_under_hostile_client_text() {
 }
 
 #[test]
-#[ignore = "needs issue #18 defence: O_TMPFILE uploads"]
 fn kill_9_during_uploads_leaves_no_debris_in_the_root() {
     let (t, _serial) = target();
     let o = attack::upload_debris::run(&t, attack::upload_debris::Plan::FULL)

@@ -413,6 +413,67 @@ fn upload_growing_past_the_limit_is_stopped_and_leaves_nothing() {
 }
 
 #[test]
+fn uploads_past_max_in_flight_get_error_3_and_the_space_comes_back() {
+    let d = start(Some("[uploads]\nmax_in_flight = 1000\n"), "create");
+    let a = Raw::new(d.addr());
+    a.send(&request(2, b"a.bin", "octet", &[]));
+    let (r, tid) = a.expect(REPLY, "ACK 0");
+    assert_eq!(r, Reply::Ack(0), "no tsize, and room left: accepted");
+    a.send_to(&data(1, &[1; 512]), tid);
+    assert_eq!(
+        a.expect(REPLY, "ACK 1").0,
+        Reply::Ack(1),
+        "512 of 1000 in flight"
+    );
+    let b = Raw::new(d.addr());
+    b.send(&request(2, b"b.bin", "octet", &[("tsize", "600")]));
+    let (code, message) = expect_error(&b, "ERROR 3 for a tsize past what is left");
+    assert_eq!(
+        (code, message.as_str()),
+        (3, "upload space in flight exhausted"),
+        "refused before any byte"
+    );
+    a.send_to(&data(2, &[2; 512]), tid);
+    let (code, message) = expect_error(&a, "ERROR 3 past the cap");
+    assert_eq!(
+        (code, message.as_str()),
+        (3, "upload space in flight exhausted"),
+        "the running upload is stopped"
+    );
+    d.wait_for_log("transfer finished", Duration::from_secs(5));
+    let c = Raw::new(d.addr());
+    c.send(&request(2, b"c.bin", "octet", &[("tsize", "600")]));
+    let (r, _) = c.expect(REPLY, "OACK");
+    assert_eq!(
+        r,
+        Reply::Oack(vec![("tsize".into(), "600".into())]),
+        "the stopped upload gave its bytes back"
+    );
+    assert!(
+        d.list("").is_empty(),
+        "no partial file and no temporary file: {:?}",
+        d.list("")
+    );
+}
+
+#[test]
+fn upload_short_of_the_free_space_reserve_gets_error_3() {
+    let d = start(
+        Some("[uploads]\nmin_free_bytes = 9223372036854775807\n"),
+        "create",
+    );
+    let c = Raw::new(d.addr());
+    c.send(&request(2, b"a.bin", "octet", &[]));
+    let (code, message) = expect_error(&c, "ERROR 3 for the reserve");
+    assert_eq!(
+        (code, message.as_str()),
+        (3, "disk free-space reserve reached"),
+        "no filesystem here has 8 EiB free"
+    );
+    assert!(d.list("").is_empty(), "nothing made: {:?}", d.list(""));
+}
+
+#[test]
 fn malformed_and_junk_datagrams_never_kill_the_server() {
     let d = start(None, "off");
     d.put_file("f.bin", b"still here");

@@ -171,6 +171,14 @@ pub struct UploadsConfig {
     /// Permission bits of uploaded files.
     #[serde(default = "default_file_mode")]
     pub file_mode: u32,
+    /// The most bytes all running uploads may have written and not yet committed, together;
+    /// past it a WRQ is refused (by its `tsize`) or a running upload stopped, with ERROR 3.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u64,
+    /// Bytes uploads must leave available on the filesystem they write to (checked when a
+    /// WRQ is accepted and every MiB written); 0: no reserve.
+    #[serde(default = "default_min_free_bytes")]
+    pub min_free_bytes: u64,
 }
 
 /// `[log]`.
@@ -281,6 +289,16 @@ fn default_max_upload() -> u64 {
 fn default_file_mode() -> u32 {
     0o644
 }
+/// 4 GiB: four uploads of the default `max_size` at once; fewer bytes than that in flight
+/// never fill a disk that is worth serving from.
+fn default_max_in_flight() -> u64 {
+    4 << 30
+}
+/// 256 MiB: room for the logs and the other services of an edge box when uploads would
+/// otherwise fill its disk.
+fn default_min_free_bytes() -> u64 {
+    256 << 20
+}
 fn default_level() -> String {
     "info".to_string()
 }
@@ -294,6 +312,8 @@ impl Default for UploadsConfig {
             allow: default_allow(),
             max_size: default_max_upload(),
             file_mode: default_file_mode(),
+            max_in_flight: default_max_in_flight(),
+            min_free_bytes: default_min_free_bytes(),
         }
     }
 }
@@ -452,6 +472,13 @@ impl Config {
         let u = &self.uploads;
         if u.max_size == 0 {
             return Err(invalid("uploads.max_size", "0".into(), "1 or more bytes"));
+        }
+        if u.max_in_flight == 0 {
+            return Err(invalid(
+                "uploads.max_in_flight",
+                "0".into(),
+                "1 or more bytes",
+            ));
         }
         if u.file_mode > 0o777 {
             return Err(invalid(

@@ -111,6 +111,11 @@ fn bad_values_name_the_key_and_the_allowed_values() {
             &["uploads.file_mode", "0o777"],
         ),
         ("[uploads]\nmax_size = 0", &["uploads.max_size"]),
+        (
+            "[uploads]\nmax_in_flight = 0",
+            &["uploads.max_in_flight", "1 or more bytes"],
+        ),
+        ("[uploads]\nmin_free_bytes = -1", &["min_free_bytes"]),
         ("[log]\nformat = \"xml\"", &["format", "text", "json"]),
         ("[log]\nlevel = \"[[[\"", &["log.level"]),
         (

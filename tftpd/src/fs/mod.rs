@@ -1,5 +1,5 @@
 //! The filesystem side: the root jail every path is resolved beneath ([`resolve`]) and
-//! atomic uploads ([`upload`]). Nothing here knows about TFTP packets; the server maps these
+//! atomic uploads that leave no debris ([`upload`]). Nothing here knows about TFTP packets; the server maps these
 //! errors to wire errors with their `wire_error` methods.
 
 pub mod remap;
@@ -17,4 +17,4 @@ pub(crate) fn testdir_for_config() -> testdir::TestDir {
 }
 
 pub use resolve::{FoundFile, ReadFile, RequestPath, ResolveError, Resolver, Root};
-pub use upload::{Upload, UploadError, UploadPolicy, WriteMode};
+pub use upload::{InFlight, PROCESS_IN_FLIGHT, Upload, UploadError, UploadPolicy, WriteMode};

@@ -57,6 +57,9 @@ pub const FILE_CACHE_LOOKUPS_TOTAL: &str = "tftpd_file_cache_lookups_total";
 pub const ZEROCOPY_COMPLETIONS_TOTAL: &str = "tftpd_zerocopy_completions_total";
 /// Bytes of file contents the hot-file cache holds (gauge).
 pub const FILE_CACHE_BYTES: &str = "tftpd_file_cache_bytes";
+/// Bytes running uploads have written and not yet committed or discarded, the count
+/// `uploads.max_in_flight` caps (gauge).
+pub const UPLOAD_BYTES_IN_FLIGHT: &str = "tftpd_upload_bytes_in_flight";
 /// Log lines dropped because stderr was not read as fast as they were written (counter).
 pub const LOG_LINES_DROPPED_TOTAL: &str = "tftpd_log_lines_dropped_total";
 
@@ -421,6 +424,17 @@ impl Metrics {
             "Transfers running now.",
         );
         let _ = writeln!(out, "{ACTIVE_TRANSFERS} {}", self.active());
+        head(
+            &mut out,
+            UPLOAD_BYTES_IN_FLIGHT,
+            "gauge",
+            "Bytes running uploads have written and not yet committed (uploads.max_in_flight).",
+        );
+        let _ = writeln!(
+            out,
+            "{UPLOAD_BYTES_IN_FLIGHT} {}",
+            crate::fs::PROCESS_IN_FLIGHT.bytes()
+        );
         self.admission.render(&mut out);
         head(
             &mut out,
@@ -662,6 +676,7 @@ mod tests {
             "tftpd_errors_sent_total{code=\"1\"} 1",
             "tftpd_errors_sent_total{code=\"other\"} 1",
             "tftpd_active_transfers 1",
+            "# TYPE tftpd_upload_bytes_in_flight gauge",
             "tftpd_transfer_duration_seconds_bucket{kind=\"read\",le=\"0.01\"} 0",
             "tftpd_transfer_duration_seconds_bucket{kind=\"read\",le=\"0.05\"} 1",
             "tftpd_transfer_duration_seconds_count{kind=\"read\"} 1",

@@ -261,6 +261,9 @@ pub fn prepare(
             let negotiated =
                 negotiate(&options, Direction::Write, limits).map_err(refuse_options)?;
             let mut upload = root.create_upload(&path, &rt.upload_policy)?;
+            // Before the OACK or first ACK: a WRQ that cannot fit hears so now, not after
+            // sending its data.
+            upload.check_room(negotiated.tsize)?;
             if let Some(max) = rt.config.protocol.rollover.max_bytes(negotiated.blksize) {
                 upload.cap_size(max);
             }

@@ -63,13 +63,15 @@ impl Runtime {
     /// Derives the policies, then opens the root: a mistake in the file is reported before
     /// anything about this machine's directories.
     pub fn new(config: Config) -> Result<Self, RuntimeError> {
-        let upload_policy = UploadPolicy::new(
+        let mut upload_policy = UploadPolicy::new(
             config.write,
             &config.uploads.allow,
             config.uploads.max_size,
             config.uploads.file_mode,
         )
         .map_err(RuntimeError::Uploads)?;
+        upload_policy.max_in_flight = config.uploads.max_in_flight;
+        upload_policy.min_free_bytes = config.uploads.min_free_bytes;
         let option_limits = OptionLimits {
             max_blksize: config.protocol.max_blksize.get(),
             max_windowsize: config.protocol.window_cap(config.single_port),
@@ -106,6 +108,12 @@ impl Runtime {
         })
     }
 
+    /// Every root uploads may reach: `root` and each `[[client_roots]]` root (a client's
+    /// `unique_root` directory lies inside one of them).
+    pub fn roots(&self) -> impl Iterator<Item = &Root> {
+        std::iter::once(&self.root).chain(self.client_roots.iter().map(|(_, r)| r))
+    }
+
     /// The root a client is served from: its `[[client_roots]]` entry, else `root`.
     pub fn root_for(&self, client: IpAddr) -> &Root {
         self.client_roots
@@ -131,5 +139,39 @@ fn admission_limits(config: &Config) -> AdmissionLimits {
             prefix_v4: l.half_open_prefix_v4,
             prefix_v6: l.half_open_prefix_v6,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_caps_reach_the_policy_and_every_root_is_listed() {
+        let t = crate::fs::testdir_for_config();
+        std::fs::create_dir_all(t.path().join("main")).expect("root");
+        std::fs::create_dir_all(t.path().join("lab")).expect("client root");
+        let toml = format!(
+            "root = {:?}\nwrite = \"create\"\n[uploads]\nmax_in_flight = 12345\nmin_free_bytes = 678\n\
+             [[client_roots]]\nclients = [\"192.0.2.0/24\"]\nroot = {:?}\n",
+            t.path().join("main"),
+            t.path().join("lab"),
+        );
+        let config = Config::from_toml_str(&toml, None).expect("config");
+        let rt = Runtime::new(config).expect("runtime");
+        assert_eq!(
+            rt.upload_policy.max_in_flight, 12345,
+            "uploads.max_in_flight"
+        );
+        assert_eq!(
+            rt.upload_policy.min_free_bytes, 678,
+            "uploads.min_free_bytes"
+        );
+        let roots: Vec<_> = rt.roots().map(|r| r.path().to_owned()).collect();
+        assert_eq!(
+            roots,
+            vec![t.path().join("main"), t.path().join("lab")],
+            "the sweep sees the root and the client root"
+        );
     }
 }

@@ -259,7 +259,7 @@ impl Root {
 /// Whether `/proc/self/fd` is there to reopen an `O_PATH` handle (not in a chroot without
 /// /proc). Looked at once, on the first download: after any chroot at start.
 #[cfg(target_os = "linux")]
-fn proc_fd_available() -> bool {
+pub(in crate::fs) fn proc_fd_available() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVAILABLE.get_or_init(|| Path::new("/proc/self/fd").is_dir())
 }
