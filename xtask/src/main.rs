@@ -12,6 +12,7 @@ mod dist_check;
 mod fuzz;
 mod setup;
 mod test;
+mod time_left;
 
 use std::path::PathBuf;
 use std::process::Command;

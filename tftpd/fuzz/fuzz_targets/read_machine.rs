@@ -15,13 +15,16 @@
 //! - a client that falls silent ends the transfer within its retries.
 #![no_main]
 
+#[path = "../common/machine.rs"]
+mod machine;
+
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use tftpd::proto::packet::{OP_DATA, OP_ERROR, OP_OACK, ack};
 use tftpd::proto::read::ReadTransfer;
-use tftpd::proto::{ErrorCode, HalfOpen, Outcome, Rollover, TransferConfig, WireError};
+use tftpd::proto::{ErrorCode, Outcome, TransferConfig, WireError};
 
 #[derive(Debug, Arbitrary)]
 enum Event {
@@ -42,13 +45,7 @@ enum Event {
 
 #[derive(Debug, Arbitrary)]
 struct Input {
-    blksize: u8,
-    windowsize: u8,
-    max_retries: u8,
-    half_open_retries: u8,
-    max_duration_ms: Option<u16>,
-    wrap_to_one: bool,
-    oack: bool,
+    knobs: machine::Knobs,
     sliding: bool,
     file_len: u16,
     events: Vec<Event>,
@@ -69,35 +66,10 @@ struct Client {
 }
 
 fuzz_target!(|input: Input| {
-    let blksize = 8 + u16::from(input.blksize % 57);
-    // A window > 1 comes from the OACK, or from the server's default (sliding).
-    let sliding = input.sliding && !input.oack;
-    let windowsize = if input.oack || sliding {
-        1 + u16::from(input.windowsize % 8)
-    } else {
-        1
-    };
-    let half_open = HalfOpen {
-        timeout: Duration::from_millis(500),
-        retries: u32::from(input.half_open_retries % 4),
-    };
-    let cfg = TransferConfig {
-        blksize,
-        windowsize,
-        timeout: Duration::from_millis(1000),
-        max_retries: u32::from(input.max_retries % 6),
-        half_open,
-        max_duration: input
-            .max_duration_ms
-            .map(|ms| Duration::from_millis(u64::from(ms))),
-        rollover: if input.wrap_to_one {
-            Rollover::WrapToOne
-        } else {
-            Rollover::WrapToZero
-        },
-        oack: input.oack.then(|| b"\x00\x06blksize\x0064\x00".to_vec()),
-        sliding,
-    };
+    let cfg = input
+        .knobs
+        .config(input.sliding, b"\x00\x06blksize\x0064\x00");
+    let (blksize, windowsize, half_open) = (cfg.blksize, cfg.windowsize, cfg.half_open);
     let rollover = cfg.rollover;
     let max_retries = cfg.max_retries;
     let mut now = Instant::now();

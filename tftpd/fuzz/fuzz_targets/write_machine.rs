@@ -12,13 +12,16 @@
 //! - a client that falls silent ends the upload within its retries (or the dally).
 #![no_main]
 
+#[path = "../common/machine.rs"]
+mod machine;
+
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use tftpd::proto::packet::{OP_ACK, OP_DATA, OP_ERROR, OP_OACK, data_header};
 use tftpd::proto::write::WriteTransfer;
-use tftpd::proto::{ErrorCode, HalfOpen, Outcome, Rollover, TransferConfig, WireError};
+use tftpd::proto::{ErrorCode, Outcome, TransferConfig, WireError};
 
 #[derive(Debug, Arbitrary)]
 enum Event {
@@ -47,13 +50,7 @@ enum Event {
 
 #[derive(Debug, Arbitrary)]
 struct Input {
-    blksize: u8,
-    windowsize: u8,
-    max_retries: u8,
-    half_open_retries: u8,
-    max_duration_ms: Option<u16>,
-    wrap_to_one: bool,
-    oack: bool,
+    knobs: machine::Knobs,
     events: Vec<Event>,
 }
 
@@ -72,34 +69,8 @@ struct Shell {
 }
 
 fuzz_target!(|input: Input| {
-    let blksize = 8 + u16::from(input.blksize % 57);
-    let windowsize = if input.oack {
-        1 + u16::from(input.windowsize % 8)
-    } else {
-        1
-    };
-    let half_open = HalfOpen {
-        timeout: Duration::from_millis(500),
-        retries: u32::from(input.half_open_retries % 4),
-    };
-    let cfg = TransferConfig {
-        blksize,
-        windowsize,
-        timeout: Duration::from_millis(1000),
-        max_retries: u32::from(input.max_retries % 6),
-        half_open,
-        max_duration: input
-            .max_duration_ms
-            .map(|ms| Duration::from_millis(u64::from(ms))),
-        rollover: if input.wrap_to_one {
-            Rollover::WrapToOne
-        } else {
-            Rollover::WrapToZero
-        },
-        oack: input.oack.then(|| b"\x00\x06blksize\x0032\x00".to_vec()),
-        sliding: false,
-    };
-    let bs = usize::from(blksize);
+    let cfg = input.knobs.config(false, b"\x00\x06blksize\x0032\x00");
+    let bs = usize::from(cfg.blksize);
     let mut now = Instant::now();
     let mut t = WriteTransfer::new(cfg.clone(), now);
     let mut s = Shell::default();
@@ -164,7 +135,7 @@ fuzz_target!(|input: Input| {
             );
         }
     }
-    for _ in 0..cfg.max_retries.max(half_open.retries) + 3 {
+    for _ in 0..cfg.max_retries.max(cfg.half_open.retries) + 3 {
         if t.is_finished() {
             break;
         }

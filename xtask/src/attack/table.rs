@@ -58,17 +58,8 @@ pub(crate) fn progress(i: usize, name: &str, estimates: &[Duration], spent: Dura
         "xtask attack: row {} of {}: {name} (about {} left)",
         i + 1,
         estimates.len(),
-        minutes(left)
+        crate::time_left::minutes(left)
     )
-}
-
-fn minutes(secs: f64) -> String {
-    let s = secs.round() as u64;
-    if s >= 60 {
-        format!("{} min {:02} s", s / 60, s % 60)
-    } else {
-        format!("{s} s")
-    }
 }
 
 #[cfg(test)]

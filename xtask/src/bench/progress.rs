@@ -33,18 +33,12 @@ fn line(done: usize, total: usize, what: &str, spent: Duration) -> String {
         "time left not known yet".to_string()
     } else {
         let per = spent.as_secs_f64() / done as f64;
-        format!("about {} left", minutes(per * (total - done) as f64))
+        format!(
+            "about {} left",
+            crate::time_left::minutes(per * (total - done) as f64)
+        )
     };
     format!("xtask: bench {} of {total}: {what} ({left})", done + 1)
-}
-
-fn minutes(secs: f64) -> String {
-    let s = secs.round() as u64;
-    if s >= 60 {
-        format!("{} min {:02} s", s / 60, s % 60)
-    } else {
-        format!("{s} s")
-    }
 }
 
 #[cfg(test)]

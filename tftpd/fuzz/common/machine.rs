@@ -1,0 +1,54 @@
+//! What the two transfer-machine targets share: the fuzz-chosen transfer settings, kept in
+//! the ranges the server's config allows (small, so a run covers whole transfers).
+
+use std::time::Duration;
+
+use libfuzzer_sys::arbitrary::{self, Arbitrary};
+use tftpd::proto::{HalfOpen, Rollover, TransferConfig};
+
+/// The settings of one fuzzed transfer.
+#[derive(Debug, Arbitrary)]
+pub struct Knobs {
+    blksize: u8,
+    windowsize: u8,
+    max_retries: u8,
+    half_open_retries: u8,
+    max_duration_ms: Option<u16>,
+    wrap_to_one: bool,
+    /// The transfer starts with an OACK (`oack`, below) rather than DATA 1 or ACK 0.
+    pub oack: bool,
+}
+
+impl Knobs {
+    /// The machine's config: blksize 8..=64, a window of 1..=8 from the OACK or (`sliding`,
+    /// downloads only, without an OACK) the server's default, 0..=5 retries, 0..=3 while
+    /// half-open, and `oack` as the OACK datagram when there is one.
+    pub fn config(&self, sliding: bool, oack: &[u8]) -> TransferConfig {
+        let sliding = sliding && !self.oack;
+        let windowsize = if self.oack || sliding {
+            1 + u16::from(self.windowsize % 8)
+        } else {
+            1
+        };
+        TransferConfig {
+            blksize: 8 + u16::from(self.blksize % 57),
+            windowsize,
+            timeout: Duration::from_millis(1000),
+            max_retries: u32::from(self.max_retries % 6),
+            half_open: HalfOpen {
+                timeout: Duration::from_millis(500),
+                retries: u32::from(self.half_open_retries % 4),
+            },
+            max_duration: self
+                .max_duration_ms
+                .map(|ms| Duration::from_millis(u64::from(ms))),
+            rollover: if self.wrap_to_one {
+                Rollover::WrapToOne
+            } else {
+                Rollover::WrapToZero
+            },
+            oack: self.oack.then(|| oack.to_vec()),
+            sliding,
+        }
+    }
+}
