@@ -28,6 +28,7 @@ mod attack {
     pub(crate) mod sources;
     pub(crate) mod storm;
     pub(crate) mod table;
+    pub(crate) mod time_left;
     pub(crate) mod upload_debris;
     pub(crate) mod wire;
 }

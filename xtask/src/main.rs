@@ -12,7 +12,6 @@ mod dist_check;
 mod fuzz;
 mod setup;
 mod test;
-mod time_left;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -21,6 +21,7 @@ mod reflection;
 mod sources;
 mod storm;
 mod table;
+pub(crate) mod time_left;
 mod upload_debris;
 mod wire;
 

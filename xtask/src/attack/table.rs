@@ -58,7 +58,7 @@ pub(crate) fn progress(i: usize, name: &str, estimates: &[Duration], spent: Dura
         "xtask attack: row {} of {}: {name} (about {} left)",
         i + 1,
         estimates.len(),
-        crate::time_left::minutes(left)
+        super::time_left::minutes(left)
     )
 }
 

@@ -35,7 +35,7 @@ fn line(done: usize, total: usize, what: &str, spent: Duration) -> String {
         let per = spent.as_secs_f64() / done as f64;
         format!(
             "about {} left",
-            crate::time_left::minutes(per * (total - done) as f64)
+            crate::attack::time_left::minutes(per * (total - done) as f64)
         )
     };
     format!("xtask: bench {} of {total}: {what} ({left})", done + 1)

@@ -1,4 +1,5 @@
-//! How the long commands (`bench`, `attack`) write the time a run has left.
+//! How the long commands (`attack`, and `bench` too) write the time a run has left. Lives
+//! with the attack suite because its files are also compiled into `tftpd/tests/attack.rs`.
 
 /// `secs` rounded to a second: "42 s", or "3 min 05 s" from a minute on.
 pub(crate) fn minutes(secs: f64) -> String {
