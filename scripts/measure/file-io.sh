@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The [performance.file_io] fast paths (cache, fadvise, sendfile) against the portable path
+# The [performance.file_io] fast paths (cache, fadvise) and the transfer lanes against the portable path
 # in one run: one release tftpd per setting, tftp-load against each in turn, every byte
 # verified; prints median MB/s, daemon CPU s/GiB and their ratios, then syscalls per MiB.
 # Needs strace. Usage: scripts/measure/file-io.sh [ROUNDS]   (default 3)

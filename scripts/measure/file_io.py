@@ -2,14 +2,14 @@
 """The [performance.file_io] fast paths against the portable path, in one run.
 
 Starts one release tftpd per setting on loopback (portable = defaults with the cache off;
-nogso = GSO off; cache; fadvise; sendfile with GSO off so windows can use it; zerocopy
-(threshold 8192, so the blksize 8192 rows); every daemon but `cache` has the cache off), then runs tftp-load against
+nogso = GSO off; cache; async = no transfer threads, every transfer on the async runtime;
+fadvise; every daemon but `cache` has the cache off), then runs tftp-load against
 each, alternating the daemons within every round. Every byte is verified by tftp-load.
 Reports per scenario and daemon: median MB/s over the rounds, daemon CPU seconds per GiB
 (utime + stime from /proc/PID/stat over all rounds), and both as ratios to `portable`.
 Then one short run per daemon under `strace -c -f -p PID` for system calls per MiB.
 
-Usage: [ONLY=zerocopy,...] scripts/measure/file-io.sh [ROUNDS]   (default 3)
+Usage: [ONLY=async,...] scripts/measure/file-io.sh [ROUNDS]   (default 3)
 """
 
 import json
@@ -31,8 +31,7 @@ DAEMONS = {
     "portable": "[performance.file_io]\ncache_size = 0\n",
     "nogso": "[performance.batching]\ngso = false\n[performance.file_io]\ncache_size = 0\n",
     "cache": "[performance.file_io]\ncache_size = 268435456\ncache_max_file = 134217728\n",
-    "sendfile": "[performance.batching]\ngso = false\n[performance.file_io]\nsendfile = true\ncache_size = 0\n",
-    "zerocopy": "[performance.file_io]\ncache_size = 0\n[performance.zerocopy]\nenabled = true\n",
+    "async": "[performance.file_io]\ncache_size = 0\n[performance.cpu]\ntransfer_threads = 0\n",
     # Last in each round: its DONTNEED empties the page cache of the file it streamed, so
     # the file is read back in (untimed) before the next round.
     "fadvise": "[performance.file_io]\nfadvise = true\nfadvise_threshold = 33554432\ncache_size = 0\n",
@@ -68,7 +67,7 @@ def load(port, path, blksize, windowsize, clients):
 
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    # ONLY=portable,zerocopy runs a subset (portable is always kept: the ratios need it).
+    # ONLY=portable,async runs a subset (portable is always kept: the ratios need it).
     only = os.environ.get("ONLY")
     if only:
         keep = {"portable", *only.split(",")}

@@ -247,22 +247,6 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             "recvmmsg off (performance.batching.recvmmsg = false)"
         ),
     }
-    let u = &config.performance.io_uring;
-    match (u.enabled, tftpd::fastpath::support().io_uring) {
-        (true, true) => info!(
-            fastpath = "io_uring",
-            queue_depth = u.queue_depth,
-            sqpoll = u.sqpoll,
-            "transfer threads drive their sockets through io_uring"
-        ),
-        (true, false) => warn!(
-            fastpath = "io_uring",
-            "performance.io_uring.enabled is on but io_uring is unavailable (kernel.io_uring_disabled, \
-             a seccomp profile, a kernel before 5.11, or a build without the io-uring feature): \
-             transfer threads use blocking socket calls"
-        ),
-        (false, _) => {}
-    }
     for removed in config.performance.removed_keys() {
         warn!("{removed}");
     }

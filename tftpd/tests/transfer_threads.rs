@@ -15,13 +15,8 @@ use harness::{Daemon, DaemonArgs, TempDir, metric, pattern, start_with_metrics, 
 const REPLY: Duration = Duration::from_secs(5);
 
 fn start(threads: u16) -> (Daemon, u16) {
-    start_lane(threads, false)
-}
-
-fn start_lane(threads: u16, io_uring: bool) -> (Daemon, u16) {
     start_with_metrics(format!(
-        "write = \"create\"\n[performance.cpu]\ntransfer_threads = {threads}\n\
-         [performance.io_uring]\nenabled = {io_uring}\n"
+        "write = \"create\"\n[performance.cpu]\ntransfer_threads = {threads}\n"
     ))
 }
 
@@ -30,12 +25,8 @@ fn every_client_moves_the_same_bytes_on_a_thread_and_on_the_runtime() {
     let out = TempDir::new("lanes");
     // Sizes around the 512-byte block edges, and one of 6000-odd blocks.
     let sizes = [0usize, 511, 512, 513, 3 * 1024 * 1024 + 77];
-    for (lane, threads, io_uring) in [
-        ("thread", 16u16, false),
-        ("io_uring", 16, true),
-        ("async", 0, false),
-    ] {
-        let (d, port) = start_lane(threads, io_uring);
+    for (lane, threads) in [("thread", 16u16), ("async", 0)] {
+        let (d, port) = start(threads);
         for (i, size) in sizes.iter().enumerate() {
             d.put_file(&format!("f{i}.bin"), &pattern(*size, i as u64));
         }
@@ -47,7 +38,7 @@ fn every_client_moves_the_same_bytes_on_a_thread_and_on_the_runtime() {
             "every_client_moves_the_same_bytes_on_a_thread_and_on_the_runtime",
         );
         let transfers = downloads + uploads;
-        let expected: Vec<String> = ["thread", "io_uring", "async"]
+        let expected: Vec<String> = ["thread", "async"]
             .iter()
             .map(|l| {
                 let n = if *l == lane { transfers } else { 0 };
@@ -56,12 +47,6 @@ fn every_client_moves_the_same_bytes_on_a_thread_and_on_the_runtime() {
             .collect();
         let wanted: Vec<&str> = expected.iter().map(String::as_str).collect();
         wait_for_metrics(port, &wanted, REPLY);
-        if io_uring {
-            assert!(
-                d.log().contains("through io_uring"),
-                "the start-up line says so"
-            );
-        }
     }
 }
 
@@ -114,30 +99,19 @@ fn the_limit_sends_further_transfers_to_the_runtime() {
 
 #[test]
 fn a_stranger_on_a_thread_transfer_gets_error_5_and_the_transfer_goes_on() {
-    for io_uring in [false, true] {
-        stranger_gets_error_5(io_uring);
-    }
-}
-
-fn stranger_gets_error_5(io_uring: bool) {
-    let (d, _port) = start_lane(4, io_uring);
+    let (d, _port) = start(4);
     d.put_file("s.bin", &pattern(2048, 3));
-    Raw::new(d.addr()).download_past_a_stranger("s.bin", 2048, 3, &format!("io_uring={io_uring}"));
+    Raw::new(d.addr()).download_past_a_stranger("s.bin", 2048, 3, "thread");
 }
 
 #[test]
 fn the_drain_ends_a_stalled_thread_transfer_with_an_error() {
-    for io_uring in [false, true] {
-        drain_ends_a_stalled_transfer(io_uring);
-    }
-}
-
-fn drain_ends_a_stalled_transfer(io_uring: bool) {
     let mut d = Daemon::start(DaemonArgs {
-        config: Some(format!(
+        config: Some(
             "[shutdown]\ngrace_period_secs = 0\n[protocol]\ntimeout_ms = 60000\n\
-             [performance.cpu]\ntransfer_threads = 4\n[performance.io_uring]\nenabled = {io_uring}\n"
-        )),
+             [performance.cpu]\ntransfer_threads = 4\n"
+                .into(),
+        ),
         ..DaemonArgs::default()
     });
     d.put_file("big.bin", &pattern(1 << 20, 5));
@@ -154,27 +128,26 @@ fn drain_ends_a_stalled_transfer(io_uring: bool) {
 
 #[test]
 fn sighup_moves_new_transfers_between_lanes() {
-    let (d, port) = start_lane(4, true);
+    let (d, port) = start(4);
     d.put_file("r.bin", &pattern(3000, 8));
     let get = || Raw::new(d.addr()).download("r.bin", &[], REPLY);
     let reload = |config: &str| d.reload_with(config, REPLY);
-    let lanes = |thread: u64, io_uring: u64, runtime: u64| {
+    let lanes = |thread: u64, runtime: u64| {
         wait_for_metrics(
             port,
             &[
                 &format!("tftpd_transfers_started_total{{lane=\"thread\"}} {thread}"),
-                &format!("tftpd_transfers_started_total{{lane=\"io_uring\"}} {io_uring}"),
                 &format!("tftpd_transfers_started_total{{lane=\"async\"}} {runtime}"),
             ],
             REPLY,
         );
     };
     assert_eq!(get(), Ok(pattern(3000, 8)));
-    lanes(0, 1, 0);
-    reload("[performance.cpu]\ntransfer_threads = 4\n[performance.io_uring]\nenabled = false\n");
-    assert_eq!(get(), Ok(pattern(3000, 8)));
-    lanes(1, 1, 0);
+    lanes(1, 0);
     reload("[performance.cpu]\ntransfer_threads = 0\n");
     assert_eq!(get(), Ok(pattern(3000, 8)));
-    lanes(1, 1, 1);
+    lanes(1, 1);
+    reload("[performance.cpu]\ntransfer_threads = 4\n");
+    assert_eq!(get(), Ok(pattern(3000, 8)));
+    lanes(2, 1);
 }

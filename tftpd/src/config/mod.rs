@@ -12,6 +12,7 @@ mod prefix;
 mod profile;
 mod protocol;
 mod remap;
+mod removed;
 mod types;
 mod xdp;
 
@@ -25,13 +26,14 @@ pub use self::limits::LimitsConfig;
 pub use self::metrics::MetricsConfig;
 pub use self::multicast::{GroupAddresses, GroupPorts, MulticastConfig};
 pub use self::performance::{
-    BatchingConfig, CpuConfig, FileIoConfig, IoUringConfig, MAX_REUSEPORT_WORKERS, MemoryConfig,
-    PerformanceConfig, RECV_BATCH, RealtimeConfig, SocketConfig, ZeroCopyConfig,
+    BatchingConfig, CpuConfig, FileIoConfig, MAX_REUSEPORT_WORKERS, MemoryConfig,
+    PerformanceConfig, RECV_BATCH, RealtimeConfig, SocketConfig,
 };
 pub use self::prefix::SourcePrefix;
 pub use self::profile::Profile;
 pub use self::protocol::ProtocolConfig;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
+pub use self::removed::Removed;
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy, UniqueRoot};
 pub use self::xdp::XdpMode;
 use crate::cli::Cli;

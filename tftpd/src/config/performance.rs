@@ -22,15 +22,15 @@ pub struct PerformanceConfig {
     /// `[performance.file_io]`.
     #[serde(default)]
     pub file_io: FileIoConfig,
-    /// `[performance.zerocopy]`.
+    /// `[performance.zerocopy]`: removed (docs/adr/0021); read so an old file still starts.
     #[serde(default)]
-    pub zerocopy: ZeroCopyConfig,
+    pub zerocopy: Option<super::removed::Removed>,
     /// `[performance.realtime]`.
     #[serde(default)]
     pub realtime: RealtimeConfig,
-    /// `[performance.io_uring]`.
+    /// `[performance.io_uring]`: removed (docs/adr/0024); read so an old file still starts.
     #[serde(default)]
-    pub io_uring: IoUringConfig,
+    pub io_uring: Option<super::removed::Removed>,
     /// `[performance.memory]`.
     #[serde(default)]
     pub memory: MemoryConfig,
@@ -63,54 +63,6 @@ fn default_numa() -> bool {
     true
 }
 
-/// `[performance.io_uring]` (Linux, cargo feature `io-uring`): transfer threads drive their
-/// socket through a ring of their own, one `io_uring_enter` per lock-step block.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IoUringConfig {
-    /// Use io_uring on transfer threads (`performance.cpu.transfer_threads` > 0).
-    #[serde(default)]
-    pub enabled: bool,
-    /// Submission queue entries per ring (a window of sends, the receive, a cancel).
-    #[serde(default = "default_queue_depth")]
-    pub queue_depth: u32,
-    /// A kernel thread polls each ring's submission queue (`IORING_SETUP_SQPOLL`).
-    #[serde(default)]
-    pub sqpoll: bool,
-    /// How long an idle SQPOLL thread polls before it sleeps, in ms.
-    #[serde(default = "default_sqpoll_idle_ms")]
-    pub sqpoll_idle_ms: u32,
-    /// Removed with ring lanes, which measured no gain (docs/adr/0028). Still read, so a
-    /// file written for an older release starts; [`removed_keys`](super::PerformanceConfig)
-    /// warns that it does nothing.
-    #[serde(default)]
-    pub shared_ring: Option<bool>,
-}
-
-impl Default for IoUringConfig {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            queue_depth: default_queue_depth(),
-            sqpoll: false,
-            sqpoll_idle_ms: default_sqpoll_idle_ms(),
-            shared_ring: None,
-        }
-    }
-}
-
-fn default_queue_depth() -> u32 {
-    128
-}
-
-fn default_sqpoll_idle_ms() -> u32 {
-    1000
-}
-
-/// Allowed queue depths: room for a window of 64 sends, the receive and a cancel, and no
-/// more than the kernel's maximum.
-const QUEUE_DEPTH: std::ops::RangeInclusive<u32> = 72..=32768;
-
 /// `[performance.realtime]` (Linux): real-time scheduling and locked memory, applied once at
 /// start while still privileged. Off by default: both take from the rest of the machine.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -122,32 +74,6 @@ pub struct RealtimeConfig {
     /// `mlockall`: the daemon's memory is never paged out.
     #[serde(default)]
     pub lock_memory: bool,
-}
-
-/// `[performance.zerocopy]`: DATA by `MSG_ZEROCOPY` (Linux). Off by default: on loopback and
-/// veth the kernel always copies and it costs more (docs/adr/0021).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ZeroCopyConfig {
-    /// Send DATA datagrams of at least `threshold` bytes with `MSG_ZEROCOPY`.
-    #[serde(default)]
-    pub enabled: bool,
-    /// The smallest datagram (header included) sent without a copy.
-    #[serde(default = "default_zerocopy_threshold")]
-    pub threshold: usize,
-}
-
-impl Default for ZeroCopyConfig {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            threshold: default_zerocopy_threshold(),
-        }
-    }
-}
-
-fn default_zerocopy_threshold() -> usize {
-    8192
 }
 
 /// `[performance.file_io]`: how downloads read their files. The hot-file cache measured as a
@@ -168,12 +94,12 @@ pub struct FileIoConfig {
     /// The largest file the cache takes, in bytes.
     #[serde(default = "default_cache_max_file")]
     pub cache_max_file: u64,
-    /// Octet DATA by `send(header, MSG_MORE)` + `sendfile` (Linux) on the transfer's own socket.
+    /// Removed (docs/adr/0019); read so an old file still starts.
     #[serde(default)]
-    pub sendfile: bool,
-    /// Files above this many bytes use `sendfile`.
-    #[serde(default = "default_sendfile_threshold")]
-    pub sendfile_threshold: u64,
+    pub sendfile: Option<super::removed::Removed>,
+    /// Removed with `sendfile`.
+    #[serde(default)]
+    pub sendfile_threshold: Option<super::removed::Removed>,
     /// An octet download read from its file (not cached) reads this many bytes at a time
     /// and sends its blocks from them: one `pread` per chunk, not per block. It costs this
     /// much memory per such transfer. 0: one `pread` per block.
@@ -188,8 +114,8 @@ impl Default for FileIoConfig {
             fadvise_threshold: default_fadvise_threshold(),
             cache_size: default_cache_size(),
             cache_max_file: default_cache_max_file(),
-            sendfile: false,
-            sendfile_threshold: default_sendfile_threshold(),
+            sendfile: None,
+            sendfile_threshold: None,
             read_ahead: default_read_ahead(),
         }
     }
@@ -214,10 +140,6 @@ fn default_read_ahead() -> usize {
 /// The largest `read_ahead`: more buys nothing (a window of 64 blocks of 65464 bytes is
 /// 4 MiB) and costs that much per transfer.
 const MAX_READ_AHEAD: usize = 4 * 1024 * 1024;
-
-fn default_sendfile_threshold() -> u64 {
-    64 * 1024
-}
 
 /// `[performance.socket]`: buffer sizes in bytes (0: the kernel's default).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -364,15 +286,17 @@ impl PerformanceConfig {
     /// Keys a file may still set that no longer do anything, each with what to do: said at
     /// start and by `--check-config`, so an upgrade neither fails nor changes silently.
     pub fn removed_keys(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(v) = self.io_uring.shared_ring {
-            out.push(format!(
-                "performance.io_uring.shared_ring = {v} does nothing: ring lanes were removed \
-                 (they measured no gain, docs/adr/0028) and transfers run on the shared \
-                 runtime; delete the key"
-            ));
-        }
-        out
+        use super::removed::{IO_URING, SENDFILE, SENDFILE_THRESHOLD, ZEROCOPY, warning};
+        let f = &self.file_io;
+        [
+            warning(&ZEROCOPY, self.zerocopy.as_ref()),
+            warning(&IO_URING, self.io_uring.as_ref()),
+            warning(&SENDFILE, f.sendfile.as_ref()),
+            warning(&SENDFILE_THRESHOLD, f.sendfile_threshold.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// Checks the ranges, and that this host can do what is asked (the CPUs exist and are
@@ -429,22 +353,6 @@ impl PerformanceConfig {
                     rt.priority, rt.lock_memory
                 ),
                 allowed: "priority = 0, lock_memory = false (implemented on Linux only)".into(),
-            });
-        }
-        let u = &self.io_uring;
-        if !QUEUE_DEPTH.contains(&u.queue_depth) {
-            return Err(Invalid {
-                key: "performance.io_uring.queue_depth",
-                value: u.queue_depth.to_string(),
-                allowed: "72..=32768 (a window of 64 sends, the receive and a cancel)",
-            });
-        }
-        if u.enabled && self.cpu.transfer_threads == 0 {
-            return Err(Invalid {
-                key: "performance.io_uring.enabled",
-                value: "true".into(),
-                allowed: "false, or true with performance.cpu.transfer_threads > 0 (io_uring \
-                          drives transfer threads)",
             });
         }
         if self.memory.huge_pages && !self.batching.recvmmsg {

@@ -21,9 +21,8 @@ pub enum Profile {
     /// keeping it.
     Maximum,
     /// For a box on the open internet: every knob with a security or stability cost off
-    /// (no `SO_REUSEPORT` group another process of the same user could join, no
-    /// `MSG_ZEROCOPY` or `sendfile`, no io_uring, no `recvmmsg`, no real-time scheduling or
-    /// locked memory), and tighter defences: no retransmission to a client that has not
+    /// (no `SO_REUSEPORT` group another process of the same user could join, no `recvmmsg`,
+    /// no huge pages, no real-time scheduling or locked memory), and tighter defences: no retransmission to a client that has not
     /// answered, a smaller reflection budget, a shorter client timeout and transfer limit,
     /// and the XDP rate limit wherever XDP attaches.
     Secure,
@@ -77,13 +76,6 @@ cache_size = 268435456
 cache_max_file = 67108864
 read_ahead = 262144
 fadvise = true
-sendfile = true
-
-[performance.zerocopy]
-enabled = true
-
-[performance.io_uring]
-enabled = true
 
 [performance.memory]
 huge_pages = true
@@ -117,15 +109,6 @@ recvmmsg = false
 
 [performance.socket]
 reuseport_workers = 1
-
-[performance.file_io]
-sendfile = false
-
-[performance.zerocopy]
-enabled = false
-
-[performance.io_uring]
-enabled = false
 
 [performance.memory]
 huge_pages = false
@@ -163,17 +146,21 @@ mod tests {
     #[test]
     fn file_keys_win_over_the_preset_and_the_rest_is_filled_in() {
         let mut file: toml::Table = toml::from_str(
-            "[performance]\nprofile = \"maximum\"\n[performance.zerocopy]\nenabled = false\n",
+            "[performance]\nprofile = \"maximum\"\n[performance.file_io]\nfadvise = false\n",
         )
         .expect("toml");
         apply(&mut file, Profile::Maximum).expect("preset");
         let p = &file["performance"];
         assert_eq!(
-            p["zerocopy"]["enabled"].as_bool(),
+            p["file_io"]["fadvise"].as_bool(),
             Some(false),
             "the file's key wins"
         );
-        assert_eq!(p["zerocopy"].as_table().map(|t| t.len()), Some(1), "{p:?}");
+        assert_eq!(
+            p["file_io"]["cache_size"].as_integer(),
+            Some(268_435_456),
+            "the preset fills in the rest of a table the file sets"
+        );
         assert_eq!(
             p["batching"]["recvmmsg"].as_bool(),
             Some(true),
@@ -210,7 +197,7 @@ mod secure_tests {
         assert_eq!(secure.limits.half_open_rate, 16384);
         assert_eq!(secure.protocol.max_client_timeout_secs, 3);
         assert_eq!(secure.ebpf.xdp_rate_limit, 50);
-        assert!(!secure.performance.io_uring.enabled);
+        assert!(!secure.performance.batching.recvmmsg);
         let mine = Config::from_toml_str(
             "[performance]\nprofile = \"secure\"\n[limits]\nhalf_open_retries = 2\n",
             None,

@@ -225,17 +225,16 @@ fn multicast_section_parses_and_bad_values_name_the_key() {
 #[test]
 fn file_io_keys_parse_and_default_off() {
     let d = Config::default().performance.file_io;
-    assert!(!d.fadvise && !d.sendfile, "{d:?}");
+    assert!(!d.fadvise, "{d:?}");
     assert_eq!((d.cache_size, d.cache_max_file), (64 << 20, 16 << 20));
-    assert_eq!(d.sendfile_threshold, 65536);
     let c = Config::from_toml_str(
         "[performance.file_io]\nfadvise = true\nfadvise_threshold = 1\ncache_size = 1000\n\
-         cache_max_file = 1000\nsendfile = true\nsendfile_threshold = 0\n",
+         cache_max_file = 1000\n",
         None,
     )
     .expect("valid file_io");
     let f = c.performance.file_io;
-    assert!(f.fadvise && f.sendfile, "{f:?}");
+    assert!(f.fadvise, "{f:?}");
     assert_eq!(
         (f.fadvise_threshold, f.cache_size, f.cache_max_file),
         (1, 1000, 1000)
@@ -252,8 +251,8 @@ fn cache_max_file_beyond_cache_size_names_key_and_range() {
     );
     let e = err_text("[performance.file_io]\ncache_size = 100\ncache_max_file = 0\n");
     assert!(e.contains("cache_max_file = 0"), "{e}");
-    let e = err_text("[performance.file_io]\nsendfile = \"yes\"\n");
-    assert!(e.contains("sendfile"), "type errors name the key: {e}");
+    let e = err_text("[performance.file_io]\nfadvise = \"yes\"\n");
+    assert!(e.contains("fadvise"), "type errors name the key: {e}");
 }
 
 #[test]
@@ -290,7 +289,7 @@ fn a_profile_sets_its_keys_and_the_file_overrides_them() {
     let secure = Config::from_toml_str("[performance]\nprofile = \"secure\"\n", None)
         .expect("secure profile");
     let s = &secure.performance;
-    assert!(!s.zerocopy.enabled && !s.file_io.sendfile && !s.batching.recvmmsg);
+    assert!(!s.batching.recvmmsg && !s.memory.huge_pages);
     assert_eq!(s.socket.reuseport_workers, 1);
     assert_eq!(s.realtime, RealtimeConfig::default());
     let balanced =
@@ -336,19 +335,48 @@ fn an_unknown_profile_and_bad_realtime_values_name_the_key() {
 #[test]
 fn a_removed_key_still_loads_and_is_named_as_doing_nothing() {
     assert!(Config::default().performance.removed_keys().is_empty());
-    for value in ["true", "false"] {
-        let c = Config::from_toml_str(
-            &format!("[performance.io_uring]\nshared_ring = {value}\n"),
-            None,
-        )
-        .expect("a file written for an older release still loads");
+    for (toml, key) in [
+        (
+            "[performance.io_uring]\nshared_ring = true\n",
+            "[performance.io_uring]",
+        ),
+        (
+            "[performance.io_uring]\nenabled = true\nsqpoll = false\n",
+            "[performance.io_uring]",
+        ),
+        (
+            "[performance.zerocopy]\nenabled = true\n",
+            "[performance.zerocopy]",
+        ),
+        (
+            "[performance.file_io]\nsendfile = false\n",
+            "performance.file_io.sendfile",
+        ),
+        (
+            "[performance.file_io]\nsendfile_threshold = 0\n",
+            "performance.file_io.sendfile_threshold",
+        ),
+    ] {
+        let c = Config::from_toml_str(toml, None)
+            .expect("a file written for an older release still loads");
         let said = c.performance.removed_keys();
-        assert_eq!(said.len(), 1, "{said:?}");
+        assert_eq!(said.len(), 1, "{toml:?}: {said:?}");
         assert!(
-            said[0].starts_with(&format!(
-                "performance.io_uring.shared_ring = {value} does nothing"
-            )) && said[0].contains("delete the key"),
-            "{said:?}"
+            said[0].starts_with(&format!("{key} ("))
+                && said[0].contains("does nothing")
+                && said[0].contains("docs/adr/")
+                && said[0].ends_with("delete it"),
+            "{toml:?}: {said:?}"
         );
     }
+    let c = Config::from_toml_str(
+        "[performance.io_uring]\nenabled = true\nsqpoll = false\n",
+        None,
+    )
+    .expect("loads");
+    assert!(
+        c.performance.removed_keys()[0].contains("enabled = true, sqpoll = false"),
+        "the warning quotes what the file set: {:?}",
+        c.performance.removed_keys()
+    );
 }

@@ -24,16 +24,6 @@ pub mod mmsg;
     reason = "set_mempolicy and get_mempolicy have no safe wrapper"
 )]
 pub mod numa;
-#[cfg(target_os = "linux")]
-pub mod sendfile;
-#[cfg(all(target_os = "linux", feature = "io-uring"))]
-#[expect(
-    unsafe_code,
-    reason = "io_uring entries point at our buffers until the kernel completes them"
-)]
-pub mod uring;
-#[cfg(target_os = "linux")]
-pub mod zerocopy;
 
 use std::sync::OnceLock;
 
@@ -46,13 +36,6 @@ pub struct Support {
     pub recvmmsg: bool,
     /// `posix_fadvise` hints (built for Linux only: elsewhere the key logs that it is off).
     pub fadvise: bool,
-    /// A `MSG_MORE` header and a `sendfile` block make one UDP datagram.
-    pub sendfile: bool,
-    /// `MSG_ZEROCOPY` sends on UDP are accepted and completed.
-    pub zerocopy: bool,
-    /// io_uring rings with SENDMSG, RECVMSG, ASYNC_CANCEL and timed waits (Linux 5.11; built
-    /// with the `io-uring` feature; `kernel.io_uring_disabled` or seccomp may refuse it).
-    pub io_uring: bool,
 }
 
 static SUPPORT: OnceLock<Support> = OnceLock::new();
@@ -69,17 +52,5 @@ pub fn support() -> Support {
         #[cfg(not(target_os = "linux"))]
         recvmmsg: false,
         fadvise: cfg!(target_os = "linux"),
-        #[cfg(target_os = "linux")]
-        sendfile: sendfile::probe(),
-        #[cfg(not(target_os = "linux"))]
-        sendfile: false,
-        #[cfg(target_os = "linux")]
-        zerocopy: zerocopy::probe(),
-        #[cfg(not(target_os = "linux"))]
-        zerocopy: false,
-        #[cfg(all(target_os = "linux", feature = "io-uring"))]
-        io_uring: uring::probe(),
-        #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
-        io_uring: false,
     })
 }

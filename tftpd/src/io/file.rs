@@ -2,14 +2,13 @@
 //! streaming conversion) and an upload sink (netascii decoding in front of `fs::Upload`).
 //!
 //! Reads are synchronous `pread`s on the async worker: blocks are at most 64 KiB and, for a
-//! TFTP server's working set, served from the page cache (`notes/fastpath-facts.md` §8:
-//! even cold reads here run at GB/s), so a hop to a blocking pool would cost more than it
+//! TFTP server's working set, served from the page cache (even cold reads run at GB/s on
+//! the machine the benchmarks ran on), so a hop to a blocking pool would cost more than it
 //! saves. Commit (fsync) is the slow step and the session runs it on the blocking pool.
 //!
 //! The fast paths of `[performance.file_io]` plug in here: the bytes may come from the shared
 //! hot-file cache instead of the file, reads of large files may carry `posix_fadvise` hints,
-//! and for `sendfile` the source hands the core DATA of the right length whose payload the
-//! shell then sends from the file itself ([`BlockSource::send_from_file`]).
+//! and octet reads may go ahead in larger chunks.
 
 use std::fs::File;
 use std::io;
@@ -97,10 +96,6 @@ enum Backing {
 enum SourceKind {
     /// Block n is the file's bytes at (n-1)*blksize: read at any offset.
     Octet,
-    /// Octet, but the payload is left for the shell to send from the file (sendfile): each
-    /// DATA handed to the core has the right length and a placeholder payload (zeros, or a
-    /// recycled buffer's old bytes) that must never go on the wire. `size` is the file's size at open, which fixes each block's length.
-    OctetSentFromFile { size: u64 },
     /// Netascii output is longer than the file, so blocks are produced in order.
     Netascii {
         encoder: Encoder,
@@ -160,7 +155,7 @@ impl BlockSource {
 
     /// Reads an octet file `size` bytes at a time, serving blocks from that window (0: a
     /// `pread` per block). Returns whether it applies: not to netascii (read in chunks
-    /// already), a cached file or one sent by `sendfile`.
+    /// already) or a cached file.
     pub fn read_ahead(&mut self, size: usize) -> bool {
         let applies = size > 0
             && matches!(
@@ -183,9 +178,6 @@ impl BlockSource {
         let Backing::File(file) = &self.backing else {
             return Ok(CacheUse::Hit);
         };
-        if matches!(self.kind, SourceKind::OctetSentFromFile { .. }) {
-            return Ok(CacheUse::File);
-        }
         let looked_up = match self.key {
             Some(key) => cache.lookup_as(key, file)?,
             None => cache.lookup(file)?,
@@ -221,35 +213,6 @@ impl BlockSource {
         }
         self.advisor = Some(crate::fastpath::fadvise::Advisor::start(file, size)?);
         Ok(true)
-    }
-
-    /// Switches an octet source read from its file to leaving the payload for the shell to
-    /// send from the file. Returns false (and changes nothing) for netascii or a cached file.
-    pub fn send_from_file(&mut self) -> io::Result<bool> {
-        let (SourceKind::Octet, Backing::File(file)) = (&self.kind, &self.backing) else {
-            return Ok(false);
-        };
-        let size = file.metadata()?.len();
-        self.kind = SourceKind::OctetSentFromFile { size };
-        Ok(true)
-    }
-
-    /// The file whose bytes the shell sends itself, with each block at `(n-1)*blksize`;
-    /// `None` unless [`send_from_file`](Self::send_from_file) switched this source over.
-    pub fn file_to_send(&self) -> Option<&File> {
-        match (&self.kind, &self.backing) {
-            (SourceKind::OctetSentFromFile { .. }, Backing::File(f)) => Some(f),
-            _ => None,
-        }
-    }
-
-    /// The size of the file (at open, for a source sent from the file).
-    pub fn size(&self) -> io::Result<u64> {
-        match (&self.kind, &self.backing) {
-            (SourceKind::OctetSentFromFile { size }, _) => Ok(*size),
-            (_, Backing::File(f)) => Ok(f.metadata()?.len()),
-            (_, Backing::Memory(m)) => Ok(m.len() as u64),
-        }
     }
 
     /// Reads block `index` (1-based) of up to `max_len` payload bytes into a new datagram
@@ -292,11 +255,6 @@ impl BlockSource {
                     }
                     _ => read_backing(&self.backing, buf, offset)?,
                 }
-            }
-            SourceKind::OctetSentFromFile { size } => {
-                let offset = block_offset()?;
-                let left = size.saturating_sub(offset);
-                usize::try_from(left).map_or(max_len, |l| l.min(max_len))
             }
             SourceKind::Netascii {
                 encoder,

@@ -7,7 +7,6 @@ pub mod batch;
 pub mod buffers;
 pub mod cache;
 pub mod file;
-pub mod file_send;
 pub mod listen;
 #[expect(
     unsafe_code,

@@ -20,19 +20,6 @@ use super::batch::Batch;
 use super::owned_socket::OwnedSocket;
 use super::socket::{bind_in_range, bind_one};
 
-#[cfg(all(target_os = "linux", feature = "io-uring"))]
-pub use crate::fastpath::uring::RingSettings;
-
-/// The `[performance.io_uring]` settings of a ring (io_uring is not built here: unused).
-#[cfg(not(all(target_os = "linux", feature = "io-uring")))]
-#[derive(Debug, Clone, Copy)]
-pub struct RingSettings {
-    /// Submission queue entries.
-    pub queue_depth: u32,
-    /// SQPOLL idle time in ms, when on.
-    pub sqpoll_idle_ms: Option<u32>,
-}
-
 /// The longest a blocked receive sleeps before it looks at the drain's abort signal: the
 /// most a blocking transfer can lag behind the drain deadline.
 pub const BLOCKING_WAKE: Duration = Duration::from_millis(100);
@@ -57,10 +44,6 @@ enum Handle {
     Owned(OwnedSocket),
     /// Blocking, for a transfer on a thread of its own; never registered with the runtime.
     Blocking(Blocking),
-    /// Blocking, for a transfer on a thread of its own, its sends and receives through a
-    /// ring of its own (`performance.io_uring`).
-    #[cfg(all(target_os = "linux", feature = "io-uring"))]
-    Ring(Box<Ring>),
 }
 
 /// Where a transfer runs, as the metrics name it.
@@ -68,19 +51,8 @@ enum Handle {
 pub enum Lane {
     /// A thread of its own, blocking socket calls.
     Thread,
-    /// A thread of its own, through io_uring.
-    IoUring,
     /// The shared async runtime.
     Async,
-}
-
-#[cfg(all(target_os = "linux", feature = "io-uring"))]
-#[derive(Debug)]
-struct Ring {
-    /// Declared before the socket: dropped (its operations cancelled) while the socket is
-    /// still open.
-    ring: std::sync::Mutex<crate::fastpath::uring::RingSocket>,
-    socket: std::net::UdpSocket,
 }
 
 #[derive(Debug)]
@@ -123,36 +95,10 @@ impl TransferSocket {
     }
 
     /// As [`bind`](Self::bind), but blocking: for a transfer driven on a thread of its own.
-    /// Every call on it blocks that thread; none may be made from an async worker. With
-    /// `ring`, sends and receives go through an io_uring of the socket's own; a ring the
-    /// kernel refuses (out of memory, too many open files) leaves the plain blocking socket,
-    /// and says so at debug level.
-    pub fn bind_blocking(
-        local: SocketAddr,
-        ports: Option<(u16, u16)>,
-        ring: Option<RingSettings>,
-    ) -> io::Result<Self> {
+    /// Every call on it blocks that thread; none may be made from an async worker.
+    pub fn bind_blocking(local: SocketAddr, ports: Option<(u16, u16)>) -> io::Result<Self> {
         let socket = bind_transfer(local, ports)?;
         socket.set_nonblocking(false)?;
-        #[cfg(all(target_os = "linux", feature = "io-uring"))]
-        if let Some(settings) = ring {
-            match crate::fastpath::uring::RingSocket::new(socket.as_fd(), settings) {
-                Ok(r) => {
-                    return Ok(Self {
-                        handle: Handle::Ring(Box::new(Ring {
-                            ring: std::sync::Mutex::new(r),
-                            socket,
-                        })),
-                        inbox: None,
-                    });
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "io_uring refused a ring; blocking socket calls")
-                }
-            }
-        }
-        #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
-        let _ = ring;
         socket.set_read_timeout(Some(BLOCKING_WAKE))?;
         Ok(Self {
             handle: Handle::Blocking(Blocking {
@@ -181,8 +127,6 @@ impl TransferSocket {
         match &self.handle {
             Handle::Async(_) | Handle::Owned(_) => Lane::Async,
             Handle::Blocking(_) => Lane::Thread,
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::Ring(_) => Lane::IoUring,
         }
     }
 
@@ -191,8 +135,6 @@ impl TransferSocket {
             Handle::Async(s) => s.as_fd(),
             Handle::Owned(s) => s.socket().as_fd(),
             Handle::Blocking(b) => b.socket.as_fd(),
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::Ring(r) => r.socket.as_fd(),
         }
     }
 
@@ -208,8 +150,6 @@ impl TransferSocket {
             Handle::Async(s) => s.local_addr(),
             Handle::Owned(s) => s.socket().local_addr(),
             Handle::Blocking(b) => b.socket.local_addr(),
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::Ring(r) => r.socket.local_addr(),
         }
     }
 
@@ -233,14 +173,6 @@ impl TransferSocket {
                     r => return r,
                 }
             },
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::Ring(r) => loop {
-                match r.wait(buf, None, &CancellationToken::new()) {
-                    Waited::Datagram(n, from) => return Ok((n, from)),
-                    Waited::Failed(e) => return Err(e),
-                    Waited::Deadline | Waited::Abort => {}
-                }
-            },
         }
     }
 
@@ -254,8 +186,6 @@ impl TransferSocket {
     ) -> Waited {
         match &self.handle {
             Handle::Blocking(b) => return b.wait(buf, deadline, alarms.abort()),
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::Ring(r) => return r.wait(buf, deadline, alarms.abort()),
             Handle::Async(_) | Handle::Owned(_) => {}
         }
         tokio::select! {
@@ -276,11 +206,6 @@ impl TransferSocket {
             Handle::Async(s) => s.send_to(datagram, to).await.map(drop),
             Handle::Owned(s) => s.send_to(datagram, to).await,
             Handle::Blocking(b) => b.socket.send_to(datagram, to).map(drop),
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::Ring(r) => {
-                r.flush()?;
-                r.socket.send_to(datagram, to).map(drop)
-            }
         }
     }
 
@@ -288,10 +213,7 @@ impl TransferSocket {
     /// writable, or at once (and blocking) for a blocking socket.
     #[cfg_attr(
         not(target_os = "linux"),
-        expect(
-            dead_code,
-            reason = "only the Linux fast paths (GSO, sendfile) send through it"
-        )
+        expect(dead_code, reason = "only the Linux GSO path sends through it")
     )]
     pub(super) async fn write_with<R>(
         &self,
@@ -304,31 +226,13 @@ impl TransferSocket {
             }
             Handle::Owned(s) => s.write_with(f).await,
             Handle::Blocking(b) => blocking_call(&b.socket, f),
-            #[cfg(all(target_os = "linux", feature = "io-uring"))]
-            Handle::Ring(r) => {
-                r.flush()?;
-                blocking_call(&r.socket, f)
-            }
         }
     }
 
     /// Sends a batch to `to`: with `gso`, each run of equal-size datagrams in one GSO call
     /// (Linux), else one call per datagram. A GSO call the kernel refuses is sent again one
     /// datagram at a time, and the report says so, so the caller can stop asking for GSO.
-    /// With `zerocopy`, datagrams sent one per call of at least that many bytes go with
-    /// `MSG_ZEROCOPY` (Linux): the caller must then keep the batch's buffer until the kernel
-    /// reports completion (`report.zerocopy_sends`).
-    pub async fn send_batch(
-        &self,
-        batch: &Batch,
-        to: SocketAddr,
-        gso: bool,
-        zerocopy: Option<usize>,
-    ) -> SendReport {
-        #[cfg(all(target_os = "linux", feature = "io-uring"))]
-        if let Handle::Ring(r) = &self.handle {
-            return r.send_batch(batch, to, gso);
-        }
+    pub async fn send_batch(&self, batch: &Batch, to: SocketAddr, gso: bool) -> SendReport {
         let mut report = SendReport::default();
         #[cfg(target_os = "linux")]
         if gso {
@@ -349,50 +253,16 @@ impl TransferSocket {
                     }
                 }
                 for d in bytes.chunks(run.segment) {
-                    self.send_one(d, to, zerocopy, &mut report).await;
+                    self.send_counted(d, to, &mut report).await;
                 }
             }
             return report;
         }
         let _ = gso;
         for d in batch.datagrams() {
-            self.send_one(d, to, zerocopy, &mut report).await;
+            self.send_counted(d, to, &mut report).await;
         }
         report
-    }
-
-    /// Sends one datagram of a batch: by `MSG_ZEROCOPY` when it is long enough and the
-    /// kernel has not refused it, else by copy (also after ENOBUFS: the socket's allowance
-    /// of pinned pages is used up for now).
-    async fn send_one(
-        &self,
-        d: &[u8],
-        to: SocketAddr,
-        zerocopy: Option<usize>,
-        report: &mut SendReport,
-    ) {
-        #[cfg(target_os = "linux")]
-        if let Some(min) = zerocopy
-            && d.len() >= min
-            && report.zerocopy_refused.is_none()
-        {
-            use crate::fastpath::zerocopy::{self, Refusal};
-            let sent = self.write_with(|fd| zerocopy::send(&fd, d, to)).await;
-            match sent {
-                Ok(()) => {
-                    report.zerocopy_sends += 1;
-                    report.datagrams += 1;
-                    return;
-                }
-                Err(e) => match Refusal::of(&e) {
-                    Refusal::NoBuffers => report.zerocopy_fallbacks += 1,
-                    Refusal::Unsupported => report.zerocopy_refused = Some(e),
-                    Refusal::Other => {}
-                },
-            }
-        }
-        let _ = zerocopy;
-        self.send_counted(d, to, report).await;
     }
 
     /// Sends one datagram with one plain send call, and reports it as `send_batch` would.
@@ -465,70 +335,6 @@ fn blocking_call<R>(
     }
 }
 
-#[cfg(all(target_os = "linux", feature = "io-uring"))]
-impl Ring {
-    fn lock(&self) -> std::sync::MutexGuard<'_, crate::fastpath::uring::RingSocket> {
-        // Only the transfer's own thread uses the ring: a poisoned lock means a panic there,
-        // after which the ring's state is still consistent enough to drop.
-        self.ring
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn flush(&self) -> io::Result<()> {
-        self.lock().flush()
-    }
-
-    /// Queues the batch, one send per GSO run (or per datagram without GSO); it leaves with
-    /// the next wait's single `io_uring_enter`. Send errors arrive with completions, so
-    /// the report carries the last one seen since the previous batch.
-    fn send_batch(&self, batch: &Batch, to: SocketAddr, gso: bool) -> SendReport {
-        let runs = ring_runs(batch, gso);
-        let mut ring = self.lock();
-        let pending = ring.take_send_error();
-        let queued = ring.queue(batch.bytes(), &runs, to);
-        SendReport::of_ring(pending, queued, &runs, batch.len())
-    }
-
-    /// As [`Blocking::wait`], the ring's wait in pieces of at most [`BLOCKING_WAKE`].
-    fn wait(&self, buf: &mut [u8], deadline: Option<Instant>, abort: &CancellationToken) -> Waited {
-        use crate::fastpath::uring::Completion;
-        loop {
-            let left = match time_left(deadline, abort) {
-                Ok(left) => left,
-                Err(ended) => return ended,
-            };
-            match self.lock().wait(buf, left) {
-                Completion::Datagram(n, from) => return Waited::Datagram(n, from),
-                Completion::Failed(e) => return Waited::Failed(e),
-                Completion::TimedOut => {}
-            }
-        }
-    }
-}
-
-/// A batch as a ring sends it: `(start, end, segment)` runs of its bytes, each one `SENDMSG`
-/// (with `gso`, a run of equal-size datagrams cut by UDP GSO; else one per datagram).
-#[cfg(all(target_os = "linux", feature = "io-uring"))]
-fn ring_runs(batch: &Batch, gso: bool) -> Vec<(usize, usize, usize)> {
-    if gso {
-        use crate::fastpath::gso;
-        return batch
-            .runs(gso::MAX_SEGMENTS, gso::MAX_BYTES)
-            .map(|r| (r.start, r.end, r.segment))
-            .collect();
-    }
-    let mut at = 0;
-    batch
-        .datagrams()
-        .map(|d| {
-            let run = (at, at + d.len(), d.len());
-            at += d.len();
-            run
-        })
-        .collect()
-}
-
 /// A blocking receive that timed out or was interrupted: look at the clock and try again.
 fn retry(e: &io::Error) -> bool {
     matches!(
@@ -566,47 +372,6 @@ pub struct SendReport {
     pub gso_refused: Option<io::Error>,
     /// A send failed (like a lost datagram: the retransmit timer covers it).
     pub failed: Option<io::Error>,
-    /// DATA sent as a `MSG_MORE` header + `sendfile` (each such pair counted once).
-    pub sendfile_calls: u64,
-    /// The kernel refused `sendfile` (the block went by `pread` + send instead).
-    pub sendfile_refused: Option<io::Error>,
-    /// Datagrams sent with `MSG_ZEROCOPY` (their buffer is lent until completion).
-    pub zerocopy_sends: u64,
-    /// Zerocopy sends the kernel answered ENOBUFS, sent again by copy.
-    pub zerocopy_fallbacks: u64,
-    /// The kernel refused `MSG_ZEROCOPY` (EINVAL, EOPNOTSUPP); sent by copy.
-    pub zerocopy_refused: Option<io::Error>,
-}
-
-impl SendReport {
-    /// A batch queued on a ring: `runs` counted as the calls they become (for `datagrams`
-    /// datagrams) when `queued`, else its error; `pending` is a send error the ring reported
-    /// since the last batch.
-    #[cfg(all(target_os = "linux", feature = "io-uring"))]
-    fn of_ring(
-        pending: Option<io::Error>,
-        queued: io::Result<()>,
-        runs: &[(usize, usize, usize)],
-        datagrams: usize,
-    ) -> Self {
-        let mut report = Self {
-            failed: pending,
-            ..Self::default()
-        };
-        if let Err(e) = queued {
-            report.failed = Some(e);
-            return report;
-        }
-        for &(start, end, segment) in runs {
-            if end - start > segment {
-                report.gso_calls += 1;
-            } else {
-                report.single_calls += 1;
-            }
-        }
-        report.datagrams = datagrams as u64;
-        report
-    }
 }
 
 #[cfg(test)]
@@ -618,8 +383,7 @@ mod tests {
     async fn transfer_socket_binds_inside_the_port_range() {
         let local: SocketAddr = "127.0.0.1:69".parse().expect("addr");
         let a = TransferSocket::bind(local, Some((40000, 40003)), true).expect("first bind");
-        let b =
-            TransferSocket::bind_blocking(local, Some((40000, 40003)), None).expect("second bind");
+        let b = TransferSocket::bind_blocking(local, Some((40000, 40003))).expect("second bind");
         for s in [&a, &b] {
             let port = s.local_addr().expect("addr").port();
             assert!(
@@ -645,7 +409,7 @@ mod tests {
 
     fn blocking_pair() -> (TransferSocket, std::net::UdpSocket) {
         let local: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let s = TransferSocket::bind_blocking(local, None, None).expect("bind");
+        let s = TransferSocket::bind_blocking(local, None).expect("bind");
         let peer = std::net::UdpSocket::bind(local).expect("peer");
         (s, peer)
     }
@@ -732,7 +496,7 @@ mod tests {
         }
         batch.push(&[0, 3, 0, 4]);
         let to = peer.local_addr().expect("addr");
-        let report = ready(s.send_batch(&batch, to, true, None));
+        let report = ready(s.send_batch(&batch, to, true));
         assert!(report.failed.is_none(), "{report:?}");
         assert_eq!(
             report.datagrams, 4,

@@ -52,9 +52,6 @@ pub const LISTENER_DATAGRAMS_TOTAL: &str = "tftpd_listener_datagrams_total";
 pub const LISTENER_PINNED_DATAGRAMS_TOTAL: &str = "tftpd_listener_pinned_datagrams_total";
 /// Hot-file cache lookups of files it may hold, by result: hit or miss (counter).
 pub const FILE_CACHE_LOOKUPS_TOTAL: &str = "tftpd_file_cache_lookups_total";
-/// MSG_ZEROCOPY sends the kernel reported complete, by result: copied (it copied anyway) or
-/// zerocopy (counter).
-pub const ZEROCOPY_COMPLETIONS_TOTAL: &str = "tftpd_zerocopy_completions_total";
 /// Bytes of file contents the hot-file cache holds (gauge).
 pub const FILE_CACHE_BYTES: &str = "tftpd_file_cache_bytes";
 /// Bytes running uploads have written and not yet committed or discarded, the count
@@ -208,13 +205,11 @@ pub struct Metrics {
     /// The listening addresses, for the kernel's per-socket drop counters.
     listeners: OnceLock<Vec<std::net::SocketAddr>>,
     durations: [Histogram; 2],
-    /// Send calls: GSO, one datagram, sendfile, zerocopy.
-    send_calls: [AtomicU64; 4],
-    /// Zerocopy completions: copied, not copied.
-    zerocopy_completions: [AtomicU64; 2],
+    /// Send calls: GSO, one datagram.
+    send_calls: [AtomicU64; 2],
     datagrams_sent: AtomicU64,
-    /// Transfers started: on a transfer thread, on one through io_uring, on the runtime.
-    transfers_started: [AtomicU64; 3],
+    /// Transfers started: on a transfer thread, on the runtime.
+    transfers_started: [AtomicU64; 2],
     /// Listener receive calls: recvmmsg, one datagram.
     receive_calls: [AtomicU64; 2],
     listener_datagrams: AtomicU64,
@@ -298,8 +293,6 @@ impl Metrics {
     pub fn sends(&self, r: &crate::io::transfer_socket::SendReport) {
         self.send_calls[0].fetch_add(r.gso_calls, Relaxed);
         self.send_calls[1].fetch_add(r.single_calls, Relaxed);
-        self.send_calls[2].fetch_add(r.sendfile_calls, Relaxed);
-        self.send_calls[3].fetch_add(r.zerocopy_sends, Relaxed);
         self.datagrams_sent.fetch_add(r.datagrams, Relaxed);
     }
 
@@ -308,8 +301,7 @@ impl Metrics {
         use crate::io::transfer_socket::Lane;
         let i = match lane {
             Lane::Thread => 0,
-            Lane::IoUring => 1,
-            Lane::Async => 2,
+            Lane::Async => 1,
         };
         self.transfers_started[i].fetch_add(1, Relaxed);
     }
@@ -322,16 +314,6 @@ impl Metrics {
         };
         self.receive_calls[i].fetch_add(1, Relaxed);
         self.listener_datagrams.fetch_add(datagrams, Relaxed);
-    }
-
-    /// Counts a transfer's zerocopy completions.
-    #[cfg_attr(
-        not(target_os = "linux"),
-        expect(dead_code, reason = "zerocopy is Linux-only")
-    )]
-    pub(crate) fn zerocopy(&self, completed: u64, copied: u64) {
-        self.zerocopy_completions[0].fetch_add(copied, Relaxed);
-        self.zerocopy_completions[1].fetch_add(completed.saturating_sub(copied), Relaxed);
     }
 
     /// Counts datagrams a transfer dropped.
@@ -489,9 +471,9 @@ impl Metrics {
             &mut out,
             SEND_CALLS_TOTAL,
             "counter",
-            "Send system calls of transfers, by method (gso: one call for a window; sendfile: a MSG_MORE header and a sendfile per DATA).",
+            "Send system calls of transfers, by method (gso: one call for a window of DATA; single: one datagram).",
         );
-        for (i, method) in ["gso", "single", "sendfile", "zerocopy"].iter().enumerate() {
+        for (i, method) in ["gso", "single"].iter().enumerate() {
             let _ = writeln!(
                 out,
                 "{SEND_CALLS_TOTAL}{{method=\"{method}\"}} {}",
@@ -502,9 +484,9 @@ impl Metrics {
             &mut out,
             TRANSFERS_STARTED_TOTAL,
             "counter",
-            "Transfers started, by lane: thread (a thread of its own, blocking socket calls; performance.cpu.transfer_threads), io_uring (a thread of its own, through io_uring; performance.io_uring) or async (the shared runtime).",
+            "Transfers started, by lane: thread (a thread of its own, blocking socket calls; performance.cpu.transfer_threads) or async (the shared runtime).",
         );
-        for (i, lane) in ["thread", "io_uring", "async"].iter().enumerate() {
+        for (i, lane) in ["thread", "async"].iter().enumerate() {
             let _ = writeln!(
                 out,
                 "{TRANSFERS_STARTED_TOTAL}{{lane=\"{lane}\"}} {}",
@@ -562,19 +544,6 @@ impl Metrics {
                 out,
                 "{LISTENER_PINNED_DATAGRAMS_TOTAL}{{cpu=\"{cpu}\"}} {}",
                 c.load(Relaxed)
-            );
-        }
-        head(
-            &mut out,
-            ZEROCOPY_COMPLETIONS_TOTAL,
-            "counter",
-            "MSG_ZEROCOPY sends the kernel reported complete, by whether it copied anyway.",
-        );
-        for (i, result) in ["copied", "zerocopy"].iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{ZEROCOPY_COMPLETIONS_TOTAL}{{result=\"{result}\"}} {}",
-                self.zerocopy_completions[i].load(Relaxed)
             );
         }
         let cache = self.file_cache.get().map(|c| c.counts());

@@ -1,9 +1,8 @@
 //! Chooses, per download, the `[performance.file_io]` fast paths that apply: the hot-file
-//! cache, `posix_fadvise` hints, read-ahead and `sendfile`. The transfer's config snapshot decides, so a
+//! cache, `posix_fadvise` hints and read-ahead. The transfer's config snapshot decides, so a
 //! reload (SIGHUP) turning one off takes effect with the next transfer. A path that does not
 //! apply to this transfer says why at debug level, inside the transfer's span; a path the
-//! kernel lacks is reported once at start ([`log_start`], which also covers
-//! `[performance.zerocopy]`; its per-transfer choice is in `send_paths`).
+//! platform lacks is reported once at start ([`log_start`]).
 
 use tracing::{debug, info, warn};
 
@@ -14,61 +13,8 @@ use crate::server::Shared;
 
 use super::request::error_chain;
 
-/// How the transfer's DATA leaves, as far as `sendfile` cares.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Sending {
-    /// The transfer has its own socket (not single-port mode).
-    pub own_socket: bool,
-    /// The negotiated window.
-    pub windowsize: u16,
-    /// Windows go out by UDP GSO.
-    pub gso: bool,
-}
-
-/// Applies the cache, the hints and `sendfile` to a download's source. Returns `Some(true)`
-/// when DATA is to be sent from the file by `sendfile`.
-pub(super) fn prepare_source(
-    source: &mut BlockSource,
-    cfg: &FileIoConfig,
-    shared: &Shared,
-    sending: Sending,
-) -> Option<bool> {
-    if use_sendfile(source, cfg, sending) {
-        match source.send_from_file() {
-            Ok(true) => {
-                debug!(file_io = "sendfile", "DATA by MSG_MORE + sendfile");
-                return Some(true);
-            }
-            Ok(false) => debug!(
-                file_io = "sendfile",
-                "not for netascii: the bytes are converted"
-            ),
-            Err(e) => debug!(error = %e, "sendfile set-up failed; reading the file"),
-        }
-    }
-    prepare_reads(source, cfg, shared);
-    None
-}
-
-/// Whether `sendfile` applies; says why not at debug level when it is asked for.
-fn use_sendfile(source: &BlockSource, cfg: &FileIoConfig, sending: Sending) -> bool {
-    if !cfg.sendfile || !crate::fastpath::support().sendfile {
-        return false;
-    }
-    let why_not = if !sending.own_socket {
-        "single-port mode: the shared listening socket cannot be corked for one client"
-    } else if sending.windowsize > 1 && sending.gso {
-        "a window goes out by UDP GSO, one call for many blocks"
-    } else if !source.size().is_ok_and(|s| s > cfg.sendfile_threshold) {
-        "file not above performance.file_io.sendfile_threshold"
-    } else {
-        return true;
-    };
-    debug!(file_io = "sendfile", reason = why_not, "sendfile not used");
-    false
-}
-
-fn prepare_reads(source: &mut BlockSource, cfg: &FileIoConfig, shared: &Shared) {
+/// Applies the cache, the hints and read-ahead to a download's source.
+pub(super) fn prepare_source(source: &mut BlockSource, cfg: &FileIoConfig, shared: &Shared) {
     let cache = &shared.file_cache;
     // Always: a reload that shrank or disabled the cache frees the memory here.
     cache.configure(cfg.cache_size, cfg.cache_max_file);
@@ -168,31 +114,6 @@ pub fn log_start(config: &Config) {
         (true, false) => warn!(
             fastpath = "fadvise",
             "performance.file_io.fadvise is on but this build has no posix_fadvise path (Linux only): reading without hints"
-        ),
-        (false, _) => {}
-    }
-    let z = &config.performance.zerocopy;
-    match (z.enabled, crate::fastpath::support().zerocopy) {
-        (true, true) => info!(
-            fastpath = "zerocopy",
-            threshold = z.threshold,
-            "DATA of at least the threshold by MSG_ZEROCOPY on transfers' own sockets"
-        ),
-        (true, false) => warn!(
-            fastpath = "zerocopy",
-            "performance.zerocopy.enabled is on but the kernel did not complete a MSG_ZEROCOPY send on loopback (or this is not Linux): sending by copy"
-        ),
-        (false, _) => {}
-    }
-    match (f.sendfile, crate::fastpath::support().sendfile) {
-        (true, true) => info!(
-            fastpath = "sendfile",
-            threshold = f.sendfile_threshold,
-            "octet DATA by MSG_MORE + sendfile on transfers' own sockets (window 1 or GSO off)"
-        ),
-        (true, false) => warn!(
-            fastpath = "sendfile",
-            "performance.file_io.sendfile is on but the kernel did not send a MSG_MORE header and a sendfile block as one datagram (or this is not Linux): pread + send"
         ),
         (false, _) => {}
     }

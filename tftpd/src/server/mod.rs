@@ -13,7 +13,6 @@ pub mod multicast;
 pub mod reload;
 pub mod request;
 pub mod runtime;
-mod send_paths;
 pub mod session;
 mod start;
 pub mod threads;

@@ -278,8 +278,7 @@ pub fn prepare(
 }
 
 /// The download's bytes: from the hot-file cache when it holds this version of the file
-/// (which is then never opened), else from the file, opened now. Not with `sendfile` on,
-/// which prefers the file for large ones and decides later (`file_io::prepare_source`).
+/// (which is then never opened), else from the file, opened now.
 fn open_source(
     file: FoundFile,
     mode: Mode,
@@ -289,7 +288,6 @@ fn open_source(
     let io = &rt.config.performance.file_io;
     let key = FileKey::from_stat(file.stat());
     if io.cache_size > 0
-        && !io.sendfile
         && let Some(bytes) = cache.hit(&key)
     {
         return Ok(BlockSource::cached(bytes, mode));

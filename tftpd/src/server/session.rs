@@ -12,11 +12,10 @@ use crate::filter::{self, FilterCounters, KernelFilter, Role};
 use crate::io::alarms::Alarms;
 use crate::io::batch::Batch;
 use crate::io::file::{BlockSource, UploadSink};
-use crate::io::file_send::FileBlock;
-use crate::io::transfer_socket::{Lane, TransferSocket, Waited};
+use crate::io::transfer_socket::{TransferSocket, Waited};
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
 use crate::proto::options::OptionName;
-use crate::proto::packet::{DATA_HEADER_LEN, OP_DATA, OP_ERROR, opcode};
+use crate::proto::packet::{DATA_HEADER_LEN, OP_ERROR, opcode};
 use crate::proto::read::ReadTransfer;
 use crate::proto::transfer::Transfer;
 use crate::proto::transfer::error_datagram;
@@ -28,7 +27,6 @@ use super::admission::Ticket;
 use super::half_open::{CLIENT_BUSY, HalfOpenGauge, Place};
 use super::request::{OwnedRequest, Prepared, error_chain, prepare, transfer_config};
 use super::runtime::Runtime;
-use super::send_paths::{SendPaths, send_from_file};
 
 /// Sent to clients still transferring when the drain deadline passes.
 pub(super) const SHUTTING_DOWN: WireError =
@@ -51,33 +49,19 @@ trait Session {
     /// Does the file work the machine asks for (read blocks; nothing for uploads).
     fn prepare_output(&mut self, now: Instant);
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]);
-    /// Takes this turn's datagrams from the machine into `batch`; a download that sends DATA
-    /// from its file puts those into `from_file` instead.
-    fn collect(&mut self, batch: &mut Batch, _from_file: &mut Vec<FileBlock>, metrics: &Metrics) {
+    /// Takes this turn's datagrams from the machine into `batch`.
+    fn collect(&mut self, batch: &mut Batch, metrics: &Metrics) {
         let m = self.machine();
         while let Some(d) = m.poll_transmit() {
             count_error(d, metrics);
             batch.push(d);
         }
     }
-    /// The file DATA is sent from, and whether by `sendfile` (else `pread` + send).
-    fn file_sender(&mut self) -> Option<(&std::fs::File, &mut bool)> {
-        None
-    }
-    /// True when every datagram this session sends comes from the machine's own buffers
-    /// (not from the file by `sendfile`), so a lone one may be sent straight from there.
-    fn sends_from_machine(&self) -> bool {
-        true
-    }
 }
 
 struct ReadSession {
     machine: ReadTransfer,
     source: BlockSource,
-    /// Some when DATA goes out from the file (the core holds same-length DATA with a zero
-    /// payload): true while by `sendfile`, false after the kernel refused it.
-    file_send: Option<bool>,
-    blksize: u64,
 }
 
 /// A download only receives ACKs (4 bytes) and ERRORs; a longer ERROR text is cut, which
@@ -107,39 +91,6 @@ impl Session for ReadSession {
     }
     fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
         self.machine.handle_datagram(now, d);
-    }
-    fn collect(&mut self, batch: &mut Batch, from_file: &mut Vec<FileBlock>, metrics: &Metrics) {
-        if self.file_send.is_none() {
-            while let Some(d) = self.machine.poll_transmit() {
-                count_error(d, metrics);
-                batch.push(d);
-            }
-            return;
-        }
-        while let Some(d) = self.machine.poll_transmit() {
-            count_error(d, metrics);
-            if opcode(d) != Some(OP_DATA) || d.len() < DATA_HEADER_LEN {
-                batch.push(d);
-                continue;
-            }
-            let header = [d[0], d[1], d[2], d[3]];
-            let len = d.len() - DATA_HEADER_LEN;
-            // A DATA's payload here is a placeholder: it goes out from the file or not at all.
-            if let Some(index) = self.machine.last_transmit_block() {
-                from_file.push(FileBlock {
-                    header,
-                    offset: (index - 1) * self.blksize,
-                    len,
-                });
-            }
-        }
-    }
-    fn file_sender(&mut self) -> Option<(&std::fs::File, &mut bool)> {
-        let sendfile = self.file_send.as_mut()?;
-        Some((self.source.file_to_send()?, sendfile))
-    }
-    fn sends_from_machine(&self) -> bool {
-        self.file_send.is_none()
     }
 }
 
@@ -323,30 +274,13 @@ async fn serve_in_span(
                 span.record("window", "default");
             }
             info!("transfer started");
-            let file_send = super::file_io::prepare_source(
-                &mut source,
-                &rt.config.performance.file_io,
-                &shared,
-                super::file_io::Sending {
-                    own_socket: socket.own_fd().is_some(),
-                    windowsize: config.windowsize,
-                    gso: rt.config.performance.batching.gso && crate::fastpath::support().gso,
-                },
-            );
+            super::file_io::prepare_source(&mut source, &rt.config.performance.file_io, &shared);
             let mut s = ReadSession {
-                blksize: u64::from(config.blksize),
                 machine: ReadTransfer::new(config, now),
                 source,
-                file_send,
             };
-            // Zerocopy only for DATA read into the batch, not DATA sent from the file.
-            let zc_blksize = s.file_send.is_none().then_some(negotiated.blksize);
-            let mut paths = SendPaths::new(&rt.config, &socket, zc_blksize);
             let mut place = Place::new(&mut ticket, &mut half_open);
-            drive(
-                &mut s, &socket, peer, screen, &mut paths, &shared, &mut place,
-            )
-            .await;
+            drive(&mut s, &socket, peer, screen, gso(&rt), &shared, &mut place).await;
             (Kind::Read, s.machine.stats(), s.machine.outcome().cloned())
         }
         Prepared::Write {
@@ -362,12 +296,8 @@ async fn serve_in_span(
                 machine: WriteTransfer::new(config, now),
                 sink: Some(sink),
             };
-            let mut paths = SendPaths::new(&rt.config, &socket, None);
             let mut place = Place::new(&mut ticket, &mut half_open);
-            drive(
-                &mut s, &socket, peer, screen, &mut paths, &shared, &mut place,
-            )
-            .await;
+            drive(&mut s, &socket, peer, screen, gso(&rt), &shared, &mut place).await;
             (Kind::Write, s.machine.stats(), s.machine.outcome().cloned())
         }
         // Served by its group above, or turned into a unicast read there.
@@ -496,30 +426,34 @@ pub(super) fn request_outcome(o: &Outcome) -> RequestOutcome {
     }
 }
 
+/// Whether windows go out by UDP GSO: chosen from the transfer's config snapshot (so SIGHUP
+/// applies to new transfers) and what the kernel supports.
+fn gso(rt: &Runtime) -> bool {
+    rt.config.performance.batching.gso && crate::fastpath::support().gso
+}
+
 /// The transfer loop: produce, send, then wait for a datagram, the deadline or the drain.
+/// `gso`: windows of equal-size DATA go in one call, until the kernel refuses one.
 async fn drive(
     s: &mut impl Session,
     socket: &TransferSocket,
     peer: SocketAddr,
     screen: Option<(Role, &FilterCounters)>,
-    paths: &mut SendPaths,
+    mut gso: bool,
     shared: &Shared,
     place: &mut Place<'_, '_>,
 ) {
     let mut buf = vec![0u8; s.recv_capacity()];
     let mut batch = Batch::default();
-    let mut from_file = Vec::new();
     let mut alarms = Alarms::new(place.signal());
-    // A turn with one datagram (every lock-step block, OACK, ACK and ERROR) goes straight
-    // from the machine's buffer: no copy into the batch, which then holds no second copy of
-    // an idle transfer's block. Not through a ring (its send leaves with the next wait's
-    // one `io_uring_enter`) and not while zerocopy lends the batch's buffer to the kernel.
-    let direct = s.sends_from_machine() && socket.lane() != Lane::IoUring;
     loop {
         let now = Instant::now();
         s.prepare_output(now);
         place.pay_for_turn(s.machine(), peer, now);
-        if direct && paths.zerocopy_threshold().is_none() && s.machine().pending_transmits() == 1 {
+        // A turn with one datagram (every lock-step block, OACK, ACK and ERROR) goes straight
+        // from the machine's buffer: no copy into the batch, which then holds no second copy
+        // of an idle transfer's block.
+        if s.machine().pending_transmits() == 1 {
             if let Some(d) = s.machine().poll_transmit() {
                 count_error(d, &shared.metrics);
                 let report = socket.send_one_datagram(d, peer).await;
@@ -528,12 +462,11 @@ async fn drive(
                     debug!(error = %e, "send failed");
                 }
             }
-        } else if send_turn(s, socket, peer, paths, shared, &mut batch, &mut from_file).await {
-            continue;
+        } else {
+            send_turn(s, socket, peer, &mut gso, &shared.metrics, &mut batch).await;
         }
         let m = s.machine();
         if m.is_finished() {
-            paths.finish(socket, &shared.metrics).await;
             return;
         }
         let deadline = m.poll_timeout();
@@ -566,40 +499,30 @@ async fn drive(
     }
 }
 
-/// Sends one turn's datagrams through the batch (a window in GSO runs, zerocopy, DATA from
-/// the file). True when reading the file failed and the machine was aborted: its ERROR goes
-/// out on the next turn, before any wait.
+/// Sends one turn's datagrams through the batch (a window in GSO runs while `gso`).
 async fn send_turn(
     s: &mut impl Session,
     socket: &TransferSocket,
     peer: SocketAddr,
-    paths: &mut SendPaths,
-    shared: &Shared,
+    gso: &mut bool,
+    metrics: &Metrics,
     batch: &mut Batch,
-    from_file: &mut Vec<FileBlock>,
-) -> bool {
+) {
     batch.clear();
-    from_file.clear();
-    s.collect(batch, from_file, &shared.metrics);
-    if !batch.is_empty() {
-        let report = socket
-            .send_batch(batch, peer, paths.gso, paths.zerocopy_threshold())
-            .await;
-        shared.metrics.sends(&report);
-        paths.after_send(&report, batch, socket);
-        // A failed send is like a lost datagram: the retransmit timer covers it.
-        if let Some(e) = &report.failed {
-            debug!(error = %e, "send failed");
-        }
+    s.collect(batch, metrics);
+    if batch.is_empty() {
+        return;
     }
-    if !from_file.is_empty()
-        && let Some((file, sendfile)) = s.file_sender()
-        && send_from_file(file, sendfile, socket, peer, from_file, &shared.metrics).await
-    {
-        s.machine().abort(READ_FAILED);
-        return true;
+    let report = socket.send_batch(batch, peer, *gso).await;
+    metrics.sends(&report);
+    if let Some(e) = &report.gso_refused {
+        warn!(error = %e, "the kernel refused a UDP GSO send; this transfer sends one datagram per call");
+        *gso = false;
     }
-    false
+    // A failed send is like a lost datagram: the retransmit timer covers it.
+    if let Some(e) = &report.failed {
+        debug!(error = %e, "send failed");
+    }
 }
 
 /// Counts an ERROR about to be sent, by its code.

@@ -100,7 +100,7 @@ pub(super) async fn start(
     let bound = {
         let _transfers = shared.transfers.enter();
         match &place {
-            Some(_) => TransferSocket::bind_blocking(local, ports, ring_settings(&rt.config)),
+            Some(_) => TransferSocket::bind_blocking(local, ports),
             None => TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config)),
         }
     };
@@ -145,20 +145,6 @@ pub(super) async fn start(
 /// portable tokio socket).
 fn transfer_recvmmsg(config: &crate::config::Config) -> bool {
     config.performance.batching.transfer_recvmmsg && crate::fastpath::support().recvmmsg
-}
-
-/// The ring a transfer thread drives its socket with, when `[performance.io_uring]` is on
-/// and the kernel has it (probed at start; a start-up line says when it has not).
-fn ring_settings(
-    config: &crate::config::Config,
-) -> Option<crate::io::transfer_socket::RingSettings> {
-    let u = &config.performance.io_uring;
-    (u.enabled && crate::fastpath::support().io_uring).then_some(
-        crate::io::transfer_socket::RingSettings {
-            queue_depth: u.queue_depth,
-            sqpoll_idle_ms: u.sqpoll.then_some(u.sqpoll_idle_ms),
-        },
-    )
 }
 
 /// True when `req` asks for RFC 2090 multicast and the server offers it.

@@ -231,10 +231,6 @@ reuseport_workers = 1
 cache_size = 0
 read_ahead = 0
 fadvise = false
-sendfile = false
-
-[performance.zerocopy]
-enabled = false
 
 [performance.cpu]
 transfer_threads = 0
