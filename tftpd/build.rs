@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 fn main() {
+    platform_aliases();
     println!("cargo::rustc-check-cfg=cfg(ebpf_object)");
     let object = std::env::var_os("TFTPD_EBPF_OBJECT")
         .map(PathBuf::from)
@@ -31,5 +32,20 @@ fn main() {
     if linux && object.is_file() {
         println!("cargo::rustc-cfg=ebpf_object");
         println!("cargo::rustc-env=TFTPD_EBPF_OBJECT={}", object.display());
+    }
+}
+
+/// Names each platform group once, as quinn-udp does with `cfg_aliases`: the code says
+/// `#[cfg(linux)]` or `#[cfg(bsd)]`, and which `target_os` values a group holds lives here.
+fn platform_aliases() {
+    println!("cargo::rustc-check-cfg=cfg(linux)");
+    println!("cargo::rustc-check-cfg=cfg(bsd)");
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if os == "linux" {
+        println!("cargo::rustc-cfg=linux");
+    }
+    // The BSDs tftpd builds for: no dropping socket filter, no openat2 (docs/bsd.md).
+    if matches!(os.as_str(), "freebsd" | "netbsd" | "openbsd" | "dragonfly") {
+        println!("cargo::rustc-cfg=bsd");
     }
 }

@@ -194,7 +194,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     }
     // While still privileged (CAP_SYS_NICE, CAP_IPC_LOCK, raising RLIMIT_MEMLOCK) and
     // before the runtime's threads exist, so they inherit the policy.
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     daemon::realtime::apply(
         &config.performance.realtime,
         config.user == "root" || !nix::unistd::geteuid().is_root(),

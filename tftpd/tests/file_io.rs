@@ -147,7 +147,7 @@ fn the_cache_serves_hits_and_new_content_after_the_file_changes() {
 
 /// A hit is served from memory without the file being opened (Linux: an `O_PATH` lookup
 /// and `fstat` find it, which inotify does not see as an open).
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[test]
 fn a_cache_hit_never_opens_the_file() {
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};

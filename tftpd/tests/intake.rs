@@ -85,7 +85,7 @@ fn single_port_mode_keeps_its_listener_on_the_runtime_and_says_so() {
     );
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[test]
 fn pinned_listener_threads_take_the_requests_their_cpu_receives() {
     use nix::sched::{CpuSet, sched_setaffinity};
@@ -146,7 +146,7 @@ fn pinned_listener_threads_take_the_requests_their_cpu_receives() {
 /// nothing to place, and the pinned listener serves; off, no line. (Placement on a host with
 /// several nodes is unit-tested in `fastpath/numa.rs`: the topology from a sysfs tree, and a
 /// thread's preferred node set and read back.)
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[test]
 fn numa_placement_says_what_it_does_on_this_host() {
     let nodes = std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or_default();

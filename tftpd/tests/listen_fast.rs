@@ -258,7 +258,7 @@ fn reuseport_workers_in_single_port_mode_route_every_ack() {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[test]
 fn affinity_pins_every_thread_to_the_listed_cpus() {
     let (d, _) = start("[performance.cpu]\naffinity = [0]\n", &[]);

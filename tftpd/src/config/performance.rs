@@ -321,7 +321,7 @@ impl PerformanceConfig {
         }
         // SO_REUSEPORT balances UDP across a group only on Linux (FreeBSD needs
         // SO_REUSEPORT_LB, not implemented): elsewhere a group would starve all but one socket.
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(linux))]
         if n != 1 {
             return Err(Unavailable {
                 key: "performance.socket.reuseport_workers",
@@ -344,7 +344,7 @@ impl PerformanceConfig {
                 allowed: "0 (off) or 1..=99 (SCHED_FIFO priority)",
             });
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(linux))]
         if rt.priority > 0 || rt.lock_memory {
             return Err(Unavailable {
                 key: "performance.realtime",
@@ -363,7 +363,7 @@ impl PerformanceConfig {
                           pages hold recvmmsg's receive slots)",
             });
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(linux))]
         if self.memory.huge_pages {
             return Err(Unavailable {
                 key: "performance.memory.huge_pages",

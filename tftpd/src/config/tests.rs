@@ -301,9 +301,9 @@ fn a_profile_sets_its_keys_and_the_file_overrides_them() {
 fn every_profile_validates_on_this_host() {
     for name in ["balanced", "performance", "maximum", "secure"] {
         let text = format!("[performance]\nprofile = \"{name}\"\n");
-        #[cfg(target_os = "linux")]
+        #[cfg(linux)]
         Config::from_toml_str(&text, None).unwrap_or_else(|e| panic!("{name}: {e}"));
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(linux))]
         if name != "maximum" {
             Config::from_toml_str(&text, None).unwrap_or_else(|e| panic!("{name}: {e}"));
         }

@@ -8,7 +8,7 @@
 /// alone: after the daemon has pinned itself, a reload that names other CPUs must still
 /// validate (and be reported as needing a restart). A CPU outside the process's cpuset fails
 /// at start, when `sched_setaffinity` refuses it.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub fn usable_cpus() -> Result<Vec<usize>, String> {
     if let Ok(text) = std::fs::read_to_string("/sys/devices/system/cpu/online")
         && let Some(cpus) = parse_list(&text)
@@ -37,7 +37,7 @@ pub fn parse_list(text: &str) -> Option<Vec<usize>> {
 }
 
 /// The CPUs this process may run on: affinity is not implemented on this platform.
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(linux))]
 pub fn usable_cpus() -> Result<Vec<usize>, String> {
     Err("[] (CPU affinity is implemented on Linux only)".into())
 }
@@ -87,7 +87,7 @@ pub enum AffinityError {
 }
 
 /// Pins every thread the process has now to `cpus`, and returns how many were pinned.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub fn pin_process(cpus: &[usize]) -> Result<usize, AffinityError> {
     use nix::sched::{CpuSet, sched_setaffinity};
     use nix::unistd::Pid;
@@ -123,7 +123,7 @@ pub fn pin_process(cpus: &[usize]) -> Result<usize, AffinityError> {
 }
 
 /// Pins the calling thread to one CPU (threads it makes later inherit that).
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub fn pin_this_thread(cpu: usize) -> Result<(), AffinityError> {
     use nix::sched::{CpuSet, sched_setaffinity};
     use nix::unistd::Pid;
@@ -139,13 +139,13 @@ pub fn pin_this_thread(cpu: usize) -> Result<(), AffinityError> {
 
 /// Pins the calling thread: not implemented here (the configuration check refuses
 /// `affinity` first).
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(linux))]
 pub fn pin_this_thread(_cpu: usize) -> Result<(), AffinityError> {
     Err(AffinityError::Unsupported)
 }
 
 /// Pins the process: not implemented here (the configuration check refuses the key first).
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(linux))]
 pub fn pin_process(_cpus: &[usize]) -> Result<usize, AffinityError> {
     Err(AffinityError::Unsupported)
 }
@@ -167,7 +167,7 @@ mod tests {
         assert_eq!(parse_list("0-x"), None);
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     #[test]
     fn this_process_may_run_on_at_least_one_cpu() {
         let cpus = usable_cpus().expect("sched_getaffinity");

@@ -4,7 +4,7 @@
 
 pub mod affinity;
 pub mod privs;
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub mod realtime;
 pub mod signals;
 pub mod systemd;

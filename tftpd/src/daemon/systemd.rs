@@ -22,12 +22,12 @@ impl Notifier {
         };
         let path = path.to_string_lossy().into_owned();
         let target = match path.strip_prefix('@') {
-            #[cfg(target_os = "linux")]
+            #[cfg(linux)]
             Some(name) => {
                 use std::os::linux::net::SocketAddrExt as _;
                 std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?
             }
-            #[cfg(not(target_os = "linux"))]
+            #[cfg(not(linux))]
             Some(_) => return Err(io::Error::other("abstract NOTIFY_SOCKET needs Linux")),
             None => std::os::unix::net::SocketAddr::from_pathname(&path)?,
         };

@@ -2,23 +2,23 @@
 //! `[performance]` config. Each falls back to the portable path in `io`, which is always
 //! built and tested.
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub mod fadvise;
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub mod gso;
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[expect(
     unsafe_code,
     reason = "anonymous mappings for huge pages have no safe wrapper"
 )]
 pub mod hugepage;
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[expect(
     unsafe_code,
     reason = "recvmmsg has no safe wrapper that restores its headers"
 )]
 pub mod mmsg;
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[expect(
     unsafe_code,
     reason = "set_mempolicy and get_mempolicy have no safe wrapper"
@@ -43,14 +43,14 @@ static SUPPORT: OnceLock<Support> = OnceLock::new();
 /// Probes (the first time) and returns what the kernel supports.
 pub fn support() -> Support {
     *SUPPORT.get_or_init(|| Support {
-        #[cfg(target_os = "linux")]
+        #[cfg(linux)]
         gso: gso::probe(),
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(linux))]
         gso: false,
-        #[cfg(target_os = "linux")]
+        #[cfg(linux)]
         recvmmsg: mmsg::probe(),
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(linux))]
         recvmmsg: false,
-        fadvise: cfg!(target_os = "linux"),
+        fadvise: cfg!(linux),
     })
 }

@@ -6,7 +6,7 @@ use std::os::fd::AsFd;
 use super::counters::{Breakdown, FilterCounters, Path};
 
 /// The filter in the kernel: eBPF socket filters, or classic BPF.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[derive(Debug)]
 #[expect(
     clippy::large_enum_variant,
@@ -21,7 +21,7 @@ pub enum KernelFilter {
 
 /// No socket filter that drops exists on this platform (BSD's BPF only observes), so there
 /// is no kernel filter value: the userspace rules always apply.
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(linux))]
 #[derive(Debug)]
 pub enum KernelFilter {}
 
@@ -29,11 +29,11 @@ pub enum KernelFilter {}
 #[derive(Debug, thiserror::Error)]
 pub enum TransferAttachError {
     /// The eBPF transfer program.
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     #[error(transparent)]
     Ebpf(#[from] super::ebpf::AttachError),
     /// The classic BPF transfer program.
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     #[error(transparent)]
     Cbpf(#[from] super::cbpf::CbpfError),
 }
@@ -43,7 +43,7 @@ pub enum TransferAttachError {
 #[error(transparent)]
 pub struct CountsError(Box<dyn std::error::Error + Send + Sync>);
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub(super) fn setup_ebpf(
     pin_dir: &std::path::Path,
     max_blksize: u16,
@@ -58,7 +58,7 @@ pub(super) fn setup_ebpf(
     Ok(KernelFilter::Ebpf(f))
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub(super) fn setup_cbpf(
     max_blksize: u16,
     single_port: bool,
@@ -71,7 +71,7 @@ pub(super) fn setup_cbpf(
     Ok(KernelFilter::Cbpf(f))
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 impl KernelFilter {
     /// The metric's `path` label.
     pub fn path(&self) -> Path {
@@ -146,7 +146,7 @@ impl KernelFilter {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(linux))]
 impl KernelFilter {
     /// Never called: no value exists.
     pub fn data_limit(&self) -> u16 {

@@ -6,17 +6,17 @@
 //! (`path="cbpf"`, which cannot count by reason: see [`cbpf`]), or the daemon itself
 //! (`path="userspace"`, after the kernel has woken it). All report into the same metric.
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub mod cbpf;
 pub mod counters;
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub mod ebpf;
 mod kernel;
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub mod pin_dir;
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub mod xdp;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(linux))]
 #[path = "xdp_unsupported.rs"]
 pub mod xdp;
 
@@ -29,7 +29,7 @@ use crate::config::EbpfMode;
 
 /// `tftpd stats`: the pinned counters as a table, one row per socket role and reason.
 pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     {
         use std::fmt::Write as _;
 
@@ -71,7 +71,7 @@ pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::err
         }
         Ok(out)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(linux))]
     {
         let _ = pin_dir;
         Err("eBPF filters exist only on Linux: this platform has no pinned counters".into())
@@ -82,11 +82,11 @@ pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::err
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     /// eBPF was required but could not be loaded or attached.
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     #[error("ebpf.mode = \"required\" but the eBPF filters could not be set up")]
     Ebpf(#[source] ebpf::AttachError),
     /// eBPF was required on a platform without it.
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(linux))]
     #[error("ebpf.mode = \"required\" but eBPF socket filters exist only on Linux")]
     Unsupported,
 }
@@ -108,7 +108,7 @@ pub fn setup(
         );
         return Ok(None);
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     {
         if mode != EbpfMode::Cbpf {
             match kernel::setup_ebpf(pin_dir, max_blksize, single_port, listeners) {
@@ -146,7 +146,7 @@ pub fn setup(
             }
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(linux))]
     {
         let _ = (pin_dir, max_blksize, single_port, listeners);
         if mode == EbpfMode::Required {

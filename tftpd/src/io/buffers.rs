@@ -45,7 +45,7 @@ enum Dir {
 
 fn set(socket: &impl AsFd, size: usize, dir: Dir, s: &socket2::SockRef<'_>) -> io::Result<()> {
     // Only root can force; trying without it would cost a failing call per transfer.
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     if nix::unistd::geteuid().is_root() {
         use nix::sys::socket::{setsockopt, sockopt};
         let forced = match dir {
@@ -56,7 +56,7 @@ fn set(socket: &impl AsFd, size: usize, dir: Dir, s: &socket2::SockRef<'_>) -> i
             return Ok(());
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(linux))]
     let _ = socket;
     match dir {
         Dir::Recv => s.set_recv_buffer_size(size),

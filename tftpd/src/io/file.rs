@@ -39,7 +39,7 @@ pub struct BlockSource {
     backing: Backing,
     kind: SourceKind,
     /// `posix_fadvise` hints for a large file read from disk.
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     advisor: Option<crate::fastpath::fadvise::Advisor>,
     /// Octet blocks read from the file in larger chunks (`performance.file_io.read_ahead`).
     read_ahead: Option<ReadAhead>,
@@ -146,7 +146,7 @@ impl BlockSource {
         Self {
             backing,
             kind,
-            #[cfg(target_os = "linux")]
+            #[cfg(linux)]
             advisor: None,
             read_ahead: None,
             key: None,
@@ -202,7 +202,7 @@ impl BlockSource {
 
     /// Starts `posix_fadvise` hints when the file is read from disk and is larger than
     /// `threshold` bytes. Returns whether it did.
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     pub fn advise_over(&mut self, threshold: u64) -> io::Result<bool> {
         let Backing::File(file) = &self.backing else {
             return Ok(false);
@@ -244,7 +244,7 @@ impl BlockSource {
         let len = match &mut self.kind {
             SourceKind::Octet => {
                 let offset = block_offset()?;
-                #[cfg(target_os = "linux")]
+                #[cfg(linux)]
                 hint(&mut self.advisor, &self.backing, offset, max_len);
                 let buf = &mut out[DATA_HEADER_LEN..];
                 match (&mut self.read_ahead, &self.backing) {
@@ -296,7 +296,7 @@ impl BlockSource {
 
 /// Gives the fadvise hints for a read of `len` bytes at `offset`. A hint that fails is
 /// logged once and the transfer reads on without hints.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 fn hint(
     advisor: &mut Option<crate::fastpath::fadvise::Advisor>,
     backing: &Backing,

@@ -61,7 +61,7 @@ impl ListenSocket {
     /// Receives one datagram with its destination address.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
         if self.pktinfo {
-            #[cfg(target_os = "linux")]
+            #[cfg(linux)]
             return self
                 .socket
                 .async_io(tokio::io::Interest::READABLE, || {
@@ -108,14 +108,14 @@ pub enum RecvMethod {
 pub struct RecvBuffers {
     single: Vec<u8>,
     single_got: Option<Received>,
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     mmsg: Option<crate::fastpath::mmsg::MmsgReceiver>,
     method: RecvMethod,
     /// The kernel refused `recvmmsg` at run time: the portable path from then on.
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     demoted: bool,
     /// The batch and huge-page choice the slots were made with (a reload may change them).
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     mmsg_made_with: Option<(usize, bool)>,
 }
 
@@ -125,12 +125,12 @@ impl Default for RecvBuffers {
             // One byte more than the largest datagram possible, so nothing is truncated.
             single: vec![0; 65536],
             single_got: None,
-            #[cfg(target_os = "linux")]
+            #[cfg(linux)]
             mmsg: None,
             method: RecvMethod::Single,
-            #[cfg(target_os = "linux")]
+            #[cfg(linux)]
             demoted: false,
-            #[cfg(target_os = "linux")]
+            #[cfg(linux)]
             mmsg_made_with: None,
         }
     }
@@ -144,9 +144,9 @@ impl RecvBuffers {
                 .single_got
                 .filter(|_| i == 0)
                 .map(|r| (r, &self.single[..r.len.min(self.single.len())])),
-            #[cfg(target_os = "linux")]
+            #[cfg(linux)]
             RecvMethod::Recvmmsg => self.mmsg.as_ref().and_then(|m| m.get(i)),
-            #[cfg(not(target_os = "linux"))]
+            #[cfg(not(linux))]
             RecvMethod::Recvmmsg => None,
         }
     }
@@ -163,7 +163,7 @@ impl ListenSocket {
     /// `recvmmsg` refused by the kernel (ENOSYS, EINVAL) is logged once and the portable
     /// path used from then on.
     pub async fn recv_batch(&self, bufs: &mut RecvBuffers, mode: RecvMode) -> io::Result<usize> {
-        #[cfg(target_os = "linux")]
+        #[cfg(linux)]
         if let RecvMode::Mmsg { batch, huge_pages } = mode
             && !bufs.demoted
         {
@@ -209,7 +209,7 @@ impl ListenSocket {
                 Err(e) => return Err(e),
             }
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(linux))]
         let _ = mode;
         let r = self.recv(&mut bufs.single).await?;
         bufs.single_got = Some(r);
@@ -220,7 +220,7 @@ impl ListenSocket {
 
 /// Errors that mean "this kernel (or its seccomp profile) will not do recvmmsg", as opposed
 /// to a failed receive.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 fn refused(e: &io::Error) -> bool {
     use nix::errno::Errno;
     matches!(e.raw_os_error(), Some(c) if [Errno::ENOSYS, Errno::EINVAL, Errno::EOPNOTSUPP, Errno::EPERM]
@@ -228,7 +228,7 @@ fn refused(e: &io::Error) -> bool {
         .any(|x| *x as i32 == c))
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 fn enable_pktinfo(socket: &std::net::UdpSocket, local: SocketAddr) -> bool {
     use nix::sys::socket::{setsockopt, sockopt};
     let v4 = setsockopt(socket, sockopt::Ipv4PacketInfo, &true);
@@ -244,12 +244,12 @@ fn enable_pktinfo(socket: &std::net::UdpSocket, local: SocketAddr) -> bool {
     ok
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(linux))]
 fn enable_pktinfo(_socket: &std::net::UdpSocket, _local: SocketAddr) -> bool {
     false
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 mod linux {
     use std::io::{self, IoSliceMut};
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -309,7 +309,7 @@ mod linux {
 
 /// The address to bind for a request that arrived at `ip` on interface `ifindex`: link-local
 /// addresses need the interface as their scope, and v4-mapped ones are plain IPv4.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub(crate) fn v6_local(ip: std::net::Ipv6Addr, ifindex: u32, port: u16) -> SocketAddr {
     use std::net::{IpAddr, SocketAddrV6};
     let scope = if ip.is_unicast_link_local() {
@@ -403,7 +403,7 @@ mod tests {
         .await;
         assert_eq!(got.len(), burst.len(), "every datagram of the burst");
         assert_eq!(got, want, "recvmmsg reports what the portable path does");
-        if cfg!(target_os = "linux") {
+        if cfg!(linux) {
             assert!(most > 1, "a queued burst is taken several per call");
             assert!(most <= 3, "never more than the batch: {most}");
         }

@@ -46,7 +46,7 @@ impl OwnedSocket {
         Ok(Self {
             fd: register(socket, Interest::READABLE)?,
             held: Mutex::default(),
-            recv_two: recv_two && cfg!(target_os = "linux"),
+            recv_two: recv_two && cfg!(linux),
         })
     }
 
@@ -63,7 +63,7 @@ impl OwnedSocket {
         }
         loop {
             let mut ready = self.fd.readable().await?;
-            #[cfg(target_os = "linux")]
+            #[cfg(linux)]
             if self.recv_two {
                 let mut held = self.lock();
                 if held.buf.len() < buf.len() {

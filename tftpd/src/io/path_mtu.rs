@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 
 /// The path MTU to `peer`, or `None` where the platform cannot say.
 pub fn path_mtu(peer: SocketAddr) -> io::Result<Option<u32>> {
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     {
         Ok(u32::try_from(probe::mtu(peer)?).ok())
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(linux))]
     {
         let _ = peer;
         Ok(None)
@@ -25,7 +25,7 @@ pub fn path_mtu(peer: SocketAddr) -> io::Result<Option<u32>> {
 /// (`connect` + `getsockopt`), which every transfer start paid. The kept socket is connected
 /// to the last client asked about, so it could receive that client's datagrams: a classic BPF
 /// filter that drops everything keeps its receive queue empty.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 mod probe {
     use std::io;
     use std::net::{SocketAddr, UdpSocket};
@@ -81,7 +81,7 @@ pub fn max_block(mtu: u32, peer: SocketAddr) -> u32 {
     mtu.saturating_sub(ip_header + 8 + 4)
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 fn ipv6_mtu(s: &std::net::UdpSocket) -> io::Result<i32> {
     use std::os::fd::AsRawFd;
 
@@ -119,7 +119,7 @@ mod tests {
         assert_eq!(max_block(10, v4), 0);
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     #[test]
     fn loopback_reports_its_mtu() {
         let mtu = path_mtu("127.0.0.1:9".parse().expect("addr"))
@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(mtu, lo.min(65535));
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     #[test]
     fn the_kept_probe_socket_is_reused_and_drops_what_the_client_sends_it() {
         let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("client");

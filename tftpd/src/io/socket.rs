@@ -67,13 +67,13 @@ fn bind_reuseport(addr: SocketAddr, dual: bool) -> io::Result<std::net::UdpSocke
 /// flags go in with `socket(2)` where the platform takes them (socket2 sets close-on-exec
 /// itself): that saves the three `fcntl` calls of setting them after.
 fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
-    #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+    #[cfg(any(linux, bsd))]
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::DGRAM.nonblocking(),
         Some(Protocol::UDP),
     )?;
-    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+    #[cfg(not(any(linux, bsd)))]
     let socket = {
         let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         s.set_nonblocking(true)?;

@@ -212,7 +212,7 @@ impl TransferSocket {
     /// Runs the send call `f` on this socket's descriptor: when the async socket is
     /// writable, or at once (and blocking) for a blocking socket.
     #[cfg_attr(
-        not(target_os = "linux"),
+        not(linux),
         expect(dead_code, reason = "only the Linux GSO path sends through it")
     )]
     pub(super) async fn write_with<R>(
@@ -234,7 +234,7 @@ impl TransferSocket {
     /// datagram at a time, and the report says so, so the caller can stop asking for GSO.
     pub async fn send_batch(&self, batch: &Batch, to: SocketAddr, gso: bool) -> SendReport {
         let mut report = SendReport::default();
-        #[cfg(target_os = "linux")]
+        #[cfg(linux)]
         if gso {
             use crate::fastpath::gso;
             for run in batch.runs(gso::MAX_SEGMENTS, gso::MAX_BYTES) {

@@ -578,7 +578,7 @@ impl Metrics {
             crate::logging::dropped_lines()
         );
         self.endpoint.render(&mut out);
-        if cfg!(target_os = "linux") {
+        if cfg!(linux) {
             kernel::render(
                 self.listeners.get().map_or(&[][..], Vec::as_slice),
                 &mut out,

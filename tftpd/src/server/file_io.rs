@@ -42,7 +42,7 @@ pub(super) fn prepare_source(source: &mut BlockSource, cfg: &FileIoConfig, share
             }
         }
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     if cfg.fadvise && crate::fastpath::support().fadvise {
         match source.advise_over(cfg.fadvise_threshold) {
             Ok(true) => debug!(file_io = "fadvise", "posix_fadvise hints on"),

@@ -97,10 +97,10 @@ fn prepare(
 ) -> io::Result<(tokio::runtime::Runtime, ListenSocket)> {
     if let Some(cpu) = place.cpu {
         crate::daemon::affinity::pin_this_thread(cpu).map_err(io::Error::other)?;
-        #[cfg(target_os = "linux")]
+        #[cfg(linux)]
         socket2::SockRef::from(&socket).set_cpu_affinity(cpu)?;
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     if let Some(node) = place.node
         && let Err(e) = crate::fastpath::numa::prefer_node(node)
     {
@@ -130,7 +130,7 @@ pub fn numa_nodes(numa: bool, pinned: bool) -> Option<NodeOf> {
     if !numa {
         return None;
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     {
         match crate::fastpath::numa::Topology::read() {
             Err(e) => {
@@ -151,7 +151,7 @@ pub fn numa_nodes(numa: bool, pinned: bool) -> Option<NodeOf> {
             Ok(t) => Some(Box::new(move |cpu| t.node_of(cpu))),
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(linux))]
     {
         let _ = pinned;
         info!("performance.memory.numa: NUMA placement is implemented on Linux only");

@@ -12,7 +12,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 use super::openat2;
 use super::walk;
 
@@ -111,7 +111,7 @@ impl ResolverChoice {
         flags: OFlag,
         mode: Mode,
     ) -> Result<OwnedFd, Errno> {
-        #[cfg(target_os = "linux")]
+        #[cfg(linux)]
         if self.current() == Resolver::Openat2 {
             return match openat2::open_beneath(root, rel, flags, mode) {
                 Err(e) if openat2::means_unavailable(e) && self.demote(root, e) => {
@@ -125,7 +125,7 @@ impl ResolverChoice {
 
     /// Whether `openat2` is gone after it answered `e`: only if the probe fails too, since
     /// EPERM and EINVAL can be a file's own answer. Switches to the walk (once, logged).
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     fn demote(&self, root: BorrowedFd<'_>, e: Errno) -> bool {
         match openat2::probe(root) {
             Err(again) if openat2::means_unavailable(again) => {
@@ -145,7 +145,7 @@ impl ResolverChoice {
 }
 
 /// The first choice and, for the walk on Linux, the probe's answer that made it.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 fn first_choice(root: BorrowedFd<'_>) -> (u8, Option<Errno>) {
     match openat2::probe(root) {
         Err(e) if openat2::means_unavailable(e) => (WALK, Some(e)),
@@ -155,7 +155,7 @@ fn first_choice(root: BorrowedFd<'_>) -> (u8, Option<Errno>) {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(linux))]
 fn first_choice(_root: BorrowedFd<'_>) -> (u8, Option<Errno>) {
     (WALK, None)
 }

@@ -16,7 +16,7 @@
 
 mod choice;
 mod error;
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 mod openat2;
 mod path;
 mod walk;
@@ -123,9 +123,9 @@ impl Root {
     }
 
     fn open_with(path: &Path, resolver: &'static ResolverChoice) -> Result<Self, ResolveError> {
-        #[cfg(target_os = "linux")]
+        #[cfg(linux)]
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(linux))]
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         let dir = nix::fcntl::open(path, flags, Mode::empty()).map_err(|e| ResolveError::Root {
             path: path.to_path_buf(),
@@ -167,9 +167,9 @@ impl Root {
                 reason: "a directory name, not a path",
             });
         }
-        #[cfg(target_os = "linux")]
+        #[cfg(linux)]
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(linux))]
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
         match self.open_beneath(path.as_str(), flags, Mode::empty()) {
             Ok(dir) => Ok(Some(Self {
@@ -229,7 +229,7 @@ impl Root {
         let is_regular = |st: &FileStat| {
             SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFREG
         };
-        #[cfg(target_os = "linux")]
+        #[cfg(linux)]
         if proc_fd_available() {
             let handle = self.open_beneath(path.as_str(), OFlag::O_PATH, Mode::empty())?;
             let st = fstat(handle.as_fd())?;
@@ -258,7 +258,7 @@ impl Root {
 
 /// Whether `/proc/self/fd` is there to reopen an `O_PATH` handle (not in a chroot without
 /// /proc). Looked at once, on the first download: after any chroot at start.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 pub(in crate::fs) fn proc_fd_available() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVAILABLE.get_or_init(|| Path::new("/proc/self/fd").is_dir())

@@ -151,7 +151,7 @@ fn symlinks_leaving_the_root_are_refused() {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[test]
 fn symlinks_inside_the_root_work_on_linux() {
     let (t, root) = jail();
@@ -230,7 +230,7 @@ fn only_regular_files_are_served() {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[test]
 fn device_nodes_are_refused_without_being_opened() {
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -266,7 +266,7 @@ fn device_nodes_are_refused_without_being_opened() {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[test]
 fn a_found_file_is_opened_only_when_asked_and_is_the_inode_that_was_found() {
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -344,7 +344,7 @@ fn missing_root_is_an_error_naming_it() {
     assert!(err.to_string().contains("/nonexistent/tftp-root"), "{err}");
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[test]
 fn a_files_own_eperm_does_not_demote_openat2() {
     use std::process::Command;

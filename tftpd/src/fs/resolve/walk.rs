@@ -16,9 +16,9 @@ use nix::sys::stat::{FileStat, Mode, SFlag, fstatat};
 /// How the directories on the way are opened. On Linux as `O_PATH`, which needs search
 /// permission only, as `openat2`'s own lookup does; elsewhere for reading.
 fn dir_flags() -> OFlag {
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     let open = OFlag::O_PATH;
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(linux))]
     let open = OFlag::O_RDONLY;
     open | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
 }
@@ -52,7 +52,7 @@ pub(super) fn open_beneath(
     let fd = openat(at, last, flags | OFlag::O_NOFOLLOW, mode)
         .map_err(|e| link_is_eloop(at, last, e))?;
     // O_PATH | O_NOFOLLOW on a symlink does not fail: it hands out the link itself (open(2)).
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     if flags.contains(OFlag::O_PATH) && is_symlink(&nix::sys::stat::fstat(fd.as_fd())?) {
         return Err(Errno::ELOOP);
     }
@@ -106,7 +106,7 @@ mod tests {
                 assert_eq!(open(rel, flags).map(drop), Err(want), "{rel} ({flags:?})");
             }
         }
-        #[cfg(target_os = "linux")]
+        #[cfg(linux)]
         assert_eq!(
             open("sub/f-link", OFlag::O_PATH).map(drop),
             Err(Errno::ELOOP),

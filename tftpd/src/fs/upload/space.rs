@@ -51,7 +51,7 @@ impl Reserve {
 pub(super) fn available(dir: impl AsFd) -> nix::Result<u64> {
     let st = nix::sys::statvfs::fstatvfs(dir)?;
     #[cfg_attr(
-        target_os = "linux",
+        linux,
         expect(
             clippy::useless_conversion,
             reason = "the field widths differ between Linux and the BSDs"

@@ -97,7 +97,7 @@ impl Walk {
             Err(e) => return self.skip(path, e),
         };
         #[cfg_attr(
-            target_os = "linux",
+            linux,
             expect(
                 clippy::useless_conversion,
                 reason = "st_dev and st_ino widths differ between platforms"

@@ -49,7 +49,7 @@ impl Temp {
         target: &str,
         anonymous: bool,
     ) -> Result<Self, Errno> {
-        #[cfg(target_os = "linux")]
+        #[cfg(linux)]
         if anonymous {
             match create_anonymous(dir) {
                 Ok(file) => return Ok(lock(Self { file, name: None })),
@@ -61,7 +61,7 @@ impl Temp {
                 Err(e) => return Err(e),
             }
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(linux))]
         let _ = (anonymous, dir_path);
         let (name, file) = create_named(dir, target)?;
         Ok(lock(Self {
@@ -90,9 +90,9 @@ impl Temp {
         mode: WriteMode,
     ) -> Result<(), Errno> {
         match self.name.take() {
-            #[cfg(target_os = "linux")]
+            #[cfg(linux)]
             None => self.link_anonymous(dir, target, mode),
-            #[cfg(not(target_os = "linux"))]
+            #[cfg(not(linux))]
             None => Err(Errno::ENOENT),
             Some(name) => {
                 let r = rename_named(dir, &name, target, mode);
@@ -109,7 +109,7 @@ impl Temp {
     /// replace a file that appeared meanwhile. Overwrite mode: `linkat` to a fresh temporary
     /// name, then `renameat` over the target (there is no link-and-replace call), removing
     /// that name again if the rename fails.
-    #[cfg(target_os = "linux")]
+    #[cfg(linux)]
     fn link_anonymous(
         &mut self,
         dir: &OwnedFd,
@@ -160,7 +160,7 @@ fn lock(temp: Temp) -> Temp {
 
 /// `openat(dir, ".", O_TMPFILE | O_WRONLY)`: a file with no name. Without `O_EXCL`, so that
 /// `linkat` may give it one.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 fn create_anonymous(dir: &OwnedFd) -> Result<File, Errno> {
     let flags = OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
     nix::fcntl::openat(dir.as_fd(), ".", flags, Mode::from_bits_truncate(0o600)).map(File::from)
@@ -169,7 +169,7 @@ fn create_anonymous(dir: &OwnedFd) -> Result<File, Errno> {
 /// Logs, once per process, that a directory's filesystem refused `O_TMPFILE`. Every upload
 /// still tries it first: each root and directory may be on another filesystem, and a failed
 /// `openat` costs one system call.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 fn log_fallback_once(dir: &Path, e: Errno) {
     use std::sync::atomic::{AtomicBool, Ordering};
     static LOGGED: AtomicBool = AtomicBool::new(false);
@@ -187,7 +187,7 @@ fn log_fallback_once(dir: &Path, e: Errno) {
 /// `AT_SYMLINK_FOLLOW`, which any process may do with its own descriptor; `AT_EMPTY_PATH` on
 /// the descriptor itself needs CAP_DAC_READ_SEARCH, which the daemon has dropped, so it is
 /// only the way when /proc is missing (a chroot) and the daemon still runs as root.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 fn link_fd(file: &File, dir: &OwnedFd, name: &str) -> Result<(), Errno> {
     use nix::unistd::linkat;
     if crate::fs::resolve::proc_fd_available() {
@@ -229,7 +229,7 @@ fn create_named(dir: &OwnedFd, target: &str) -> Result<(String, File), Errno> {
 }
 
 /// Renames the named temporary file over `target`; in create mode never replacing a file.
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 fn rename_named(dir: &OwnedFd, temp: &str, target: &str, mode: WriteMode) -> Result<(), Errno> {
     use nix::fcntl::{RenameFlags, renameat2};
     let flags = match mode {
@@ -240,7 +240,7 @@ fn rename_named(dir: &OwnedFd, temp: &str, target: &str, mode: WriteMode) -> Res
 }
 
 /// Renames the named temporary file over `target`; in create mode never replacing a file.
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(linux))]
 fn rename_named(dir: &OwnedFd, temp: &str, target: &str, mode: WriteMode) -> Result<(), Errno> {
     use nix::unistd::linkat;
     let d = dir.as_fd();

@@ -186,7 +186,7 @@ fn aborted_or_dropped_upload_leaves_the_old_file_and_no_debris() {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[test]
 fn o_tmpfile_upload_has_no_directory_entry_while_in_flight() {
     let (t, root, policy) = setup(WriteMode::Overwrite, &["**"], 1 << 20);
@@ -396,7 +396,7 @@ fn overwrite_refuses_targets_that_are_not_regular_files() {
     );
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(linux)]
 #[test]
 fn uploads_through_a_symlinked_directory_inside_the_root_work_on_linux() {
     let (t, root, policy) = setup(WriteMode::Create, &["**"], 100);
