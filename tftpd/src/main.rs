@@ -37,7 +37,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             anyhow!(
                 "reading the pinned counters under {}: {}",
                 pin_dir.display(),
-                server::request::error_chain(&*e)
+                logging::error_chain(&*e)
             )
         })?;
         print!("{table}");

@@ -22,7 +22,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use nix::libc;
 
-use crate::io::listen::{Received, v6_local};
+use crate::io::received::{Received, v6_local};
 
 /// Bytes per datagram slot: one more than the largest UDP payload, as in the portable path,
 /// so nothing is truncated. The slots are one zeroed allocation that the kernel maps lazily,

@@ -122,7 +122,7 @@ pub fn setup(
                 }
                 Err(e) if mode == EbpfMode::Required => return Err(SetupError::Ebpf(e)),
                 Err(e) => tracing::warn!(
-                    error = %crate::server::request::error_chain(&e),
+                    error = %crate::logging::error_chain(&e),
                     "packet filter: eBPF unavailable, trying classic BPF"
                 ),
             }
@@ -139,7 +139,7 @@ pub fn setup(
             Err(e) => {
                 tracing::warn!(
                     path = "userspace",
-                    error = %crate::server::request::error_chain(&e),
+                    error = %crate::logging::error_chain(&e),
                     "packet filter: classic BPF unavailable, using the userspace rules"
                 );
                 Ok(None)
@@ -199,7 +199,7 @@ pub fn setup_xdp(
             let failed = fail(
                 errors
                     .iter()
-                    .map(|e| crate::server::request::error_chain(e))
+                    .map(|e| crate::logging::error_chain(e))
                     .collect(),
             );
             if let Err(e) = failed {
@@ -210,10 +210,7 @@ pub fn setup_xdp(
             Ok(Some(f))
         }
         Err(e) => {
-            fail(vec![
-                crate::server::request::error_chain(&e);
-                interfaces.len()
-            ])?;
+            fail(vec![crate::logging::error_chain(&e); interfaces.len()])?;
             Ok(None)
         }
     }

@@ -217,6 +217,14 @@ async fn until(
     }
 }
 
+/// Sleeps until `deadline`; forever when there is none (a `select!` arm that never fires).
+pub async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

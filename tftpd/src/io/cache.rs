@@ -285,7 +285,7 @@ impl Loader {
         // `Arc<[u8]>` would be copied whole into a second allocation.
         let mut bytes: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
         let buf = Arc::get_mut(&mut bytes).ok_or_else(|| io::Error::other("shared too early"))?;
-        let n = super::file::read_full_at(&self.file, buf, 0)?;
+        let n = super::read_full::read_full_at(&self.file, buf, 0)?;
         if n != len || FileKey::of(&self.file)? != self.key {
             return Ok(None);
         }

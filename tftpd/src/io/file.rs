@@ -12,10 +12,10 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use super::cache::{FileCache, FileKey, Loader, Lookup};
+use super::read_full::read_full_at;
 use crate::fs::{Upload, UploadError};
 use crate::proto::mode::Mode;
 use crate::proto::netascii::{Decoder, Encoder};
@@ -323,23 +323,6 @@ fn read_backing(backing: &Backing, buf: &mut [u8], offset: u64) -> io::Result<us
         }
         Backing::File(f) => read_full_at(f, buf, offset),
     }
-}
-
-/// Reads until `buf` is full or the file ends; returns the bytes read.
-pub(crate) fn read_full_at(file: &File, buf: &mut [u8], mut offset: u64) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset) {
-            Ok(0) => break,
-            Ok(n) => {
-                filled += n;
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Where an upload's payload goes: decoded from netascii if needed, then into the temp file.

@@ -12,16 +12,7 @@ use std::net::SocketAddr;
 
 use tokio::net::UdpSocket;
 
-/// One received request datagram.
-#[derive(Debug, Clone, Copy)]
-pub struct Received {
-    /// Bytes received.
-    pub len: usize,
-    /// The client.
-    pub peer: SocketAddr,
-    /// The address the client sent to (the listener's port), for the transfer socket to bind.
-    pub local: SocketAddr,
-}
+pub use super::received::Received;
 
 /// A listening socket.
 #[derive(Debug)]
@@ -257,7 +248,8 @@ mod linux {
 
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
 
-    use super::{Received, v6_local};
+    use super::Received;
+    use crate::io::received::v6_local;
 
     /// One non-blocking recvmsg with the packet-info control message.
     pub(super) fn recv(
@@ -304,22 +296,6 @@ mod linux {
             peer,
             local,
         })
-    }
-}
-
-/// The address to bind for a request that arrived at `ip` on interface `ifindex`: link-local
-/// addresses need the interface as their scope, and v4-mapped ones are plain IPv4.
-#[cfg(linux)]
-pub(crate) fn v6_local(ip: std::net::Ipv6Addr, ifindex: u32, port: u16) -> SocketAddr {
-    use std::net::{IpAddr, SocketAddrV6};
-    let scope = if ip.is_unicast_link_local() {
-        ifindex
-    } else {
-        0
-    };
-    match ip.to_ipv4_mapped() {
-        Some(v4) => SocketAddr::new(IpAddr::V4(v4), port),
-        None => SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)),
     }
 }
 

@@ -14,5 +14,7 @@ pub mod listen;
 )]
 pub mod owned_socket;
 pub mod path_mtu;
+pub mod read_full;
+pub mod received;
 pub mod socket;
 pub mod transfer_socket;

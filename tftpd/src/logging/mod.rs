@@ -2,6 +2,7 @@
 //! Lines reach stderr through [`queue`]: a writer thread once [`start_writer`] has run. Text
 //! lines pass [`line_guard`] first, so client text cannot forge a line.
 
+mod error_chain;
 mod line_guard;
 mod queue;
 
@@ -12,6 +13,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Registry, fmt, reload};
 
 use crate::config::LogFormat;
+pub use error_chain::error_chain;
 pub use queue::WriterGuard;
 use queue::{LineQueue, QueuedLine};
 

@@ -11,7 +11,7 @@ use crate::io::cache::Loader;
 use crate::io::file::{BlockSource, CacheUse};
 use crate::server::Shared;
 
-use super::request::error_chain;
+use crate::logging::error_chain;
 
 /// Applies the cache, the hints and read-ahead to a download's source.
 pub(super) fn prepare_source(source: &mut BlockSource, cfg: &FileIoConfig, shared: &Shared) {

@@ -17,7 +17,6 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use tokio::task::JoinHandle;
 use tracing::info;
@@ -161,9 +160,6 @@ pub fn numa_nodes(numa: bool, pinned: bool) -> Option<NodeOf> {
 
 /// A CPU's NUMA node.
 pub type NodeOf = Box<dyn Fn(usize) -> Option<usize> + Send>;
-
-/// The number of datagrams a pinned listener took, for its metric.
-pub type WorkerCounter = Arc<AtomicU64>;
 
 #[cfg(test)]
 mod tests {

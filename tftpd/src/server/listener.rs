@@ -12,16 +12,19 @@ use crate::filter::{self, Role};
 use crate::io::listen::{ListenSocket, Received, RecvBuffers, RecvMode};
 use crate::metrics::{DropReason, Kind, RequestOutcome};
 use crate::proto::packet::{DecodeError, OP_ERROR, OP_RRQ, OP_WRQ, Packet, opcode};
-use crate::proto::transfer::error_datagram;
 use crate::proto::{ErrorCode, WireError};
 
 use super::Shared;
 use super::admission::Refusal;
 use super::deferred::{Deferred, Held};
+use super::error_reply::{UNKNOWN_TID, reply};
 use super::request::OwnedRequest;
 use super::runtime::Runtime;
-use super::session::{UNKNOWN_TID, sleep_until};
 use super::start::{Admitted, start};
+use crate::io::alarms::sleep_until;
+
+/// The number of datagrams a pinned listener took, for its metric.
+pub type WorkerCounter = Arc<std::sync::atomic::AtomicU64>;
 
 const TOO_LARGE: WireError = WireError::new(ErrorCode::IllegalOperation, "request too large");
 const MALFORMED: WireError = WireError::new(ErrorCode::IllegalOperation, "malformed request");
@@ -29,11 +32,7 @@ const MALFORMED_OPTIONS: WireError = WireError::new(ErrorCode::OptionRefused, "m
 
 /// Takes requests on `socket` until `stop` is cancelled; a pinned listener thread counts
 /// what it takes in `pinned`.
-pub async fn listen(
-    socket: ListenSocket,
-    shared: Arc<Shared>,
-    pinned: Option<super::intake::WorkerCounter>,
-) {
+pub async fn listen(socket: ListenSocket, shared: Arc<Shared>, pinned: Option<WorkerCounter>) {
     let mut bufs = RecvBuffers::default();
     // In single-port mode running transfers still receive through this socket while the
     // server drains: it then keeps routing and refuses only new requests (server::run ends
@@ -325,11 +324,4 @@ async fn single_port_request(
         }
     }
     false
-}
-
-pub(super) async fn reply(socket: &ListenSocket, to: SocketAddr, err: &WireError, shared: &Shared) {
-    shared.metrics.error_sent(err.code);
-    if let Err(e) = socket.send_to(&error_datagram(err), to).await {
-        debug!(error = %e, %to, "sending an ERROR failed");
-    }
 }

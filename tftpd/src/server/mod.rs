@@ -5,17 +5,20 @@
 
 pub mod admission;
 mod deferred;
+mod error_reply;
 pub mod file_io;
 mod half_open;
 pub mod intake;
 pub mod listener;
 pub mod multicast;
+mod outcome;
 pub mod reload;
 pub mod request;
 pub mod runtime;
 pub mod session;
 mod start;
 pub mod threads;
+mod transfer_filter;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

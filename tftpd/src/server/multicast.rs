@@ -22,9 +22,12 @@ use crate::proto::{ErrorCode, Outcome};
 
 use super::Shared;
 use super::admission::Ticket;
+use super::error_reply::{READ_FAILED, SHUTTING_DOWN};
+use super::outcome::request_outcome;
 use super::request::GroupKey;
 use super::runtime::Runtime;
-use super::session::{ClosedTransfer, READ_FAILED, SHUTTING_DOWN, request_outcome, sleep_until};
+use super::transfer_filter::ClosedTransfer;
+use crate::io::alarms::sleep_until;
 
 /// A group is found by its file and options and by the local address it answers from.
 type Key = (GroupKey, IpAddr);

@@ -16,8 +16,8 @@ use crate::config::Config;
 use crate::filter::xdp::XdpFilter;
 use crate::logging::LevelHandle;
 
-use super::request::error_chain;
 use super::runtime::Runtime;
+use crate::logging::error_chain;
 
 /// Re-reads the configuration the daemon started with (same file, same flags) and applies it.
 pub fn reload(

@@ -2,6 +2,7 @@
 //! in that order. Each refusal carries what to tell the client (fixed text), how to count it,
 //! and the detail to log.
 
+use crate::logging::error_chain;
 use std::net::IpAddr;
 
 use crate::config::RemapOp;
@@ -163,18 +164,6 @@ impl From<UploadError> for Refused {
             detail: error_chain(&e),
         }
     }
-}
-
-/// An error and its sources, joined, for one log field.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Validates and opens a request from `client` under `rt`; `blksize_cap` (from the path MTU)

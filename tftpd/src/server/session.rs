@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tracing::{Instrument as _, Span, debug, info, warn};
 
-use crate::filter::{self, FilterCounters, KernelFilter, Role};
+use crate::filter::{self, FilterCounters, Role};
 use crate::io::alarms::Alarms;
 use crate::io::batch::Batch;
 use crate::io::file::{BlockSource, UploadSink};
@@ -18,24 +18,18 @@ use crate::proto::options::OptionName;
 use crate::proto::packet::{DATA_HEADER_LEN, OP_ERROR, opcode};
 use crate::proto::read::ReadTransfer;
 use crate::proto::transfer::Transfer;
-use crate::proto::transfer::error_datagram;
 use crate::proto::write::WriteTransfer;
-use crate::proto::{ErrorCode, Outcome, WireError};
+use crate::proto::{ErrorCode, Outcome};
 
 use super::Shared;
 use super::admission::Ticket;
+use super::error_reply::{READ_FAILED, SHUTTING_DOWN, UNKNOWN_TID, send_error};
 use super::half_open::{CLIENT_BUSY, HalfOpenGauge, Place};
-use super::request::{OwnedRequest, Prepared, error_chain, prepare, transfer_config};
+use super::outcome::request_outcome;
+use super::request::{OwnedRequest, Prepared, prepare, transfer_config};
 use super::runtime::Runtime;
-
-/// Sent to clients still transferring when the drain deadline passes.
-pub(super) const SHUTTING_DOWN: WireError =
-    WireError::new(ErrorCode::NotDefined, "server shutting down");
-/// Sent to a source that is not this transfer's client (RFC 1350 §4).
-pub(super) const UNKNOWN_TID: WireError =
-    WireError::new(ErrorCode::UnknownTransferId, "unknown transfer ID");
-/// Sent when reading the served file fails mid-transfer.
-pub(super) const READ_FAILED: WireError = WireError::new(ErrorCode::NotDefined, "read error");
+use super::transfer_filter::{ClosedTransfer, attach_filter};
+use crate::logging::error_chain;
 
 /// What the driver needs beyond the protocol machine: file work and datagram handling,
 /// which differ between downloads and uploads.
@@ -341,28 +335,6 @@ async fn serve_in_span(
     }
 }
 
-/// Attaches the kernel transfer filter to `socket`, so junk dies before it wakes the task;
-/// returns the counters of the rule still to apply in userspace (`None`: nothing to apply).
-/// If the attach fails the userspace rule applies. In single-port mode the listener has
-/// screened the datagrams already.
-pub(super) fn attach_filter<'a>(
-    socket: &TransferSocket,
-    shared: &'a Shared,
-) -> Option<&'a FilterCounters> {
-    let metrics = &shared.metrics;
-    match (&shared.kernel_filter, socket.own_fd()) {
-        (_, None) => None,
-        (Some(f), Some(fd)) => match f.attach_transfer(fd) {
-            Ok(()) => f.daemon_counters(),
-            Err(e) => {
-                warn!(error = %error_chain(&e), "attaching the kernel transfer filter failed; userspace rules apply");
-                Some(&metrics.filter_userspace)
-            }
-        },
-        (None, Some(_)) => Some(&metrics.filter_userspace),
-    }
-}
-
 /// The largest block that fits the path MTU to `peer` (when `protocol.blksize_path_mtu`).
 /// Not looked up for a request without `blksize`: the cap only bounds that option's answer,
 /// and the default 512-byte block is what RFC 1350 clients get whatever the path.
@@ -391,38 +363,12 @@ fn blksize_cap(peer: SocketAddr, req: &OwnedRequest, rt: &Runtime) -> Option<u16
     }
 }
 
-/// Collects what the kernel filter knows about a transfer socket when the transfer ends,
-/// however it ends.
-pub(super) struct ClosedTransfer<'a> {
-    pub(super) filter: Option<&'a KernelFilter>,
-    pub(super) socket: &'a TransferSocket,
-}
-
-impl Drop for ClosedTransfer<'_> {
-    fn drop(&mut self) {
-        if let (Some(f), Some(fd)) = (self.filter, self.socket.own_fd()) {
-            f.transfer_closed(fd);
-        }
-    }
-}
-
 fn record_options(span: &Span, mode: &str, n: &crate::proto::options::Negotiated) {
     span.record("mode", mode);
     span.record("blksize", n.blksize);
     span.record("windowsize", n.windowsize);
     if let Some(t) = n.tsize {
         span.record("tsize", t);
-    }
-}
-
-pub(super) fn request_outcome(o: &Outcome) -> RequestOutcome {
-    match o {
-        Outcome::Completed => RequestOutcome::Completed,
-        Outcome::PeerError { .. } => RequestOutcome::PeerError,
-        Outcome::TimedOut => RequestOutcome::TimedOut,
-        Outcome::Aborted(_) => RequestOutcome::Aborted,
-        Outcome::Unanswered => RequestOutcome::Unanswered,
-        Outcome::Evicted => RequestOutcome::Evicted,
     }
 }
 
@@ -530,25 +476,5 @@ fn count_error(d: &[u8], metrics: &Metrics) {
     if opcode(d) == Some(OP_ERROR) {
         let code = d.get(2..4).map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
         metrics.error_sent(ErrorCode::from_u16(code));
-    }
-}
-
-pub(super) async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Sends an ERROR and counts it.
-pub(super) async fn send_error(
-    socket: &TransferSocket,
-    to: SocketAddr,
-    err: &WireError,
-    metrics: &Metrics,
-) {
-    metrics.error_sent(err.code);
-    if let Err(e) = socket.send_to(&error_datagram(err), to).await {
-        debug!(error = %e, %to, "sending an ERROR failed");
     }
 }

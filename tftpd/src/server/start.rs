@@ -15,7 +15,7 @@ use crate::proto::{ErrorCode, WireError};
 
 use super::Shared;
 use super::admission::Ticket;
-use super::listener::reply;
+use super::error_reply::reply;
 use super::request::OwnedRequest;
 use super::runtime::Runtime;
 use super::session;

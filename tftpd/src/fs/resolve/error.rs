@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
-use crate::fs::upload::is_out_of_space;
 use crate::proto::{ErrorCode, WireError};
 
 /// Why a path could not be served or written.
@@ -140,4 +139,10 @@ impl ResolveError {
             },
         }
     }
+}
+
+/// True for a full filesystem or an exhausted quota: RFC 1350's "disk full" (code 3).
+pub(in crate::fs) fn is_out_of_space(e: &std::io::Error) -> bool {
+    e.raw_os_error()
+        .is_some_and(|c| c == Errno::ENOSPC as i32 || c == Errno::EDQUOT as i32)
 }

@@ -32,8 +32,8 @@ use nix::sys::stat::{FileStat, Mode, SFlag, fstat};
 pub use self::choice::Resolver;
 use self::choice::ResolverChoice;
 pub use self::error::ResolveError;
+pub(in crate::fs) use self::error::is_out_of_space;
 pub use self::path::{MAX_COMPONENT_LEN, MAX_PATH_LEN, RequestPath};
-use super::upload::{Upload, UploadPolicy};
 
 /// A file opened for a download, with its size.
 #[derive(Debug)]
@@ -244,15 +244,6 @@ impl Root {
         }
         nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_SETFL(OFlag::O_RDONLY))?;
         Ok((fd, Some(st), true))
-    }
-
-    /// Starts an upload of `path` under `policy`.
-    pub fn create_upload(
-        &self,
-        path: &RequestPath,
-        policy: &UploadPolicy,
-    ) -> Result<Upload, ResolveError> {
-        Upload::create(self, path, policy)
     }
 }
 

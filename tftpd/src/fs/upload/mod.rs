@@ -33,7 +33,7 @@ use self::space::Reserve;
 pub use self::sweep::{SweepReport, sweep};
 use self::temp::Temp;
 pub use self::write_mode::WriteMode;
-use super::resolve::{RequestPath, ResolveError, Root};
+use super::resolve::{RequestPath, ResolveError, Root, is_out_of_space};
 use crate::proto::{ErrorCode, WireError};
 
 /// Who may upload what, and how much room uploads may take.
@@ -194,10 +194,16 @@ impl UploadError {
     }
 }
 
-/// True for a full filesystem or an exhausted quota: RFC 1350's "disk full" (code 3).
-pub(super) fn is_out_of_space(e: &std::io::Error) -> bool {
-    e.raw_os_error()
-        .is_some_and(|c| c == Errno::ENOSPC as i32 || c == Errno::EDQUOT as i32)
+impl Root {
+    /// Starts an upload of `path` under `policy`. Written here, beside [`Upload`], so the
+    /// resolver (which uploads build on) knows nothing of uploads.
+    pub fn create_upload(
+        &self,
+        path: &RequestPath,
+        policy: &UploadPolicy,
+    ) -> Result<Upload, ResolveError> {
+        Upload::create(self, path, policy)
+    }
 }
 
 /// An upload in progress.
