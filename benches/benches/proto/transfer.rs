@@ -70,7 +70,7 @@ fn download(cfg: &TransferConfig, file: &[u8], now: Instant, mut sink: impl FnMu
         }
         let mut reply = None;
         while let Some(d) = server.poll_transmit() {
-            match Packet::decode(d) {
+            match Packet::decode(d.datagram) {
                 Ok(Packet::Oack { .. }) => reply = Some(ack(0)),
                 Ok(Packet::Data { block, data }) => {
                     assert_eq!(block, cfg.rollover.wire_block(expected), "DATA in order");
@@ -108,7 +108,7 @@ fn upload(cfg: &TransferConfig, file: &[u8], now: Instant, mut sink: impl FnMut(
     while !server.is_complete() {
         let mut acked = None;
         while let Some(a) = server.poll_transmit() {
-            match Packet::decode(a) {
+            match Packet::decode(a.datagram) {
                 Ok(Packet::Oack { .. }) => acked = Some(0),
                 Ok(Packet::Ack { block }) => acked = Some(block),
                 other => panic!("unexpected datagram from the write machine: {other:?}"),

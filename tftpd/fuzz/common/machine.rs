@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
-use tftpd::proto::{HalfOpen, Rollover, TransferConfig};
+use tftpd::proto::packet::{OP_ACK, OP_DATA, OP_ERROR, OP_OACK};
+use tftpd::proto::{HalfOpen, Rollover, Transmit, TransmitKind, TransferConfig};
 
 /// The settings of one fuzzed transfer.
 #[derive(Debug, Arbitrary)]
@@ -51,4 +52,28 @@ impl Knobs {
             sliding,
         }
     }
+}
+
+/// The opcode of what the machine gave out, checked against what its kind says it is: the
+/// shell counts and routes by the kind alone, so the two must never disagree.
+pub fn opcode_of(t: &Transmit<'_>) -> u16 {
+    let op = u16::from_be_bytes([t.datagram[0], t.datagram[1]]);
+    let (expected, what) = match t.kind {
+        TransmitKind::Oack => (OP_OACK, "OACK"),
+        TransmitKind::Data { .. } => (OP_DATA, "DATA"),
+        TransmitKind::Ack { block } => {
+            assert_eq!(t.datagram, &[0, 4, (block >> 8) as u8, block as u8], "the ACK's block");
+            (OP_ACK, "ACK")
+        }
+        TransmitKind::Error(code) => {
+            assert_eq!(
+                u16::from_be_bytes([t.datagram[2], t.datagram[3]]),
+                code.as_u16(),
+                "the ERROR's code"
+            );
+            (OP_ERROR, "ERROR")
+        }
+    };
+    assert_eq!(op, expected, "a transmit of kind {what} carries opcode {op}");
+    op
 }

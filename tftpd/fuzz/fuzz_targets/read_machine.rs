@@ -24,7 +24,7 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use tftpd::proto::packet::{OP_DATA, OP_ERROR, OP_OACK, ack};
 use tftpd::proto::read::ReadTransfer;
-use tftpd::proto::{ErrorCode, Outcome, TransferConfig, WireError};
+use tftpd::proto::{ErrorCode, Outcome, TransferConfig, TransmitKind, WireError};
 
 #[derive(Debug, Arbitrary)]
 enum Event {
@@ -201,13 +201,16 @@ fn step(
     let max_count = t.pending_transmits();
     let max_len = t.pending_len();
     let (mut count, mut len) = (0, 0);
-    while let Some(d) = t.poll_transmit() {
-        let d = d.to_vec();
+    while let Some(x) = t.poll_transmit() {
+        let op = machine::opcode_of(&x);
+        let index = match x.kind {
+            TransmitKind::Data { block } => Some(block),
+            _ => None,
+        };
+        let d = x.datagram.to_vec();
         count += 1;
         len += d.len();
         assert!(!c.sent_error, "nothing follows an ERROR");
-        let op = u16::from_be_bytes([d[0], d[1]]);
-        let index = t.last_transmit_block();
         match op {
             OP_OACK => {
                 assert_eq!(Some(&d), cfg.oack.as_ref(), "the configured OACK");

@@ -197,11 +197,12 @@ fn step(t: &mut WriteTransfer, s: &mut Shell, cfg: &TransferConfig, outcome: &mu
     let max_count = t.pending_transmits();
     let max_len = t.pending_len();
     let (mut count, mut len) = (0, 0);
-    while let Some(d) = t.poll_transmit() {
+    while let Some(x) = t.poll_transmit() {
+        let op = machine::opcode_of(&x);
+        let d = x.datagram;
         count += 1;
         len += d.len();
         assert!(!s.sent_error, "nothing follows an ERROR");
-        let op = u16::from_be_bytes([d[0], d[1]]);
         match op {
             OP_OACK => {
                 assert_eq!(Some(d), cfg.oack.as_deref(), "the configured OACK");

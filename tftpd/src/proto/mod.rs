@@ -12,11 +12,13 @@ pub mod read;
 #[cfg(test)]
 mod sim;
 pub mod transfer;
+pub mod transmit;
 pub mod write;
 
 pub use error::{ErrorCode, WireError};
 pub use packet::{DecodeError, Packet, Request};
 pub use transfer::{HalfOpen, Outcome, TransferConfig, TransferStats};
+pub use transmit::{Transmit, TransmitKind};
 
 /// How block numbers continue after 65535 (RFC 1350 has no rule; clients differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

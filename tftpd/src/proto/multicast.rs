@@ -92,6 +92,8 @@ pub struct Transmit<'a, P> {
     pub to: Destination<P>,
     /// The datagram.
     pub datagram: &'a [u8],
+    /// What it is.
+    pub kind: super::TransmitKind,
 }
 
 /// A member that left the group, and how.
@@ -322,10 +324,11 @@ impl<P: Copy + Eq> MulticastGroup<P> {
         let p = self.pending.pop_front()?;
         match p {
             Pending::Data => {
-                let (_, d) = self.current.as_ref()?;
+                let (block, d) = self.current.as_ref()?;
                 Some(Transmit {
                     to: Destination::Group,
                     datagram: d,
+                    kind: super::TransmitKind::Data { block: *block },
                 })
             }
             Pending::Error(peer, e) => {
@@ -333,6 +336,7 @@ impl<P: Copy + Eq> MulticastGroup<P> {
                 Some(Transmit {
                     to: Destination::Peer(peer),
                     datagram: &self.scratch,
+                    kind: super::TransmitKind::Error(e.code),
                 })
             }
             Pending::Oack(peer) => {
@@ -358,6 +362,7 @@ impl<P: Copy + Eq> MulticastGroup<P> {
                 Some(Transmit {
                     to: Destination::Peer(peer),
                     datagram: &self.scratch,
+                    kind: super::TransmitKind::Oack,
                 })
             }
         }

@@ -92,6 +92,11 @@ impl Negotiated {
         self
     }
 
+    /// True when `option` was negotiated (it is answered in the OACK).
+    pub fn accepted(&self, option: OptionName) -> bool {
+        self.accepted.iter().any(|(name, _)| *name == option.name())
+    }
+
     /// The encoded OACK, or `None` when no option was accepted.
     pub fn oack(&self) -> Option<Vec<u8>> {
         if self.accepted.is_empty() {
@@ -215,6 +220,22 @@ impl OptionName {
     }
 }
 
+/// True when a request's option names (as sent) include `option`, before any negotiation:
+/// RFC 2347 names are case-insensitive.
+pub fn requested<'a>(names: impl IntoIterator<Item = &'a [u8]>, option: OptionName) -> bool {
+    names
+        .into_iter()
+        .any(|n| OptionName::from_name(n) == Some(option))
+}
+
+/// True when a request's option names include RFC 2090's `multicast` (whatever its value:
+/// the negotiation decides whether it is that option).
+pub fn requested_multicast<'a>(names: impl IntoIterator<Item = &'a [u8]>) -> bool {
+    names
+        .into_iter()
+        .any(|n| n.eq_ignore_ascii_case(super::multicast::OPTION.as_bytes()))
+}
+
 /// Negotiates a request's options. Unknown options are ignored (RFC 2347 §Negotiation).
 pub fn negotiate(
     options: &[(&[u8], &[u8])],
@@ -309,6 +330,20 @@ fn parse_decimal(value: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requested_names_are_matched_case_insensitively_before_negotiation() {
+        let names: [&[u8]; 3] = [b"BlkSize", b"MULTICAST", b"tsize"];
+        assert!(requested(names, OptionName::Blksize));
+        assert!(requested(names, OptionName::Tsize));
+        assert!(!requested(names, OptionName::Windowsize));
+        assert!(requested_multicast(names));
+        assert!(!requested_multicast([b"multicastx".as_slice()]));
+        let opts: [(&[u8], &[u8]); 1] = [(b"WINDOWSIZE", b"4")];
+        let n = negotiate(&opts, Direction::Read { size: None }, &limits()).expect("valid");
+        assert!(n.accepted(OptionName::Windowsize));
+        assert!(!n.accepted(OptionName::Blksize));
+    }
     use proptest::prelude::*;
 
     fn limits() -> OptionLimits {

@@ -16,6 +16,7 @@ use super::packet::{DATA_HEADER_LEN, Packet, data_header};
 use super::transfer::{
     OnTimeout, Outcome, Pacing, TIMED_OUT, TOO_LONG, TransferConfig, TransferStats, error_datagram,
 };
+use super::transmit::{Transmit, TransmitKind};
 
 /// The ERROR for an ACK of a block not sent yet: no real client can send one, so it comes
 /// from someone predicting block numbers blind (a spoofer pulling DATA towards a victim).
@@ -64,14 +65,13 @@ pub struct ReadTransfer {
     /// The final (short) block, once the shell has handed it in.
     last: Option<u64>,
     pending: VecDeque<Pending>,
-    error: Option<Vec<u8>>,
+    /// The ERROR to send, with its code.
+    error: Option<(ErrorCode, Vec<u8>)>,
     deadline: Option<Instant>,
     retries: u32,
     pacing: Pacing,
     outcome: Option<Outcome>,
     stats: TransferStats,
-    /// The block index of the DATA `poll_transmit` gave out last (None after OACK or ERROR).
-    last_transmit: Option<u64>,
     /// Buffers of acknowledged blocks (at most a window's worth), for the shell to read the
     /// next blocks into instead of allocating one per block.
     spent: Vec<Vec<u8>>,
@@ -106,7 +106,6 @@ impl ReadTransfer {
             pacing,
             outcome: None,
             stats: TransferStats::default(),
-            last_transmit: None,
             spent: Vec::new(),
         }
     }
@@ -318,7 +317,7 @@ impl ReadTransfer {
 
     fn fail(&mut self, error: WireError, outcome: Outcome) {
         self.pending.clear();
-        self.error = Some(error_datagram(&error));
+        self.error = Some((error.code, error_datagram(&error)));
         self.pending.push_back(Pending::Error);
         self.finish(outcome);
     }
@@ -342,7 +341,7 @@ impl ReadTransfer {
             .iter()
             .map(|p| match p {
                 Pending::Oack => self.cfg.oack.as_ref().map_or(0, Vec::len),
-                Pending::Error => self.error.as_ref().map_or(0, Vec::len),
+                Pending::Error => self.error.as_ref().map_or(0, |(_, d)| d.len()),
                 Pending::Block(i) => i
                     .checked_sub(self.base)
                     .and_then(|o| self.window.get(usize::try_from(o).ok()?))
@@ -358,12 +357,17 @@ impl ReadTransfer {
     }
 
     /// The next datagram to send to the client.
-    pub fn poll_transmit(&mut self) -> Option<&[u8]> {
-        self.last_transmit = None;
+    pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
         loop {
             match self.pending.pop_front()? {
-                Pending::Oack => return self.cfg.oack.as_deref(),
-                Pending::Error => return self.error.as_deref(),
+                Pending::Oack => {
+                    let oack = self.cfg.oack.as_deref()?;
+                    return Some(Transmit::new(oack, TransmitKind::Oack));
+                }
+                Pending::Error => {
+                    let (code, d) = self.error.as_ref()?;
+                    return Some(Transmit::new(d, TransmitKind::Error(*code)));
+                }
                 Pending::Block(index) => {
                     let Some(offset) = index.checked_sub(self.base) else {
                         continue;
@@ -376,18 +380,11 @@ impl ReadTransfer {
                     } else {
                         self.highest_sent = index;
                     }
-                    self.last_transmit = Some(index);
-                    return self.window.get(offset as usize).map(Vec::as_slice);
+                    let d = self.window.get(offset as usize)?;
+                    return Some(Transmit::new(d, TransmitKind::Data { block: index }));
                 }
             }
         }
-    }
-
-    /// The block index (1-based, never wrapped) of the DATA that `poll_transmit` gave out
-    /// last; `None` when it was an OACK or an ERROR. A shell that sends DATA from the file
-    /// itself (sendfile) needs the index, since the wire number may have rolled over.
-    pub fn last_transmit_block(&self) -> Option<u64> {
-        self.last_transmit
     }
 
     /// When `handle_timeout` must next be called; `None` when nothing is outstanding.

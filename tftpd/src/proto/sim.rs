@@ -198,8 +198,8 @@ pub(crate) fn run_download_as(
             d.extend_from_slice(&file[start..end]);
             server.handle_block(now, d);
         }
-        while let Some(d) = server.poll_transmit() {
-            to_client.send(d);
+        while let Some(t) = server.poll_transmit() {
+            to_client.send(t.datagram);
         }
         let mut moved = false;
         while let Some(d) = to_client.take() {
@@ -333,8 +333,8 @@ pub(crate) fn run_upload(
     let mut to_server = Link::new(imp, seed ^ 0x5eed);
     let mut written = Vec::new();
     for _ in 0..2_000_000 {
-        while let Some(d) = server.poll_transmit() {
-            to_client.send(d);
+        while let Some(t) = server.poll_transmit() {
+            to_client.send(t.datagram);
         }
         let mut moved = false;
         while let Some(d) = to_client.take() {

@@ -105,7 +105,7 @@ pub trait Transfer {
     /// Handles the passing of time; call it when `poll_timeout` has passed.
     fn handle_timeout(&mut self, now: Instant);
     /// The next datagram to send to the client.
-    fn poll_transmit(&mut self) -> Option<&[u8]>;
+    fn poll_transmit(&mut self) -> Option<super::Transmit<'_>>;
     /// At most how many datagrams `poll_transmit` will give out now (an entry may turn out
     /// stale and be skipped): with 1, the shell can send the one datagram straight from the
     /// machine's buffer instead of gathering a batch.
@@ -140,7 +140,7 @@ macro_rules! impl_transfer {
             fn handle_timeout(&mut self, now: std::time::Instant) {
                 <$t>::handle_timeout(self, now)
             }
-            fn poll_transmit(&mut self) -> Option<&[u8]> {
+            fn poll_transmit(&mut self) -> Option<$crate::proto::Transmit<'_>> {
                 <$t>::poll_transmit(self)
             }
             fn pending_transmits(&self) -> usize {

@@ -15,6 +15,7 @@ use super::packet::{Packet, ack};
 use super::transfer::{
     OnTimeout, Outcome, Pacing, TIMED_OUT, TOO_LONG, TransferConfig, TransferStats, error_datagram,
 };
+use super::transmit::{Transmit, TransmitKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -52,7 +53,8 @@ pub struct WriteTransfer {
     upload_complete: bool,
     pending: VecDeque<Pending>,
     ack_buf: [u8; 4],
-    error: Option<Vec<u8>>,
+    /// The ERROR to send, with its code.
+    error: Option<(ErrorCode, Vec<u8>)>,
     deadline: Option<Instant>,
     retries: u32,
     pacing: Pacing,
@@ -250,7 +252,7 @@ impl WriteTransfer {
 
     fn fail(&mut self, error: WireError, outcome: Outcome) {
         self.pending.clear();
-        self.error = Some(error_datagram(&error));
+        self.error = Some((error.code, error_datagram(&error)));
         self.pending.push_back(Pending::Error);
         self.finish(outcome);
     }
@@ -274,7 +276,7 @@ impl WriteTransfer {
             .iter()
             .map(|p| match p {
                 Pending::Oack => self.cfg.oack.as_ref().map_or(0, Vec::len),
-                Pending::Error => self.error.as_ref().map_or(0, Vec::len),
+                Pending::Error => self.error.as_ref().map_or(0, |(_, d)| d.len()),
                 Pending::Ack(_) => 4,
             })
             .sum()
@@ -287,13 +289,16 @@ impl WriteTransfer {
     }
 
     /// The next datagram to send to the client.
-    pub fn poll_transmit(&mut self) -> Option<&[u8]> {
+    pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
         match self.pending.pop_front()? {
-            Pending::Oack => self.cfg.oack.as_deref(),
-            Pending::Error => self.error.as_deref(),
+            Pending::Oack => Some(Transmit::new(self.cfg.oack.as_deref()?, TransmitKind::Oack)),
+            Pending::Error => {
+                let (code, d) = self.error.as_ref()?;
+                Some(Transmit::new(d, TransmitKind::Error(*code)))
+            }
             Pending::Ack(block) => {
                 self.ack_buf = ack(block);
-                Some(&self.ack_buf)
+                Some(Transmit::new(&self.ack_buf, TransmitKind::Ack { block }))
             }
         }
     }

@@ -15,10 +15,9 @@ use crate::filter::{self, FilterCounters, Role};
 use crate::io::file::BlockSource;
 use crate::io::transfer_socket::{SendReport, TransferSocket};
 use crate::metrics::{ActiveGuard, DropReason, Kind};
+use crate::proto::Outcome;
 use crate::proto::multicast::{Destination, GroupConfig, MulticastGroup};
 use crate::proto::options::Negotiated;
-use crate::proto::packet::{OP_ERROR, opcode};
-use crate::proto::{ErrorCode, Outcome};
 
 use super::Shared;
 use super::admission::Ticket;
@@ -383,12 +382,8 @@ impl<'a> Driver<'a> {
                 Destination::Group => group,
                 Destination::Peer(p) => p,
             };
-            if opcode(t.datagram) == Some(OP_ERROR) {
-                let code = t
-                    .datagram
-                    .get(2..4)
-                    .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
-                self.shared.metrics.error_sent(ErrorCode::from_u16(code));
+            if let crate::proto::TransmitKind::Error(code) = t.kind {
+                self.shared.metrics.error_sent(code);
             }
             report.single_calls += 1;
             // A failed send is like a lost datagram: the group's timer covers it.

@@ -37,6 +37,13 @@ pub struct OwnedRequest {
 }
 
 impl OwnedRequest {
+    /// The option names as sent, for the core's questions about them.
+    pub fn option_names(&self) -> impl Iterator<Item = &[u8]> {
+        self.options.iter().map(|(name, _)| name.as_slice())
+    }
+}
+
+impl OwnedRequest {
     /// Copies a decoded request.
     pub fn new(kind: Kind, req: &Request<'_>) -> Self {
         Self {
@@ -375,7 +382,7 @@ pub(super) fn transfer_config(n: &Negotiated, rt: &Runtime, kind: Kind) -> Trans
     // paced by the client, so a server default means nothing there.
     let sliding = kind == Kind::Read
         && p.default_windowsize > 1
-        && !n.accepted.iter().any(|(name, _)| *name == "windowsize");
+        && !n.accepted(crate::proto::options::OptionName::Windowsize);
     let limits = &rt.config.limits;
     TransferConfig {
         blksize: n.blksize,

@@ -15,11 +15,11 @@ use crate::io::file::{BlockSource, UploadSink};
 use crate::io::transfer_socket::{TransferSocket, Waited};
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
 use crate::proto::options::OptionName;
-use crate::proto::packet::{DATA_HEADER_LEN, OP_ERROR, opcode};
+use crate::proto::packet::DATA_HEADER_LEN;
 use crate::proto::read::ReadTransfer;
 use crate::proto::transfer::Transfer;
 use crate::proto::write::WriteTransfer;
-use crate::proto::{ErrorCode, Outcome};
+use crate::proto::{Outcome, Transmit};
 
 use super::Shared;
 use super::admission::Ticket;
@@ -46,9 +46,9 @@ trait Session {
     /// Takes this turn's datagrams from the machine into `batch`.
     fn collect(&mut self, batch: &mut Batch, metrics: &Metrics) {
         let m = self.machine();
-        while let Some(d) = m.poll_transmit() {
-            count_error(d, metrics);
-            batch.push(d);
+        while let Some(t) = m.poll_transmit() {
+            count_error(&t, metrics);
+            batch.push(t.datagram);
         }
     }
 }
@@ -339,10 +339,7 @@ async fn serve_in_span(
 /// Not looked up for a request without `blksize`: the cap only bounds that option's answer,
 /// and the default 512-byte block is what RFC 1350 clients get whatever the path.
 fn blksize_cap(peer: SocketAddr, req: &OwnedRequest, rt: &Runtime) -> Option<u16> {
-    let asks_blksize = req
-        .options
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case(OptionName::Blksize.name().as_bytes()));
+    let asks_blksize = crate::proto::options::requested(req.option_names(), OptionName::Blksize);
     if !rt.config.protocol.blksize_path_mtu || !asks_blksize {
         return None;
     }
@@ -400,9 +397,9 @@ async fn drive(
         // from the machine's buffer: no copy into the batch, which then holds no second copy
         // of an idle transfer's block.
         if s.machine().pending_transmits() == 1 {
-            if let Some(d) = s.machine().poll_transmit() {
-                count_error(d, &shared.metrics);
-                let report = socket.send_one_datagram(d, peer).await;
+            if let Some(t) = s.machine().poll_transmit() {
+                count_error(&t, &shared.metrics);
+                let report = socket.send_one_datagram(t.datagram, peer).await;
                 shared.metrics.sends(&report);
                 if let Some(e) = &report.failed {
                     debug!(error = %e, "send failed");
@@ -472,9 +469,8 @@ async fn send_turn(
 }
 
 /// Counts an ERROR about to be sent, by its code.
-fn count_error(d: &[u8], metrics: &Metrics) {
-    if opcode(d) == Some(OP_ERROR) {
-        let code = d.get(2..4).map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
-        metrics.error_sent(ErrorCode::from_u16(code));
+fn count_error(t: &Transmit<'_>, metrics: &Metrics) {
+    if let Some(code) = t.error_code() {
+        metrics.error_sent(code);
     }
 }

@@ -149,9 +149,5 @@ fn transfer_recvmmsg(config: &crate::config::Config) -> bool {
 
 /// True when `req` asks for RFC 2090 multicast and the server offers it.
 fn asks_multicast(req: &OwnedRequest, rt: &Runtime) -> bool {
-    rt.config.multicast.enabled
-        && req
-            .options
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case(b"multicast"))
+    rt.config.multicast.enabled && crate::proto::options::requested_multicast(req.option_names())
 }

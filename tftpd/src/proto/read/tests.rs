@@ -22,7 +22,7 @@ fn block(payload: &[u8]) -> Vec<u8> {
 }
 
 fn drain(t: &mut ReadTransfer) -> Vec<Vec<u8>> {
-    std::iter::from_fn(|| t.poll_transmit().map(<[u8]>::to_vec)).collect()
+    std::iter::from_fn(|| t.poll_transmit().map(|x| x.datagram.to_vec())).collect()
 }
 
 #[test]
@@ -592,33 +592,51 @@ fn lockstep_clients_download_exactly_through_a_default_window_on_bad_links() {
 }
 
 #[test]
-fn last_transmit_block_names_the_data_index_even_after_rollover() {
+fn each_transmit_says_what_it_is_and_data_names_its_index_past_rollover() {
     let now = Instant::now();
+    let kind = |t: &mut ReadTransfer| t.poll_transmit().map(|x| x.kind);
     let mut cfg = config(8, 2, true);
     cfg.rollover = Rollover::WrapToZero;
     let mut t = ReadTransfer::new(cfg, now);
-    assert!(t.poll_transmit().is_some(), "OACK first");
-    assert_eq!(t.last_transmit_block(), None, "an OACK is not DATA");
+    assert_eq!(kind(&mut t), Some(TransmitKind::Oack), "OACK first");
     t.handle_datagram(now, &ack(0));
     t.handle_block(now, block(&[1; 8]));
     t.handle_block(now, block(&[2; 8]));
-    assert!(t.poll_transmit().is_some());
-    assert_eq!(t.last_transmit_block(), Some(1));
-    assert!(t.poll_transmit().is_some());
-    assert_eq!(t.last_transmit_block(), Some(2));
-    assert!(t.poll_transmit().is_none());
-    assert_eq!(t.last_transmit_block(), None, "nothing given out");
+    assert_eq!(kind(&mut t), Some(TransmitKind::Data { block: 1 }));
+    assert_eq!(kind(&mut t), Some(TransmitKind::Data { block: 2 }));
+    assert_eq!(kind(&mut t), None, "nothing more given out");
     // Go-back-N resends name the same indices.
     t.handle_timeout(now + Duration::from_secs(60));
-    assert!(t.poll_transmit().is_some());
-    assert_eq!(t.last_transmit_block(), Some(1), "retransmit of block 1");
+    assert_eq!(
+        kind(&mut t),
+        Some(TransmitKind::Data { block: 1 }),
+        "retransmit of block 1"
+    );
+    // An abort's ERROR carries its code.
+    t.abort(WireError::new(ErrorCode::DiskFull, "x"));
+    let sent = t.poll_transmit().expect("the ERROR");
+    assert_eq!(sent.kind, TransmitKind::Error(ErrorCode::DiskFull));
+    assert_eq!(sent.error_code(), Some(ErrorCode::DiskFull));
+    assert_eq!(
+        Packet::decode(sent.datagram),
+        Ok(Packet::Error {
+            code: ErrorCode::DiskFull,
+            message: b"x"
+        }),
+        "the kind matches the bytes"
+    );
     // Past 65535 the wire number wraps but the index does not.
     let mut t = ReadTransfer::new(config(8, 1, false), now);
     for i in 1..=65_537u64 {
         t.handle_block(now, block(&[0; 8]));
-        assert!(t.poll_transmit().is_some());
-        assert_eq!(t.last_transmit_block(), Some(i));
         let wire = t.cfg.rollover.wire_block(i);
+        let sent = t.poll_transmit().expect("DATA");
+        assert_eq!(sent.kind, TransmitKind::Data { block: i });
+        assert_eq!(
+            &sent.datagram[2..4],
+            &wire.to_be_bytes(),
+            "wire number {wire}"
+        );
         t.handle_datagram(now, &ack(wire));
     }
 }

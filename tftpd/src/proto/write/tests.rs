@@ -15,7 +15,7 @@ fn data(block: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 fn drain(t: &mut WriteTransfer) -> Vec<Vec<u8>> {
-    std::iter::from_fn(|| t.poll_transmit().map(<[u8]>::to_vec)).collect()
+    std::iter::from_fn(|| t.poll_transmit().map(|x| x.datagram.to_vec())).collect()
 }
 
 fn pattern(len: usize) -> Vec<u8> {
@@ -29,6 +29,20 @@ fn upload_starts_with_ack_zero_or_the_oack() {
     assert_eq!(drain(&mut t), vec![ack(0).to_vec()]);
     let mut t = WriteTransfer::new(config(512, 1, true), now);
     assert_eq!(&drain(&mut t)[0][..2], b"\x00\x06", "OACK instead of ACK 0");
+}
+
+#[test]
+fn each_transmit_says_what_it_is() {
+    let now = Instant::now();
+    let kind = |t: &mut WriteTransfer| t.poll_transmit().map(|x| x.kind);
+    let mut t = WriteTransfer::new(config(4, 1, false), now);
+    assert_eq!(kind(&mut t), Some(TransmitKind::Ack { block: 0 }));
+    t.handle_datagram(now, &data(1, b"abcd"));
+    assert_eq!(kind(&mut t), Some(TransmitKind::Ack { block: 1 }));
+    let mut t = WriteTransfer::new(config(4, 1, true), now);
+    assert_eq!(kind(&mut t), Some(TransmitKind::Oack));
+    t.abort(WireError::new(ErrorCode::DiskFull, "full"));
+    assert_eq!(kind(&mut t), Some(TransmitKind::Error(ErrorCode::DiskFull)));
 }
 
 #[test]
