@@ -33,7 +33,7 @@ pub use self::prefix::SourcePrefix;
 pub use self::profile::Profile;
 pub use self::protocol::ProtocolConfig;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
-pub use self::removed::Removed;
+pub use self::removed::{REMOVED, Removed};
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy, UniqueRoot};
 pub use self::xdp::XdpMode;
 use crate::cli::Cli;

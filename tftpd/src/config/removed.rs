@@ -39,6 +39,14 @@ pub(super) fn warning(gone: &Gone, value: Option<&Removed>) -> Option<String> {
     ))
 }
 
+/// Every removed key or section, as its warning names it (a section in brackets).
+pub const REMOVED: [&str; 4] = [
+    ZEROCOPY.key,
+    IO_URING.key,
+    SENDFILE.key,
+    SENDFILE_THRESHOLD.key,
+];
+
 pub(super) const ZEROCOPY: Gone = Gone {
     key: "[performance.zerocopy]",
     why: "MSG_ZEROCOPY was removed (on loopback and veth the kernel always copied, and it cost \
