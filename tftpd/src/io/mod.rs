@@ -1,11 +1,15 @@
-//! The I/O seams between the protocol core and the kernel: datagram sockets
-//! ([`socket`], [`transfer_socket`]) and file blocks ([`file`]). Everything here is the portable implementation,
-//! built and tested on every platform; platform fast paths plug in behind the same types.
+//! The I/O seams between the protocol core and the kernel: a transfer's datagrams through
+//! [`datagram::DatagramIo`] (its backends: [`portable`], [`owned_socket`], [`blocking`],
+//! [`shared_port`]), listening sockets ([`listen`], [`socket`]) and file blocks ([`file`]).
+//! The portable backend is built and tested on every platform; the others plug in behind
+//! the same trait.
 
 pub mod alarms;
 pub mod batch;
+pub mod blocking;
 pub mod buffers;
 pub mod cache;
+pub mod datagram;
 pub mod file;
 pub mod listen;
 #[expect(
@@ -14,7 +18,8 @@ pub mod listen;
 )]
 pub mod owned_socket;
 pub mod path_mtu;
+pub mod portable;
 pub mod read_full;
 pub mod received;
+pub mod shared_port;
 pub mod socket;
-pub mod transfer_socket;

@@ -21,6 +21,8 @@ use std::sync::Mutex;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
+use super::datagram::{DatagramIo, Lane};
+
 /// See the module doc.
 #[derive(Debug)]
 pub struct OwnedSocket {
@@ -39,6 +41,13 @@ struct Held {
 }
 
 impl OwnedSocket {
+    /// Binds a transfer socket on the listener's address `local` (the port replaced), from
+    /// `ports` when given, else an ephemeral port, registered for reading with two-datagram
+    /// receives.
+    pub fn bind(local: SocketAddr, ports: Option<(u16, u16)>) -> io::Result<Self> {
+        Self::new(super::socket::bind_transfer(local, ports)?, true)
+    }
+
     /// Registers `socket` (non-blocking) with the current runtime for readability. With
     /// `recv_two` (ignored where `recvmmsg` is not built) receives take two datagrams a call.
     pub fn new(socket: std::net::UdpSocket, recv_two: bool) -> io::Result<Self> {
@@ -151,6 +160,35 @@ impl OwnedSocket {
         let socket = self.fd.get_ref();
         self.write_with(|_| socket.send_to(datagram, to).map(drop))
             .await
+    }
+}
+
+impl DatagramIo for OwnedSocket {
+    fn lane(&self) -> Lane {
+        Lane::Async
+    }
+
+    fn own_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.fd.as_fd())
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket().local_addr()
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        Self::recv_from(self, buf).await
+    }
+
+    async fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
+        Self::send_to(self, datagram, to).await
+    }
+
+    async fn write_with<R: Send>(
+        &self,
+        f: impl FnMut(BorrowedFd<'_>) -> io::Result<R> + Send,
+    ) -> io::Result<R> {
+        Self::write_with(self, f).await
     }
 }
 

@@ -120,6 +120,23 @@ pub fn unspecified_like(addr: SocketAddr) -> IpAddr {
     }
 }
 
+/// Binds a transfer socket on the listener's address `local` (the port replaced): from
+/// `ports` when given, else an ephemeral port.
+pub(super) fn bind_transfer(
+    local: SocketAddr,
+    ports: Option<(u16, u16)>,
+) -> io::Result<std::net::UdpSocket> {
+    let ip = match local.ip() {
+        // A dual-stack listener must answer v4-mapped peers: keep the v6 wildcard.
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ip => ip,
+    };
+    match ports {
+        None => bind_one(SocketAddr::new(ip, 0)),
+        Some((lo, hi)) => bind_in_range(ip, lo, hi),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

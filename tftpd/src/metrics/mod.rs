@@ -290,15 +290,15 @@ impl Metrics {
     }
 
     /// Counts what a batch send did.
-    pub fn sends(&self, r: &crate::io::transfer_socket::SendReport) {
+    pub fn sends(&self, r: &crate::io::datagram::SendReport) {
         self.send_calls[0].fetch_add(r.gso_calls, Relaxed);
         self.send_calls[1].fetch_add(r.single_calls, Relaxed);
         self.datagrams_sent.fetch_add(r.datagrams, Relaxed);
     }
 
     /// Counts a transfer started on `lane`.
-    pub fn transfer_started_on(&self, lane: crate::io::transfer_socket::Lane) {
-        use crate::io::transfer_socket::Lane;
+    pub fn transfer_started_on(&self, lane: crate::io::datagram::Lane) {
+        use crate::io::datagram::Lane;
         let i = match lane {
             Lane::Thread => 0,
             Lane::Async => 1,

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 
 use tracing::debug;
 
+use crate::io::datagram::DatagramIo;
 use crate::io::listen::ListenSocket;
-use crate::io::transfer_socket::TransferSocket;
 use crate::metrics::Metrics;
 use crate::proto::transfer::error_datagram;
 use crate::proto::{ErrorCode, WireError};
@@ -24,7 +24,7 @@ pub(super) const READ_FAILED: WireError = WireError::new(ErrorCode::NotDefined, 
 
 /// Sends an ERROR and counts it.
 pub(super) async fn send_error(
-    socket: &TransferSocket,
+    socket: &impl DatagramIo,
     to: SocketAddr,
     err: &WireError,
     metrics: &Metrics,

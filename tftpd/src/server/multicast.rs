@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::filter::{self, FilterCounters, Role};
+use crate::io::datagram::{DatagramIo, SendReport};
 use crate::io::file::BlockSource;
-use crate::io::transfer_socket::{SendReport, TransferSocket};
 use crate::metrics::{ActiveGuard, DropReason, Kind};
 use crate::proto::Outcome;
 use crate::proto::multicast::{Destination, GroupConfig, MulticastGroup};
@@ -110,7 +110,7 @@ pub struct Fallback {
 /// and drives it until its last member has left.
 pub async fn serve(
     req: Request,
-    socket: &TransferSocket,
+    socket: &impl DatagramIo,
     screen: Option<(Role, &FilterCounters)>,
     rt: &Runtime,
     shared: &Shared,
@@ -167,7 +167,7 @@ enum Entered {
 fn enter(
     req: Request,
     key: Key,
-    socket: &TransferSocket,
+    socket: &impl DatagramIo,
     rt: &Runtime,
     local_v4: Ipv4Addr,
     shared: &Shared,
@@ -227,7 +227,7 @@ fn fallback(req: Request) -> Box<Fallback> {
 
 /// TTL and outgoing interface of the group traffic (`[multicast]`); the interface defaults
 /// to the address the request arrived on, so DATA leaves where the clients are.
-fn configure(socket: &TransferSocket, rt: &Runtime, local: Ipv4Addr) -> std::io::Result<()> {
+fn configure(socket: &impl DatagramIo, rt: &Runtime, local: Ipv4Addr) -> std::io::Result<()> {
     let fd = socket
         .own_fd()
         .ok_or_else(|| std::io::Error::other("a group needs its own socket"))?;
@@ -263,13 +263,13 @@ impl<'a> Driver<'a> {
         mut self,
         first: Join,
         mut rx: mpsc::UnboundedReceiver<Join>,
-        socket: &TransferSocket,
+        socket: &impl DatagramIo,
         screen: Option<(Role, &FilterCounters)>,
     ) {
         let shared = self.shared;
         let _collect = ClosedTransfer {
             filter: shared.kernel_filter.as_deref(),
-            socket,
+            fd: socket.own_fd(),
         };
         let started = Instant::now();
         self.join(first);
@@ -374,7 +374,7 @@ impl<'a> Driver<'a> {
         }
     }
 
-    async fn send(&mut self, socket: &TransferSocket) {
+    async fn send(&mut self, socket: &impl DatagramIo) {
         let group = self.group_addr;
         let mut report = SendReport::default();
         while let Some(t) = self.group.poll_transmit() {

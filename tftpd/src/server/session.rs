@@ -11,8 +11,8 @@ use tracing::{Instrument as _, Span, debug, info, warn};
 use crate::filter::{self, FilterCounters, Role};
 use crate::io::alarms::Alarms;
 use crate::io::batch::Batch;
+use crate::io::datagram::{self, DatagramIo, Waited};
 use crate::io::file::{BlockSource, UploadSink};
-use crate::io::transfer_socket::{TransferSocket, Waited};
 use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
 use crate::proto::options::OptionName;
 use crate::proto::packet::DATA_HEADER_LEN;
@@ -138,7 +138,7 @@ impl Session for WriteSession {
 pub async fn serve(
     req: OwnedRequest,
     peer: SocketAddr,
-    socket: TransferSocket,
+    socket: impl DatagramIo,
     rt: Arc<Runtime>,
     shared: Arc<Shared>,
     ticket: Ticket,
@@ -166,7 +166,7 @@ pub async fn serve(
 async fn serve_in_span(
     req: OwnedRequest,
     peer: SocketAddr,
-    socket: TransferSocket,
+    socket: impl DatagramIo,
     rt: Arc<Runtime>,
     shared: Arc<Shared>,
     ticket: Ticket,
@@ -175,7 +175,7 @@ async fn serve_in_span(
     let counters = attach_filter(&socket, &shared);
     let _collect = ClosedTransfer {
         filter: shared.kernel_filter.as_deref(),
-        socket: &socket,
+        fd: socket.own_fd(),
     };
     let started = Instant::now();
     // Never past what the kernel filters were loaded to keep (a reload may have raised
@@ -379,7 +379,7 @@ fn gso(rt: &Runtime) -> bool {
 /// `gso`: windows of equal-size DATA go in one call, until the kernel refuses one.
 async fn drive(
     s: &mut impl Session,
-    socket: &TransferSocket,
+    socket: &impl DatagramIo,
     peer: SocketAddr,
     screen: Option<(Role, &FilterCounters)>,
     mut gso: bool,
@@ -399,7 +399,7 @@ async fn drive(
         if s.machine().pending_transmits() == 1 {
             if let Some(t) = s.machine().poll_transmit() {
                 count_error(&t, &shared.metrics);
-                let report = socket.send_one_datagram(t.datagram, peer).await;
+                let report = datagram::send_one(socket, t.datagram, peer).await;
                 shared.metrics.sends(&report);
                 if let Some(e) = &report.failed {
                     debug!(error = %e, "send failed");
@@ -445,7 +445,7 @@ async fn drive(
 /// Sends one turn's datagrams through the batch (a window in GSO runs while `gso`).
 async fn send_turn(
     s: &mut impl Session,
-    socket: &TransferSocket,
+    socket: &impl DatagramIo,
     peer: SocketAddr,
     gso: &mut bool,
     metrics: &Metrics,
@@ -456,7 +456,7 @@ async fn send_turn(
     if batch.is_empty() {
         return;
     }
-    let report = socket.send_batch(batch, peer, *gso).await;
+    let report = datagram::send_batch(socket, batch, peer, *gso).await;
     metrics.sends(&report);
     if let Some(e) = &report.gso_refused {
         warn!(error = %e, "the kernel refused a UDP GSO send; this transfer sends one datagram per call");

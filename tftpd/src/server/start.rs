@@ -8,9 +8,13 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
+use crate::io::blocking::BlockingSocket;
+use crate::io::datagram::DatagramIo;
 use crate::io::listen::ListenSocket;
-use crate::io::transfer_socket::TransferSocket;
-use crate::metrics::RequestOutcome;
+use crate::io::owned_socket::OwnedSocket;
+use crate::io::portable::PortableSocket;
+use crate::io::shared_port::SharedPortSocket;
+use crate::metrics::{Kind, RequestOutcome};
 use crate::proto::{ErrorCode, WireError};
 
 use super::Shared;
@@ -39,7 +43,7 @@ pub(super) struct Admitted {
 
 /// Binds the transfer's socket and spawns its task.
 pub(super) async fn start(
-    socket: &ListenSocket,
+    listener: &ListenSocket,
     admitted: Admitted,
     rt: Arc<Runtime>,
     shared: &Arc<Shared>,
@@ -51,7 +55,6 @@ pub(super) async fn start(
         ticket,
     } = admitted;
     let kind = req.kind;
-    let metrics = &shared.metrics;
     // The transfer's own socket (a new TID) on the address the client asked. Bound here, so
     // that when no port is free (a full port_range, or no file descriptors left) the client
     // hears so from the listener instead of waiting for a timeout.
@@ -64,7 +67,7 @@ pub(super) async fn start(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(peer, tx.clone());
-        let transfer_socket = TransferSocket::shared(socket.shared(), rx, peer);
+        let transfer_socket = SharedPortSocket::new(listener.shared(), rx, peer);
         let shared_for_task = shared.clone();
         shared.tracker.spawn(async move {
             let inboxes = shared_for_task.clone();
@@ -96,15 +99,53 @@ pub(super) async fn start(
         }
     };
     // Transfers run on the shared runtime even when this listener has a thread of its own:
-    // their sockets are registered, and their tasks spawned, there.
-    let bound = {
+    // their sockets are registered, and their tasks spawned, there. The backend is chosen
+    // here, once: the transfer's loop is compiled for each.
+    let started = {
         let _transfers = shared.transfers.enter();
-        match &place {
-            Some(_) => TransferSocket::bind_blocking(local, ports),
-            None => TransferSocket::bind(local, ports, transfer_recvmmsg(&rt.config)),
+        match place {
+            Some(place) => {
+                bound(BlockingSocket::bind(local, ports), &rt, peer, kind, shared).map(|socket| {
+                    let serve = session::serve(req, peer, socket, rt, shared.clone(), ticket);
+                    // The transfer's futures never wait on the runtime (its socket blocks),
+                    // except where a fast path sleeps; `block_on` drives those on this thread.
+                    let runtime = tokio::runtime::Handle::current();
+                    shared.tracker.spawn_blocking(move || {
+                        let _place = place;
+                        runtime.block_on(serve);
+                    });
+                })
+            }
+            None if transfer_recvmmsg(&rt.config) => {
+                bound(OwnedSocket::bind(local, ports), &rt, peer, kind, shared).map(|socket| {
+                    let serve = session::serve(req, peer, socket, rt, shared.clone(), ticket);
+                    drop(shared.tracker.spawn(serve));
+                })
+            }
+            None => {
+                bound(PortableSocket::bind(local, ports), &rt, peer, kind, shared).map(|socket| {
+                    let serve = session::serve(req, peer, socket, rt, shared.clone(), ticket);
+                    drop(shared.tracker.spawn(serve));
+                })
+            }
         }
     };
-    let transfer_socket = match bound {
+    if started.is_none() {
+        reply(listener, peer, &BUSY, shared).await;
+    }
+}
+
+/// A transfer socket that was bound, with the configured buffers applied and its start
+/// counted; `None` (counted as busy, logged) when none could be bound, for the caller to
+/// answer "busy" from the listener.
+fn bound<D: DatagramIo>(
+    bound: std::io::Result<D>,
+    rt: &Runtime,
+    peer: SocketAddr,
+    kind: Kind,
+    shared: &Shared,
+) -> Option<D> {
+    match bound {
         Ok(s) => {
             let b = &rt.config.performance.socket;
             if let Some(fd) = s.own_fd()
@@ -112,30 +153,13 @@ pub(super) async fn start(
             {
                 debug!(error = %e, "setting a transfer socket's buffers failed");
             }
-            s
+            shared.metrics.transfer_started_on(s.lane());
+            Some(s)
         }
         Err(e) => {
-            metrics.request(kind, RequestOutcome::Busy);
+            shared.metrics.request(kind, RequestOutcome::Busy);
             warn!(%peer, error = %e, "no transfer socket could be bound; request refused");
-            reply(socket, peer, &BUSY, shared).await;
-            return;
-        }
-    };
-    let _transfers = shared.transfers.enter();
-    metrics.transfer_started_on(transfer_socket.lane());
-    let serve = session::serve(req, peer, transfer_socket, rt, shared.clone(), ticket);
-    match place {
-        Some(place) => {
-            // The transfer's futures never wait on the runtime (its socket blocks), except
-            // where a fast path sleeps; `block_on` drives those on this thread.
-            let runtime = tokio::runtime::Handle::current();
-            shared.tracker.spawn_blocking(move || {
-                let _place = place;
-                runtime.block_on(serve);
-            });
-        }
-        None => {
-            shared.tracker.spawn(serve);
+            None
         }
     }
 }

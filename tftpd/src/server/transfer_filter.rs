@@ -4,7 +4,9 @@
 use tracing::warn;
 
 use crate::filter::{FilterCounters, KernelFilter};
-use crate::io::transfer_socket::TransferSocket;
+use std::os::fd::BorrowedFd;
+
+use crate::io::datagram::DatagramIo;
 use crate::logging::error_chain;
 
 use super::Shared;
@@ -14,7 +16,7 @@ use super::Shared;
 /// If the attach fails the userspace rule applies. In single-port mode the listener has
 /// screened the datagrams already.
 pub(super) fn attach_filter<'a>(
-    socket: &TransferSocket,
+    socket: &impl DatagramIo,
     shared: &'a Shared,
 ) -> Option<&'a FilterCounters> {
     let metrics = &shared.metrics;
@@ -35,12 +37,13 @@ pub(super) fn attach_filter<'a>(
 /// however it ends.
 pub(super) struct ClosedTransfer<'a> {
     pub(super) filter: Option<&'a KernelFilter>,
-    pub(super) socket: &'a TransferSocket,
+    /// The transfer's own socket (none in single-port mode).
+    pub(super) fd: Option<BorrowedFd<'a>>,
 }
 
 impl Drop for ClosedTransfer<'_> {
     fn drop(&mut self) {
-        if let (Some(f), Some(fd)) = (self.filter, self.socket.own_fd()) {
+        if let (Some(f), Some(fd)) = (self.filter, self.fd) {
             f.transfer_closed(fd);
         }
     }
