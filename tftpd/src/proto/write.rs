@@ -153,6 +153,10 @@ impl WriteTransfer {
         self.in_window += 1;
         self.deadline = Some(now + self.cfg.timeout);
         if data.len() < usize::from(self.cfg.blksize) {
+            // Two timeouts: a client whose retransmit timer equals ours resends the final
+            // DATA one timeout after it sent it, which arrives just as a one-timeout dally
+            // ends; over a lossy link that race lost a final ACK to every twentieth upload.
+            self.deadline = Some(now + 2 * self.cfg.timeout);
             self.phase = Phase::Dallying;
             self.upload_complete = true;
             self.pending.clear();

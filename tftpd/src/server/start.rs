@@ -68,6 +68,7 @@ pub(super) async fn start(
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(peer, tx.clone());
         let transfer_socket = SharedPortSocket::new(listener.shared(), rx, peer);
+        shared.metrics.transfer_started_on(transfer_socket.lane());
         let shared_for_task = shared.clone();
         shared.tracker.spawn(async move {
             let inboxes = shared_for_task.clone();

@@ -1,6 +1,6 @@
 //! Write state machine tests: packet-level cases, then whole uploads over the simulated link.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
@@ -29,6 +29,32 @@ fn upload_starts_with_ack_zero_or_the_oack() {
     assert_eq!(drain(&mut t), vec![ack(0).to_vec()]);
     let mut t = WriteTransfer::new(config(512, 1, true), now);
     assert_eq!(&drain(&mut t)[0][..2], b"\x00\x06", "OACK instead of ACK 0");
+}
+
+#[test]
+fn the_dally_outlasts_a_client_retransmitting_on_the_same_timeout() {
+    let now = Instant::now();
+    let cfg = config(4, 1, false);
+    let timeout = cfg.timeout;
+    let mut t = WriteTransfer::new(cfg, now);
+    drain(&mut t);
+    t.handle_datagram(now, &data(1, b"ab"));
+    assert!(t.poll_upload_complete());
+    assert_eq!(drain(&mut t), vec![ack(1).to_vec()], "the final ACK (lost)");
+    // The client resends the final DATA one of its timeouts later (plus a little travel).
+    let resent = now + timeout + Duration::from_millis(5);
+    t.handle_timeout(resent);
+    assert_eq!(t.outcome(), None, "still dallying when the resend arrives");
+    t.handle_datagram(resent, &data(1, b"ab"));
+    assert_eq!(drain(&mut t), vec![ack(1).to_vec()], "the final ACK again");
+    let end = t.poll_timeout().expect("dally deadline");
+    assert_eq!(
+        end,
+        now + 2 * timeout,
+        "the dally is two timeouts from the final DATA"
+    );
+    t.handle_timeout(end);
+    assert_eq!(t.outcome(), Some(&Outcome::Completed));
 }
 
 #[test]
