@@ -241,9 +241,9 @@ fn an_unanswered_upload_sends_two_datagrams_on_the_servers_timeout_and_no_error(
     for oack in [false, true] {
         let t0 = Instant::now();
         let mut cfg = config(512, 1, oack);
-        cfg.timeout = std::time::Duration::from_secs(255);
+        cfg.timeout = Duration::from_secs(255);
         cfg.half_open = crate::proto::HalfOpen {
-            timeout: std::time::Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
             retries: 1,
         };
         let mut t = WriteTransfer::new(cfg, t0);
@@ -251,16 +251,16 @@ fn an_unanswered_upload_sends_two_datagrams_on_the_servers_timeout_and_no_error(
         assert_eq!(first.len(), 1, "oack {oack}: ACK 0 or the OACK");
         assert_eq!(
             t.poll_timeout(),
-            Some(t0 + std::time::Duration::from_secs(1)),
+            Some(t0 + Duration::from_secs(1)),
             "oack {oack}: the server's timeout"
         );
-        t.handle_timeout(t0 + std::time::Duration::from_secs(1));
+        t.handle_timeout(t0 + Duration::from_secs(1));
         assert_eq!(drain(&mut t), first, "oack {oack}: once more");
         for s in 2..=5 {
-            t.handle_timeout(t0 + std::time::Duration::from_secs(s));
+            t.handle_timeout(t0 + Duration::from_secs(s));
             assert!(t.is_quiet() && drain(&mut t).is_empty(), "quiet at {s} s");
         }
-        t.handle_timeout(t0 + std::time::Duration::from_secs(6));
+        t.handle_timeout(t0 + Duration::from_secs(6));
         assert_eq!(t.outcome(), Some(&Outcome::Unanswered), "oack {oack}");
         assert!(drain(&mut t).is_empty(), "oack {oack}: no ERROR");
     }
@@ -317,17 +317,17 @@ fn aborting_an_ended_upload_sends_nothing_but_a_dallying_one_still_can() {
 fn the_whole_transfer_limit_ends_an_upload_with_an_error() {
     let t0 = Instant::now();
     let mut cfg = config(4, 1, false);
-    cfg.max_duration = Some(std::time::Duration::from_secs(3));
+    cfg.max_duration = Some(Duration::from_secs(3));
     let mut t = WriteTransfer::new(cfg, t0);
     drain(&mut t);
     for i in 1..=3u16 {
-        let at = t0 + std::time::Duration::from_millis(900 * u64::from(i));
+        let at = t0 + Duration::from_millis(900 * u64::from(i));
         t.handle_datagram(at, &data(i, b"abcd"));
         drain(&mut t);
     }
     let limit = t.poll_timeout().expect("a deadline");
-    assert!(limit <= t0 + std::time::Duration::from_secs(3));
-    t.handle_timeout(t0 + std::time::Duration::from_secs(3));
+    assert!(limit <= t0 + Duration::from_secs(3));
+    t.handle_timeout(t0 + Duration::from_secs(3));
     assert!(matches!(t.outcome(), Some(Outcome::Aborted(_))));
     assert_eq!(&drain(&mut t)[0][..2], b"\x00\x05", "the client is told");
 }
