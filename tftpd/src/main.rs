@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use tftpd::cli::{Cli, Command};
-use tftpd::config::Config;
 use tftpd::daemon::privs::{Identity, drop_privileges};
 use tftpd::io::socket::bind_listener_group;
 use tftpd::metrics::Metrics;
@@ -43,7 +42,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         print!("{table}");
         return Ok(());
     }
-    let config = Config::load(&cli).context("loading the configuration")?;
+    let config = tftpd::cli::load(&cli).context("loading the configuration")?;
     if let Some(name) = &cli.map_test {
         let runtime = Runtime::new(config).context("checking the configuration")?;
         let client = cli.client.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));

@@ -26,7 +26,7 @@ pub fn reload(
     level: Option<&LevelHandle>,
     xdp: Option<&XdpFilter>,
 ) {
-    let new = match Config::load(cli) {
+    let new = match crate::cli::load(cli) {
         Ok(c) => c,
         Err(e) => {
             error!(error = %error_chain(&e), "config reload failed; keeping the old config");

@@ -9,6 +9,10 @@ use clap::Parser;
 use crate::config::{EbpfMode, LogFormat};
 use crate::fs::WriteMode;
 
+pub mod merge;
+
+pub use self::merge::{LoadError, load};
+
 /// A correct, safe and fast TFTP server.
 ///
 /// Without --config, /etc/tftpd/tftpd.toml is read when it exists; with neither file nor flags
