@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
-use clap::Parser as _;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -20,7 +19,7 @@ use tftpd::server::runtime::Runtime;
 use tftpd::{daemon, filter, logging, metrics, server};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     match start(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -42,7 +41,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         print!("{table}");
         return Ok(());
     }
-    let config = tftpd::cli::load(&cli).context("loading the configuration")?;
+    let (config, notes) = tftpd::cli::load_with_notes(&cli).context("loading the configuration")?;
     if let Some(name) = &cli.map_test {
         let runtime = Runtime::new(config).context("checking the configuration")?;
         let client = cli.client.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -78,6 +77,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     }
     let level = logging::init(config.log.format, &config.log.level)
         .map_err(|e| anyhow!("setting up logging: {e}"))?;
+    tftpd::cli::merge::log_notes(&notes);
     raise_fd_limit();
 
     // Bind everything that may need privileges first.

@@ -1,13 +1,15 @@
 //! The one place where the command line meets the configuration file: reads the file (or
 //! takes the built-in defaults), lays the flags over it, then validates. `config` knows
-//! nothing of the command line and `cli`'s flag types know nothing of loading, so this module
-//! is the only one that imports both.
+//! nothing of the command line, so this module is the only one that joins the two. The
+//! in.tftpd command line is turned into a configuration by [`in_tftpd`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
 
 use super::Cli;
+
+mod in_tftpd;
 
 /// Why the configuration for a command line could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -15,12 +17,70 @@ pub enum LoadError {
     /// The file, or the result of laying the flags over it, is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// An in.tftpd flag (or its absence) that tftpd cannot honour.
+    #[error("in.tftpd {flag}: {message}")]
+    InTftpd {
+        /// The flag, as in.tftpd spells it.
+        flag: &'static str,
+        /// Why, and what to do instead.
+        message: String,
+    },
+    /// The `-m` map file could not be read.
+    #[error("reading the map file {}", path.display())]
+    MapFileRead {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of the `-m` map file that tftpd's rules cannot express.
+    #[error("map file {}", path.display())]
+    MapFile {
+        /// The file.
+        path: PathBuf,
+        /// The line and what is wrong with it.
+        #[source]
+        source: crate::fs::remap::map_file::MapFileError,
+    },
+}
+
+/// Something the operator should read about how a command line was taken: an in.tftpd flag
+/// accepted as not needed, or a map-file rule that differs from tftp-hpa in a detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// The flag it is about (`-l`, `-m`).
+    pub flag: &'static str,
+    /// What happens and why.
+    pub message: String,
+    /// Whether it is a difference from tftp-hpa (a warning) rather than a flag not needed.
+    pub differs: bool,
+}
+
+/// Logs `notes`: a flag not needed at info, a difference from tftp-hpa as a warning.
+pub fn log_notes(notes: &[Note]) {
+    for n in notes {
+        if n.differs {
+            tracing::warn!(flag = n.flag, "in.tftpd {}: {}", n.flag, n.message);
+        } else {
+            tracing::info!(flag = n.flag, "in.tftpd {}: {}", n.flag, n.message);
+        }
+    }
 }
 
 /// Loads the configuration for `cli`: the `--config` file, else the default file when it
-/// exists, else the built-in defaults; then the flags; then validation.
+/// exists, else the built-in defaults; then the flags; then validation. An in.tftpd command
+/// line starts from the built-in defaults and reads no file, as in.tftpd reads none.
 pub fn load(cli: &Cli) -> Result<Config, LoadError> {
-    load_from(cli, Path::new(DEFAULT_CONFIG_PATH))
+    load_with_notes(cli).map(|(config, _)| config)
+}
+
+/// [`load`], with the notes the daemon logs once logging is set up.
+pub fn load_with_notes(cli: &Cli) -> Result<(Config, Vec<Note>), LoadError> {
+    if let Some(args) = &cli.in_tftpd {
+        return in_tftpd::build(args);
+    }
+    load_from(cli, Path::new(DEFAULT_CONFIG_PATH)).map(|c| (c, Vec::new()))
 }
 
 /// [`load`] with another default path (for tests).

@@ -1,17 +1,24 @@
 //! The command line. These flags are a contract other tools rely on: never rename one.
-//! Every flag that has a config key overrides that key.
+//! Every flag that has a config key overrides that key. tftp-hpa's in.tftpd command line is
+//! taken too ([`in_tftpd`]); [`form`] tells the two apart, and [`merge`] turns either into a
+//! configuration.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 
 use crate::config::{EbpfMode, LogFormat};
 use crate::fs::WriteMode;
 
+mod form;
+pub mod in_tftpd;
 pub mod merge;
 
-pub use self::merge::{LoadError, load};
+pub use self::in_tftpd::InTftpdArgs;
+pub use self::merge::{LoadError, Note, load, load_with_notes};
 
 /// A correct, safe and fast TFTP server.
 ///
@@ -87,6 +94,64 @@ pub struct Cli {
     /// A one-off task instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// The in.tftpd command line, when that is what was given (then no other field is set).
+    #[arg(skip)]
+    pub in_tftpd: Option<InTftpdArgs>,
+}
+
+impl Cli {
+    /// Parses the process's arguments, either command line; prints the error, usage, help or
+    /// version and exits when that is what they ask for (as clap's `parse` does).
+    pub fn from_env() -> Self {
+        let cli = Self::try_parse_words(std::env::args_os()).unwrap_or_else(|e| e.exit());
+        if let Some(a) = &cli.in_tftpd {
+            if a.help {
+                print!("{}", in_tftpd::USAGE);
+                std::process::exit(0);
+            }
+            if a.version {
+                println!(
+                    "tftpd {} (in.tftpd command line)",
+                    env!("CARGO_PKG_VERSION")
+                );
+                std::process::exit(0);
+            }
+        }
+        cli
+    }
+
+    /// Parses a whole argument list, program name first: tftpd's flags, or in.tftpd's (see
+    /// [`form`] for how the two are told apart).
+    pub fn try_parse_words<I, T>(argv: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+        let text: Option<Vec<&str>> = argv.iter().map(|a| a.to_str()).collect();
+        // A word that is not UTF-8 can only be tftpd's (a path); clap reports it if not.
+        let Some((program, words)) = text.as_deref().and_then(<[&str]>::split_first) else {
+            return Self::try_parse_from(argv);
+        };
+        match form::detect(program, words) {
+            Err(message) => Err(clap::Error::raw(
+                ErrorKind::ArgumentConflict,
+                format!("{message}\n"),
+            )),
+            Ok(form::Form::Tftpd) => Self::try_parse_from(argv),
+            Ok(form::Form::InTftpd(why)) => match in_tftpd::parse(words) {
+                Ok(args) => Ok(Self {
+                    in_tftpd: Some(args),
+                    ..Self::default()
+                }),
+                Err(e) => Err(clap::Error::raw(
+                    ErrorKind::InvalidValue,
+                    format!("{e} (read as in.tftpd's command line, {why})\n"),
+                )),
+            },
+        }
+    }
 }
 
 /// One-off tasks.

@@ -26,8 +26,11 @@ pub fn reload(
     level: Option<&LevelHandle>,
     xdp: Option<&XdpFilter>,
 ) {
-    let new = match crate::cli::load(cli) {
-        Ok(c) => c,
+    let new = match crate::cli::load_with_notes(cli) {
+        Ok((c, notes)) => {
+            crate::cli::merge::log_notes(&notes);
+            c
+        }
         Err(e) => {
             error!(error = %error_chain(&e), "config reload failed; keeping the old config");
             return;

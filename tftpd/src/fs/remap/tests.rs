@@ -6,6 +6,7 @@ fn rule(pattern: &str, replace: &str) -> RemapRule {
         action: RemapAction::Rewrite,
         replace: Some(replace.into()),
         all: false,
+        repeat: false,
         ignore_case: false,
         lowercase: false,
         last: false,

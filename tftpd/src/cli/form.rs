@@ -1,0 +1,126 @@
+//! Which of the two command lines a word list is: tftpd's own (clap, `--root DIR`), or
+//! tftp-hpa's in.tftpd (`-s DIR`), which `/etc/default/tftpd-hpa` and scripts written for
+//! tftp-hpa pass as they are.
+//!
+//! in.tftpd's line is recognised when the program is invoked as `in.tftpd` (a symlink), or
+//! when a word only in.tftpd's line has appears: a single-dash flag other than `-h`/`-V`
+//! (tftpd's flags are all long), a long flag tftpd lacks (`--secure`), `--listen` without an
+//! address after it (in.tftpd's `-l`; tftpd's `--listen` always takes ADDR:PORT), or a
+//! directory (tftpd takes no positional words except its subcommands). `--user`,
+//! `--verbosity`, `--pidfile`, `--help` and `--version` mean the same in both. A line with
+//! words only tftpd has as well is refused, naming one word of each.
+
+use std::net::SocketAddr;
+
+use clap::CommandFactory as _;
+
+use super::{Cli, in_tftpd};
+
+/// The two command lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Form {
+    /// tftpd's own.
+    Tftpd,
+    /// in.tftpd's; the reason it was recognised (for error messages).
+    InTftpd(String),
+}
+
+/// Decides the form of `words` (without the program name), invoked as `program`.
+pub(super) fn detect(program: &str, words: &[&str]) -> Result<Form, String> {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    if name == "in.tftpd" {
+        return Ok(Form::InTftpd("invoked as in.tftpd".into()));
+    }
+    let tftpd = clap_flags();
+    let mut theirs: Option<String> = None;
+    let mut ours: Option<String> = None;
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        i += 1;
+        if w == "--" {
+            if let Some(next) = words.get(i) {
+                theirs.get_or_insert_with(|| (*next).to_string());
+            }
+            break;
+        }
+        if let Some(long) = w.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            let takes = |yes: bool| usize::from(yes && inline.is_none());
+            if name == "listen" {
+                let value = inline.or_else(|| words.get(i).copied());
+                if value.is_some_and(|v| v.parse::<SocketAddr>().is_ok()) {
+                    ours.get_or_insert_with(|| "--listen ADDR:PORT".into());
+                    i += takes(true);
+                } else {
+                    theirs.get_or_insert_with(|| "--listen".into());
+                }
+            } else if let Some(&(_, value)) = tftpd.iter().find(|(n, _)| n == name) {
+                if in_tftpd::long_takes_value(name).is_none() {
+                    ours.get_or_insert_with(|| format!("--{name}"));
+                }
+                i += takes(value);
+            } else if let Some(value) = in_tftpd_long(name) {
+                theirs.get_or_insert_with(|| format!("--{name}"));
+                i += takes(value);
+            }
+            // Anything else is unknown to both: the chosen parser names it.
+        } else if w.len() > 1 && w.starts_with('-') {
+            if w == "-h" || w == "-V" {
+                continue;
+            }
+            theirs.get_or_insert_with(|| w.to_string());
+            for (at, c) in w.char_indices().skip(1) {
+                if in_tftpd::short_takes_value(c) == Some(true) {
+                    i += usize::from(at + c.len_utf8() == w.len());
+                    break;
+                }
+            }
+        } else if theirs.is_none() && is_subcommand(w) {
+            // `tftpd stats --pin-dir DIR`: the rest is the subcommand's.
+            ours.get_or_insert_with(|| w.to_string());
+            break;
+        } else {
+            theirs.get_or_insert_with(|| w.to_string());
+        }
+    }
+    match (theirs, ours) {
+        (Some(t), Some(o)) => Err(format!(
+            "{t} is in.tftpd's (tftp-hpa) and {o} is tftpd's: one command line takes the flags \
+             of one of the two (tftpd(8), IN.TFTPD COMMAND LINE)"
+        )),
+        (Some(t), None) => Ok(Form::InTftpd(format!("because of {t}"))),
+        (None, _) => Ok(Form::Tftpd),
+    }
+}
+
+/// tftpd's long flags and whether each takes a value, from its clap definition.
+fn clap_flags() -> Vec<(String, bool)> {
+    let cmd = Cli::command();
+    cmd.get_arguments()
+        .filter_map(|a| {
+            let name = a.get_long()?.to_string();
+            Some((name, a.get_action().takes_values()))
+        })
+        .chain([("help".to_string(), false), ("version".to_string(), false)])
+        .collect()
+}
+
+fn is_subcommand(w: &str) -> bool {
+    w == "help" || Cli::command().get_subcommands().any(|s| s.get_name() == w)
+}
+
+/// An in.tftpd long flag, written out or shortened to a unique prefix (getopt_long).
+fn in_tftpd_long(name: &str) -> Option<bool> {
+    if let Some(v) = in_tftpd::long_takes_value(name) {
+        return Some(v);
+    }
+    let mut matches = in_tftpd::long_names().filter(|l| !name.is_empty() && l.starts_with(name));
+    match (matches.next(), matches.next()) {
+        (Some(one), None) => in_tftpd::long_takes_value(one),
+        _ => None,
+    }
+}
