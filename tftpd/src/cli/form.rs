@@ -124,3 +124,92 @@ fn in_tftpd_long(name: &str) -> Option<bool> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(words: &[&str]) -> Result<Form, String> {
+        detect("/usr/sbin/tftpd", words)
+    }
+
+    fn is_in_tftpd(words: &[&str]) -> bool {
+        matches!(form(words), Ok(Form::InTftpd(_)))
+    }
+
+    #[test]
+    fn invoked_as_in_tftpd_is_always_in_tftpd() {
+        assert!(matches!(
+            detect("/usr/sbin/in.tftpd", &["--user", "tftp"]),
+            Ok(Form::InTftpd(why)) if why.contains("invoked as in.tftpd")
+        ));
+    }
+
+    #[test]
+    fn in_tftpd_only_words_select_in_tftpd() {
+        for words in [
+            &["-s", "/srv/tftp"][..],
+            &["--secure"],
+            &["--sec"],
+            &["-L"],
+            &["--listen", "--user", "tftp"],
+            &["--listen"],
+            &["--user", "tftp", "/srv/tftp"],
+            &["--", "/srv/tftp"],
+            &["--verbosity", "2", "-c"],
+        ] {
+            assert!(is_in_tftpd(words), "{words:?}");
+        }
+        // The value of a flag is not a directory: `-u tftp` alone names no positional.
+        assert!(
+            matches!(form(&["-u", "tftp"]), Ok(Form::InTftpd(why)) if why.contains("-u")),
+            "reason names the flag"
+        );
+    }
+
+    #[test]
+    fn tftpd_lines_and_shared_flags_stay_tftpd() {
+        for words in [
+            &[][..],
+            &[
+                "--root",
+                "/srv",
+                "--listen",
+                "127.0.0.1:69",
+                "--listen",
+                "[::1]:69",
+            ],
+            &["--listen=127.0.0.1:69"],
+            &["--user", "tftp", "--pidfile", "/run/p", "--verbosity", "2"],
+            &["--config", "/etc/x.toml", "--check-config"],
+            &["stats", "--pin-dir", "/sys/fs/bpf/x"],
+            &["--version"],
+            &["-V"],
+            &["-h"],
+            &["help"],
+        ] {
+            assert_eq!(form(words), Ok(Form::Tftpd), "{words:?}");
+        }
+    }
+
+    #[test]
+    fn a_mix_is_refused_naming_one_flag_of_each() {
+        for (words, theirs, ours) in [
+            (&["-s", "/srv", "--config", "x"][..], "-s", "--config"),
+            (&["--root", "/srv", "--secure"], "--secure", "--root"),
+            (
+                &["--listen", "127.0.0.1:69", "--listen"],
+                "--listen",
+                "--listen ADDR:PORT",
+            ),
+            (&["--write", "create", "/srv"], "/srv", "--write"),
+        ] {
+            let e = form(words).expect_err("a mix");
+            assert!(
+                e.starts_with(&format!("{theirs} is in.tftpd's"))
+                    && e.contains(&format!("{ours} is tftpd's")),
+                "{words:?}: {e}"
+            );
+        }
+    }
+}

@@ -41,7 +41,11 @@ pub(super) fn build(args: &InTftpdArgs) -> Result<(Config, Vec<Note>), LoadError
     }
     config.root = root(args)?;
     config.listen = listen(args.address.as_ref(), args.family)?;
-    if args.family == Some(Family::V6) && args.address.is_none() {
+    let dual_stack = config
+        .listen
+        .iter()
+        .any(|a| a.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    if args.family == Some(Family::V6) && dual_stack {
         // in.tftpd -6 binds [::] with IPV6_V6ONLY; tftpd's [::] is dual-stack, so the IPv4
         // clients are refused instead (they get no answer, as they get no socket there).
         config.access.deny.push(prefix("0.0.0.0/0")?);
