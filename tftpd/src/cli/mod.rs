@@ -24,6 +24,8 @@ pub use self::merge::{LoadError, Note, load, load_with_notes};
 ///
 /// Without --config, /etc/tftpd/tftpd.toml is read when it exists; with neither file nor flags
 /// tftpd serves /srv/tftp read-only on port 69 of every address. Flags override the file.
+/// tftp-hpa's in.tftpd command line (`-l -s DIR`, `--secure`, ...) is taken too; see tftpd(8),
+/// IN.TFTPD COMMAND LINE, and `tftpd -s -h` for its flags.
 #[derive(Debug, Clone, Default, Parser)]
 #[command(name = "tftpd", version, about, long_about)]
 pub struct Cli {
