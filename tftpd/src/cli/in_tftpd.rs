@@ -263,8 +263,7 @@ pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<InTftpdArgs, ArgError> {
             args.apply(f, &shown, value.as_deref())?;
         } else {
             // A cluster of short flags; a flag that takes a value ends it.
-            let mut letters = word[1..].char_indices();
-            while let Some((at, c)) = letters.next() {
+            for (at, c) in word[1..].char_indices() {
                 let f = FLAGS
                     .iter()
                     .find(|f| f.short == Some(c))
@@ -429,7 +428,7 @@ fn parse_port_range(s: &str) -> Result<PortRange, String> {
     let (lo, hi) = s.split_once(':').ok_or(allowed)?;
     let lo: u16 = lo.parse().map_err(|_| allowed)?;
     let hi: u16 = hi.parse().map_err(|_| allowed)?;
-    if hi >= 65535 {
+    if hi == u16::MAX {
         return Err(allowed.into());
     }
     format!("{lo}-{hi}").parse().map_err(|_| allowed.into())
