@@ -5,10 +5,14 @@
 //! and `--` ends the flags. Values are checked with in.tftpd's own ranges, so a line in.tftpd
 //! refuses is refused here too. What each flag becomes is `merge::in_tftpd`'s job.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::config::PortRange;
+
+mod values;
+
+pub use self::values::{Address, Family, Host, Refused};
+use self::values::{number_in, parse_address, parse_port_range, parse_refused};
 
 /// What a flag sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,44 +133,6 @@ pub(super) fn short_takes_value(c: char) -> Option<bool> {
 /// Whether in.tftpd's long flag `name` (spelled out in full) takes a value.
 pub(super) fn long_takes_value(name: &str) -> Option<bool> {
     FLAGS.iter().find(|f| f.long == name).map(|f| f.takes_value)
-}
-
-/// `-4` or `-6`: the only address family to serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// `-4`, `--ipv4`.
-    V4,
-    /// `-6`, `--ipv6`.
-    V6,
-}
-
-/// The host part of `-a`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Host {
-    /// Empty (`-a :69`): every address.
-    Any,
-    /// A numeric address.
-    Ip(IpAddr),
-    /// A name, resolved when the configuration is built.
-    Name(String),
-}
-
-/// `-a [ADDRESS][:PORT]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Address {
-    /// Where to listen.
-    pub host: Host,
-    /// The port (69 when left out or given as `tftp`).
-    pub port: u16,
-}
-
-/// An option `-r` refuses, as in.tftpd names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
-    /// An option tftpd negotiates; refused through `protocol.refuse_options`.
-    Negotiated(crate::config::OptionName),
-    /// `blksize2`, `utimeout` or `rollover`: in.tftpd extensions tftpd never agrees to.
-    NeverAgreed(&'static str),
 }
 
 /// The in.tftpd command line, checked.
@@ -336,9 +302,7 @@ impl InTftpdArgs {
             Id::Address => self.address = Some(parse_address(v).map_err(|m| bad(&m))?),
             Id::Blocksize => {
                 self.blocksize = Some(
-                    v.parse::<u16>()
-                        .ok()
-                        .filter(|b| (512..=65464).contains(b))
+                    number_in(v, 512..=65464)
                         .ok_or_else(|| bad("the largest block size, 512..=65464"))?,
                 );
             }
@@ -359,9 +323,7 @@ impl InTftpdArgs {
             }
             Id::Retransmit => {
                 self.retransmit_us = Some(
-                    v.parse::<u64>()
-                        .ok()
-                        .filter(|t| (10_000..=255_000_000).contains(t))
+                    number_in(v, 10_000..=255_000_000)
                         .ok_or_else(|| bad("microseconds, 10000..=255000000"))?,
                 );
             }
@@ -381,68 +343,17 @@ impl InTftpdArgs {
     }
 }
 
-/// `[ADDRESS][:PORT]`, IPv6 in brackets, as in.tftpd's `split_port` reads it.
-fn parse_address(s: &str) -> Result<Address, String> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (inside, after) = rest
-            .split_once(']')
-            .ok_or("an IPv6 address needs its closing ]")?;
-        let ip: std::net::Ipv6Addr = inside
-            .parse()
-            .map_err(|_| format!("{inside:?} is not an IPv6 address"))?;
-        let port = match after {
-            "" => None,
-            p => Some(p.strip_prefix(':').ok_or("expected :PORT after ]")?),
-        };
-        (Host::Ip(IpAddr::V6(ip)), port)
-    } else if s.matches(':').count() > 1 {
-        return Err("numeric IPv6 addresses need to be enclosed in [], e.g. [::1]:69".into());
-    } else {
-        let (host, port) = match s.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (s, None),
-        };
-        let host = if host.is_empty() {
-            Host::Any
-        } else if let Ok(v4) = host.parse::<std::net::Ipv4Addr>() {
-            Host::Ip(IpAddr::V4(v4))
-        } else {
-            Host::Name(host.to_string())
-        };
-        (host, port)
-    };
-    let port = match port {
-        None | Some("" | "tftp") => 69,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("port {p:?}: expected 1..=65535 or \"tftp\""))?,
-    };
-    Ok(Address { host, port })
-}
-
-/// `LO:HI`, as in.tftpd checks it (`LO <= HI < 65535`), and tftpd's `LO >= 1`.
-fn parse_port_range(s: &str) -> Result<PortRange, String> {
-    let allowed = "expected LO:HI with 1 <= LO <= HI <= 65534";
-    let (lo, hi) = s.split_once(':').ok_or(allowed)?;
-    let lo: u16 = lo.parse().map_err(|_| allowed)?;
-    let hi: u16 = hi.parse().map_err(|_| allowed)?;
-    if hi == u16::MAX {
-        return Err(allowed.into());
-    }
-    format!("{lo}-{hi}").parse().map_err(|_| allowed.into())
-}
-
-fn parse_refused(s: &str) -> Option<Refused> {
-    let lower = s.to_ascii_lowercase();
-    match lower.as_str() {
-        "blksize2" => Some(Refused::NeverAgreed("blksize2")),
-        "utimeout" => Some(Refused::NeverAgreed("utimeout")),
-        "rollover" => Some(Refused::NeverAgreed("rollover")),
-        other => other.parse().ok().map(Refused::Negotiated),
-    }
-}
+/// The line Debian's tftpd-hpa runs with its default `/etc/default/tftpd-hpa` (for tests).
+#[cfg(test)]
+pub(crate) const DEBIAN_DEFAULT_LINE: [&str; 7] = [
+    "--listen",
+    "--user",
+    "tftp",
+    "--address",
+    ":69",
+    "--secure",
+    "/srv/tftp",
+];
 
 #[cfg(test)]
 mod tests;

@@ -16,15 +16,7 @@ fn refused(words: &[&str]) -> String {
 #[test]
 fn debian_default_line_parses() {
     // /etc/init.d/tftpd-hpa with /etc/default/tftpd-hpa's defaults.
-    let a = ok(&[
-        "--listen",
-        "--user",
-        "tftp",
-        "--address",
-        ":69",
-        "--secure",
-        "/srv/tftp",
-    ]);
+    let a = ok(&DEBIAN_DEFAULT_LINE);
     assert!(a.listen && a.secure, "{a:?}");
     assert_eq!(a.user.as_deref(), Some("tftp"));
     assert_eq!(

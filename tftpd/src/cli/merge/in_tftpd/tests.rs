@@ -23,16 +23,8 @@ fn error(words: &[&str]) -> String {
 
 #[test]
 fn debian_default_line_is_the_built_in_defaults_with_root_and_user() {
-    let (c, notes) = build_line(&[
-        "--listen",
-        "--user",
-        "tftp",
-        "--address",
-        ":69",
-        "--secure",
-        "/srv/tftp",
-    ])
-    .expect("the Debian default");
+    let (c, notes) =
+        build_line(&crate::cli::in_tftpd::DEBIAN_DEFAULT_LINE).expect("the Debian default");
     let expected = Config {
         root: PathBuf::from("/srv/tftp"),
         user: "tftp".into(),
