@@ -300,17 +300,13 @@ fn a_map_file_rewrites_and_refuses_the_same_names() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let work = TempDir::new("in-tftpd-work");
     let map = work.path().join("tftpd.map");
-    std::fs::write(
-        &map,
-        "# a tftp-hpa map file\n\
+    let rules = "# a tftp-hpa map file\n\
          rg \\\\ /            # Windows separators\n\
          rg ^/                # every leading slash, one at a time\n\
          r ^(PXE.*)$ \\L\\1   # case-insensitive boot ROMs\n\
          re ^host\\.cfg$ \\x.cfg\n\
          r ^host\\.cfg$ never.cfg\n\
-         a \\.key$\n",
-    )
-    .expect("write map");
+         a \\.key$\n";
     let map_s = map.to_str().expect("utf-8");
     let user = current_user();
     let root = root_with_files();
@@ -328,6 +324,7 @@ fn a_map_file_rewrites_and_refuses_the_same_names() {
     ];
     let served = |name: &str| std::fs::read(root.path().join(name)).expect("a served file");
     for server in SERVERS {
+        std::fs::write(&map, rules).expect("write map");
         let s = start(server, &line, work.path());
         for (asked, file) in [
             (r"\Boot\BCD", "Boot/BCD"),
@@ -349,6 +346,22 @@ fn a_map_file_rewrites_and_refuses_the_same_names() {
             Some(1),
             "{server:?}: a rewritten name that does not exist is ERROR 1"
         );
+        // SIGHUP re-reads the map file, in both.
+        std::fs::write(&map, format!("{rules}r ^renamed$ boot.img\n")).expect("write map");
+        let hup = Command::new("kill")
+            .args(["-HUP", &s.child.id().to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(hup.success(), "{server:?}: SIGHUP sent");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while read_error(s.addr, "renamed").is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "{server:?}: the new rule applies after SIGHUP:\n{}",
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -209,6 +209,68 @@ mod tests {
     }
 
     #[test]
+    fn every_tftpd_line_parses_as_before_the_in_tftpd_form() {
+        // What main runs (try_parse_words) must take tftpd's own lines exactly as clap does.
+        for line in [
+            &["tftpd"][..],
+            &[
+                "tftpd",
+                "--config",
+                "/etc/x.toml",
+                "--root",
+                "/srv",
+                "--listen",
+                "127.0.0.1:69",
+                "--listen",
+                "[::1]:69",
+                "--write",
+                "create",
+                "--user",
+                "tftp",
+                "--group",
+                "tftp",
+                "--log-format",
+                "json",
+                "--log-level",
+                "debug",
+                "--pidfile",
+                "/run/p",
+                "--metrics-listen",
+                "127.0.0.1:9169",
+                "--ebpf",
+                "off",
+                "--check-config",
+            ],
+            &["tftpd", "--verbosity", "2", "--listen=0.0.0.0:69"],
+            &["tftpd", "--map-test", "\\Boot\\BCD", "--client", "10.0.0.5"],
+            &["tftpd", "stats", "--pin-dir", "/sys/fs/bpf/other"],
+        ] {
+            let words = Cli::try_parse_words(line).expect("parses");
+            let clap = Cli::try_parse_from(line).expect("parses");
+            assert_eq!(format!("{words:?}"), format!("{clap:?}"), "{line:?}");
+            assert!(words.in_tftpd.is_none(), "{line:?}");
+        }
+        // Errors too: a bad value is still clap's error, naming the allowed values.
+        let e = Cli::try_parse_words(["tftpd", "--write", "yes"]).expect_err("invalid");
+        assert!(e.to_string().contains("off, create, overwrite"), "{e}");
+    }
+
+    #[test]
+    fn in_tftpd_lines_fill_only_the_in_tftpd_field() {
+        let cli = Cli::try_parse_words(["/usr/sbin/tftpd", "-l", "-s", "/srv/tftp"]).expect("ok");
+        let a = cli.in_tftpd.as_ref().expect("the in.tftpd form");
+        assert!(a.listen && a.secure);
+        assert!(cli.root.is_none() && cli.listen.is_empty() && cli.config.is_none());
+        let e = Cli::try_parse_words(["tftpd", "-l", "-B", "9", "-s", "/srv"]).expect_err("-B");
+        assert!(
+            e.to_string().contains("-B") && e.to_string().contains("because of -l"),
+            "the error says why the line was read as in.tftpd's: {e}"
+        );
+        let e = Cli::try_parse_words(["tftpd", "-s", "/srv", "--root", "/srv"]).expect_err("mix");
+        assert_eq!(e.kind(), ErrorKind::ArgumentConflict, "{e}");
+    }
+
+    #[test]
     fn bad_values_name_the_allowed_ones() {
         let err = Cli::try_parse_from(["tftpd", "--write", "yes"]).expect_err("invalid");
         assert!(err.to_string().contains("off, create, overwrite"), "{err}");

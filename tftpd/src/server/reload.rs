@@ -27,7 +27,9 @@ pub fn reload(
     xdp: Option<&XdpFilter>,
 ) {
     let new = match crate::cli::load_with_notes(cli) {
-        Ok((c, notes)) => {
+        Ok((c, mut notes)) => {
+            // The flags not needed were said at start; a changed map file may differ anew.
+            notes.retain(|n| n.differs);
             crate::cli::merge::log_notes(&notes);
             c
         }
