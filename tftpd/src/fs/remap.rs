@@ -151,15 +151,19 @@ impl Remapper {
             if rule.repeat {
                 // tftp-hpa's `g`: again from the start until the rule no longer matches. A
                 // round that changes nothing, or growth past the longest path, would never
-                // end there either (its step limit refuses the request), so it is refused.
+                // end there either (its step limit refuses the request), so it is refused;
+                // a name past the longest path is never grown again.
                 let mut rounds = 0;
-                while rule.regex.is_match(&next) {
+                loop {
+                    if next.len() > crate::fs::resolve::MAX_PATH_LEN {
+                        return Mapped::Denied(index);
+                    }
+                    if !rule.regex.is_match(&next) {
+                        break;
+                    }
                     rounds += 1;
                     let again = once(&next);
-                    if again == next
-                        || rounds >= MAX_REPEAT
-                        || again.len() > crate::fs::resolve::MAX_PATH_LEN
-                    {
+                    if again == next || rounds >= MAX_REPEAT {
                         return Mapped::Denied(index);
                     }
                     next = again;

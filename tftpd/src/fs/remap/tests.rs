@@ -178,6 +178,18 @@ fn repeat_applies_the_rule_until_it_no_longer_matches() {
         Mapped::Denied(0),
         "growth is refused"
     );
+    let long = "x".repeat(600);
+    let burst = Remapper::new(&[RemapRule {
+        repeat: true,
+        all: true,
+        ..rule("", &long)
+    }])
+    .expect("compiles");
+    assert_eq!(
+        burst.map("ab", RemapOp::Read, V4),
+        Mapped::Denied(0),
+        "a first round past the longest path is not repeated"
+    );
 }
 
 #[test]
