@@ -73,9 +73,7 @@ impl Remapper {
         for (index, r) in rules.iter().enumerate() {
             let regex = RegexBuilder::new(&r.pattern)
                 .case_insensitive(r.ignore_case)
-                // A hostile name must not make matching expensive; the regex crate is linear
-                // time, and this bounds the compiled program.
-                .size_limit(1 << 20)
+                .size_limit(PATTERN_SIZE_LIMIT)
                 .build()
                 .map_err(|e| RemapError::Pattern {
                     index,
@@ -189,6 +187,10 @@ impl Remapper {
         }
     }
 }
+
+/// The largest compiled pattern. A hostile name must not make matching expensive; the regex
+/// crate is linear time, and this bounds the compiled program.
+pub(crate) const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 
 /// The most rounds a `repeat` rule may take on one name.
 const MAX_REPEAT: usize = 1024;

@@ -137,8 +137,10 @@ fn rule(
         ));
     }
     let pattern = posix_to_rust(regex).map_err(|m| err(format!("regex {regex:?}: {m}")))?;
+    // Compiled as the rule will be, so a pattern refused later is refused here, by its line.
     if let Err(e) = regex::RegexBuilder::new(&pattern)
         .case_insensitive(f.ignore_case)
+        .size_limit(super::PATTERN_SIZE_LIMIT)
         .build()
     {
         return Err(err(format!("regex {regex:?}: {e}")));

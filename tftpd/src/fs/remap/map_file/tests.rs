@@ -222,3 +222,25 @@ fn details_that_change_no_served_file_are_warnings() {
         "the rule that can never apply is left out"
     );
 }
+
+proptest::proptest! {
+    /// Any map file, however odd (the characters that mean something to either syntax, and
+    /// any others), is translated or refused by a line it has, never a panic; what is
+    /// translated compiles, and maps any name.
+    #[test]
+    fn any_map_file_translates_or_names_a_line(
+        text in r"([rgieasGP46~ \t#\\\[\]\(\)\{\}\|\.\*\+\?\^\$:=<>`'0-9a-zLUEix/-]{0,24}\n?){0,4}",
+        name in r"[a-zA-Z0-9/\\. ]{0,16}",
+    ) {
+        match translate(&text) {
+            Ok(t) => {
+                let m = Remapper::new(&t.rules).expect("translated rules compile");
+                let _ = m.map(&name, RemapOp::Read, V4);
+            }
+            Err(e) => {
+                let lines = text.split('\n').count();
+                proptest::prop_assert!((1..=lines).contains(&e.line), "{e} in {text:?}");
+            }
+        }
+    }
+}
