@@ -3,12 +3,10 @@
 //! taken too ([`in_tftpd`]); [`form`] tells the two apart, and [`merge`] turns either into a
 //! configuration.
 
-use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use clap::error::ErrorKind;
 
 use crate::config::{EbpfMode, LogFormat};
 use crate::fs::WriteMode;
@@ -102,60 +100,6 @@ pub struct Cli {
     pub in_tftpd: Option<InTftpdArgs>,
 }
 
-impl Cli {
-    /// Parses the process's arguments, either command line; prints the error, usage, help or
-    /// version and exits when that is what they ask for (as clap's `parse` does).
-    pub fn from_env() -> Self {
-        let cli = Self::try_parse_words(std::env::args_os()).unwrap_or_else(|e| e.exit());
-        if let Some(a) = &cli.in_tftpd {
-            if a.help {
-                print!("{}", in_tftpd::USAGE);
-                std::process::exit(0);
-            }
-            if a.version {
-                println!(
-                    "tftpd {} (in.tftpd command line)",
-                    env!("CARGO_PKG_VERSION")
-                );
-                std::process::exit(0);
-            }
-        }
-        cli
-    }
-
-    /// Parses a whole argument list, program name first: tftpd's flags, or in.tftpd's (see
-    /// [`form`] for how the two are told apart).
-    pub fn try_parse_words<I, T>(argv: I) -> Result<Self, clap::Error>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<OsString> + Clone,
-    {
-        let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
-        let text: Option<Vec<&str>> = argv.iter().map(|a| a.to_str()).collect();
-        // A word that is not UTF-8 can only be tftpd's (a path); clap reports it if not.
-        let Some((program, words)) = text.as_deref().and_then(<[&str]>::split_first) else {
-            return Self::try_parse_from(argv);
-        };
-        match form::detect(program, words) {
-            Err(message) => Err(clap::Error::raw(
-                ErrorKind::ArgumentConflict,
-                format!("{message}\n"),
-            )),
-            Ok(form::Form::Tftpd) => Self::try_parse_from(argv),
-            Ok(form::Form::InTftpd(why)) => match in_tftpd::parse(words) {
-                Ok(args) => Ok(Self {
-                    in_tftpd: Some(args),
-                    ..Self::default()
-                }),
-                Err(e) => Err(clap::Error::raw(
-                    ErrorKind::InvalidValue,
-                    format!("{e} (read as in.tftpd's command line, {why})\n"),
-                )),
-            },
-        }
-    }
-}
-
 /// One-off tasks.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
@@ -206,68 +150,6 @@ mod tests {
         assert_eq!(cli.log_format, Some(LogFormat::Json));
         assert!(cli.check_config);
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn every_tftpd_line_parses_as_before_the_in_tftpd_form() {
-        // What main runs (try_parse_words) must take tftpd's own lines exactly as clap does.
-        for line in [
-            &["tftpd"][..],
-            &[
-                "tftpd",
-                "--config",
-                "/etc/x.toml",
-                "--root",
-                "/srv",
-                "--listen",
-                "127.0.0.1:69",
-                "--listen",
-                "[::1]:69",
-                "--write",
-                "create",
-                "--user",
-                "tftp",
-                "--group",
-                "tftp",
-                "--log-format",
-                "json",
-                "--log-level",
-                "debug",
-                "--pidfile",
-                "/run/p",
-                "--metrics-listen",
-                "127.0.0.1:9169",
-                "--ebpf",
-                "off",
-                "--check-config",
-            ],
-            &["tftpd", "--verbosity", "2", "--listen=0.0.0.0:69"],
-            &["tftpd", "--map-test", "\\Boot\\BCD", "--client", "10.0.0.5"],
-            &["tftpd", "stats", "--pin-dir", "/sys/fs/bpf/other"],
-        ] {
-            let words = Cli::try_parse_words(line).expect("parses");
-            let clap = Cli::try_parse_from(line).expect("parses");
-            assert_eq!(format!("{words:?}"), format!("{clap:?}"), "{line:?}");
-            assert!(words.in_tftpd.is_none(), "{line:?}");
-        }
-        // Errors too: a bad value is still clap's error, naming the allowed values.
-        let e = Cli::try_parse_words(["tftpd", "--write", "yes"]).expect_err("invalid");
-        assert!(e.to_string().contains("off, create, overwrite"), "{e}");
-    }
-
-    #[test]
-    fn in_tftpd_lines_fill_only_the_in_tftpd_field() {
-        let cli = Cli::try_parse_words(["/usr/sbin/tftpd", "-l", "-s", "/srv/tftp"]).expect("ok");
-        let a = cli.in_tftpd.as_ref().expect("the in.tftpd form");
-        assert!(a.listen && a.secure);
-        assert!(cli.root.is_none() && cli.listen.is_empty() && cli.config.is_none());
-        let e = Cli::try_parse_words(["tftpd", "-l", "-B", "9", "-s", "/srv"]).expect_err("-B");
-        assert!(
-            e.to_string().contains("-B") && e.to_string().contains("because of -l"),
-            "the error says why the line was read as in.tftpd's: {e}"
-        );
-        let e = Cli::try_parse_words(["tftpd", "-s", "/srv", "--root", "/srv"]).expect_err("mix");
-        assert_eq!(e.kind(), ErrorKind::ArgumentConflict, "{e}");
     }
 
     #[test]
