@@ -48,7 +48,7 @@ impl Cli {
     {
         let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
         let text: Option<Vec<&str>> = argv.iter().map(|a| a.to_str()).collect();
-        // A word that is not UTF-8 can only be tftpd's (a path); clap reports it if not.
+        // in.tftpd's line is read as text; a word that is not UTF-8 goes to clap as it is.
         let Some((program, words)) = text.as_deref().and_then(<[&str]>::split_first) else {
             return Self::try_parse_from(argv);
         };
