@@ -2,7 +2,7 @@
 //! word for word, run once by the real in.tftpd (Debian's tftpd-hpa) and once by tftpd, and
 //! a real client (tftp-hpa's `tftp`, `curl`) must see the same: the bytes of a download, the
 //! ERROR code for a missing file, an upload with -c, the names a -m map file rewrites or
-//! refuses. tftpd is started both as `in.tftpd` (argv[0]) and under its own name, where the
+//! refuses (and again after SIGHUP), the OACK that -B and -r shape, a transfer port inside -R. tftpd is started both as `in.tftpd` (argv[0]) and under its own name, where the
 //! in.tftpd flags alone select that command line.
 //!
 //! Without in.tftpd (`apt-get install tftpd-hpa`, or `cargo xtask setup`) the tests skip, and
@@ -362,6 +362,62 @@ fn a_map_file_rewrites_and_refuses_the_same_names() {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+#[test]
+fn blocksize_refuse_and_port_range_shape_the_same_answer() {
+    let test = "blocksize_refuse_and_port_range_shape_the_same_answer";
+    if !tools(test) {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let work = TempDir::new("in-tftpd-work");
+    let user = current_user();
+    let root = root_with_files();
+    let root_s = root.path().to_str().expect("utf-8 root");
+    let (lo, hi) = (42_000u16, 42_049u16);
+    let range = format!("{lo}:{hi}");
+    let line = [
+        "-L",
+        "-s",
+        "-u",
+        &user,
+        "-a",
+        "127.0.0.1:PORT",
+        "-B",
+        "800",
+        "-r",
+        "tsize",
+        "-R",
+        &range,
+        root_s,
+    ];
+    for server in SERVERS {
+        let s = start(server, &line, work.path());
+        let c = Raw::new(s.addr);
+        c.send(&request(
+            1,
+            b"boot.img",
+            "octet",
+            &[("blksize", "1400"), ("tsize", "0")],
+        ));
+        let (reply, from) = c.expect(Duration::from_secs(5), "an OACK");
+        let Reply::Oack(mut options) = reply else {
+            panic!("{server:?}: expected an OACK, got {reply:?}\n{}", s.log());
+        };
+        options.sort();
+        assert_eq!(
+            options,
+            [("blksize".to_string(), "800".to_string())],
+            "{server:?}: -B caps blksize and -r tsize leaves tsize out"
+        );
+        assert!(
+            (lo..=hi).contains(&from.port()),
+            "{server:?}: the transfer port {} is in -R {range}",
+            from.port()
+        );
+        c.send_to(&harness::raw::error(0, "done"), from);
     }
 }
 
