@@ -47,7 +47,8 @@ pub(super) fn build(args: &InTftpdArgs) -> Result<(Config, Vec<Note>), LoadError
         .any(|a| a.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     if args.family == Some(Family::V6) && dual_stack {
         // in.tftpd -6 binds [::] with IPV6_V6ONLY; tftpd's [::] is dual-stack, so the IPv4
-        // clients are refused instead (they get no answer, as they get no socket there).
+        // clients are refused instead: no answer, where in.tftpd's lack of an IPv4 socket
+        // gets them an ICMP port unreachable.
         config.access.deny.push(prefix("0.0.0.0/0")?);
     }
     if args.create {
