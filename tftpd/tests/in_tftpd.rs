@@ -181,17 +181,39 @@ fn root_with_files() -> TempDir {
     root
 }
 
+/// What every comparison needs: the tools (or a skip), the one-server lock, a work directory,
+/// a served root and the user to run as.
+struct Setup {
+    _one: std::sync::MutexGuard<'static, ()>,
+    work: TempDir,
+    root: TempDir,
+    user: String,
+}
+
+impl Setup {
+    fn new(test: &str) -> Option<Self> {
+        if !tools(test) {
+            return None;
+        }
+        Some(Self {
+            _one: ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner()),
+            work: TempDir::new("in-tftpd-work"),
+            root: root_with_files(),
+            user: current_user(),
+        })
+    }
+
+    fn root(&self) -> &str {
+        self.root.path().to_str().expect("utf-8 root")
+    }
+}
+
 #[test]
 fn the_debian_command_line_serves_the_same_files_and_errors() {
-    let test = "the_debian_command_line_serves_the_same_files_and_errors";
-    if !tools(test) {
+    let Some(t) = Setup::new("the_debian_command_line_serves_the_same_files_and_errors") else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let root = root_with_files();
-    let work = TempDir::new("in-tftpd-work");
-    let user = current_user();
-    let root_s = root.path().to_str().expect("utf-8 root");
+    };
+    let (root, work, user, root_s) = (&t.root, &t.work, &t.user, t.root());
     // /etc/init.d/tftpd-hpa: --listen --user $TFTP_USERNAME --address $TFTP_ADDRESS
     // $TFTP_OPTIONS $TFTP_DIRECTORY, with TFTP_OPTIONS="--secure"; --foreground so the test
     // keeps the process (in.tftpd would detach).
@@ -199,7 +221,7 @@ fn the_debian_command_line_serves_the_same_files_and_errors() {
         "--listen",
         "--foreground",
         "--user",
-        &user,
+        user,
         "--address",
         "127.0.0.1:PORT",
         "--secure",
@@ -240,13 +262,10 @@ fn the_debian_command_line_serves_the_same_files_and_errors() {
 
 #[test]
 fn create_lets_clients_upload_new_files() {
-    let test = "create_lets_clients_upload_new_files";
-    if !tools(test) {
+    let Some(t) = Setup::new("create_lets_clients_upload_new_files") else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let work = TempDir::new("in-tftpd-work");
-    let user = current_user();
+    };
+    let (work, user) = (&t.work, &t.user);
     let content = pattern(20_000, 11);
     let local = work.path().join("upload-src");
     std::fs::write(&local, &content).expect("write");
@@ -255,16 +274,7 @@ fn create_lets_clients_upload_new_files() {
         let root_s = root.path().to_str().expect("utf-8 root");
         let s = start(
             server,
-            &[
-                "-L",
-                "-c",
-                "-s",
-                "-u",
-                &user,
-                "-a",
-                "127.0.0.1:PORT",
-                root_s,
-            ],
+            &["-L", "-c", "-s", "-u", user, "-a", "127.0.0.1:PORT", root_s],
             work.path(),
         );
         put(
@@ -293,12 +303,10 @@ fn create_lets_clients_upload_new_files() {
 
 #[test]
 fn a_map_file_rewrites_and_refuses_the_same_names() {
-    let test = "a_map_file_rewrites_and_refuses_the_same_names";
-    if !tools(test) {
+    let Some(t) = Setup::new("a_map_file_rewrites_and_refuses_the_same_names") else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let work = TempDir::new("in-tftpd-work");
+    };
+    let (root, work, user, root_s) = (&t.root, &t.work, &t.user, t.root());
     let map = work.path().join("tftpd.map");
     let rules = "# a tftp-hpa map file\n\
          rg \\\\ /            # Windows separators\n\
@@ -308,14 +316,11 @@ fn a_map_file_rewrites_and_refuses_the_same_names() {
          r ^host\\.cfg$ never.cfg\n\
          a \\.key$\n";
     let map_s = map.to_str().expect("utf-8");
-    let user = current_user();
-    let root = root_with_files();
-    let root_s = root.path().to_str().expect("utf-8 root");
     let line = [
         "-L",
         "-s",
         "-u",
-        &user,
+        user,
         "-a",
         "127.0.0.1:PORT",
         "-m",
@@ -367,22 +372,17 @@ fn a_map_file_rewrites_and_refuses_the_same_names() {
 
 #[test]
 fn blocksize_refuse_and_port_range_shape_the_same_answer() {
-    let test = "blocksize_refuse_and_port_range_shape_the_same_answer";
-    if !tools(test) {
+    let Some(t) = Setup::new("blocksize_refuse_and_port_range_shape_the_same_answer") else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let work = TempDir::new("in-tftpd-work");
-    let user = current_user();
-    let root = root_with_files();
-    let root_s = root.path().to_str().expect("utf-8 root");
+    };
+    let (work, user, root_s) = (&t.work, &t.user, t.root());
     let (lo, hi) = (42_000u16, 42_049u16);
     let range = format!("{lo}:{hi}");
     let line = [
         "-L",
         "-s",
         "-u",
-        &user,
+        user,
         "-a",
         "127.0.0.1:PORT",
         "-B",

@@ -190,34 +190,7 @@ mod tests {
         // What main runs (try_parse_words) must take tftpd's own lines exactly as clap does.
         for line in [
             &["tftpd"][..],
-            &[
-                "tftpd",
-                "--config",
-                "/etc/x.toml",
-                "--root",
-                "/srv",
-                "--listen",
-                "127.0.0.1:69",
-                "--listen",
-                "[::1]:69",
-                "--write",
-                "create",
-                "--user",
-                "tftp",
-                "--group",
-                "tftp",
-                "--log-format",
-                "json",
-                "--log-level",
-                "debug",
-                "--pidfile",
-                "/run/p",
-                "--metrics-listen",
-                "127.0.0.1:9169",
-                "--ebpf",
-                "off",
-                "--check-config",
-            ],
+            &EVERY_FLAG[..],
             &["tftpd", "--verbosity", "2", "--listen=0.0.0.0:69"],
             &["tftpd", "--map-test", "\\Boot\\BCD", "--client", "10.0.0.5"],
             &["tftpd", "stats", "--pin-dir", "/sys/fs/bpf/other"],
@@ -246,6 +219,36 @@ mod tests {
         let e = Cli::try_parse_words(["tftpd", "-s", "/srv", "--root", "/srv"]).expect_err("mix");
         assert_eq!(e.kind(), ErrorKind::ArgumentConflict, "{e}");
     }
+
+    /// A line with every tftpd flag that takes part in serving (program name first).
+    const EVERY_FLAG: [&str; 26] = [
+        "tftpd",
+        "--config",
+        "/etc/x.toml",
+        "--root",
+        "/srv",
+        "--listen",
+        "127.0.0.1:69",
+        "--listen",
+        "[::1]:69",
+        "--write",
+        "create",
+        "--user",
+        "tftp",
+        "--group",
+        "tftp",
+        "--log-format",
+        "json",
+        "--log-level",
+        "debug",
+        "--pidfile",
+        "/run/p",
+        "--metrics-listen",
+        "127.0.0.1:9169",
+        "--ebpf",
+        "off",
+        "--check-config",
+    ];
 
     fn form(words: &[&str]) -> Result<Form, String> {
         detect("/usr/sbin/tftpd", words)
@@ -289,14 +292,7 @@ mod tests {
     fn tftpd_lines_and_shared_flags_stay_tftpd() {
         for words in [
             &[][..],
-            &[
-                "--root",
-                "/srv",
-                "--listen",
-                "127.0.0.1:69",
-                "--listen",
-                "[::1]:69",
-            ],
+            &EVERY_FLAG[1..],
             &["--listen=127.0.0.1:69"],
             &["--user", "tftp", "--pidfile", "/run/p", "--verbosity", "2"],
             &["--config", "/etc/x.toml", "--check-config"],
