@@ -7,13 +7,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
-use clap::Parser as _;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use tftpd::cli::{Cli, Command};
-use tftpd::config::Config;
 use tftpd::daemon::privs::{Identity, drop_privileges};
 use tftpd::io::socket::bind_listener_group;
 use tftpd::metrics::Metrics;
@@ -21,7 +19,7 @@ use tftpd::server::runtime::Runtime;
 use tftpd::{daemon, filter, logging, metrics, server};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     match start(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -43,7 +41,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         print!("{table}");
         return Ok(());
     }
-    let config = Config::load(&cli).context("loading the configuration")?;
+    let (config, notes) = tftpd::cli::load_with_notes(&cli).context("loading the configuration")?;
     if let Some(name) = &cli.map_test {
         let runtime = Runtime::new(config).context("checking the configuration")?;
         let client = cli.client.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -79,6 +77,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     }
     let level = logging::init(config.log.format, &config.log.level)
         .map_err(|e| anyhow!("setting up logging: {e}"))?;
+    tftpd::cli::merge::log_notes(&notes);
     raise_fd_limit();
 
     // Bind everything that may need privileges first.

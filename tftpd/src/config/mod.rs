@@ -1,7 +1,8 @@
 //! The configuration file: one documented struct per section, unknown keys rejected, every
-//! value validated with an error that names the key and the allowed values. The CLI's flags
-//! are applied on top (see [`Config::apply_cli`]); `docs/config-reference.md` documents every
-//! key and a test loads every file in `docs/examples/`.
+//! value validated with an error that names the key and the allowed values. This module knows
+//! nothing of the command line: `cli::merge` reads the file through [`Config::read_file`] and
+//! lays the flags over it. `docs/config-reference.md` documents every key and a test loads
+//! every file in `docs/examples/`.
 
 mod access;
 mod limits;
@@ -36,7 +37,6 @@ pub use self::remap::{RemapAction, RemapOp, RemapRule};
 pub use self::removed::{REMOVED, Removed};
 pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy, UniqueRoot};
 pub use self::xdp::XdpMode;
-use crate::cli::Cli;
 pub use crate::fs::WriteMode;
 pub use crate::proto::options::OptionName;
 
@@ -373,77 +373,17 @@ impl Config {
         Ok(config)
     }
 
-    /// Loads the configuration for `cli`: the `--config` file, else the default file when it
-    /// exists, else the built-in defaults; then the flags; then validation.
-    pub fn load(cli: &Cli) -> Result<Self, ConfigError> {
-        Self::load_from(cli, Path::new(DEFAULT_CONFIG_PATH))
-    }
-
-    /// [`Config::load`] with another default path (for tests).
-    pub fn load_from(cli: &Cli, default_path: &Path) -> Result<Self, ConfigError> {
-        let path = cli
-            .config
-            .clone()
-            .or_else(|| default_path.exists().then(|| default_path.to_path_buf()));
-        let mut config = match &path {
-            None => Self::default(),
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.clone(),
-                    source,
-                })?;
-                let mut c = parse(&text, Some(p))?;
-                c.resolve_root(p.parent());
-                c
-            }
-        };
-        config.source = path;
-        config.apply_cli(cli);
-        config.validate()?;
+    /// Reads and parses the file at `path`, resolving a relative `root` against its
+    /// directory; the caller applies its overrides, then [`Config::validate`].
+    pub fn read_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = parse(&text, Some(path))?;
+        config.resolve_root(path.parent());
+        config.source = Some(path.to_path_buf());
         Ok(config)
-    }
-
-    /// Applies the command-line overrides.
-    pub fn apply_cli(&mut self, cli: &Cli) {
-        if let Some(root) = &cli.root {
-            self.root.clone_from(root);
-        }
-        if !cli.listen.is_empty() {
-            self.listen.clone_from(&cli.listen);
-        }
-        if let Some(w) = cli.write {
-            self.write = w;
-        }
-        if let Some(u) = &cli.user {
-            self.user.clone_from(u);
-        }
-        if let Some(g) = &cli.group {
-            self.group = Some(g.clone());
-        }
-        if let Some(f) = cli.log_format {
-            self.log.format = f;
-        }
-        if let Some(l) = &cli.log_level {
-            self.log.level.clone_from(l);
-        }
-        if let Some(v) = cli.verbosity {
-            self.log.level = match v {
-                0 => "warn",
-                1 => "info",
-                2 => "debug",
-                _ => "trace",
-            }
-            .to_string();
-        }
-        if let Some(p) = &cli.pidfile {
-            self.pidfile = Some(p.clone());
-        }
-        if let Some(m) = cli.metrics_listen {
-            self.metrics.listen = Some(m);
-        }
-        if let Some(e) = cli.ebpf {
-            self.ebpf.mode = e;
-        }
     }
 
     fn resolve_root(&mut self, base_dir: Option<&Path>) {

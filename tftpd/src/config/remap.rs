@@ -37,12 +37,18 @@ pub struct RemapRule {
     #[serde(default)]
     pub action: RemapAction,
     /// The replacement: `$1`, `${name}` for capture groups, `${client}` for the client's
-    /// address. Required for `rewrite`.
+    /// address, `${client_hex}` for it in upper-case hex (C0A80001; tftp-hpa's `\x`).
+    /// Required for `rewrite`.
     #[serde(default)]
     pub replace: Option<String>,
     /// Replace every match, not only the first.
     #[serde(default)]
     pub all: bool,
+    /// Apply the rule again, from the start of the new name, until it no longer matches
+    /// (tftp-hpa's `g` flag). A name that still matches after 1024 rounds, or that a round
+    /// leaves unchanged while it still matches, is refused, as tftp-hpa refuses a remap loop.
+    #[serde(default)]
+    pub repeat: bool,
     /// Match without regard to case.
     #[serde(default)]
     pub ignore_case: bool,

@@ -1,8 +1,7 @@
-//! Config tests: defaults, every example file, unknown keys, bad values, CLI overrides.
+//! Config tests: defaults, every example file, unknown keys, bad values (the CLI's overrides
+//! are tested in `cli::merge`).
 
 use std::path::Path;
-
-use clap::Parser as _;
 
 use super::*;
 
@@ -129,62 +128,6 @@ fn bad_values_name_the_key_and_the_allowed_values() {
             assert!(e.contains(w), "error for {toml:?} must mention {w:?}: {e}");
         }
     }
-}
-
-#[test]
-fn flags_override_the_file_and_listen_replaces_the_list() {
-    let dir = crate::fs::testdir_for_config();
-    let file = dir.path().join("t.toml");
-    std::fs::write(
-        &file,
-        "root = \"served\"\nlisten = [\"127.0.0.1:69\", \"[::1]:69\"]\nwrite = \"off\"\n\
-         user = \"tftp\"\n[log]\nformat = \"json\"\n",
-    )
-    .expect("write config");
-    let cli = Cli::try_parse_from([
-        "tftpd",
-        "--config",
-        file.to_str().expect("utf-8 path"),
-        "--listen",
-        "127.0.0.1:6969",
-        "--write",
-        "create",
-        "--log-format",
-        "text",
-        "--ebpf",
-        "off",
-    ])
-    .expect("cli");
-    let c = Config::load_from(&cli, Path::new("/nonexistent")).expect("load");
-    assert_eq!(
-        c.root,
-        dir.path().join("served"),
-        "relative root taken from the file's dir"
-    );
-    assert_eq!(
-        c.listen,
-        vec!["127.0.0.1:6969".parse::<SocketAddr>().expect("addr")]
-    );
-    assert_eq!(c.write, WriteMode::Create, "--write wins");
-    assert_eq!(c.log.format, LogFormat::Text, "--log-format wins");
-    assert_eq!(c.ebpf.mode, EbpfMode::Off, "--ebpf wins over the default");
-    assert_eq!(c.user, "tftp", "keys without a flag keep the file's value");
-    assert_eq!(c.source.as_deref(), Some(file.as_path()));
-}
-
-#[test]
-fn without_any_file_the_defaults_and_flags_apply() {
-    let cli = Cli::try_parse_from(["tftpd", "--root", "/tmp"]).expect("cli");
-    let c = Config::load_from(&cli, Path::new("/nonexistent/tftpd.toml")).expect("load");
-    assert_eq!(c.root, PathBuf::from("/tmp"));
-    assert_eq!(c.source, None, "no file was read");
-}
-
-#[test]
-fn missing_config_file_is_an_error_naming_it() {
-    let cli = Cli::try_parse_from(["tftpd", "--config", "/nonexistent/x.toml"]).expect("cli");
-    let e = Config::load_from(&cli, Path::new("/nonexistent")).expect_err("missing file");
-    assert!(e.to_string().contains("/nonexistent/x.toml"), "{e}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Filename remapping: the `[[remap]]` rules, compiled once per configuration and applied in
 //! order to a requested name before it is resolved. The result still goes through the root
 //! jail (`RequestPath::parse`, then `openat2`), so no rule can reach outside the root.
+//! [`map_file`] reads tftp-hpa's map files into these rules.
 
 use std::net::IpAddr;
 
@@ -36,9 +37,9 @@ pub enum RemapError {
         /// The rule.
         index: usize,
     },
-    /// A capture group named like the `${client}` variable.
+    /// A capture group named like the `${client}` or `${client_hex}` variable.
     #[error(
-        "remap[{index}].match: a capture group may not be named \"client\" (that is the client address)"
+        "remap[{index}].match: a capture group may not be named \"client\" or \"client_hex\" (those are the client address)"
     )]
     ReservedGroup {
         /// The rule.
@@ -52,6 +53,7 @@ struct Compiled {
     action: RemapAction,
     replace: String,
     all: bool,
+    repeat: bool,
     lowercase: bool,
     last: bool,
     ops: Vec<RemapOp>,
@@ -71,15 +73,17 @@ impl Remapper {
         for (index, r) in rules.iter().enumerate() {
             let regex = RegexBuilder::new(&r.pattern)
                 .case_insensitive(r.ignore_case)
-                // A hostile name must not make matching expensive; the regex crate is linear
-                // time, and this bounds the compiled program.
-                .size_limit(1 << 20)
+                .size_limit(PATTERN_SIZE_LIMIT)
                 .build()
                 .map_err(|e| RemapError::Pattern {
                     index,
                     message: e.to_string(),
                 })?;
-            if regex.capture_names().flatten().any(|n| n == "client") {
+            if regex
+                .capture_names()
+                .flatten()
+                .any(|n| n == "client" || n == "client_hex")
+            {
                 return Err(RemapError::ReservedGroup { index });
             }
             let replace = match (r.action, &r.replace) {
@@ -91,6 +95,7 @@ impl Remapper {
                 action: r.action,
                 replace,
                 all: r.all,
+                repeat: r.repeat,
                 lowercase: r.lowercase,
                 last: r.last,
                 ops: r.ops.clone(),
@@ -122,19 +127,46 @@ impl Remapper {
             if rule.action == RemapAction::Deny {
                 return Mapped::Denied(index);
             }
-            let client_text = unmapped(client).to_string();
-            let expand = |caps: &regex::Captures<'_>| {
-                let mut out = String::new();
-                // `${client}` first, as plain text; then the capture groups.
-                let template = rule.replace.replace("${client}", &client_text);
-                caps.expand(&template, &mut out);
-                out
+            let client = unmapped(client);
+            // The variables first, as plain text; then the capture groups.
+            let template = rule
+                .replace
+                .replace("${client_hex}", &hex(client))
+                .replace("${client}", &client.to_string());
+            let once = |name: &str| {
+                let expand = |caps: &regex::Captures<'_>| {
+                    let mut out = String::new();
+                    caps.expand(&template, &mut out);
+                    out
+                };
+                if rule.all {
+                    rule.regex.replace_all(name, expand).into_owned()
+                } else {
+                    rule.regex.replace(name, expand).into_owned()
+                }
             };
-            let next = if rule.all {
-                rule.regex.replace_all(&current, expand).into_owned()
-            } else {
-                rule.regex.replace(&current, expand).into_owned()
-            };
+            let mut next = once(&current);
+            if rule.repeat {
+                // tftp-hpa's `g`: again from the start until the rule no longer matches. A
+                // round that changes nothing, or growth past the longest path, would never
+                // end there either (its step limit refuses the request), so it is refused;
+                // a name past the longest path is never grown again.
+                let mut rounds = 0;
+                loop {
+                    if next.len() > crate::fs::resolve::MAX_PATH_LEN {
+                        return Mapped::Denied(index);
+                    }
+                    if !rule.regex.is_match(&next) {
+                        break;
+                    }
+                    rounds += 1;
+                    let again = once(&next);
+                    if again == next || rounds >= MAX_REPEAT {
+                        return Mapped::Denied(index);
+                    }
+                    next = again;
+                }
+            }
             current = if rule.lowercase {
                 next.to_lowercase()
             } else {
@@ -156,6 +188,23 @@ impl Remapper {
     }
 }
 
+/// The largest compiled pattern. A hostile name must not make matching expensive; the regex
+/// crate is linear time, and this bounds the compiled program.
+pub(crate) const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// The most rounds a `repeat` rule may take on one name.
+const MAX_REPEAT: usize = 1024;
+
+/// The client address as tftp-hpa's `\x` writes it: every byte as two upper-case hex digits
+/// (C0A80001 for 192.168.0.1; 32 digits for IPv6).
+fn hex(ip: IpAddr) -> String {
+    let bytes = match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
 /// IPv4 clients on a dual-stack socket arrive as `::ffff:a.b.c.d`; rules see `a.b.c.d`.
 fn unmapped(ip: IpAddr) -> IpAddr {
     match ip {
@@ -163,6 +212,8 @@ fn unmapped(ip: IpAddr) -> IpAddr {
         v4 => v4,
     }
 }
+
+pub mod map_file;
 
 #[cfg(test)]
 mod tests;

@@ -26,8 +26,13 @@ pub fn reload(
     level: Option<&LevelHandle>,
     xdp: Option<&XdpFilter>,
 ) {
-    let new = match Config::load(cli) {
-        Ok(c) => c,
+    let new = match crate::cli::load_with_notes(cli) {
+        Ok((c, mut notes)) => {
+            // The flags not needed were said at start; a changed map file may differ anew.
+            notes.retain(|n| n.differs);
+            crate::cli::merge::log_notes(&notes);
+            c
+        }
         Err(e) => {
             error!(error = %error_chain(&e), "config reload failed; keeping the old config");
             return;

@@ -67,8 +67,74 @@ pub(super) fn write_man_pages(dir: &Path, date: &SourceDate) -> anyhow::Result<V
     Ok(written)
 }
 
-/// Sections clap does not know: files, signals, where to read on.
-const TFTPD_8_EXTRA: &str = r#".SH SIGNALS
+/// Sections clap does not know: the in.tftpd command line, files, signals, where to read on.
+const TFTPD_8_EXTRA: &str = r#".SH IN.TFTPD COMMAND LINE
+tftpd also takes the command line of tftp\-hpa's
+.BR in.tftpd ,
+so that a service written for tftp\-hpa (Debian's
+.IR /etc/default/tftpd\-hpa )
+runs tftpd by changing only the binary:
+.PP
+.RS
+.B tftpd \-\-listen \-\-user tftp \-\-address :69 \-\-secure /srv/tftp
+.RE
+.PP
+That command line is recognised when tftpd is invoked as
+.B in.tftpd
+or when a word only it has appears: a single\-dash flag other than
+.B \-h
+and
+.BR \-V ,
+a long flag tftpd lacks,
+.B \-\-listen
+without an address after it, or a directory. A line that also has a flag only tftpd has is
+refused, naming one flag of each. The line starts from the built\-in defaults and reads no
+configuration file.
+.B \-s DIR
+is the root (required),
+.B \-c
+.BR "write = create" ,
+.B \-u
+.BR user ,
+.B \-a
+.BR listen ,
+.B \-4 \-6
+the address family,
+.B \-R
+.BR port_range ,
+.B \-B
+.BR protocol.max_blksize ,
+.B \-T
+.B protocol.timeout_ms
+(given in microseconds),
+.B \-r
+.BR protocol.refuse_options ,
+.B \-U
+.BR uploads.file_mode ,
+.B \-P
+.BR pidfile ,
+.B \-v
+.BR log.level ,
+and
+.B \-m FILE
+reads tftp\-hpa's map file into
+.B [[remap]]
+rules (a line they cannot express is an error naming it).
+.BR \-l ", " \-L ", " \-t " and " \-p
+are accepted and logged as not needed. Without
+.B \-l
+or
+.B \-L
+(inetd mode) or without
+.B \-s
+the line is refused.
+.B "tftpd \-s \-h"
+(or
+.B \-h
+invoked as
+.BR in.tftpd )
+prints the in.tftpd flags and what each becomes.
+.SH SIGNALS
 .TP
 .B SIGHUP
 Re\-read and validate the configuration; on success new requests use it, on failure the old

@@ -6,6 +6,7 @@ fn rule(pattern: &str, replace: &str) -> RemapRule {
         action: RemapAction::Rewrite,
         replace: Some(replace.into()),
         all: false,
+        repeat: false,
         ignore_case: false,
         lowercase: false,
         last: false,
@@ -138,4 +139,71 @@ fn a_name_grown_past_the_longest_path_is_not_grown_further() {
     // rules (which would make it 20 MB) do not run, and the name checks refuse it.
     assert_eq!(to.len(), 1600);
     assert!(crate::fs::RequestPath::parse(to.as_bytes()).is_err());
+}
+
+#[test]
+fn repeat_applies_the_rule_until_it_no_longer_matches() {
+    let m = Remapper::new(&[RemapRule {
+        repeat: true,
+        ..rule("^/", "")
+    }])
+    .expect("compiles");
+    assert_eq!(
+        m.map("///boot", RemapOp::Read, V4),
+        Mapped::Rewritten("boot".into())
+    );
+    let once = Remapper::new(&[rule("^/", "")]).expect("compiles");
+    assert_eq!(
+        once.map("///boot", RemapOp::Read, V4),
+        Mapped::Rewritten("//boot".into()),
+        "without repeat: one replacement"
+    );
+    let stuck = Remapper::new(&[RemapRule {
+        repeat: true,
+        ..rule("a", "a")
+    }])
+    .expect("compiles");
+    assert_eq!(
+        stuck.map("a", RemapOp::Read, V4),
+        Mapped::Denied(0),
+        "a loop is refused"
+    );
+    let grows = Remapper::new(&[RemapRule {
+        repeat: true,
+        ..rule("a", "aa")
+    }])
+    .expect("compiles");
+    assert_eq!(
+        grows.map("a", RemapOp::Read, V4),
+        Mapped::Denied(0),
+        "growth is refused"
+    );
+    let long = "x".repeat(600);
+    let burst = Remapper::new(&[RemapRule {
+        repeat: true,
+        all: true,
+        ..rule("", &long)
+    }])
+    .expect("compiles");
+    assert_eq!(
+        burst.map("ab", RemapOp::Read, V4),
+        Mapped::Denied(0),
+        "a first round past the longest path is not repeated"
+    );
+}
+
+#[test]
+fn client_hex_is_the_address_in_upper_case_hex() {
+    let m = Remapper::new(&[rule("^", "${client_hex}/")]).expect("compiles");
+    assert_eq!(
+        m.map("f", RemapOp::Read, V4),
+        Mapped::Rewritten("0A010203/f".into())
+    );
+    let mapped: IpAddr = "::ffff:10.1.2.3".parse().expect("ip");
+    assert_eq!(
+        m.map("f", RemapOp::Read, mapped),
+        Mapped::Rewritten("0A010203/f".into()),
+        "IPv4-mapped clients as IPv4"
+    );
+    assert!(Remapper::new(&[rule("(?P<client_hex>x)", "y")]).is_err());
 }

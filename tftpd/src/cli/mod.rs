@@ -1,5 +1,7 @@
 //! The command line. These flags are a contract other tools rely on: never rename one.
-//! Every flag that has a config key overrides that key.
+//! Every flag that has a config key overrides that key. tftp-hpa's in.tftpd command line is
+//! taken too ([`in_tftpd`]); [`form`] tells the two apart, and [`merge`] turns either into a
+//! configuration.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,10 +11,19 @@ use clap::Parser;
 use crate::config::{EbpfMode, LogFormat};
 use crate::fs::WriteMode;
 
+mod form;
+pub mod in_tftpd;
+pub mod merge;
+
+pub use self::in_tftpd::InTftpdArgs;
+pub use self::merge::{LoadError, Note, load, load_with_notes};
+
 /// A correct, safe and fast TFTP server.
 ///
 /// Without --config, /etc/tftpd/tftpd.toml is read when it exists; with neither file nor flags
 /// tftpd serves /srv/tftp read-only on port 69 of every address. Flags override the file.
+/// tftp-hpa's in.tftpd command line (`-l -s DIR`, `--secure`, ...) is taken too; see tftpd(8),
+/// IN.TFTPD COMMAND LINE, and `tftpd -s -h` for its flags.
 #[derive(Debug, Clone, Default, Parser)]
 #[command(name = "tftpd", version, about, long_about)]
 pub struct Cli {
@@ -83,6 +94,10 @@ pub struct Cli {
     /// A one-off task instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// The in.tftpd command line, when that is what was given (then no other field is set).
+    #[arg(skip)]
+    pub in_tftpd: Option<InTftpdArgs>,
 }
 
 /// One-off tasks.
