@@ -4,6 +4,7 @@
 //! key and a test loads every file in `docs/examples/`.
 
 mod access;
+mod checks;
 mod limits;
 mod metrics;
 mod multicast;
