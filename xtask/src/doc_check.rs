@@ -89,9 +89,105 @@ fn has_issue_number(line: &str) -> bool {
     })
 }
 
+/// The keys `tftpd/src/server/reload.rs` warns need a restart (the `("key", changed)` pairs
+/// of `warn_restart_only`), so the docs can be checked against the code that decides.
+fn restart_keys(reload_rs: &str) -> Vec<String> {
+    let body = reload_rs
+        .split_once("fn warn_restart_only")
+        .map_or("", |(_, b)| b);
+    // Outside and inside of string literals alternate; a key is a literal opening a tuple.
+    let pieces: Vec<&str> = body.split('"').collect();
+    pieces
+        .iter()
+        .enumerate()
+        .skip(1)
+        .step_by(2)
+        .filter(|(i, _)| pieces[i - 1].trim_end().ends_with('('))
+        .map(|(_, k)| (*k).to_string())
+        .collect()
+}
+
+/// Where `key` is not documented as needing a restart: the reference's reload table (a row
+/// naming it, in backticks, with "restart") and the man page's RELOAD section (after
+/// "Needing a restart").
+fn restart_findings(reload_rs: &str, reference: &str, man: &str) -> Vec<String> {
+    let table = reference
+        .split_once("## Reload (SIGHUP)")
+        .map_or("", |(_, t)| t);
+    let man_restart = man
+        .split_once(".SH RELOAD")
+        .and_then(|(_, r)| r.split_once("Needing a restart"))
+        .map_or("", |(_, r)| r.split(".SH ").next().unwrap_or(""));
+    let mut out = Vec::new();
+    for key in restart_keys(reload_rs) {
+        // reload.rs names the XDP keys together when no XDP program is loaded.
+        let key = if key == "ebpf.xdp_*" {
+            "ebpf.xdp_interfaces".to_string()
+        } else {
+            key
+        };
+        let in_table = table.lines().any(|l| {
+            l.contains("restart")
+                && (l.contains(&format!("`{key}`")) || l.contains(&format!("`[{key}]`")))
+        });
+        if !in_table {
+            out.push(format!(
+                "docs/config-reference.md: the reload table does not say {key} needs a restart"
+            ));
+        }
+        let in_man = man_restart.lines().any(|l| {
+            l.strip_prefix(".BR ")
+                .or_else(|| l.strip_prefix(".B "))
+                .is_some_and(|k| k.trim_end_matches([' ', ',', ';', '.']) == key)
+        }) || (key == "ebpf.xdp_interfaces" && man_restart.contains(".B ebpf.xdp_*"));
+        if !in_man {
+            out.push(format!(
+                "dist/man/tftpd.toml.5: RELOAD does not list {key} as needing a restart"
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(relative: &str) -> String {
+        let path = crate::workspace_root().join(relative);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn the_docs_list_every_key_the_daemon_says_needs_a_restart() {
+        let reload = read("tftpd/src/server/reload.rs");
+        let keys = restart_keys(&reload);
+        for expected in ["listen", "ebpf.mode", "ebpf.xdp_*", "performance.realtime"] {
+            assert!(
+                keys.iter().any(|k| k == expected),
+                "{expected} not in {keys:?}"
+            );
+        }
+        let found = restart_findings(
+            &reload,
+            &read("docs/config-reference.md"),
+            &read("dist/man/tftpd.toml.5"),
+        );
+        assert!(found.is_empty(), "fix these:\n{}", found.join("\n"));
+    }
+
+    #[test]
+    fn a_restart_key_missing_from_the_docs_is_found() {
+        let reload = "fn warn_restart_only() { [(\"listen\", a), (\"log.format\", b)] }";
+        let reference = "## Reload (SIGHUP)\n| `listen` | restart |\n| `log.format` | applied |\n";
+        let man = ".SH RELOAD\nNeeding a restart:\n.BR listen ,\n.BR log.format .\n";
+        assert_eq!(
+            restart_findings(reload, reference, man),
+            vec![
+                "docs/config-reference.md: the reload table does not say log.format needs a restart"
+            ]
+        );
+    }
 
     #[test]
     fn the_docs_cite_nothing_users_lack_and_no_issue_numbers() {

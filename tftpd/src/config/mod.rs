@@ -12,6 +12,8 @@ mod performance;
 mod prefix;
 mod profile;
 mod protocol;
+#[cfg(test)]
+mod reference_tests;
 mod remap;
 mod removed;
 mod types;
