@@ -13,7 +13,7 @@ impl Config {
     /// and the settings below. Empty for a configuration where every key does something.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = self.performance.removed_keys();
-        xdp(&self.ebpf, &mut out);
+        xdp(&self.ebpf, self.performance.profile, &mut out);
         uploads(self, &mut out);
         ports(self, &mut out);
         sections(self, &mut out);
@@ -24,14 +24,20 @@ impl Config {
 }
 
 /// The XDP keys act only where the XDP program is attached, and the rate keys only with a rate.
-fn xdp(e: &EbpfConfig, out: &mut Vec<String>) {
+fn xdp(e: &EbpfConfig, profile: super::Profile, out: &mut Vec<String>) {
     let d = EbpfConfig::default();
     if e.xdp_interfaces.is_empty() {
         if e.xdp_rate_limit > 0 {
+            // The secure profile sets a rate; its user may not know it needs XDP.
+            let from = if profile == super::Profile::Secure {
+                " (performance.profile = \"secure\" sets it)"
+            } else {
+                ""
+            };
             out.push(format!(
-                "ebpf.xdp_rate_limit = {} does nothing: the rate limit runs in the XDP program, \
-                 and ebpf.xdp_interfaces is empty, so it is attached nowhere (name the \
-                 interfaces clients reach the server by)",
+                "ebpf.xdp_rate_limit = {}{from} does nothing: the rate limit runs in the XDP \
+                 program, and ebpf.xdp_interfaces is empty, so it is attached nowhere (name \
+                 the interfaces clients reach the server by)",
                 e.xdp_rate_limit
             ));
         }

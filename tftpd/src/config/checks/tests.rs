@@ -62,6 +62,11 @@ fn xdp_rate_limit_without_interfaces_does_nothing() {
         &["ebpf.xdp_rate_limit = 50", "xdp_interfaces is empty"],
     );
     silent("[ebpf]\nxdp_rate_limit = 50\nxdp_interfaces = [\"eth0\"]\n");
+    one_warning(
+        "[performance]\nprofile = \"secure\"\n",
+        &["ebpf.xdp_rate_limit = 50", "profile = \"secure\" sets it"],
+    );
+    silent("[performance]\nprofile = \"secure\"\n[ebpf]\nxdp_interfaces = [\"eth0\"]\n");
 }
 
 #[test]
