@@ -1,5 +1,5 @@
-//! `tftpd --check-config`, run as an operator runs it: every TOML block of docs/recipes/ loads,
-//! opens its root and draws no warning; a file with settings that do nothing is accepted
+//! `tftpd --check-config`, run as an operator runs it: every TOML block of docs/recipes/ and of
+//! the README loads, opens its root and draws no warning; a file with settings that do nothing is accepted
 //! (exit 0) with a warning naming each; and the daemon's own example files draw none.
 
 use std::path::{Path, PathBuf};
@@ -70,13 +70,14 @@ fn toml_blocks(page: &str) -> Vec<String> {
 
 #[test]
 fn every_recipe_config_passes_check_config_without_a_warning() {
-    let dir = docs().join("recipes");
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(docs().join("recipes"))
+        .expect("docs/recipes")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("md"))
+        .collect();
+    pages.push(docs().join("../README.md"));
     let mut checked = Vec::new();
-    for entry in std::fs::read_dir(&dir).expect("docs/recipes") {
-        let page = entry.expect("entry").path();
-        if page.extension().and_then(|e| e.to_str()) != Some("md") {
-            continue;
-        }
+    for page in pages {
         let text = std::fs::read_to_string(&page).expect("read recipe");
         for (i, block) in toml_blocks(&text).into_iter().enumerate() {
             let scratch = Scratch::new("recipe");
@@ -104,8 +105,8 @@ fn every_recipe_config_passes_check_config_without_a_warning() {
         }
     }
     assert!(
-        checked.len() >= 5,
-        "one complete config per recipe at least, found {checked:?}"
+        checked.len() >= 6,
+        "one complete config per recipe and the README's at least, found {checked:?}"
     );
 }
 
