@@ -89,6 +89,88 @@ fn has_issue_number(line: &str) -> bool {
     })
 }
 
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The text of a Markdown page outside its fenced code blocks.
+fn prose(text: &str) -> String {
+    let mut out = String::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Relative links in README.md and docs/ that lead nowhere: a missing file, or an anchor no
+/// heading of the target page makes. A user reading the docs offline follows these.
+pub(crate) fn broken_links(root: &Path) -> Vec<String> {
+    let pages: Vec<PathBuf> = shipped_files(root)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md") && !p.starts_with(root.join("dist")))
+        .collect();
+    let anchors = |page: &Path| -> Vec<String> {
+        std::fs::read_to_string(page)
+            .map(|t| {
+                prose(&t)
+                    .lines()
+                    .filter(|l| l.starts_with('#'))
+                    .filter_map(|l| l.trim_start_matches('#').strip_prefix(' '))
+                    .map(slug)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for page in &pages {
+        let Ok(text) = std::fs::read_to_string(page) else {
+            continue;
+        };
+        let relative = page.strip_prefix(root).unwrap_or(page);
+        let body = prose(&text);
+        for (at, _) in body.match_indices("](") {
+            let link = body[at + 2..].split([')', ' ', '\n']).next().unwrap_or("");
+            if link.is_empty() || link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = link.split_once('#').unwrap_or((link, ""));
+            let target = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap_or(root).join(file)
+            };
+            if !target.exists() {
+                out.push(format!(
+                    "{}: links to {link}, which does not exist",
+                    relative.display()
+                ));
+            } else if !anchor.is_empty()
+                && target.extension().is_some_and(|e| e == "md")
+                && !anchors(&target).iter().any(|a| a == anchor)
+            {
+                out.push(format!(
+                    "{}: links to {link}, a heading that does not exist",
+                    relative.display()
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// The keys `tftpd/src/server/reload.rs` warns need a restart (the `("key", changed)` pairs
 /// of `warn_restart_only`), so the docs can be checked against the code that decides.
 fn restart_keys(reload_rs: &str) -> Vec<String> {
@@ -219,6 +301,37 @@ mod tests {
                 .any(|f| f.starts_with("docs/tuning.md:1: mentions \"/work/\""))
         );
         assert!(found.iter().any(|f| f.contains("\"shared/notes\"")));
+    }
+
+    #[test]
+    fn every_relative_link_in_the_docs_leads_somewhere() {
+        let found = broken_links(&crate::workspace_root());
+        assert!(found.is_empty(), "fix these:\n{}", found.join("\n"));
+    }
+
+    #[test]
+    fn a_link_to_a_missing_page_or_heading_is_found() {
+        let dir = std::env::temp_dir().join(format!("xtask-links-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("docs")).expect("mkdir");
+        std::fs::write(
+            dir.join("README.md"),
+            "[ok](docs/a.md#the-machine-and-the-method) [gone](docs/b.md) [bad](docs/a.md#nope)\n\
+             ```\n[in code](nowhere.md)\n```\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.join("docs/a.md"),
+            "# A\n## The machine, and the method\n",
+        )
+        .expect("write");
+        let found = broken_links(&dir);
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("docs/b.md, which does not exist"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("docs/a.md#nope, a heading"), "{found:?}");
     }
 
     #[test]
