@@ -1,6 +1,7 @@
 //! `tftpd --check-config`, run as an operator runs it: every TOML block of docs/recipes/ and of
 //! the README loads, opens its root and draws no warning; a file with settings that do nothing is accepted
-//! (exit 0) with a warning naming each; and the daemon's own example files draw none.
+//! (exit 0) with a warning naming each; and every complete dnsmasq file in the recipes passes
+//! `dnsmasq --test`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -49,11 +50,16 @@ fn check(file: &Path, root: &Path) -> Output {
 
 /// The ```toml blocks of a Markdown page.
 fn toml_blocks(page: &str) -> Vec<String> {
+    fenced_blocks(page, "```toml")
+}
+
+/// The blocks of a Markdown page fenced by `opening` (```toml, or ``` alone).
+fn fenced_blocks(page: &str, opening: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in page.lines() {
         match &mut current {
-            None if line.trim_start() == "```toml" => current = Some(String::new()),
+            None if line.trim_start() == opening => current = Some(String::new()),
             Some(block) if line.trim_start() == "```" => {
                 blocks.push(std::mem::take(block));
                 current = None;
@@ -145,6 +151,45 @@ fn settings_that_do_nothing_are_warned_about_and_the_file_still_passes() {
             .any(|w| w.contains("ebpf.xdp_rate_limit = 50 does nothing")),
         "{stderr}"
     );
+}
+
+#[test]
+fn every_dnsmasq_file_in_the_recipes_passes_dnsmasq_test() {
+    let test = "every_dnsmasq_file_in_the_recipes_passes_dnsmasq_test";
+    if Command::new("dnsmasq").arg("--version").output().is_err() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test} cannot run under CI=true: dnsmasq is not installed"
+        );
+        eprintln!("skipping: {test} needs dnsmasq (cargo xtask setup installs dnsmasq-base)");
+        return;
+    }
+    let page = std::fs::read_to_string(docs().join("recipes/pxe-bios-uefi.md")).expect("recipe");
+    // A complete file hands out addresses; the other plain blocks are file trees and commands.
+    let files: Vec<String> = fenced_blocks(&page, "```")
+        .into_iter()
+        .filter(|b| b.lines().any(|l| l.starts_with("dhcp-range=")))
+        .collect();
+    assert_eq!(
+        files.len(),
+        2,
+        "the plain and the iPXE dnsmasq files: {files:?}"
+    );
+    let scratch = Scratch::new("dnsmasq");
+    for (i, text) in files.iter().enumerate() {
+        let file = scratch.0.join(format!("pxe-{i}.conf"));
+        std::fs::write(&file, text).expect("write dnsmasq file");
+        let out = Command::new("dnsmasq")
+            .arg("--test")
+            .arg(format!("--conf-file={}", file.display()))
+            .output()
+            .expect("running dnsmasq --test");
+        assert!(
+            out.status.success(),
+            "dnsmasq file {i} of the PXE recipe: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[test]

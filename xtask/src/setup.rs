@@ -14,7 +14,7 @@ use crate::{exec, have};
 /// Program on PATH, and the Debian package that provides it.
 /// dpkg-dev to adduser are for the Debian package test (`dist/test.rs`): building it (dpkg-dev for
 /// dpkg-shlibdeps, binutils for strip), checking it, installing it and reading its man pages.
-const TOOLS: [(&str, &str); 12] = [
+const TOOLS: [(&str, &str); 13] = [
     ("bpftool", "bpftool"),
     // Network namespaces and veth pairs for the XDP test.
     ("ip", "iproute2"),
@@ -27,6 +27,9 @@ const TOOLS: [(&str, &str); 12] = [
     ("lintian", "lintian"),
     ("man", "man-db"),
     ("adduser", "adduser"),
+    // `dnsmasq --test` checks the PXE recipe's DHCP files; dnsmasq-base is the binary without
+    // the service, so installing it starts no DNS server.
+    ("dnsmasq", "dnsmasq-base"),
     // Debian ships promtool in the prometheus package (there is no promtool-only package).
     ("promtool", "prometheus"),
 ];
