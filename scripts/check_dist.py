@@ -78,7 +78,7 @@ def check_daemonset(config_text, config, caps):
           "the selector does not match the pod labels")
     pod = tmpl["spec"]
     check(pod.get("hostNetwork") is True, "hostNetwork must be true (TFTP TIDs, no NAT)")
-    grace = config.get("shutdown", {}).get("grace_period_secs", 30)
+    grace = config.get("shutdown", {}).get("grace_period_secs", 10)
     check(pod.get("terminationGracePeriodSeconds", 30) > grace,
           f"terminationGracePeriodSeconds must exceed shutdown.grace_period_secs ({grace})")
 

@@ -68,8 +68,8 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             || "built-in defaults".to_string(),
             |p| p.display().to_string(),
         );
-        for removed in config.performance.removed_keys() {
-            eprintln!("tftpd: warning: {removed}");
+        for warning in config.warnings() {
+            eprintln!("tftpd: warning: {warning}");
         }
         Runtime::new(config).context("checking the configuration")?;
         println!("tftpd: configuration OK ({source})");
@@ -246,8 +246,8 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             "recvmmsg off (performance.batching.recvmmsg = false)"
         ),
     }
-    for removed in config.performance.removed_keys() {
-        warn!("{removed}");
+    for warning in config.warnings() {
+        warn!("{warning}");
     }
     // Before the runtime exists, so its threads inherit the mask; threads already running
     // (this one, the log writer's) are pinned one by one.

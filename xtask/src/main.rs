@@ -9,6 +9,8 @@ mod build_ebpf;
 mod demo;
 mod dist;
 mod dist_check;
+#[cfg(test)]
+mod doc_check;
 mod fuzz;
 mod setup;
 mod test;

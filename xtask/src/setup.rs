@@ -29,6 +29,9 @@ const TOOLS: [(&str, &str); 13] = [
     ("lintian", "lintian"),
     ("man", "man-db"),
     ("adduser", "adduser"),
+    // `dnsmasq --test` checks the PXE recipe's DHCP files; dnsmasq-base is the binary without
+    // the service, so installing it starts no DNS server.
+    ("dnsmasq", "dnsmasq-base"),
     // Debian ships promtool in the prometheus package (there is no promtool-only package).
     ("promtool", "prometheus"),
 ];

@@ -5,6 +5,7 @@
 //! every file in `docs/examples/`.
 
 mod access;
+mod checks;
 mod limits;
 mod metrics;
 mod multicast;
@@ -12,6 +13,8 @@ mod performance;
 mod prefix;
 mod profile;
 mod protocol;
+#[cfg(test)]
+mod reference_tests;
 mod remap;
 mod removed;
 mod types;

@@ -37,6 +37,13 @@ impl SourcePrefix {
         }
     }
 
+    /// Whether every address of `inner` lies in this prefix (an IPv4 prefix never covers an
+    /// IPv6 one, nor the reverse): how `--check-config` finds a list entry an earlier one
+    /// already holds.
+    pub fn covers(self, inner: Self) -> bool {
+        self.len <= inner.len && self.contains(inner.addr)
+    }
+
     /// The key for the XDP deny list: IPv4 as IPv4-mapped IPv6, with the prefix length in
     /// those 128 bits.
     pub fn mapped(self) -> (u32, [u8; 16]) {
