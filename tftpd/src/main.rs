@@ -384,6 +384,7 @@ async fn serve(
     let shutdown = CancellationToken::new();
     let kernel_filter = kernel_filter.map(Arc::new);
     let metrics = Arc::new(Metrics::default());
+    tokio::spawn(metrics::build_info::follow(metrics.clone(), rx.clone()));
     if let Some(f) = &kernel_filter {
         metrics.set_kernel_filter(f.clone());
     }

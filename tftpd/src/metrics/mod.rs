@@ -3,11 +3,13 @@
 //! small closed set; client addresses and file names belong in logs, never in labels.
 
 pub mod admission;
+pub mod build_info;
 pub mod endpoint;
 pub mod http;
 pub mod kernel;
 mod labels;
 mod page;
+pub mod process;
 pub mod request;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -17,6 +19,7 @@ use std::time::Duration;
 use crate::filter::xdp::XdpFilter;
 use crate::filter::{FilterCounters, KernelFilter};
 use crate::proto::ErrorCode;
+pub use build_info::{BUILD_INFO, IoPath};
 pub use endpoint::METRICS_CONNECTIONS_TOTAL;
 pub use labels::{DropReason, Kind, RequestOutcome};
 
@@ -36,8 +39,6 @@ pub const ERRORS_SENT_TOTAL: &str = "tftpd_errors_sent_total";
 pub const DROPPED_PACKETS_TOTAL: &str = "tftpd_dropped_packets_total";
 /// Duration of finished transfers, by kind (histogram).
 pub const TRANSFER_DURATION_SECONDS: &str = "tftpd_transfer_duration_seconds";
-/// Build information (gauge, always 1).
-pub const BUILD_INFO: &str = "tftpd_build_info";
 /// Send system calls by method (counter).
 pub const SEND_CALLS_TOTAL: &str = "tftpd_send_calls_total";
 /// Transfers started, by where they run: on a thread of their own, or on the async runtime
@@ -63,7 +64,6 @@ pub const FILE_CACHE_BYTES: &str = "tftpd_file_cache_bytes";
 pub const UPLOAD_BYTES_IN_FLIGHT: &str = "tftpd_upload_bytes_in_flight";
 /// Log lines dropped because stderr was not read as fast as they were written (counter).
 pub const LOG_LINES_DROPPED_TOTAL: &str = "tftpd_log_lines_dropped_total";
-
 
 /// Upper bounds of the transfer duration histogram, in seconds.
 const DURATION_BUCKETS: [f64; 12] = [
@@ -118,6 +118,8 @@ pub struct Metrics {
     pinned_workers: std::sync::Mutex<Vec<(usize, Arc<AtomicU64>)>>,
     /// How connections to the endpoint itself ended.
     pub endpoint: endpoint::EndpointCounters,
+    /// The I/O path start-up chose, for `tftpd_build_info`.
+    io_path: std::sync::Mutex<IoPath>,
 }
 
 fn kind_index(kind: Kind) -> usize {
@@ -172,6 +174,15 @@ impl Metrics {
     /// Adds the kernel's drop counters of these listening sockets to every scrape.
     pub fn set_listeners(&self, addrs: Vec<std::net::SocketAddr>) {
         let _ = self.listeners.set(addrs);
+    }
+
+    /// Names the I/O path in use in `tftpd_build_info` (until it is first set, the page says
+    /// `portable`).
+    pub fn set_io_path(&self, path: IoPath) {
+        *self
+            .io_path
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = path;
     }
 
     /// Adds the kernel filter's counters to every scrape.

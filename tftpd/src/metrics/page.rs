@@ -18,8 +18,12 @@ impl Metrics {
         head(&mut out, BUILD_INFO, "gauge", "Build information.");
         let _ = writeln!(
             out,
-            "{BUILD_INFO}{{version=\"{}\",io_path=\"portable\"}} 1",
-            env!("CARGO_PKG_VERSION")
+            "{BUILD_INFO}{{version=\"{}\",io_path=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            self.io_path
+                .lock()
+                .map_or_else(|e| *e.into_inner(), |p| *p)
+                .label()
         );
         head(
             &mut out,
@@ -250,6 +254,7 @@ impl Metrics {
             crate::logging::dropped_lines()
         );
         self.endpoint.render(&mut out);
+        process::render(&mut out);
         if cfg!(target_os = "linux") {
             kernel::render(
                 self.listeners.get().map_or(&[][..], Vec::as_slice),
