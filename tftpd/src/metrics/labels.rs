@@ -52,10 +52,14 @@ pub enum RequestOutcome {
     /// Held while every place was taken, and dropped when the queue was full or the wait
     /// too long; not answered (the client's retry comes back).
     Overloaded,
+    /// A download the client ended with ERROR 8 once the OACK had told it the file's size
+    /// (`tsize`), before any DATA: UEFI firmware asking the size before it fetches the file.
+    /// Not a failure.
+    SizeProbe,
 }
 
 impl RequestOutcome {
-    pub(super) const ALL: [Self; 13] = [
+    pub(super) const ALL: [Self; 14] = [
         Self::Completed,
         Self::PeerError,
         Self::TimedOut,
@@ -69,6 +73,7 @@ impl RequestOutcome {
         Self::Unanswered,
         Self::Evicted,
         Self::Overloaded,
+        Self::SizeProbe,
     ];
     /// The label value.
     pub fn label(self) -> &'static str {
@@ -86,6 +91,7 @@ impl RequestOutcome {
             Self::Unanswered => "unanswered",
             Self::Evicted => "evicted",
             Self::Overloaded => "overloaded",
+            Self::SizeProbe => "size_probe",
         }
     }
 }

@@ -75,6 +75,10 @@ pub struct ReadTransfer {
     /// Buffers of acknowledged blocks (at most a window's worth), for the shell to read the
     /// next blocks into instead of allocating one per block.
     spent: Vec<Vec<u8>>,
+    /// `poll_transmit` has given out the OACK at least once.
+    oack_sent: bool,
+    /// The OACK answers `tsize`: the client learns the file's size from it.
+    oack_tells_size: bool,
 }
 
 impl ReadTransfer {
@@ -82,6 +86,7 @@ impl ReadTransfer {
     /// otherwise DATA 1 goes out as soon as the shell hands in block 1.
     pub fn new(cfg: TransferConfig, now: Instant) -> Self {
         let pacing = Pacing::new(&cfg, now);
+        let oack_tells_size = cfg.oack.as_deref().is_some_and(tells_size);
         let (phase, pending, deadline) = if cfg.oack.is_some() {
             let pending = VecDeque::from([Pending::Oack]);
             (
@@ -108,6 +113,8 @@ impl ReadTransfer {
             stats: TransferStats::default(),
             last_transmit: None,
             spent: Vec::new(),
+            oack_sent: false,
+            oack_tells_size,
         }
     }
 
@@ -169,6 +176,11 @@ impl ReadTransfer {
         }
         match Packet::decode(datagram) {
             Ok(Packet::Ack { block }) => self.handle_ack(now, block),
+            Ok(Packet::Error { code, .. })
+                if code == ErrorCode::OptionRefused && self.size_told() =>
+            {
+                self.finish(Outcome::SizeProbe);
+            }
             Ok(Packet::Error { code, message }) => {
                 self.finish(Outcome::PeerError {
                     code,
@@ -295,6 +307,13 @@ impl ReadTransfer {
         self.fail(error.clone(), Outcome::Aborted(error));
     }
 
+    /// True while an ERROR 8 from the client ends a size probe ([`Outcome::SizeProbe`]): the
+    /// OACK it was sent answers `tsize`, and no DATA has been acknowledged. An ERROR 8 after
+    /// DATA, or to an OACK without the size, is the client refusing the transfer.
+    pub fn size_told(&self) -> bool {
+        self.oack_sent && self.oack_tells_size && self.base == 1
+    }
+
     /// True once the client has acknowledged the OACK or a DATA block.
     pub fn is_confirmed(&self) -> bool {
         self.pacing.confirmed
@@ -362,7 +381,10 @@ impl ReadTransfer {
         self.last_transmit = None;
         loop {
             match self.pending.pop_front()? {
-                Pending::Oack => return self.cfg.oack.as_deref(),
+                Pending::Oack => {
+                    self.oack_sent = true;
+                    return self.cfg.oack.as_deref();
+                }
                 Pending::Error => return self.error.as_deref(),
                 Pending::Block(index) => {
                     let Some(offset) = index.checked_sub(self.base) else {
@@ -414,7 +436,15 @@ impl ReadTransfer {
     }
 }
 
+/// True when the encoded OACK `oack` carries `tsize` (RFC 2349), in any case.
+fn tells_size(oack: &[u8]) -> bool {
+    matches!(Packet::decode(oack), Ok(Packet::Oack { options })
+        if options.iter().any(|(name, _)| name.eq_ignore_ascii_case(b"tsize")))
+}
+
 super::transfer::impl_transfer!(ReadTransfer);
 
+#[cfg(test)]
+mod size_probe;
 #[cfg(test)]
 mod tests;
