@@ -25,3 +25,4 @@ pub mod logging;
 pub mod metrics;
 pub mod proto;
 pub mod server;
+pub mod stats;

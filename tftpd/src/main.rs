@@ -32,16 +32,10 @@ fn main() -> ExitCode {
 }
 
 fn start(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Stats { pin_dir }) = &cli.command {
-        let table = filter::stats_table(pin_dir).map_err(|e| {
-            anyhow!(
-                "reading the pinned counters under {}: {}",
-                pin_dir.display(),
-                server::request::error_chain(&*e)
-            )
-        })?;
-        print!("{table}");
-        return Ok(());
+    if let Some(Command::Stats(args)) = &cli.command {
+        return tftpd::stats::run(&cli, args)
+            .map(|out| print!("{out}"))
+            .map_err(Into::into);
     }
     let config = Config::load(&cli).context("loading the configuration")?;
     if let Some(name) = &cli.map_test {
