@@ -71,8 +71,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         println!("tftpd: configuration OK ({source})");
         return Ok(());
     }
-    let level = logging::init(config.log.format, &config.log.level)
-        .map_err(|e| anyhow!("setting up logging: {e}"))?;
+    let level = logging::init(&config.log).map_err(|e| anyhow!("setting up logging: {e}"))?;
     raise_fd_limit();
 
     // Bind everything that may need privileges first.
