@@ -51,11 +51,12 @@ fn parse_journal_stream(s: &str) -> Option<(u64, u64)> {
 
 /// Stderr's device and inode, for [`resolve`].
 pub fn stderr_identity() -> Option<(u64, u64)> {
-    let st = nix::sys::stat::fstat(std::io::stderr()).ok()?;
-    Some((
-        u64::try_from(st.st_dev).ok()?,
-        u64::try_from(st.st_ino).ok()?,
-    ))
+    use std::os::fd::AsFd as _;
+    use std::os::unix::fs::MetadataExt as _;
+    // A duplicate of the descriptor as a File, for metadata's portable u64 dev and ino.
+    let stderr = std::fs::File::from(std::io::stderr().as_fd().try_clone_to_owned().ok()?);
+    let meta = stderr.metadata().ok()?;
+    Some((meta.dev(), meta.ino()))
 }
 
 #[cfg(test)]
