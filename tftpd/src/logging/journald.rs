@@ -206,8 +206,6 @@ fn encode(
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::net::UnixDatagram;
-
     use tracing_subscriber::layer::SubscriberExt as _;
 
     use super::*;
@@ -225,13 +223,8 @@ mod tests {
 
     #[test]
     fn an_event_in_a_span_arrives_with_its_fields_escaped_and_its_priority() {
-        let dir = std::env::temp_dir().join(format!("tftpd-journal-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temp dir");
-        let path = dir.join("socket");
-        let journal = UnixDatagram::bind(&path).expect("a journal socket");
-        let sink = Arc::new(DatagramSink::connect(&path).expect("connecting"));
-        let subscriber = tracing_subscriber::registry().with(JournaldLayer::new(sink));
+        let (journal, sink) = super::super::sink::TestDaemon::bind("journal");
+        let subscriber = tracing_subscriber::registry().with(JournaldLayer::new(Arc::new(sink)));
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!(
                 "transfer",
@@ -241,9 +234,8 @@ mod tests {
             let _entered = span.enter();
             tracing::warn!(outcome = "timed_out", bytes = 512_u64, "transfer finished");
         });
-        let mut buf = vec![0u8; 65536];
-        let n = journal.recv(&mut buf).expect("a record");
-        let f = fields(&buf[..n]);
+        let record = journal.recv();
+        let f = fields(record.as_bytes());
         let get = |k: &str| {
             f.iter()
                 .find(|(name, _)| name == k)
@@ -263,11 +255,7 @@ mod tests {
                 .starts_with("transfer finished outcome=timed_out bytes=512 peer=192.0.2.7:1234"),
             "{message}"
         );
-        assert!(
-            !String::from_utf8_lossy(&buf[..n]).contains('\r'),
-            "no raw control character"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
+        assert!(!record.contains('\r'), "no raw control character");
     }
 
     #[test]

@@ -78,18 +78,51 @@ impl DatagramSink {
     }
 }
 
+/// A log daemon's socket for tests: bound in a directory of its own (removed on drop), with
+/// a sink connected to it.
+#[cfg(test)]
+pub(super) struct TestDaemon {
+    dir: PathBuf,
+    pub(super) path: PathBuf,
+    pub(super) socket: UnixDatagram,
+}
+
+#[cfg(test)]
+impl TestDaemon {
+    pub(super) fn bind(tag: &str) -> (Self, DatagramSink) {
+        let dir = std::env::temp_dir().join(format!("tftpd-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let path = dir.join("socket");
+        let socket = UnixDatagram::bind(&path).expect("binding a log socket");
+        let sink = DatagramSink::connect(&path).expect("connecting");
+        (Self { dir, path, socket }, sink)
+    }
+
+    /// The next datagram, as text.
+    pub(super) fn recv(&self) -> String {
+        let mut buf = vec![0u8; 65536];
+        let n = self.socket.recv(&mut buf).expect("a datagram");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+}
+
+#[cfg(test)]
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn records_arrive_one_per_datagram_and_a_full_socket_drops_without_waiting() {
-        let dir = std::env::temp_dir().join(format!("tftpd-sink-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temp dir");
-        let path = dir.join("log.sock");
-        let server = UnixDatagram::bind(&path).expect("binding a log socket");
-        let sink = DatagramSink::connect(&path).expect("connecting");
+        let (mut daemon, sink) = TestDaemon::bind("sink");
+        let path = daemon.path.clone();
+        let server = &daemon.socket;
         sink.send(b"one");
         sink.send(b"two");
         let mut buf = [0u8; 16];
@@ -109,13 +142,11 @@ mod tests {
             DROPPED.load(Relaxed) > before,
             "a full socket drops and counts"
         );
-        // The daemon restarts: a new socket at the same path.
-        drop(server);
+        // The daemon restarts: a new socket at the same path, the old one closed.
         std::fs::remove_file(&path).expect("removing the old socket");
-        let server = UnixDatagram::bind(&path).expect("binding again");
+        let restarted = UnixDatagram::bind(&path).expect("binding again");
+        drop(std::mem::replace(&mut daemon.socket, restarted));
         sink.send(b"after");
-        let n = server.recv(&mut buf).expect("a datagram after the restart");
-        assert_eq!(&buf[..n], b"after");
-        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(daemon.recv(), "after", "sent after the restart");
     }
 }

@@ -91,20 +91,14 @@ impl<'a> MakeWriter<'a> for SyslogWriters {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::net::UnixDatagram;
-
     use tracing_subscriber::layer::SubscriberExt as _;
 
     use super::*;
 
     #[test]
     fn each_event_is_one_datagram_with_its_priority_and_no_control_character() {
-        let dir = std::env::temp_dir().join(format!("tftpd-syslog-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temp dir");
-        let path = dir.join("log");
-        let syslogd = UnixDatagram::bind(&path).expect("a syslog socket");
-        let sink = Arc::new(DatagramSink::connect(&path).expect("connecting"));
+        let (syslogd, sink) = super::super::sink::TestDaemon::bind("syslog");
+        let sink = Arc::new(sink);
         let subscriber = tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
                 .with_writer(SyslogWriters::new(sink))
@@ -116,9 +110,7 @@ mod tests {
             tracing::error!(file = %"x\nINFO forged", "request refused");
             tracing::info!("tftpd ready");
         });
-        let mut buf = vec![0u8; 65536];
-        let n = syslogd.recv(&mut buf).expect("the first line");
-        let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let first = syslogd.recv();
         let pid = std::process::id();
         assert!(
             first.starts_with(&format!("<27>tftpd[{pid}]: ")),
@@ -127,13 +119,11 @@ mod tests {
         assert!(first.contains("request refused"), "{first}");
         assert!(first.contains("x\\x0aINFO forged"), "escaped: {first}");
         assert!(!first.contains('\n'), "one line: {first:?}");
-        let n = syslogd.recv(&mut buf).expect("the second line");
-        let second = String::from_utf8_lossy(&buf[..n]);
+        let second = syslogd.recv();
         assert!(
             second.starts_with(&format!("<30>tftpd[{pid}]: ")),
             "daemon.info: {second}"
         );
         assert!(second.ends_with("tftpd ready"), "{second:?}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
