@@ -157,3 +157,60 @@ pub fn run(cli: &Cli, args: &StatsArgs) -> Result<String, StatsError> {
         report.table()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::Command;
+
+    fn args(line: &[&str]) -> (Cli, StatsArgs) {
+        let cli = Cli::try_parse_from(line).expect("parses");
+        match &cli.command {
+            Some(Command::Stats(a)) => {
+                let a = a.clone();
+                (cli, a)
+            }
+            other => panic!("not stats: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_config_comes_before_or_after_stats_and_the_old_flag_still_parses() {
+        let (cli, a) = args(&["tftpd", "--config", "/etc/a.toml", "stats", "--json"]);
+        assert_eq!(
+            cli.config.as_deref(),
+            Some(std::path::Path::new("/etc/a.toml"))
+        );
+        assert!(a.json && a.config.is_none() && a.pin_dir.is_none());
+        let (_, a) = args(&[
+            "tftpd",
+            "stats",
+            "--config",
+            "/etc/b.toml",
+            "--pin-dir",
+            "/sys/fs/bpf/x",
+        ]);
+        assert_eq!(
+            a.config.as_deref(),
+            Some(std::path::Path::new("/etc/b.toml"))
+        );
+        assert_eq!(
+            a.pin_dir.as_deref(),
+            Some(std::path::Path::new("/sys/fs/bpf/x"))
+        );
+        let (_, a) = args(&["tftpd", "--metrics-listen", "127.0.0.1:9169", "stats"]);
+        assert!(!a.json);
+    }
+
+    #[test]
+    fn a_config_that_does_not_load_is_the_error() {
+        let cli = Cli {
+            config: Some("/nonexistent/tftpd.toml".into()),
+            ..Cli::default()
+        };
+        let e = gather(&cli, &StatsArgs::default()).expect_err("no such file");
+        assert!(matches!(e, StatsError::Config(_)), "{e}");
+    }
+}
