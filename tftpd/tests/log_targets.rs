@@ -251,3 +251,117 @@ fn auto_speaks_the_journals_protocol_when_stderr_is_the_journal_stream() {
     );
     drop(d);
 }
+
+/// systemd's journal daemon, where the distribution installs it.
+const JOURNALD: &str = "/lib/systemd/systemd-journald";
+
+#[test]
+fn the_real_journal_stores_the_daemons_records_with_their_fields() {
+    let test = "the_real_journal_stores_the_daemons_records_with_their_fields";
+    if !is_root() {
+        skip(
+            test,
+            "needs root (a mount namespace for a journal of its own)",
+        );
+        return;
+    }
+    if !Path::new(JOURNALD).is_file() {
+        skip(test, "needs systemd-journald (apt-get install systemd)");
+        return;
+    }
+    let dir = TempDir::new("real-journal");
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(&store).expect("the journal's directory");
+    let config = dir.path().join("tftpd.toml");
+    std::fs::write(&config, "[log]\ntarget = \"journald\"\n").expect("writing the config");
+    let root = TempDir::new("root");
+    let stderr = dir.path().join("stderr");
+    let pid_file = dir.path().join("journald.pid");
+    // A journald of its own in the daemon's mount namespace: its sockets on a private /run,
+    // its files in the test's directory (and none in the host's /var/log/journal).
+    let script = format!(
+        "mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/log/journal && \
+         mkdir -p /run/systemd/journal /run/log/journal && \
+         mount --bind {store} /run/log/journal || exit 1; \
+         {JOURNALD} & echo $! > {pid}; \
+         for i in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done; \
+         exec \"$0\" \"$@\"",
+        store = store.display(),
+        pid = pid_file.display(),
+    );
+    let d = spawn(
+        &[
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ],
+        root.path(),
+        &config,
+        &stderr,
+    );
+    // Ends that journald however the test ends (it outlives the daemon it was started for).
+    struct StopJournald(std::path::PathBuf);
+    impl Drop for StopJournald {
+        fn drop(&mut self) {
+            let pid = std::fs::read_to_string(&self.0).unwrap_or_default();
+            if !pid.trim().is_empty() {
+                let _ = Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+    }
+    let _stop = StopJournald(pid_file.clone());
+    let entries = |filter: &str| -> Vec<serde_json::Value> {
+        let out = Command::new("journalctl")
+            .arg("-D")
+            .arg(&store)
+            .args(["--no-pager", "-o", "json", "SYSLOG_IDENTIFIER=tftpd"])
+            .output()
+            .expect("journalctl");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["MESSAGE"].as_str().is_some_and(|m| m.contains(filter)))
+            .collect()
+    };
+    let wait = |filter: &str| -> serde_json::Value {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(e) = entries(filter).into_iter().next() {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no journal entry with {filter:?}; daemon stderr: {}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let ready = wait("tftpd ready");
+    assert_eq!(ready["PRIORITY"], "6", "{ready}");
+    assert_eq!(
+        ready["_TRANSPORT"], "journal",
+        "the native protocol: {ready}"
+    );
+    assert_eq!(ready["_PID"], d.0.id().to_string(), "{ready}");
+    let message = ready["MESSAGE"].as_str().unwrap_or_default().to_string();
+    assert_eq!(request_forging_name(listen_addr(&message)), 2);
+    let refused = wait("forged");
+    let raw = refused.to_string();
+    assert!(
+        raw.contains("a\\\\x0d\\\\x0aINFO forged"),
+        "escaped in the journal: {raw}"
+    );
+    assert!(
+        entries("INFO forged").iter().all(|e| !e["MESSAGE"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("INFO forged")),
+        "no entry forged"
+    );
+    drop(d);
+}
