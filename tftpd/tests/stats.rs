@@ -227,7 +227,7 @@ fn stats_reads_the_ebpf_maps_pinned_under_the_configured_pin_dir() {
     }
     let pin_dir =
         std::path::PathBuf::from(format!("/sys/fs/bpf/tftpd-stats-{}", std::process::id()));
-    let d = Daemon::start(DaemonArgs {
+    let mut d = Daemon::start(DaemonArgs {
         args: vec!["--ebpf".into(), "required".into()],
         config: Some(config(free_tcp_port(), &pin_dir)),
         ..DaemonArgs::default()
@@ -267,4 +267,8 @@ fn stats_reads_the_ebpf_maps_pinned_under_the_configured_pin_dir() {
         3,
         "the page agrees: {v}"
     );
+    // A clean stop removes the pins; the directory is the test's to remove.
+    d.signal("TERM");
+    assert!(d.wait_exit(Duration::from_secs(20)).success(), "exit 0");
+    let _ = std::fs::remove_dir(&pin_dir);
 }

@@ -3,8 +3,6 @@
 //! `process_resident_memory_bytes`. Read from `/proc/self` at scrape time, so Linux only;
 //! elsewhere the families are left out (docs/monitoring.md says so), never shown as 0.
 
-use std::fmt::Write as _;
-
 /// Open file descriptors (gauge).
 pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
 /// The soft limit on open file descriptors, `RLIMIT_NOFILE` (gauge).
@@ -32,6 +30,7 @@ pub fn parse_resident_pages(statm: &str) -> Option<u64> {
 pub fn render(out: &mut String) {
     #[cfg(target_os = "linux")]
     {
+        use std::fmt::Write as _;
         let mut gauge = |name: &str, help: &str, value: Option<u64>| {
             if let Some(v) = value {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");

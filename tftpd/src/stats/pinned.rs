@@ -8,13 +8,18 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+#[cfg(target_os = "linux")]
 use tftp_ebpf_common::Reason;
 
 /// Why the pins could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PinnedError {
     /// Neither the socket filters' nor XDP's counter maps are pinned there.
-    #[error("no eBPF counters are pinned under {} (ebpf.pin_dir)", dir.display())]
+    #[error(
+        "no eBPF counters are pinned under {} (ebpf.pin_dir): neither listen_counts nor \
+         xdp_counts is there",
+        dir.display()
+    )]
     Absent {
         /// The directory.
         dir: PathBuf,
@@ -131,6 +136,7 @@ fn holder(dir: &Path) -> Option<u32> {
 /// The pid of the `FLOCK ... WRITE` lock on the inode `ino` of device `dev` in a
 /// `/proc/locks` table (`1: FLOCK  ADVISORY  WRITE 4242 00:1f:1234 0 EOF`; the device is
 /// hexadecimal major:minor).
+#[cfg(target_os = "linux")]
 pub fn flock_holder(locks: &str, dev: u64, ino: u64) -> Option<u32> {
     let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
     locks.lines().find_map(|line| {
@@ -152,6 +158,7 @@ pub fn flock_holder(locks: &str, dev: u64, ino: u64) -> Option<u32> {
 mod tests {
     use super::*;
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn the_holder_of_the_directorys_flock_is_found_in_proc_locks() {
         let dev = nix::sys::stat::makedev(0, 0x1f);
