@@ -86,7 +86,7 @@ impl ReadTransfer {
     /// otherwise DATA 1 goes out as soon as the shell hands in block 1.
     pub fn new(cfg: TransferConfig, now: Instant) -> Self {
         let pacing = Pacing::new(&cfg, now);
-        let oack_tells_size = cfg.oack.as_deref().is_some_and(tells_size);
+        let oack_tells_size = cfg.oack.as_deref().is_some_and(probe::tells_size);
         let (phase, pending, deadline) = if cfg.oack.is_some() {
             let pending = VecDeque::from([Pending::Oack]);
             (
@@ -307,13 +307,6 @@ impl ReadTransfer {
         self.fail(error.clone(), Outcome::Aborted(error));
     }
 
-    /// True while an ERROR 8 from the client ends a size probe ([`Outcome::SizeProbe`]): the
-    /// OACK it was sent answers `tsize`, and no DATA has been acknowledged. An ERROR 8 after
-    /// DATA, or to an OACK without the size, is the client refusing the transfer.
-    pub fn size_told(&self) -> bool {
-        self.oack_sent && self.oack_tells_size && self.base == 1
-    }
-
     /// True once the client has acknowledged the OACK or a DATA block.
     pub fn is_confirmed(&self) -> bool {
         self.pacing.confirmed
@@ -436,14 +429,9 @@ impl ReadTransfer {
     }
 }
 
-/// True when the encoded OACK `oack` carries `tsize` (RFC 2349), in any case.
-fn tells_size(oack: &[u8]) -> bool {
-    matches!(Packet::decode(oack), Ok(Packet::Oack { options })
-        if options.iter().any(|(name, _)| name.eq_ignore_ascii_case(b"tsize")))
-}
-
 super::transfer::impl_transfer!(ReadTransfer);
 
+mod probe;
 #[cfg(test)]
 mod size_probe;
 #[cfg(test)]
