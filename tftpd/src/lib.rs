@@ -12,7 +12,9 @@
 //! - [`filter`]: the packet filter on every socket (the shared rules, applied in userspace).
 //! - [`fastpath`]: Linux fast paths behind the `io` seams (UDP GSO, `recvmmsg`), probed once.
 //! - [`daemon`]: privilege drop, signals, CPU affinity and systemd.
-//! - [`metrics`] and [`logging`]: Prometheus text metrics and the tracing subscriber.
+//! - [`metrics`] and [`logging`]: Prometheus text metrics and the tracing subscriber
+//!   (stderr, the journal's native protocol, or syslog).
+//! - [`stats`]: `tftpd stats`, a running daemon's counters read from outside it.
 
 pub mod cli;
 pub mod config;
@@ -25,3 +27,4 @@ pub mod logging;
 pub mod metrics;
 pub mod proto;
 pub mod server;
+pub mod stats;

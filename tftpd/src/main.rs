@@ -30,16 +30,10 @@ fn main() -> ExitCode {
 }
 
 fn start(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Stats { pin_dir }) = &cli.command {
-        let table = filter::stats_table(pin_dir).map_err(|e| {
-            anyhow!(
-                "reading the pinned counters under {}: {}",
-                pin_dir.display(),
-                logging::error_chain(&*e)
-            )
-        })?;
-        print!("{table}");
-        return Ok(());
+    if let Some(Command::Stats(args)) = &cli.command {
+        return tftpd::stats::run(&cli, args)
+            .map(|out| print!("{out}"))
+            .map_err(Into::into);
     }
     let (config, notes) = tftpd::cli::load_with_notes(&cli).context("loading the configuration")?;
     if let Some(name) = &cli.map_test {
@@ -75,8 +69,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         println!("tftpd: configuration OK ({source})");
         return Ok(());
     }
-    let level = logging::init(config.log.format, &config.log.level)
-        .map_err(|e| anyhow!("setting up logging: {e}"))?;
+    let level = logging::init(&config.log).map_err(|e| anyhow!("setting up logging: {e}"))?;
     tftpd::cli::merge::log_notes(&notes);
     raise_fd_limit();
 
@@ -367,6 +360,7 @@ async fn serve(
     let shutdown = CancellationToken::new();
     let kernel_filter = kernel_filter.map(Arc::new);
     let metrics = Arc::new(Metrics::default());
+    tokio::spawn(metrics::build_info::follow(metrics.clone(), rx.clone()));
     if let Some(f) = &kernel_filter {
         metrics.set_kernel_filter(f.clone());
     }

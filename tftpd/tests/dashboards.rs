@@ -134,7 +134,8 @@ struct Selector {
     matchers: Vec<Matcher>,
 }
 
-/// Every tftpd selector and every recording-rule name (`level:metric:ops`) in `text`.
+/// Every selector of a family the daemon exports (`tftpd_*`, and the standard `process_*`
+/// ones) and every recording-rule name (`level:metric:ops`) in `text`.
 fn references(text: &str) -> (Vec<Selector>, BTreeSet<String>) {
     let mut selectors = Vec::new();
     let mut recorded = BTreeSet::new();
@@ -152,7 +153,9 @@ fn references(text: &str) -> (Vec<Selector>, BTreeSet<String>) {
         }
         if word.matches(':').count() == 2 && word.contains("tftpd") {
             recorded.insert(word.to_string());
-        } else if word.starts_with("tftpd_") && !word.contains(':') {
+        } else if (word.starts_with("tftpd_") || word.starts_with("process_"))
+            && !word.contains(':')
+        {
             let mut matchers = Vec::new();
             if let Some(inner) = rest.trim_start().strip_prefix('{') {
                 let (parsed, after) = parse_matchers(inner)

@@ -14,7 +14,7 @@ use crate::{exec, have};
 /// Program on PATH, and the Debian package that provides it.
 /// dpkg-dev to adduser are for the Debian package test (`dist/test.rs`): building it (dpkg-dev for
 /// dpkg-shlibdeps, binutils for strip), checking it, installing it and reading its man pages.
-const TOOLS: [(&str, &str); 13] = [
+const TOOLS: [(&str, &str); 14] = [
     ("bpftool", "bpftool"),
     // Network namespaces and veth pairs for the XDP test.
     ("ip", "iproute2"),

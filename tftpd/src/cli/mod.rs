@@ -103,13 +103,10 @@ pub struct Cli {
 /// One-off tasks.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Print the eBPF filter counters of a running daemon from its pinned maps (needs read
-    /// access to them: root or the daemon's user). Works without the daemon's help.
-    Stats {
-        /// Where the daemon pinned its maps.
-        #[arg(long, value_name = "DIR", default_value = "/sys/fs/bpf/tftpd")]
-        pin_dir: PathBuf,
-    },
+    /// Show a running daemon's active transfers, requests by outcome and packet-filter
+    /// counters by reason, from its /metrics (`metrics.listen`) and the eBPF maps it pinned
+    /// (`ebpf.pin_dir`).
+    Stats(crate::stats::StatsArgs),
 }
 
 fn parse_write_mode(s: &str) -> Result<WriteMode, String> {

@@ -38,7 +38,9 @@ pub use self::profile::Profile;
 pub use self::protocol::ProtocolConfig;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
 pub use self::removed::{REMOVED, Removed};
-pub use self::types::{BlockSize, EbpfMode, LogFormat, PortRange, RolloverPolicy, UniqueRoot};
+pub use self::types::{
+    BlockSize, EbpfMode, LogFormat, LogTarget, PortRange, RolloverPolicy, UniqueRoot,
+};
 pub use self::xdp::XdpMode;
 pub use crate::fs::WriteMode;
 pub use crate::proto::options::OptionName;
@@ -196,6 +198,12 @@ pub struct LogConfig {
     /// A tracing filter directive: error, warn, info, debug, trace, or per target.
     #[serde(default = "default_level")]
     pub level: String,
+    /// auto, stderr, journald or syslog.
+    #[serde(default)]
+    pub target: LogTarget,
+    /// The local syslog socket for `target = "syslog"`.
+    #[serde(default = "default_syslog_socket")]
+    pub syslog_socket: PathBuf,
 }
 
 /// `[ebpf]`.
@@ -307,6 +315,17 @@ fn default_min_free_bytes() -> u64 {
 fn default_level() -> String {
     "info".to_string()
 }
+/// Where the host's syslog daemon listens: /dev/log on Linux (rsyslog, syslog-ng, busybox,
+/// or journald's forwarder), /var/run/log on FreeBSD, /var/run/syslog on macOS.
+fn default_syslog_socket() -> PathBuf {
+    PathBuf::from(if cfg!(target_os = "freebsd") {
+        "/var/run/log"
+    } else if cfg!(target_os = "macos") {
+        "/var/run/syslog"
+    } else {
+        "/dev/log"
+    })
+}
 fn default_grace() -> u64 {
     10
 }
@@ -327,6 +346,8 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::default(),
             level: default_level(),
+            target: LogTarget::default(),
+            syslog_socket: default_syslog_socket(),
         }
     }
 }
@@ -447,6 +468,13 @@ impl Config {
         self.validate_metrics()?;
         self.performance.validate()?;
         self.validate_multicast()?;
+        if !self.log.syslog_socket.is_absolute() {
+            return Err(invalid(
+                "log.syslog_socket",
+                format!("{:?}", self.log.syslog_socket),
+                "an absolute path to the syslog daemon's Unix datagram socket, e.g. /dev/log",
+            ));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
                 "log.level",

@@ -116,7 +116,15 @@ fn bad_values_name_the_key_and_the_allowed_values() {
         ),
         ("[uploads]\nmin_free_bytes = -1", &["min_free_bytes"]),
         ("[log]\nformat = \"xml\"", &["format", "text", "json"]),
+        (
+            "[log]\ntarget = \"file\"",
+            &["target", "auto", "stderr", "journald", "syslog"],
+        ),
         ("[log]\nlevel = \"[[[\"", &["log.level"]),
+        (
+            "[log]\nsyslog_socket = \"dev/log\"",
+            &["log.syslog_socket", "absolute path"],
+        ),
         (
             "[shutdown]\ngrace_period_secs = 99999",
             &["grace_period_secs", "0..=3600"],

@@ -146,6 +146,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where log records go (`log.target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    /// The journal's native protocol when stderr is the journal (`JOURNAL_STREAM` names
+    /// stderr's device and inode, as systemd sets it for a service), else stderr.
+    #[default]
+    Auto,
+    /// Lines on stderr, whatever reads it.
+    Stderr,
+    /// Records with native fields to `/run/systemd/journal/socket`.
+    Journald,
+    /// RFC 3164 lines to the local syslog socket (`log.syslog_socket`).
+    Syslog,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

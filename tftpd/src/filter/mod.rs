@@ -27,57 +27,6 @@ pub use self::kernel::{KernelFilter, TransferAttachError};
 
 use crate::config::EbpfMode;
 
-/// `tftpd stats`: the pinned counters as a table, one row per socket role and reason.
-pub fn stats_table(pin_dir: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
-    #[cfg(linux)]
-    {
-        use std::fmt::Write as _;
-
-        use tftp_ebpf_common::Reason;
-        let sockets = ebpf::read_pinned(pin_dir);
-        let xdp = xdp::read_pinned(pin_dir).ok();
-        let (listener, transfer) = match (sockets, &xdp) {
-            (Ok((l, t)), _) => (Some(l), Some(t)),
-            (Err(_), Some(_)) => (None, None),
-            (Err(e), None) => return Err(e.into()),
-        };
-        let mut out = format!(
-            "eBPF filter counters pinned at {} (summed over CPUs)\n{:<9} {:<8} {:<23} {:>12} {:>14}\n",
-            pin_dir.display(),
-            "socket",
-            "verdict",
-            "reason",
-            "packets",
-            "bytes"
-        );
-        let rows = [
-            ("listener", listener, Reason::SOCKET),
-            ("transfer", transfer, Reason::SOCKET),
-            ("xdp", xdp, &Reason::ALL[..]),
-        ];
-        for (role, totals, reasons) in rows {
-            let Some(totals) = totals else { continue };
-            for &reason in reasons {
-                let c = totals[reason.index() as usize];
-                let verdict = if reason.passes() { "pass" } else { "drop" };
-                let _ = writeln!(
-                    out,
-                    "{role:<9} {verdict:<8} {:<23} {:>12} {:>14}",
-                    reason.label(),
-                    c.packets,
-                    c.bytes
-                );
-            }
-        }
-        Ok(out)
-    }
-    #[cfg(not(linux))]
-    {
-        let _ = pin_dir;
-        Err("eBPF filters exist only on Linux: this platform has no pinned counters".into())
-    }
-}
-
 /// Why the configured filter could not be set up (`ebpf.mode = "required"`).
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {

@@ -3,21 +3,25 @@
 //! small closed set; client addresses and file names belong in logs, never in labels.
 
 pub mod admission;
+pub mod build_info;
 pub mod endpoint;
 pub mod http;
 pub mod kernel;
+mod labels;
+mod page;
+pub mod process;
 pub mod request;
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use std::sync::{Arc, OnceLock};
-
 use crate::filter::xdp::XdpFilter;
-use crate::filter::{Breakdown, FilterCounters, KernelFilter, Path as FilterPath};
+use crate::filter::{FilterCounters, KernelFilter};
 use crate::proto::ErrorCode;
+pub use build_info::{BUILD_INFO, IoPath};
 pub use endpoint::METRICS_CONNECTIONS_TOTAL;
+pub use labels::{DropReason, Kind, RequestOutcome};
 
 /// Requests by kind and outcome (counter).
 pub const REQUESTS_TOTAL: &str = "tftpd_requests_total";
@@ -35,8 +39,6 @@ pub const ERRORS_SENT_TOTAL: &str = "tftpd_errors_sent_total";
 pub const DROPPED_PACKETS_TOTAL: &str = "tftpd_dropped_packets_total";
 /// Duration of finished transfers, by kind (histogram).
 pub const TRANSFER_DURATION_SECONDS: &str = "tftpd_transfer_duration_seconds";
-/// Build information (gauge, always 1).
-pub const BUILD_INFO: &str = "tftpd_build_info";
 /// Send system calls by method (counter).
 pub const SEND_CALLS_TOTAL: &str = "tftpd_send_calls_total";
 /// Transfers started, by where they run: on a thread of their own, or on the async runtime
@@ -59,113 +61,6 @@ pub const FILE_CACHE_BYTES: &str = "tftpd_file_cache_bytes";
 pub const UPLOAD_BYTES_IN_FLIGHT: &str = "tftpd_upload_bytes_in_flight";
 /// Log lines dropped because stderr was not read as fast as they were written (counter).
 pub const LOG_LINES_DROPPED_TOTAL: &str = "tftpd_log_lines_dropped_total";
-
-/// What a request was: a download or an upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// RRQ.
-    Read,
-    /// WRQ.
-    Write,
-}
-
-impl Kind {
-    const ALL: [Self; 2] = [Self::Read, Self::Write];
-    fn label(self) -> &'static str {
-        match self {
-            Self::Read => "read",
-            Self::Write => "write",
-        }
-    }
-}
-
-/// How a request ended, as counted in `tftpd_requests_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestOutcome {
-    /// Every byte delivered.
-    Completed,
-    /// The client sent an ERROR.
-    PeerError,
-    /// The client stopped answering.
-    TimedOut,
-    /// We ended a running transfer (I/O error, shutdown, oversized block).
-    Aborted,
-    /// Refused before transfer: file not found.
-    NotFound,
-    /// Refused: path security, write policy, permissions.
-    Denied,
-    /// Refused: bad mode, bad options, too large.
-    BadRequest,
-    /// Refused: a concurrency limit was reached.
-    Busy,
-    /// A retransmitted request for a transfer already running; not started twice.
-    Duplicate,
-    /// From a client `[access]` does not serve; not answered.
-    ClientRefused,
-    /// The client never answered the first datagram (maybe a forged request); ended
-    /// without an ERROR.
-    Unanswered,
-    /// Ended while half-open to make room for a newer request.
-    Evicted,
-    /// Held while every place was taken, and dropped when the queue was full or the wait
-    /// too long; not answered (the client's retry comes back).
-    Overloaded,
-}
-
-impl RequestOutcome {
-    const ALL: [Self; 13] = [
-        Self::Completed,
-        Self::PeerError,
-        Self::TimedOut,
-        Self::Aborted,
-        Self::NotFound,
-        Self::Denied,
-        Self::BadRequest,
-        Self::Busy,
-        Self::Duplicate,
-        Self::ClientRefused,
-        Self::Unanswered,
-        Self::Evicted,
-        Self::Overloaded,
-    ];
-    /// The label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Completed => "completed",
-            Self::PeerError => "peer_error",
-            Self::TimedOut => "timed_out",
-            Self::Aborted => "aborted",
-            Self::NotFound => "not_found",
-            Self::Denied => "denied",
-            Self::BadRequest => "bad_request",
-            Self::Busy => "busy",
-            Self::Duplicate => "duplicate",
-            Self::ClientRefused => "client_refused",
-            Self::Unanswered => "unanswered",
-            Self::Evicted => "evicted",
-            Self::Overloaded => "overloaded",
-        }
-    }
-}
-
-/// Why a transfer dropped a datagram that passed the packet filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// From an address other than the transfer's client (answered with ERROR 5).
-    UnknownTid,
-    /// Ignored by the transfer: a duplicate, a stale ACK, or a packet out of place.
-    Ignored,
-}
-
-impl DropReason {
-    const ALL: [Self; 2] = [Self::UnknownTid, Self::Ignored];
-    fn label(self) -> &'static str {
-        match self {
-            Self::UnknownTid => "unknown_tid",
-            Self::Ignored => "ignored",
-        }
-    }
-}
 
 /// Upper bounds of the transfer duration histogram, in seconds.
 const DURATION_BUCKETS: [f64; 12] = [
@@ -218,6 +113,8 @@ pub struct Metrics {
     pinned_workers: std::sync::Mutex<Vec<(usize, Arc<AtomicU64>)>>,
     /// How connections to the endpoint itself ended.
     pub endpoint: endpoint::EndpointCounters,
+    /// The I/O path start-up chose, for `tftpd_build_info`.
+    io_path: std::sync::Mutex<IoPath>,
 }
 
 fn kind_index(kind: Kind) -> usize {
@@ -272,6 +169,15 @@ impl Metrics {
     /// Adds the kernel's drop counters of these listening sockets to every scrape.
     pub fn set_listeners(&self, addrs: Vec<std::net::SocketAddr>) {
         let _ = self.listeners.set(addrs);
+    }
+
+    /// Names the I/O path in use in `tftpd_build_info` (until it is first set, the page says
+    /// `portable`).
+    pub fn set_io_path(&self, path: IoPath) {
+        *self
+            .io_path
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = path;
     }
 
     /// Adds the kernel filter's counters to every scrape.
@@ -348,268 +254,6 @@ impl Metrics {
     /// Transfers running now.
     pub fn active(&self) -> i64 {
         self.active.load(Relaxed)
-    }
-
-    /// The Prometheus text exposition (format 0.0.4).
-    pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        let head = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        head(&mut out, BUILD_INFO, "gauge", "Build information.");
-        let _ = writeln!(
-            out,
-            "{BUILD_INFO}{{version=\"{}\",io_path=\"portable\"}} 1",
-            env!("CARGO_PKG_VERSION")
-        );
-        head(
-            &mut out,
-            REQUESTS_TOTAL,
-            "counter",
-            "Requests by kind and outcome.",
-        );
-        for (k, kind) in Kind::ALL.iter().enumerate() {
-            for (o, outcome) in RequestOutcome::ALL.iter().enumerate() {
-                let v = self.requests[k][o].load(Relaxed);
-                let _ = writeln!(
-                    out,
-                    "{REQUESTS_TOTAL}{{kind=\"{}\",outcome=\"{}\"}} {v}",
-                    kind.label(),
-                    outcome.label()
-                );
-            }
-        }
-        for (name, help, v) in [
-            (
-                SENT_BYTES_TOTAL,
-                "DATA payload bytes sent and acknowledged.",
-                &self.sent_bytes,
-            ),
-            (
-                RECEIVED_BYTES_TOTAL,
-                "DATA payload bytes received in order.",
-                &self.received_bytes,
-            ),
-            (
-                RETRANSMITS_TOTAL,
-                "Datagrams sent again after a timeout or go-back-N.",
-                &self.retransmits,
-            ),
-        ] {
-            head(&mut out, name, "counter", help);
-            let _ = writeln!(out, "{name} {}", v.load(Relaxed));
-        }
-        head(
-            &mut out,
-            ACTIVE_TRANSFERS,
-            "gauge",
-            "Transfers running now.",
-        );
-        let _ = writeln!(out, "{ACTIVE_TRANSFERS} {}", self.active());
-        head(
-            &mut out,
-            UPLOAD_BYTES_IN_FLIGHT,
-            "gauge",
-            "Bytes running uploads have written and not yet committed (uploads.max_in_flight).",
-        );
-        let _ = writeln!(
-            out,
-            "{UPLOAD_BYTES_IN_FLIGHT} {}",
-            crate::fs::PROCESS_IN_FLIGHT.bytes()
-        );
-        self.admission.render(&mut out);
-        head(
-            &mut out,
-            ERRORS_SENT_TOTAL,
-            "counter",
-            "ERROR packets sent, by code.",
-        );
-        for (i, v) in self.errors_sent.iter().enumerate() {
-            let code = if i < ERROR_CODES {
-                i.to_string()
-            } else {
-                "other".to_string()
-            };
-            let _ = writeln!(
-                out,
-                "{ERRORS_SENT_TOTAL}{{code=\"{code}\"}} {}",
-                v.load(Relaxed)
-            );
-        }
-        head(
-            &mut out,
-            DROPPED_PACKETS_TOTAL,
-            "counter",
-            "Datagrams that passed the filter but were dropped by a transfer, by reason.",
-        );
-        for (d, reason) in DropReason::ALL.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{DROPPED_PACKETS_TOTAL}{{reason=\"{}\"}} {}",
-                reason.label(),
-                self.dropped[d].load(Relaxed)
-            );
-        }
-        let mut paths = vec![(
-            FilterPath::Userspace,
-            Breakdown::ByReason(self.filter_userspace.totals()),
-        )];
-        if let Some(f) = self.kernel_filter.get() {
-            match f.counts() {
-                Ok(b) => paths.push((f.path(), b)),
-                Err(e) => tracing::warn!(error = %e, "reading the kernel filter's counters failed"),
-            }
-        }
-        if let Some(x) = self.xdp.get() {
-            match x.totals() {
-                Ok(t) => paths.push((FilterPath::Xdp, Breakdown::ByReason(t))),
-                Err(e) => tracing::warn!(error = %e, "reading the XDP counters failed"),
-            }
-        }
-        crate::filter::counters::render(&paths, &mut out);
-        head(
-            &mut out,
-            SEND_CALLS_TOTAL,
-            "counter",
-            "Send system calls of transfers, by method (gso: one call for a window of DATA; single: one datagram).",
-        );
-        for (i, method) in ["gso", "single"].iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{SEND_CALLS_TOTAL}{{method=\"{method}\"}} {}",
-                self.send_calls[i].load(Relaxed)
-            );
-        }
-        head(
-            &mut out,
-            TRANSFERS_STARTED_TOTAL,
-            "counter",
-            "Transfers started, by lane: thread (a thread of its own, blocking socket calls; performance.cpu.transfer_threads) or async (the shared runtime).",
-        );
-        for (i, lane) in ["thread", "async"].iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{TRANSFERS_STARTED_TOTAL}{{lane=\"{lane}\"}} {}",
-                self.transfers_started[i].load(Relaxed)
-            );
-        }
-        head(
-            &mut out,
-            DATAGRAMS_SENT_TOTAL,
-            "counter",
-            "Datagrams transfers handed to the kernel.",
-        );
-        let _ = writeln!(
-            out,
-            "{DATAGRAMS_SENT_TOTAL} {}",
-            self.datagrams_sent.load(Relaxed)
-        );
-        head(
-            &mut out,
-            LISTENER_RECEIVE_CALLS_TOTAL,
-            "counter",
-            "Receive system calls on the listening sockets, by method (recvmmsg: a batch).",
-        );
-        for (i, method) in ["recvmmsg", "single"].iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{LISTENER_RECEIVE_CALLS_TOTAL}{{method=\"{method}\"}} {}",
-                self.receive_calls[i].load(Relaxed)
-            );
-        }
-        head(
-            &mut out,
-            LISTENER_DATAGRAMS_TOTAL,
-            "counter",
-            "Datagrams the listening sockets received.",
-        );
-        let _ = writeln!(
-            out,
-            "{LISTENER_DATAGRAMS_TOTAL} {}",
-            self.listener_datagrams.load(Relaxed)
-        );
-        head(
-            &mut out,
-            LISTENER_PINNED_DATAGRAMS_TOTAL,
-            "counter",
-            "Datagrams taken by listener threads pinned to a CPU (performance.cpu.affinity), by that CPU: how the kernel spreads requests over the pinned workers.",
-        );
-        for (cpu, c) in self
-            .pinned_workers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "{LISTENER_PINNED_DATAGRAMS_TOTAL}{{cpu=\"{cpu}\"}} {}",
-                c.load(Relaxed)
-            );
-        }
-        let cache = self.file_cache.get().map(|c| c.counts());
-        head(
-            &mut out,
-            FILE_CACHE_LOOKUPS_TOTAL,
-            "counter",
-            "Hot-file cache lookups of files it may hold, by result.",
-        );
-        for (result, v) in [
-            ("hit", cache.map_or(0, |c| c.hits)),
-            ("miss", cache.map_or(0, |c| c.misses)),
-        ] {
-            let _ = writeln!(out, "{FILE_CACHE_LOOKUPS_TOTAL}{{result=\"{result}\"}} {v}");
-        }
-        head(
-            &mut out,
-            FILE_CACHE_BYTES,
-            "gauge",
-            "Bytes of file contents the hot-file cache holds.",
-        );
-        let _ = writeln!(out, "{FILE_CACHE_BYTES} {}", cache.map_or(0, |c| c.bytes));
-        head(
-            &mut out,
-            LOG_LINES_DROPPED_TOTAL,
-            "counter",
-            "Log lines dropped because stderr was not read as fast as they were written.",
-        );
-        let _ = writeln!(
-            out,
-            "{LOG_LINES_DROPPED_TOTAL} {}",
-            crate::logging::dropped_lines()
-        );
-        self.endpoint.render(&mut out);
-        if cfg!(linux) {
-            kernel::render(
-                self.listeners.get().map_or(&[][..], Vec::as_slice),
-                &mut out,
-            );
-        }
-        head(
-            &mut out,
-            TRANSFER_DURATION_SECONDS,
-            "histogram",
-            "Duration of finished transfers.",
-        );
-        for (k, kind) in Kind::ALL.iter().enumerate() {
-            let h = &self.durations[k];
-            let kind = kind.label();
-            for (i, bound) in DURATION_BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "{TRANSFER_DURATION_SECONDS}_bucket{{kind=\"{kind}\",le=\"{bound}\"}} {}",
-                    h.buckets[i].load(Relaxed)
-                );
-            }
-            let count = h.count.load(Relaxed);
-            let sum = h.sum_micros.load(Relaxed) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "{TRANSFER_DURATION_SECONDS}_bucket{{kind=\"{kind}\",le=\"+Inf\"}} {count}\n\
-                 {TRANSFER_DURATION_SECONDS}_sum{{kind=\"{kind}\"}} {sum}\n\
-                 {TRANSFER_DURATION_SECONDS}_count{{kind=\"{kind}\"}} {count}"
-            );
-        }
-        out
     }
 }
 

@@ -75,6 +75,10 @@ pub struct ReadTransfer {
     /// Buffers of acknowledged blocks (at most a window's worth), for the shell to read the
     /// next blocks into instead of allocating one per block.
     spent: Vec<Vec<u8>>,
+    /// `poll_transmit` has given out the OACK at least once.
+    oack_sent: bool,
+    /// The OACK answers `tsize`: the client learns the file's size from it.
+    oack_tells_size: bool,
 }
 
 impl ReadTransfer {
@@ -82,6 +86,7 @@ impl ReadTransfer {
     /// otherwise DATA 1 goes out as soon as the shell hands in block 1.
     pub fn new(cfg: TransferConfig, now: Instant) -> Self {
         let pacing = Pacing::new(&cfg, now);
+        let oack_tells_size = cfg.oack.as_deref().is_some_and(probe::tells_size);
         let (phase, pending, deadline) = if cfg.oack.is_some() {
             let pending = VecDeque::from([Pending::Oack]);
             (
@@ -107,6 +112,8 @@ impl ReadTransfer {
             outcome: None,
             stats: TransferStats::default(),
             spent: Vec::new(),
+            oack_sent: false,
+            oack_tells_size,
         }
     }
 
@@ -168,6 +175,11 @@ impl ReadTransfer {
         }
         match Packet::decode(datagram) {
             Ok(Packet::Ack { block }) => self.handle_ack(now, block),
+            Ok(Packet::Error { code, .. })
+                if code == ErrorCode::OptionRefused && self.size_told() =>
+            {
+                self.finish(Outcome::SizeProbe);
+            }
             Ok(Packet::Error { code, message }) => {
                 self.finish(Outcome::PeerError {
                     code,
@@ -362,6 +374,7 @@ impl ReadTransfer {
             match self.pending.pop_front()? {
                 Pending::Oack => {
                     let oack = self.cfg.oack.as_deref()?;
+                    self.oack_sent = true;
                     return Some(Transmit::new(oack, TransmitKind::Oack));
                 }
                 Pending::Error => {
@@ -413,5 +426,8 @@ impl ReadTransfer {
 
 super::transfer::impl_transfer!(ReadTransfer);
 
+mod probe;
+#[cfg(test)]
+mod size_probe;
 #[cfg(test)]
 mod tests;

@@ -73,6 +73,11 @@ pub enum Outcome {
     /// Ended while half-open to make room for a newer request (the half-open pool was full);
     /// nothing is sent.
     Evicted,
+    /// A size probe: the client asked for `tsize`, had the OACK that answered it, and ended
+    /// with ERROR 8 before acknowledging any DATA. UEFI firmware (EDK2's MTFTP, as in OVMF)
+    /// asks each boot file's size this way before fetching it in a second request; the peer
+    /// got what it asked for, so this is not a failed transfer. Only a download ends so.
+    SizeProbe,
 }
 
 impl Outcome {
@@ -85,6 +90,7 @@ impl Outcome {
             Self::Aborted(_) => "aborted",
             Self::Unanswered => "unanswered",
             Self::Evicted => "evicted",
+            Self::SizeProbe => "size_probe",
         }
     }
 }

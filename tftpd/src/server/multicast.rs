@@ -407,7 +407,7 @@ impl<'a> Driver<'a> {
             m.request(Kind::Read, request_outcome(&d.outcome));
             let duration_ms = duration.as_secs_f64() * 1e3;
             match &d.outcome {
-                Outcome::Completed | Outcome::PeerError { .. } => info!(
+                Outcome::Completed | Outcome::PeerError { .. } | Outcome::SizeProbe => info!(
                     member = %d.peer,
                     duration_ms,
                     outcome = d.outcome.label(),

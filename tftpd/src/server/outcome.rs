@@ -12,5 +12,6 @@ pub(super) fn request_outcome(o: &Outcome) -> RequestOutcome {
         Outcome::Aborted(_) => RequestOutcome::Aborted,
         Outcome::Unanswered => RequestOutcome::Unanswered,
         Outcome::Evicted => RequestOutcome::Evicted,
+        Outcome::SizeProbe => RequestOutcome::SizeProbe,
     }
 }

@@ -96,6 +96,11 @@ fn warn_restart_only(old: &Config, new: &Config, xdp_loaded: bool) {
             old.metrics.timeout_ms != new.metrics.timeout_ms,
         ),
         ("log.format", old.log.format != new.log.format),
+        ("log.target", old.log.target != new.log.target),
+        (
+            "log.syslog_socket",
+            old.log.syslog_socket != new.log.syslog_socket,
+        ),
         // The sockets are bound and the threads pinned once, at start. (recvmmsg and
         // recv_batch need no restart: each listener reads them before every receive.)
         (

@@ -306,7 +306,7 @@ async fn serve_in_span(
     metrics.request(kind, request_outcome(&outcome));
     let duration_ms = duration.as_secs_f64() * 1e3;
     match &outcome {
-        Outcome::Completed => info!(
+        Outcome::Completed | Outcome::SizeProbe => info!(
             bytes = stats.bytes,
             retransmits = stats.retransmits,
             duration_ms,

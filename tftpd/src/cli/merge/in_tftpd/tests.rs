@@ -18,7 +18,7 @@ fn config(words: &[&str]) -> Config {
 
 fn error(words: &[&str]) -> String {
     let e = build_line(words).expect_err("refused");
-    crate::server::request::error_chain(&e)
+    crate::logging::error_chain(&e)
 }
 
 #[test]
