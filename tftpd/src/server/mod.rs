@@ -5,6 +5,7 @@
 
 pub mod admission;
 mod deferred;
+mod drive;
 mod error_reply;
 pub mod file_io;
 mod half_open;

@@ -8,130 +8,23 @@ use std::time::Instant;
 
 use tracing::{Instrument as _, Span, debug, info, warn};
 
-use crate::filter::{self, FilterCounters, Role};
-use crate::io::alarms::Alarms;
-use crate::io::batch::Batch;
-use crate::io::datagram::{self, DatagramIo, Waited};
-use crate::io::file::{BlockSource, UploadSink};
-use crate::metrics::{DropReason, Kind, Metrics, RequestOutcome};
+use crate::filter::Role;
+use crate::io::datagram::DatagramIo;
+use crate::metrics::{Kind, RequestOutcome};
+use crate::proto::Outcome;
 use crate::proto::options::OptionName;
-use crate::proto::packet::DATA_HEADER_LEN;
 use crate::proto::read::ReadTransfer;
-use crate::proto::transfer::Transfer;
 use crate::proto::write::WriteTransfer;
-use crate::proto::{Outcome, Transmit};
 
 use super::Shared;
 use super::admission::Ticket;
-use super::error_reply::{READ_FAILED, SHUTTING_DOWN, UNKNOWN_TID, send_error};
+use super::drive::{ReadSession, WriteSession, drive, gso};
+use super::error_reply::{SHUTTING_DOWN, send_error};
 use super::half_open::{CLIENT_BUSY, HalfOpenGauge, Place};
-use super::outcome::request_outcome;
+use super::outcome::record_end;
 use super::request::{OwnedRequest, Prepared, prepare, transfer_config};
 use super::runtime::Runtime;
 use super::transfer_filter::{ClosedTransfer, attach_filter};
-use crate::logging::error_chain;
-
-/// What the driver needs beyond the protocol machine: file work and datagram handling,
-/// which differ between downloads and uploads.
-trait Session {
-    /// The protocol machine being driven.
-    type Machine: Transfer;
-    fn machine(&mut self) -> &mut Self::Machine;
-    /// The largest datagram worth receiving whole: anything longer is wrong for this
-    /// transfer anyway, and a small buffer keeps an idle transfer's memory small.
-    fn recv_capacity(&self) -> usize;
-    /// Does the file work the machine asks for (read blocks; nothing for uploads).
-    fn prepare_output(&mut self, now: Instant);
-    fn handle_datagram(&mut self, now: Instant, datagram: &[u8]);
-    /// Takes this turn's datagrams from the machine into `batch`.
-    fn collect(&mut self, batch: &mut Batch, metrics: &Metrics) {
-        let m = self.machine();
-        while let Some(t) = m.poll_transmit() {
-            count_error(&t, metrics);
-            batch.push(t.datagram);
-        }
-    }
-}
-
-struct ReadSession {
-    machine: ReadTransfer,
-    source: BlockSource,
-}
-
-/// A download only receives ACKs (4 bytes) and ERRORs; a longer ERROR text is cut, which
-/// loses nothing that matters.
-const READ_RECV_CAPACITY: usize = 1024;
-
-impl Session for ReadSession {
-    type Machine = ReadTransfer;
-    fn machine(&mut self) -> &mut ReadTransfer {
-        &mut self.machine
-    }
-    fn recv_capacity(&self) -> usize {
-        READ_RECV_CAPACITY
-    }
-    fn prepare_output(&mut self, now: Instant) {
-        while let Some(req) = self.machine.poll_block_request() {
-            let buf = self.machine.take_buffer();
-            match self.source.read_block_into(req.index, req.max_len, buf) {
-                Ok(datagram) => self.machine.handle_block(now, datagram),
-                Err(e) => {
-                    warn!(error = %e, block = req.index, "reading the file failed");
-                    self.machine.abort(READ_FAILED);
-                    return;
-                }
-            }
-        }
-    }
-    fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
-        self.machine.handle_datagram(now, d);
-    }
-}
-
-struct WriteSession {
-    machine: WriteTransfer,
-    blksize: usize,
-    /// Taken when committed; dropping an uncommitted sink removes its temp file.
-    sink: Option<UploadSink>,
-}
-
-impl Session for WriteSession {
-    type Machine = WriteTransfer;
-    fn machine(&mut self) -> &mut WriteTransfer {
-        &mut self.machine
-    }
-    fn recv_capacity(&self) -> usize {
-        // One byte more than the largest valid DATA, so an oversized block is seen as such.
-        self.blksize + DATA_HEADER_LEN + 1
-    }
-    fn prepare_output(&mut self, _now: Instant) {}
-    fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
-        let Some(payload) = self.machine.handle_datagram(now, d) else {
-            return;
-        };
-        let Some(sink) = self.sink.as_mut() else {
-            return;
-        };
-        if let Err(e) = sink.write(payload) {
-            warn!(error = %error_chain(&e), "writing the upload failed");
-            self.machine.abort(e.wire_error());
-            self.sink = None;
-            return;
-        }
-        if self.machine.poll_upload_complete() {
-            let Some(sink) = self.sink.take() else { return };
-            // fsync + rename: slow, so off the async worker. The final ACK is only sent
-            // after this succeeds, so the client is never told of an upload that was lost.
-            match tokio::task::block_in_place(|| sink.commit()) {
-                Ok(bytes) => info!(target: "tftpd::audit", bytes, "upload stored"),
-                Err(e) => {
-                    warn!(error = %error_chain(&e), "committing the upload failed");
-                    self.machine.abort(e.wire_error());
-                }
-            }
-        }
-    }
-}
 
 /// Serves one admitted request to the end on its own transfer socket (a new TID, bound by the
 /// listener to the address the client asked).
@@ -298,41 +191,7 @@ async fn serve_in_span(
         Prepared::Multicast { .. } => return,
     };
     let outcome = outcome.unwrap_or(Outcome::Aborted(SHUTTING_DOWN));
-    let duration = started.elapsed();
-    metrics.bytes(kind, stats.bytes);
-    metrics.retransmits(stats.retransmits);
-    metrics.transfer_duration(kind, duration);
-    metrics.dropped(DropReason::Ignored, stats.ignored);
-    metrics.request(kind, request_outcome(&outcome));
-    let duration_ms = duration.as_secs_f64() * 1e3;
-    match &outcome {
-        Outcome::Completed | Outcome::SizeProbe => info!(
-            bytes = stats.bytes,
-            retransmits = stats.retransmits,
-            duration_ms,
-            outcome = outcome.label(),
-            "transfer finished"
-        ),
-        Outcome::PeerError { code, message } => info!(
-            bytes = stats.bytes,
-            duration_ms,
-            outcome = outcome.label(),
-            peer_code = code.as_u16(),
-            peer_message = %message,
-            "transfer finished"
-        ),
-        Outcome::TimedOut | Outcome::Aborted(_) => warn!(
-            bytes = stats.bytes,
-            retransmits = stats.retransmits,
-            duration_ms,
-            outcome = outcome.label(),
-            "transfer finished"
-        ),
-        // Not a warning: under a flood of forged requests there is one per request.
-        Outcome::Unanswered | Outcome::Evicted => {
-            debug!(duration_ms, outcome = outcome.label(), "transfer finished")
-        }
-    }
+    record_end(metrics, kind, stats, &outcome, started.elapsed());
 }
 
 /// The largest block that fits the path MTU to `peer` (when `protocol.blksize_path_mtu`).
@@ -366,111 +225,5 @@ fn record_options(span: &Span, mode: &str, n: &crate::proto::options::Negotiated
     span.record("windowsize", n.windowsize);
     if let Some(t) = n.tsize {
         span.record("tsize", t);
-    }
-}
-
-/// Whether windows go out by UDP GSO: chosen from the transfer's config snapshot (so SIGHUP
-/// applies to new transfers) and what the kernel supports.
-fn gso(rt: &Runtime) -> bool {
-    rt.config.performance.batching.gso && crate::fastpath::support().gso
-}
-
-/// The transfer loop: produce, send, then wait for a datagram, the deadline or the drain.
-/// `gso`: windows of equal-size DATA go in one call, until the kernel refuses one.
-async fn drive(
-    s: &mut impl Session,
-    socket: &impl DatagramIo,
-    peer: SocketAddr,
-    screen: Option<(Role, &FilterCounters)>,
-    mut gso: bool,
-    shared: &Shared,
-    place: &mut Place<'_, '_>,
-) {
-    let mut buf = vec![0u8; s.recv_capacity()];
-    let mut batch = Batch::default();
-    let mut alarms = Alarms::new(place.signal());
-    loop {
-        let now = Instant::now();
-        s.prepare_output(now);
-        place.pay_for_turn(s.machine(), peer, now);
-        // A turn with one datagram (every lock-step block, OACK, ACK and ERROR) goes straight
-        // from the machine's buffer: no copy into the batch, which then holds no second copy
-        // of an idle transfer's block.
-        if s.machine().pending_transmits() == 1 {
-            if let Some(t) = s.machine().poll_transmit() {
-                count_error(&t, &shared.metrics);
-                let report = datagram::send_one(socket, t.datagram, peer).await;
-                shared.metrics.sends(&report);
-                if let Some(e) = &report.failed {
-                    debug!(error = %e, "send failed");
-                }
-            }
-        } else {
-            send_turn(s, socket, peer, &mut gso, &shared.metrics, &mut batch).await;
-        }
-        let m = s.machine();
-        if m.is_finished() {
-            return;
-        }
-        let deadline = m.poll_timeout();
-        match socket.wait(&mut buf, deadline, &mut alarms).await {
-            Waited::Datagram(n, _)
-                if screen.is_some_and(|(r, c)| !filter::admit(r, &buf[..n], c)) => {}
-            Waited::Datagram(n, from) if from == peer => {
-                let now = Instant::now();
-                s.handle_datagram(now, &buf[..n]);
-                place.after_datagram(s.machine(), now);
-            }
-            Waited::Datagram(_, from) => {
-                // Another TID: answer it and carry on; the transfer is not disturbed. A
-                // source the config does not serve ([access], ebpf.xdp_deny) gets nothing.
-                debug!(%from, "datagram from an unknown TID");
-                shared.metrics.dropped(DropReason::UnknownTid, 1);
-                if shared.runtime.borrow().config.serves(from.ip()) {
-                    send_error(socket, from, &UNKNOWN_TID, &shared.metrics).await;
-                }
-            }
-            // ICMP errors (e.g. port unreachable) surface here on some systems; the
-            // retransmit timer decides whether the client is gone.
-            Waited::Failed(e) => debug!(error = %e, "receive failed"),
-            Waited::Deadline => {
-                s.machine().handle_timeout(Instant::now());
-                place.after_timeout(s.machine());
-            }
-            Waited::Abort => place.on_abort(s.machine(), SHUTTING_DOWN),
-        }
-    }
-}
-
-/// Sends one turn's datagrams through the batch (a window in GSO runs while `gso`).
-async fn send_turn(
-    s: &mut impl Session,
-    socket: &impl DatagramIo,
-    peer: SocketAddr,
-    gso: &mut bool,
-    metrics: &Metrics,
-    batch: &mut Batch,
-) {
-    batch.clear();
-    s.collect(batch, metrics);
-    if batch.is_empty() {
-        return;
-    }
-    let report = datagram::send_batch(socket, batch, peer, *gso).await;
-    metrics.sends(&report);
-    if let Some(e) = &report.gso_refused {
-        warn!(error = %e, "the kernel refused a UDP GSO send; this transfer sends one datagram per call");
-        *gso = false;
-    }
-    // A failed send is like a lost datagram: the retransmit timer covers it.
-    if let Some(e) = &report.failed {
-        debug!(error = %e, "send failed");
-    }
-}
-
-/// Counts an ERROR about to be sent, by its code.
-fn count_error(t: &Transmit<'_>, metrics: &Metrics) {
-    if let Some(code) = t.error_code() {
-        metrics.error_sent(code);
     }
 }
