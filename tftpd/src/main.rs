@@ -206,6 +206,13 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             None
         }
     };
+    if config.performance.io == tftpd::config::IoChoice::Portable {
+        info!(
+            io = "portable",
+            off = %tftpd::config::PORTABLE_TURNS_OFF.join(", "),
+            "performance.io = \"portable\": no platform fast path; every transfer on the async runtime through tokio's socket"
+        );
+    }
     match (
         config.performance.batching.gso,
         tftpd::fastpath::support().gso,

@@ -79,8 +79,7 @@ fn io_path(page: &str) -> String {
 }
 
 const ALL_OFF: &str = "[performance.batching]\ngso = false\nrecvmmsg = false\n\
-    transfer_recvmmsg = false\n[performance.file_io]\nsendfile = false\n\
-    [performance.zerocopy]\nenabled = false\n[performance.io_uring]\nenabled = false\n";
+    transfer_recvmmsg = false\n[performance.cpu]\ntransfer_threads = 0\n";
 
 #[test]
 fn build_info_names_the_io_path_start_up_chose() {
@@ -89,6 +88,16 @@ fn build_info_names_the_io_path_start_up_chose() {
         io_path(&scrape_metrics(port)),
         "portable",
         "every fast path switched off"
+    );
+    // The one switch does the same, whatever the keys say.
+    let (d, port) = start_with_metrics(format!(
+        "[performance]\nio = \"portable\"\n{}",
+        ALL_OFF.replace("= false", "= true").replace("= 0", "= 16")
+    ));
+    assert_eq!(io_path(&scrape_metrics(port)), "portable", "performance.io");
+    d.wait_for_log(
+        "performance.io = \"portable\": no platform fast path",
+        LOG_TIMEOUT,
     );
     let (d, port) = start_with_metrics(ALL_OFF.replace(
         "gso = false\nrecvmmsg = false",

@@ -6,6 +6,7 @@
 
 mod access;
 mod checks;
+mod io_choice;
 mod limits;
 mod metrics;
 mod multicast;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::access::{AccessConfig, ClientRoot};
+pub use self::io_choice::{IoChoice, PORTABLE_TURNS_OFF};
 pub use self::limits::LimitsConfig;
 pub use self::metrics::MetricsConfig;
 pub use self::multicast::{GroupAddresses, GroupPorts, MulticastConfig};
@@ -509,9 +511,10 @@ fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
         path: path.map(Path::to_path_buf),
         message,
     };
-    let config: Config = toml::from_str(text).map_err(|e| error(describe(text, &e)))?;
+    let mut config: Config = toml::from_str(text).map_err(|e| error(describe(text, &e)))?;
     let profile = config.performance.profile;
     if profile.preset().is_empty() {
+        config.performance.apply_io();
         return Ok(config);
     }
     let in_profile = |e: &dyn std::fmt::Display| {
@@ -522,9 +525,11 @@ fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
     };
     let mut table: toml::Table = toml::from_str(text).map_err(|e| error(describe(text, &e)))?;
     profile::apply(&mut table, profile).map_err(|e| in_profile(&e))?;
-    toml::Value::Table(table)
+    let mut config: Config = toml::Value::Table(table)
         .try_into()
-        .map_err(|e: toml::de::Error| in_profile(&e))
+        .map_err(|e: toml::de::Error| in_profile(&e))?;
+    config.performance.apply_io();
+    Ok(config)
 }
 
 /// One line for a TOML error: position, the dotted key it is about, and toml's message.

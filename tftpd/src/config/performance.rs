@@ -10,6 +10,9 @@ pub struct PerformanceConfig {
     /// A preset of the keys below; keys the file sets override it (applied while parsing).
     #[serde(default)]
     pub profile: super::profile::Profile,
+    /// `"auto"`: each fast path as its key says; `"portable"`: none (see `io_choice.rs`).
+    #[serde(default)]
+    pub io: super::io_choice::IoChoice,
     /// `[performance.batching]`.
     #[serde(default)]
     pub batching: BatchingConfig,

@@ -217,10 +217,8 @@ impl Server {
 /// `[performance]` switch off, buffers at the kernel's default. The kernel packet filter
 /// stays as shipped: it is not a fast path.
 pub(super) const PORTABLE_CONFIG: &str = "\
-[performance.batching]
-gso = false
-recvmmsg = false
-transfer_recvmmsg = false
+[performance]
+io = \"portable\"
 
 [performance.socket]
 recv_buffer = 0
@@ -233,7 +231,6 @@ read_ahead = 0
 fadvise = false
 
 [performance.cpu]
-transfer_threads = 0
 intake_threads = false
 ";
 
