@@ -91,6 +91,19 @@ fn cgroup2_mount() -> anyhow::Result<PathBuf> {
         .context("no cgroup v2 mount in /proc/mounts: the bench counts server CPU with one")
 }
 
+/// Context switches, voluntary and involuntary, of every child this process has reaped so
+/// far, and of theirs (Linux sums a reaped child's threads and its own reaped children into
+/// the parent's). Read around a server's stop, the difference is that server's switches
+/// over its whole run, every thread counted, also those that exited before the end: the
+/// wake-ups a block costs (docs/kernel-measurements.md §7). perf's cgroup counters cannot
+/// give this everywhere (a VM may answer `<not supported>`).
+pub(super) fn reaped_switches() -> anyhow::Result<u64> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let u = getrusage(UsageWho::RUSAGE_CHILDREN).context("getrusage(RUSAGE_CHILDREN)")?;
+    let n = u.voluntary_context_switches() + u.involuntary_context_switches();
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// `perf stat` counting syscalls inside one cgroup, system-wide, until stopped.
 pub(super) struct SyscallCounter {
     perf: Child,
@@ -128,8 +141,10 @@ impl SyscallCounter {
         })
     }
 
-    /// Stops perf (SIGINT makes it print its totals) and returns the count.
-    pub(super) fn stop(mut self) -> anyhow::Result<u64> {
+    /// Stops perf (SIGINT makes it print its totals) and returns the count; `None` when the
+    /// kernel does not support cgroup counting here (a VM may not), so the table says n/a
+    /// instead of a zero that was never measured.
+    pub(super) fn stop(mut self) -> anyhow::Result<Option<u64>> {
         let pid = self.perf.id().to_string();
         crate::exec(Command::new("kill").args(["-INT", &pid]))?;
         let status = self.perf.wait()?;
@@ -140,16 +155,18 @@ impl SyscallCounter {
     }
 }
 
-/// The count from `perf stat -x ,` output (`<not counted>` is zero syscalls).
-fn parse_perf_count(text: &str) -> Option<u64> {
+/// The count from `perf stat -x ,` output: `<not counted>` is zero syscalls (the event never
+/// ran), `<not supported>` is no measurement.
+fn parse_perf_count(text: &str) -> Option<Option<u64>> {
     let line = text
         .lines()
         .find(|l| l.contains("raw_syscalls:sys_enter"))?;
     let count = line.split(',').next()?.trim();
-    if count.starts_with('<') {
-        return Some(0);
+    match count {
+        "<not counted>" => Some(Some(0)),
+        "<not supported>" => Some(None),
+        n => n.parse().ok().map(Some),
     }
-    count.parse().ok()
 }
 
 /// Datagrams the kernel dropped at every UDP socket bound to `port` (receive buffer full, or
@@ -191,9 +208,11 @@ mod tests {
     #[test]
     fn perf_counts_are_parsed() {
         let out = "# started on Wed\n\n955388,,raw_syscalls:sys_enter,tftpd-bench/tftpd,2002642386,100.00,,\n";
-        assert_eq!(parse_perf_count(out), Some(955_388));
+        assert_eq!(parse_perf_count(out), Some(Some(955_388)));
         let none = "<not counted>,,raw_syscalls:sys_enter,tftpd-bench/x,0,100.00,,\n";
-        assert_eq!(parse_perf_count(none), Some(0));
+        assert_eq!(parse_perf_count(none), Some(Some(0)));
+        let unsupported = "<not supported>,,raw_syscalls:sys_enter,tftpd-bench/x,0,100.00,,\n";
+        assert_eq!(parse_perf_count(unsupported), Some(None), "n/a, not zero");
         assert_eq!(parse_perf_count("nothing"), None);
     }
 

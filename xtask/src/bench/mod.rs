@@ -21,7 +21,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-use measure::{SyscallCounter, listener_drops};
+use measure::{SyscallCounter, listener_drops, reaped_switches};
 use scenario::{File, Plan, Scenario};
 use server::{Running, Server};
 use table::{Sample, ScenarioResult, summarize};
@@ -326,8 +326,11 @@ fn measure_once(server: Server, scenario: &Scenario, ctx: &Context) -> anyhow::R
     let report = load(ctx, scenario)?;
     let cpu1 = running.cgroup.cpu_seconds()?;
     let drops1 = listener_drops(69)?;
-    let syscalls = counter.map(SyscallCounter::stop).transpose()?;
+    let syscalls = counter.map(SyscallCounter::stop).transpose()?.flatten();
+    // The load generator has been reaped already: what the stop reaps is the server.
+    let reaped = reaped_switches()?;
     drop(running);
+    let switches = reaped_switches()?.saturating_sub(reaped);
     let ran_as = report
         .negotiated
         .iter()
@@ -339,6 +342,7 @@ fn measure_once(server: Server, scenario: &Scenario, ctx: &Context) -> anyhow::R
         cpu_seconds: cpu1 - cpu0,
         bytes: report.bytes,
         syscalls,
+        switches,
         init_p50_ms: report.init_latency.map(|s| s.p50_ms),
         init_p99_ms: report.init_latency.map(|s| s.p99_ms),
         transfers: report.transfers,

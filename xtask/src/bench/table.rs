@@ -15,6 +15,8 @@ pub(super) struct Sample {
     pub bytes: u64,
     /// Syscalls inside the server's cgroup (None: perf unavailable).
     pub syscalls: Option<u64>,
+    /// Context switches of the server's threads over its run (start, the load, the stop).
+    pub switches: u64,
     pub init_p50_ms: Option<f64>,
     pub init_p99_ms: Option<f64>,
     pub transfers: u64,
@@ -32,6 +34,9 @@ impl Sample {
     fn cpu_per_gib(&self) -> Option<f64> {
         (self.bytes > 0).then(|| self.cpu_seconds / (self.bytes as f64 / f64::from(1 << 30)))
     }
+    fn switches_per_mib(&self) -> Option<f64> {
+        (self.bytes > 0).then(|| self.switches as f64 / (self.bytes as f64 / f64::from(1 << 20)))
+    }
     fn syscalls_per_mib(&self) -> Option<f64> {
         let n = self.syscalls?;
         (self.bytes > 0).then(|| n as f64 / (self.bytes as f64 / f64::from(1 << 20)))
@@ -46,6 +51,7 @@ pub(super) struct Summary {
     pub mb_per_s: Option<f64>,
     pub cpu_per_gib: Option<f64>,
     pub syscalls_per_mib: Option<f64>,
+    pub switches_per_mib: Option<f64>,
     pub init_p50_ms: Option<f64>,
     pub init_p99_ms: Option<f64>,
     /// Failed transfers over all runs, and transfers attempted.
@@ -72,6 +78,7 @@ pub(super) fn summarize(server: Server, samples: &[Sample]) -> Summary {
         mb_per_s: med(&|s| Some(s.mb_per_s)),
         cpu_per_gib: med(&Sample::cpu_per_gib),
         syscalls_per_mib: med(&Sample::syscalls_per_mib),
+        switches_per_mib: med(&Sample::switches_per_mib),
         init_p50_ms: med(&|s| s.init_p50_ms),
         init_p99_ms: med(&|s| s.init_p99_ms),
         failed: samples.iter().map(Sample::failed).sum(),
@@ -162,18 +169,19 @@ pub(super) fn scenario_table(r: &ScenarioResult) -> String {
     let _ = writeln!(out, "### {}. {}\n", r.id, r.title);
     let _ = writeln!(
         out,
-        "| server | ran as (blksize/window) | MB/s | ÷ best peer | server CPU s/GiB | ÷ best peer | syscalls/MiB | ÷ best peer | init p50 ms | init p99 ms | ÷ best peer | failed / transfers | listener drops |{}",
+        "| server | ran as (blksize/window) | MB/s | ÷ best peer | server CPU s/GiB | ÷ best peer | syscalls/MiB | ÷ best peer | context switches/MiB | ÷ best peer | init p50 ms | init p99 ms | ÷ best peer | failed / transfers | listener drops |{}",
         if r.ceiling_mb_per_s.is_some() {
             " % of raw ceiling |"
         } else {
             ""
         }
     );
-    let cols = if r.ceiling_mb_per_s.is_some() { 14 } else { 13 };
+    let cols = if r.ceiling_mb_per_s.is_some() { 16 } else { 15 };
     let _ = writeln!(out, "|{}", "---|".repeat(cols));
     let best_mbs = best_peer(&r.rows, |s| s.mb_per_s, true);
     let best_cpu = best_peer(&r.rows, |s| s.cpu_per_gib, false);
     let best_sys = best_peer(&r.rows, |s| s.syscalls_per_mib, false);
+    let best_cs = best_peer(&r.rows, |s| s.switches_per_mib, false);
     let best_p99 = best_peer(&r.rows, |s| s.init_p99_ms, false);
     for s in &r.rows {
         let failed = if s.failure_kinds.is_empty() {
@@ -195,7 +203,7 @@ pub(super) fn scenario_table(r: &ScenarioResult) -> String {
         });
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |{ceiling}",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |{ceiling}",
             s.server,
             s.ran_as,
             num(s.mb_per_s),
@@ -204,6 +212,8 @@ pub(super) fn scenario_table(r: &ScenarioResult) -> String {
             ratio(s.cpu_per_gib, best_cpu),
             num(s.syscalls_per_mib),
             ratio(s.syscalls_per_mib, best_sys),
+            num(s.switches_per_mib),
+            ratio(s.switches_per_mib, best_cs),
             num(s.init_p50_ms),
             num(s.init_p99_ms),
             ratio(s.init_p99_ms, best_p99),
@@ -218,7 +228,7 @@ pub(super) fn scenario_table(r: &ScenarioResult) -> String {
 /// One line per scenario: tftpd's figures as ratios to the best peer's.
 pub(super) fn summary_table(results: &[ScenarioResult]) -> String {
     let mut out = String::from(
-        "| scenario | tftpd MB/s ÷ best peer | CPU s/GiB ÷ best peer | syscalls/MiB ÷ best peer | init p99 ÷ best peer | tftpd failed | best peer by MB/s |\n|---|---|---|---|---|---|---|\n",
+        "| scenario | tftpd MB/s ÷ best peer | CPU s/GiB ÷ best peer | syscalls/MiB ÷ best peer | context switches/MiB ÷ best peer | init p99 ÷ best peer | tftpd failed | best peer by MB/s |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in results {
         let Some(ours) = r.rows.iter().find(|s| s.server == Server::Tftpd.name()) else {
@@ -232,7 +242,7 @@ pub(super) fn summary_table(results: &[ScenarioResult]) -> String {
             .map_or("n/a", |s| s.server);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} / {} | {best_name} |",
+            "| {} | {} | {} | {} | {} | {} | {} / {} | {best_name} |",
             r.id,
             ratio(ours.mb_per_s, best_mbs),
             ratio(
@@ -242,6 +252,10 @@ pub(super) fn summary_table(results: &[ScenarioResult]) -> String {
             ratio(
                 ours.syscalls_per_mib,
                 best_peer(&r.rows, |s| s.syscalls_per_mib, false)
+            ),
+            ratio(
+                ours.switches_per_mib,
+                best_peer(&r.rows, |s| s.switches_per_mib, false)
             ),
             ratio(
                 ours.init_p99_ms,
@@ -296,6 +310,7 @@ mod tests {
             mb_per_s: Some(mbs),
             cpu_per_gib: Some(100.0 / mbs),
             syscalls_per_mib: None,
+            switches_per_mib: Some(10.0),
             init_p50_ms: Some(1.0),
             init_p99_ms: Some(2.0),
             failed: 0,
@@ -362,7 +377,7 @@ mod tests {
             ceiling_mb_per_s: None,
         }]);
         assert!(
-            table.contains("| 1e | 0.50× | 2.00× | n/a | 1.00× | 0 / 1 | atftpd |"),
+            table.contains("| 1e | 0.50× | 2.00× | n/a | 1.00× | 1.00× | 0 / 1 | atftpd |"),
             "{table}"
         );
     }
