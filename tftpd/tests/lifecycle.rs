@@ -307,6 +307,29 @@ fn sighup_reload_applies_a_good_config_and_keeps_the_old_one_on_error() {
 }
 
 #[test]
+fn a_reload_that_turns_uploads_on_sweeps_old_temp_files_and_names_settings_that_do_nothing() {
+    let d = Daemon::start(DaemonArgs {
+        config: Some("write = \"off\"\n".into()),
+        ..DaemonArgs::default()
+    });
+    // What a killed daemon of an earlier run, with uploads on, could have left.
+    let stale = d.put_file(".boot.img.tftpd-0a1b2c3d", b"half an upload");
+    let kept = d.put_file(".boot.img.tftpd-notmine", b"not a temp name of ours");
+    d.reload_with("write = \"create\"\n[ebpf]\nxdp_rate_limit = 50\n", REPLY);
+    assert!(
+        !stale.exists(),
+        "the stale temp file was swept:\n{}",
+        d.log()
+    );
+    assert!(kept.exists(), "only tftpd's own temp names are removed");
+    assert!(
+        d.log().contains("ebpf.xdp_rate_limit = 50") && d.log().contains("does nothing"),
+        "the reload names a setting that does nothing as written:\n{}",
+        d.log()
+    );
+}
+
+#[test]
 fn check_config_exits_0_for_a_good_file_and_1_naming_the_key_for_a_bad_one() {
     let dir = TempDir::new("check");
     let good = dir.path().join("good.toml");

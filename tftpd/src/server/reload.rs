@@ -17,6 +17,7 @@ use crate::filter::xdp::XdpFilter;
 use crate::logging::LevelHandle;
 
 use super::runtime::Runtime;
+use crate::fs::WriteMode;
 use crate::logging::error_chain;
 
 /// Re-reads the configuration the daemon started with (same file, same flags) and applies it.
@@ -57,6 +58,15 @@ pub fn reload(
         && let Err(e) = level.set(&runtime.config.log.level)
     {
         warn!(error = %e, "log.level could not be applied");
+    }
+    for w in runtime.config.warnings() {
+        warn!("{w}");
+    }
+    // Uploads turned on by this reload: what an earlier run with uploads on left behind is
+    // swept now, as a start with uploads on would (the sweep only removes tftpd's own
+    // `.X.tftpd-*` temp files). Before the swap, so no new upload of this config exists yet.
+    if old.config.write == WriteMode::Off && runtime.config.write != WriteMode::Off {
+        crate::fs::upload::sweep(runtime.roots());
     }
     tx.send_replace(Arc::new(runtime));
     info!("config reloaded");
