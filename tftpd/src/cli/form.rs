@@ -182,7 +182,7 @@ fn in_tftpd_long(name: &str) -> Option<bool> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::cli) mod tests {
     use super::*;
 
     #[test]
@@ -220,8 +220,9 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::ArgumentConflict, "{e}");
     }
 
-    /// A line with every tftpd flag that takes part in serving (program name first).
-    const EVERY_FLAG: [&str; 26] = [
+    /// A line with every tftpd flag that takes part in serving (program name first); the
+    /// contract test in `cli/mod.rs` parses it too.
+    pub(in crate::cli) const EVERY_FLAG: [&str; 26] = [
         "tftpd",
         "--config",
         "/etc/x.toml",

@@ -121,30 +121,12 @@ mod tests {
 
     #[test]
     fn every_contract_flag_parses() {
-        let cli = Cli::try_parse_from([
-            "tftpd",
-            "--config",
-            "/etc/x.toml",
-            "--root",
-            "/srv",
-            "--listen",
-            "127.0.0.1:69",
-            "--listen",
-            "[::1]:69",
-            "--write",
-            "create",
-            "--user",
-            "tftp",
-            "--log-format",
-            "json",
-            "--metrics-listen",
-            "127.0.0.1:9169",
-            "--check-config",
-        ])
-        .expect("the contract flags must parse");
+        let cli =
+            Cli::try_parse_from(form::tests::EVERY_FLAG).expect("the contract flags must parse");
         assert_eq!(cli.listen.len(), 2);
         assert_eq!(cli.write, Some(WriteMode::Create));
         assert_eq!(cli.log_format, Some(LogFormat::Json));
+        assert_eq!(cli.ebpf, Some(EbpfMode::Off));
         assert!(cli.check_config);
         Cli::command().debug_assert();
     }
