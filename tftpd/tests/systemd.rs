@@ -155,6 +155,51 @@ fn a_passed_fd_that_is_not_a_udp_socket_is_refused_by_number() {
 }
 
 #[test]
+fn listen_fds_zero_refuses_to_start_rather_than_bind_listen() {
+    let have_python = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_python {
+        skip(
+            "listen_fds_zero_refuses_to_start_rather_than_bind_listen",
+            "needs python3",
+        );
+        return;
+    }
+    // systemd's variables, for this very process, but no socket: what a .socket unit without
+    // a Listen line would hand over.
+    const NONE: &str = r#"
+import os, sys
+os.environ["LISTEN_FDS"] = "0"
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+    let root = TempDir::new("sd-none");
+    let out = Command::new("python3")
+        .args(["-c", NONE, env!("CARGO_BIN_EXE_tftpd"), "--root"])
+        .arg(root.path())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            &current_user(),
+            "--ebpf",
+            "off",
+        ])
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "refuses to start: {err}");
+    assert!(
+        err.contains("LISTEN_FDS=0") && err.contains("no sockets"),
+        "says why: {err}"
+    );
+    assert!(!err.contains("tftpd ready"), "never served `listen`: {err}");
+}
+
+#[test]
 fn unit_files_pass_systemd_analyze_verify_without_warnings() {
     let have = Command::new("systemd-analyze")
         .arg("--version")

