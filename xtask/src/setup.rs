@@ -14,7 +14,7 @@ use crate::{exec, have};
 /// Program on PATH, and the Debian package that provides it.
 /// dpkg-dev to adduser are for the Debian package test (`dist/test.rs`): building it (dpkg-dev for
 /// dpkg-shlibdeps, binutils for strip), checking it, installing it and reading its man pages.
-const TOOLS: [(&str, &str); 15] = [
+const TOOLS: [(&str, &str); 16] = [
     ("bpftool", "bpftool"),
     // Network namespaces and veth pairs for the XDP test.
     ("ip", "iproute2"),
@@ -32,6 +32,8 @@ const TOOLS: [(&str, &str); 15] = [
     // The container task (`dist/container/`): podman builds and runs the image, mmdebstrap
     // makes its Debian 13 base, nsenter reaches the container's network namespace.
     ("podman", "podman"),
+    // crun, podman's default runtime, refuses hosts with hybrid v1/v2 cgroups; runc runs there.
+    ("runc", "runc"),
     ("mmdebstrap", "mmdebstrap"),
     ("nsenter", "util-linux"),
 ];
