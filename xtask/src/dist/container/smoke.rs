@@ -5,7 +5,8 @@
 //! namespace (nsenter), download a file with `curl tftp://` and compare bytes, read
 //! `/metrics`, send datagrams that are not TFTP and see the filter count them, run the image's
 //! HEALTHCHECK and `tftpd health` (which must fail for a missing file), check which
-//! capabilities the daemon holds after its drop, and stop it with SIGTERM (exit 0). Every
+//! capabilities the daemon holds after its drop, restart it (the filters must attach again),
+//! and stop it with SIGTERM (exit 0). Every
 //! wait is bounded; everything made is removed.
 
 use std::path::{Path, PathBuf};
@@ -131,25 +132,56 @@ impl Smoke {
 
     fn check(&self, image: &Image) -> anyhow::Result<()> {
         self.wait_healthy()?;
-        let pid = capture(podman().args(["inspect", "--format", "{{.State.Pid}}", &self.name]))?;
+        let pid = self.pid()?;
         self.downloads(&pid)?;
-        let before = filter_drops(&self.metrics(&pid)?);
-        self.send_junk(&pid)?;
+        self.filter_counts_junk(&pid, image)?;
+        exec(Command::new("timeout").args([
+            TOOL_TIMEOUT_SECS,
+            "podman",
+            "healthcheck",
+            "run",
+            &self.name,
+        ]))
+        .context("the image's HEALTHCHECK")?;
+        self.health_fails_for_a_missing_file()?;
+        capabilities_dropped(&pid)?;
+        // A restart finds the pin directory the last run handed to `tftp`; the filters must
+        // attach again (root holds no CAP_DAC_OVERRIDE to enter it).
+        exec(Command::new("timeout").args([
+            TOOL_TIMEOUT_SECS,
+            "podman",
+            "restart",
+            "--time",
+            "45",
+            &self.name,
+        ]))?;
+        self.wait_healthy()?;
+        let pid = self.pid()?;
+        self.filter_counts_junk(&pid, image)
+            .context("after a restart")
+    }
+
+    fn pid(&self) -> anyhow::Result<String> {
+        capture(podman().args(["inspect", "--format", "{{.State.Pid}}", &self.name]))
+    }
+
+    /// Junk sent to port 69 is dropped and counted by the filter the binary should use.
+    fn filter_counts_junk(&self, pid: &str, image: &Image) -> anyhow::Result<()> {
+        let before = filter_drops(&self.metrics(pid)?).1;
+        self.send_junk(pid)?;
         let deadline = Instant::now() + COUNT_TIMEOUT;
         let (path, after) = loop {
-            let metrics = self.metrics(&pid)?;
-            let after = filter_drops(&metrics);
-            if after.1 >= before.1 + JUNK as u64 {
+            let metrics = self.metrics(pid)?;
+            let (path, after) = filter_drops(&metrics);
+            if after >= before + JUNK as u64 {
                 if !metrics.lines().any(|l| l.starts_with("tftpd_build_info")) {
                     bail!("/metrics has no tftpd_build_info");
                 }
-                break after;
+                break (path, after);
             }
             if Instant::now() >= deadline {
                 bail!(
-                    "{JUNK} junk datagrams sent, the filter counted {} drops (from {}) within {COUNT_TIMEOUT:?}",
-                    after.1,
-                    before.1
+                    "{JUNK} junk datagrams sent, the filter counted {after} drops (from {before}) within {COUNT_TIMEOUT:?}"
                 );
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -161,16 +193,7 @@ impl Smoke {
         eprintln!(
             "xtask: container: the {expected} filter dropped {JUNK} junk datagrams ({after} in all)"
         );
-        exec(Command::new("timeout").args([
-            TOOL_TIMEOUT_SECS,
-            "podman",
-            "healthcheck",
-            "run",
-            &self.name,
-        ]))
-        .context("the image's HEALTHCHECK")?;
-        self.health_fails_for_a_missing_file()?;
-        capabilities_dropped(&pid)
+        Ok(())
     }
 
     /// Polls `tftpd health --file` in the container: the first success means TFTP and
