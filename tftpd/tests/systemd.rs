@@ -176,7 +176,7 @@ os.environ["LISTEN_PID"] = str(os.getpid())
 os.execv(sys.argv[1], sys.argv[1:])
 "#;
     let root = TempDir::new("sd-none");
-    let out = Command::new("python3")
+    let mut child = Command::new("python3")
         .args(["-c", NONE, env!("CARGO_BIN_EXE_tftpd"), "--root"])
         .arg(root.path())
         .args([
@@ -188,8 +188,23 @@ os.execv(sys.argv[1], sys.argv[1:])
             "off",
         ])
         .env_remove("NOTIFY_SOCKET")
-        .output()
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run");
+    // A daemon that took zero sockets would serve nothing forever: bound the wait.
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tftpd kept running with LISTEN_FDS=0 for {WAIT:?} instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "refuses to start: {err}");
     assert!(
