@@ -28,6 +28,18 @@ os.execv(sys.argv[1], sys.argv[1:])
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// True when python3 (which plays systemd here) runs; otherwise reports `test` skipped.
+fn python_or_skip(test: &str, why: &str) -> bool {
+    let have = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        skip(test, why);
+    }
+    have
+}
+
 fn next_notification(sock: &UnixDatagram) -> String {
     let mut buf = [0u8; 512];
     let n = sock
@@ -38,15 +50,10 @@ fn next_notification(sock: &UnixDatagram) -> String {
 
 #[test]
 fn socket_activation_and_sd_notify_lifecycle() {
-    let have_python = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_python {
-        skip(
-            "socket_activation_and_sd_notify_lifecycle",
-            "needs python3 to play systemd",
-        );
+    if !python_or_skip(
+        "socket_activation_and_sd_notify_lifecycle",
+        "needs python3 to play systemd",
+    ) {
         return;
     }
     let root = TempDir::new("sd-root");
@@ -126,15 +133,10 @@ fn socket_activation_and_sd_notify_lifecycle() {
 
 #[test]
 fn a_passed_fd_that_is_not_a_udp_socket_is_refused_by_number() {
-    let have_python = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_python {
-        skip(
-            "a_passed_fd_that_is_not_a_udp_socket_is_refused_by_number",
-            "needs python3",
-        );
+    if !python_or_skip(
+        "a_passed_fd_that_is_not_a_udp_socket_is_refused_by_number",
+        "needs python3",
+    ) {
         return;
     }
     let tcp = ACTIVATE.replace("socket.SOCK_DGRAM", "socket.SOCK_STREAM");
@@ -156,15 +158,10 @@ fn a_passed_fd_that_is_not_a_udp_socket_is_refused_by_number() {
 
 #[test]
 fn listen_fds_zero_refuses_to_start_rather_than_bind_listen() {
-    let have_python = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_python {
-        skip(
-            "listen_fds_zero_refuses_to_start_rather_than_bind_listen",
-            "needs python3",
-        );
+    if !python_or_skip(
+        "listen_fds_zero_refuses_to_start_rather_than_bind_listen",
+        "needs python3",
+    ) {
         return;
     }
     // systemd's variables, for this very process, but no socket: what a .socket unit without

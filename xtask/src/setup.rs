@@ -46,12 +46,17 @@ pub(crate) const PIP_TOOLS: [(&str, &str); 2] = [
     ("kubernetes-validate", "kubernetes-validate"),
 ];
 
-pub(crate) fn run() -> anyhow::Result<()> {
-    let missing: Vec<&str> = TOOLS
+/// The packages of the `tools` (program, package) that are not on PATH.
+pub(crate) fn missing<'a>(tools: &[(&str, &'a str)]) -> Vec<&'a str> {
+    tools
         .iter()
         .filter(|(program, _)| !have(program))
         .map(|(_, package)| *package)
-        .collect();
+        .collect()
+}
+
+pub(crate) fn run() -> anyhow::Result<()> {
+    let missing = missing(&TOOLS);
     if !missing.is_empty() {
         install(&missing)?;
     }
@@ -72,11 +77,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
 /// Installs the missing Python tools with pip. A failure is reported, not fatal here: the
 /// check that needs the tool says it cannot run (and fails under CI=true).
 fn install_pip() {
-    let missing: Vec<&str> = PIP_TOOLS
-        .iter()
-        .filter(|(program, _)| !have(program))
-        .map(|(_, package)| *package)
-        .collect();
+    let missing = missing(&PIP_TOOLS);
     if missing.is_empty() {
         return;
     }

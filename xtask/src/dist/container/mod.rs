@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::files::{copy, write};
 use super::{capture, target_dir, version};
-use crate::{build_ebpf, exec, have, workspace_root};
+use crate::{build_ebpf, exec, workspace_root};
 
 pub(crate) use self::smoke::run as run_test;
 
@@ -99,11 +99,7 @@ const TOOLS: [(&str, &str); 4] = [
 ];
 
 fn check_tools() -> anyhow::Result<()> {
-    let missing: Vec<&str> = TOOLS
-        .iter()
-        .filter(|(program, _)| !have(program))
-        .map(|(_, package)| *package)
-        .collect();
+    let missing = crate::setup::missing(&TOOLS);
     if !missing.is_empty() {
         bail!(
             "the container task needs {} (apt-get install {}; cargo xtask setup does it)",
