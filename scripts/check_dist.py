@@ -5,9 +5,10 @@ Schema validity is checked elsewhere (kubernetes-validate, hadolint, both run by
 `cargo xtask check-dist`); this checks what no generic linter knows:
 
 - the DaemonSet's ConfigMap carries exactly docs/examples/container.toml (which the config
-  tests load), and the Containerfile installs that file as /etc/tftpd/tftpd.toml;
-- the metrics port of that config is the one the probes, the Prometheus annotations, the
-  container port, EXPOSE and the HEALTHCHECK use;
+  tests load), and the container task stages that file, which the Containerfile installs as /etc/tftpd/tftpd.toml;
+- the metrics port of that config is the one the readiness probe, the Prometheus
+  annotations, the container port and EXPOSE use; the HEALTHCHECK and the liveness probe run
+  `tftpd health`, which reads it from the config;
 - the capabilities granted equal the bounding set of dist/systemd/tftpd.service, and ALL
   others are dropped;
 - host networking, the /sys/fs/bpf host mount, the config and root mounts, resources;
@@ -34,6 +35,7 @@ CONFIG = ROOT / "docs/examples/container.toml"
 UNIT = ROOT / "dist/systemd/tftpd.service"
 CONTAINERFILE = ROOT / "dist/Containerfile"
 DAEMONSET = ROOT / "dist/kubernetes/daemonset.yaml"
+CONTAINER_TASK = ROOT / "xtask/src/dist/container/mod.rs"
 DASHBOARD = ROOT / "dist/grafana/tftpd.json"
 # What Grafana puts in place of its variables before a query reaches Prometheus.
 GRAFANA_VARS = {"$__rate_interval": "1m", "$instance": ".*"}
@@ -97,10 +99,12 @@ def check_daemonset(config_text, config, caps):
     check(ports.get("tftp", {}).get("containerPort") in tftp_ports
           and ports["tftp"].get("protocol") == "UDP",
           f"container port 'tftp' must be UDP {sorted(tftp_ports)}")
-    for probe in ("livenessProbe", "readinessProbe"):
-        get = c.get(probe, {}).get("httpGet", {})
-        check(get.get("path") == "/metrics" and get.get("port") in ("metrics", port),
-              f"{probe} must GET /metrics on the metrics port")
+    live = c.get("livenessProbe", {}).get("exec", {}).get("command")
+    check(live == ["/usr/sbin/tftpd", "health"],
+          f"livenessProbe must run tftpd health (it reads the ConfigMap's metrics.listen), not {live}")
+    get = c.get("readinessProbe", {}).get("httpGet", {})
+    check(get.get("path") == "/metrics" and get.get("port") in ("metrics", port),
+          "readinessProbe must GET /metrics on the metrics port")
 
     sc = c["securityContext"]
     check(sc["capabilities"].get("drop") == ["ALL"], "capabilities must drop ALL")
@@ -130,19 +134,20 @@ def check_daemonset(config_text, config, caps):
 def check_containerfile(config, caps):
     text = CONTAINERFILE.read_text()
     port = metrics_port(config)
-    check(re.search(r"^FROM rust:1\.95-bookworm AS build$", text, re.M),
-          "the builder must be rust:1.95-bookworm")
-    check(re.search(r"^FROM debian:bookworm-slim$", text, re.M),
-          "the runtime must be debian:bookworm-slim")
-    check("COPY docs/examples/container.toml /etc/tftpd/tftpd.toml" in text,
-          "the image must install docs/examples/container.toml as /etc/tftpd/tftpd.toml")
+    check(re.search(r"^ARG BASE=docker\.io/library/debian:trixie-slim$", text, re.M)
+          and re.search(r"^FROM \$\{BASE\}$", text, re.M),
+          "the image must be FROM ${BASE}, by default debian:trixie-slim (Debian 13)")
+    check("COPY tftpd.toml /etc/tftpd/tftpd.toml" in text
+          and '"docs/examples/container.toml"' in CONTAINER_TASK.read_text(),
+          "the image must install docs/examples/container.toml (staged by the container task) "
+          "as /etc/tftpd/tftpd.toml")
     expose = re.search(r"^EXPOSE (.*)$", text, re.M)
     exposed = set(expose.group(1).split()) if expose else set()
     lo, hi = config["port_range"].split("-")
     for want in ("69/udp", f"{lo}-{hi}/udp", f"{port}/tcp"):
         check(want in exposed, f"EXPOSE lacks {want}")
-    check(f"/dev/tcp/127.0.0.1/{port}" in text,
-          f"the HEALTHCHECK must read the metrics port {port}")
+    check(re.search(r'^    CMD \["/usr/sbin/tftpd", "health"\]$', text, re.M),
+          "the HEALTHCHECK must run tftpd health (it reads metrics.listen from the config)")
     cap_add = re.search(r"--cap-add (\S+)", text)
     documented = set(cap_add.group(1).split(",")) if cap_add else set()
     check(documented == caps,

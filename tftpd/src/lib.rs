@@ -12,6 +12,7 @@
 //! - [`filter`]: the packet filter on every socket (the shared rules, applied in userspace).
 //! - [`fastpath`]: Linux fast paths behind the `io` seams (UDP GSO, `recvmmsg`), probed once.
 //! - [`daemon`]: privilege drop, signals, CPU affinity and systemd.
+//! - [`health`]: `tftpd health`, the probe of a running daemon (metrics, a TFTP download).
 //! - [`metrics`] and [`logging`]: Prometheus text metrics and the tracing subscriber
 //!   (stderr, the journal's native protocol, or syslog).
 //! - [`stats`]: `tftpd stats`, a running daemon's counters read from outside it.
@@ -22,6 +23,7 @@ pub mod daemon;
 pub mod fastpath;
 pub mod filter;
 pub mod fs;
+pub mod health;
 pub mod io;
 pub mod logging;
 pub mod metrics;

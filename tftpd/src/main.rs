@@ -36,6 +36,17 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             .map_err(Into::into);
     }
     let (config, notes) = tftpd::cli::load_with_notes(&cli).context("loading the configuration")?;
+    if let Some(Command::Health { file, timeout }) = &cli.command {
+        let probe = tftpd::health::Probe::for_config(
+            &config,
+            file.as_deref(),
+            std::time::Duration::from_secs(*timeout),
+        )?;
+        for line in probe.run().context("health")? {
+            println!("tftpd health: ok: {line}");
+        }
+        return Ok(());
+    }
     if let Some(name) = &cli.map_test {
         let runtime = Runtime::new(config).context("checking the configuration")?;
         let client = cli.client.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));

@@ -28,6 +28,18 @@ os.execv(sys.argv[1], sys.argv[1:])
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// True when python3 (which plays systemd here) runs; otherwise reports `test` skipped.
+fn python_or_skip(test: &str, why: &str) -> bool {
+    let have = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        skip(test, why);
+    }
+    have
+}
+
 fn next_notification(sock: &UnixDatagram) -> String {
     let mut buf = [0u8; 512];
     let n = sock
@@ -38,15 +50,10 @@ fn next_notification(sock: &UnixDatagram) -> String {
 
 #[test]
 fn socket_activation_and_sd_notify_lifecycle() {
-    let have_python = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_python {
-        skip(
-            "socket_activation_and_sd_notify_lifecycle",
-            "needs python3 to play systemd",
-        );
+    if !python_or_skip(
+        "socket_activation_and_sd_notify_lifecycle",
+        "needs python3 to play systemd",
+    ) {
         return;
     }
     let root = TempDir::new("sd-root");
@@ -126,15 +133,10 @@ fn socket_activation_and_sd_notify_lifecycle() {
 
 #[test]
 fn a_passed_fd_that_is_not_a_udp_socket_is_refused_by_number() {
-    let have_python = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_python {
-        skip(
-            "a_passed_fd_that_is_not_a_udp_socket_is_refused_by_number",
-            "needs python3",
-        );
+    if !python_or_skip(
+        "a_passed_fd_that_is_not_a_udp_socket_is_refused_by_number",
+        "needs python3",
+    ) {
         return;
     }
     let tcp = ACTIVATE.replace("socket.SOCK_DGRAM", "socket.SOCK_STREAM");
@@ -152,6 +154,61 @@ fn a_passed_fd_that_is_not_a_udp_socket_is_refused_by_number() {
         err.contains("fd 3") && err.contains("datagram"),
         "names the fd: {err}"
     );
+}
+
+#[test]
+fn listen_fds_zero_refuses_to_start_rather_than_bind_listen() {
+    if !python_or_skip(
+        "listen_fds_zero_refuses_to_start_rather_than_bind_listen",
+        "needs python3",
+    ) {
+        return;
+    }
+    // systemd's variables, for this very process, but no socket: what a .socket unit without
+    // a Listen line would hand over.
+    const NONE: &str = r#"
+import os, sys
+os.environ["LISTEN_FDS"] = "0"
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+    let root = TempDir::new("sd-none");
+    let mut child = Command::new("python3")
+        .args(["-c", NONE, env!("CARGO_BIN_EXE_tftpd"), "--root"])
+        .arg(root.path())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            &current_user(),
+            "--ebpf",
+            "off",
+        ])
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    // A daemon that took zero sockets would serve nothing forever: bound the wait.
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tftpd kept running with LISTEN_FDS=0 for {WAIT:?} instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "refuses to start: {err}");
+    assert!(
+        err.contains("LISTEN_FDS=0") && err.contains("no sockets"),
+        "says why: {err}"
+    );
+    assert!(!err.contains("tftpd ready"), "never served `listen`: {err}");
 }
 
 #[test]

@@ -20,7 +20,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-const USAGE: &str = "usage: cargo xtask <demo|test|setup|fuzz|build-ebpf|bench|bench-flood|attack|dist|dist-test|check-dist>
+const USAGE: &str = "usage: cargo xtask <demo|test|setup|fuzz|build-ebpf|bench|bench-flood|attack|dist|dist-test|container|check-dist>
 
   demo        build and run tftpd on the bundled sample root (demo/root) at 127.0.0.1:6969
   build-ebpf  build the eBPF object tftpd embeds (installs nightly rust-src and bpf-linker
@@ -53,6 +53,9 @@ const USAGE: &str = "usage: cargo xtask <demo|test|setup|fuzz|build-ebpf|bench|b
               into target/dist/ (tftpd-rs_<version>_<arch>.deb)
   dist-test   the package step of `test` alone (root): build, lintian, dpkg -i, man, serve a
               file with the installed daemon, dpkg --purge
+  container   build the image of dist/Containerfile with podman on a Debian 13 base made by
+              mmdebstrap (no registry), then run it with only the capabilities it needs and
+              smoke-test it: curl tftp://, /metrics, the filter counters, tftpd health (root)
   check-dist  check the Prometheus rules, Grafana dashboard, Containerfile and Kubernetes
               manifest in dist/ (promtool, hadolint, kubernetes-validate, a real Prometheus)";
 
@@ -75,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some("dist") => dist::run(),
         Some("dist-test") => dist::run_test(),
+        Some("container") => dist::run_container(),
         Some("check-dist") => dist_check::run(),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");

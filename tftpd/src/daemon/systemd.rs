@@ -91,6 +91,20 @@ mod tests {
         assert!(text.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{text}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn listen_fds_of_zero_is_refused_with_a_message_naming_the_socket_unit() {
+        assert_eq!(fd_count("2").expect("two sockets"), 2);
+        for bad in ["0", "-1"] {
+            let err = fd_count(bad).expect_err("no sockets");
+            assert!(matches!(err, ActivationError::NoSockets(_)), "{err}");
+            assert!(err.to_string().contains("ListenDatagram="), "{err}");
+        }
+        assert!(matches!(
+            fd_count("three"),
+            Err(ActivationError::BadCount(_))
+        ));
+    }
 }
 
 /// The first fd systemd passes (SD_LISTEN_FDS_START).
@@ -102,6 +116,13 @@ pub enum ActivationError {
     /// `LISTEN_FDS` is not a number.
     #[error("LISTEN_FDS={0:?} is not a number")]
     BadCount(String),
+    /// `LISTEN_FDS` is 0 (or negative): socket activation with nothing to serve on. Falling
+    /// back to `listen` would bind behind systemd's back, so the daemon refuses to start.
+    #[error(
+        "LISTEN_FDS={0} for this process: systemd passed no sockets (does the .socket unit \
+         have a ListenDatagram= line, and is it the unit that started tftpd?)"
+    )]
+    NoSockets(i32),
     /// A passed fd is not a UDP socket.
     #[error("fd {fd} passed by systemd is not an IPv4/IPv6 datagram socket")]
     NotUdp {
@@ -129,13 +150,23 @@ pub fn listen_fds() -> Result<Option<Vec<std::net::UdpSocket>>, ActivationError>
     let Some(count) = std::env::var("LISTEN_FDS").ok().filter(|_| for_us) else {
         return Ok(None);
     };
-    let n: i32 = count
-        .parse()
-        .map_err(|_| ActivationError::BadCount(count.clone()))?;
+    let n = fd_count(&count)?;
     (LISTEN_FDS_START..LISTEN_FDS_START + n)
         .map(adopt)
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
+}
+
+/// The number of passed fds in `LISTEN_FDS`: at least one.
+fn fd_count(text: &str) -> Result<i32, ActivationError> {
+    let n: i32 = text
+        .trim()
+        .parse()
+        .map_err(|_| ActivationError::BadCount(text.to_string()))?;
+    if n < 1 {
+        return Err(ActivationError::NoSockets(n));
+    }
+    Ok(n)
 }
 
 /// Takes ownership of an inherited fd after checking it is a UDP socket.

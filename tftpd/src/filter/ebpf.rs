@@ -244,8 +244,11 @@ impl EbpfFilter {
             Some(nix::unistd::Uid::from_raw(uid)),
             Some(nix::unistd::Gid::from_raw(gid)),
         );
+        // The pins first, the directory last: under a umask such as systemd's UMask=0027 the
+        // directory is 0750, and once it is the user's, root without CAP_DAC_OVERRIDE could
+        // no longer reach the pins inside it.
         let dirs = self.pinned.first().and_then(|p| p.parent()).into_iter();
-        for p in dirs.chain(self.pinned.iter().map(PathBuf::as_path)) {
+        for p in self.pinned.iter().map(PathBuf::as_path).chain(dirs) {
             nix::unistd::chown(p, owner.0, owner.1).map_err(std::io::Error::from)?;
         }
         Ok(())

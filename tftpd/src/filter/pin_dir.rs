@@ -51,6 +51,7 @@ pub fn claim(dir: &Path) -> Result<(), PinDirError> {
     };
     ensure_bpffs(dir).map_err(io)?;
     std::fs::create_dir_all(dir).map_err(io)?;
+    take_back(dir).map_err(io)?;
     let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
     if held.iter().any(|(p, _)| p == dir) {
         return Ok(());
@@ -66,6 +67,20 @@ pub fn claim(dir: &Path) -> Result<(), PinDirError> {
         }),
         Err(TryLockError::Error(e)) => Err(io(e)),
     }
+}
+
+/// A clean stop leaves the directory owned by the service user the last run handed it to.
+/// Root without CAP_DAC_OVERRIDE (the systemd unit, the container) could then neither open it
+/// nor pin into it, and every restart would lose the eBPF filters; chown needs CAP_CHOWN and
+/// search access to the parent only, so the directory is taken back first.
+fn take_back(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    let meta = std::fs::metadata(dir)?;
+    if meta.uid() == uid.as_raw() && meta.gid() == gid.as_raw() {
+        return Ok(());
+    }
+    nix::unistd::chown(dir, Some(uid), Some(gid)).map_err(std::io::Error::from)
 }
 
 /// Mounts bpffs on /sys/fs/bpf when `dir` lies under it and it is not mounted yet.

@@ -4,6 +4,7 @@
 //! `<target>/dist/`. The package's own files (config, maintainer scripts, copyright) live in
 //! `dist/debian/`; `test.rs` installs the result and serves a file with it.
 
+mod container;
 mod files;
 mod man;
 mod test;
@@ -16,6 +17,7 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 use clap::CommandFactory as _;
 
+pub(crate) use self::container::{run as run_container, run_test as run_container_test};
 use self::files::{copy, gzip_in_place, gzip_into, walk_dirs, write};
 use self::man::{write_completions, write_man_pages};
 pub(crate) use self::test::run as run_test;
@@ -33,6 +35,7 @@ const MAINTAINER: &str = "tftpd maintainers <maintainers@users.noreply.github.co
 /// Where the installed files go; the unit file and the config must agree with these.
 const BINARY: &str = "/usr/sbin/tftpd";
 const CONFIG: &str = "/etc/tftpd/tftpd.toml";
+const UNIT_DIR: &str = "/usr/lib/systemd/system";
 
 /// What `build` produced.
 struct Artifacts {
@@ -211,13 +214,20 @@ fn stage_tree(
             ])
             .arg(&sbin),
     )?;
+    // Debian 13 (trixie) ships units under /usr only (DEP 17); /lib is a symlink there.
     for unit in ["tftpd.service", "tftpd.socket"] {
         copy(
             &systemd.join(unit),
-            &stage.join("lib/systemd/system").join(unit),
+            &stage.join(UNIT_DIR.trim_start_matches('/')).join(unit),
             0o644,
         )?;
     }
+    // Not installed as a drop-in: it adds CAP_SYS_ADMIN, which only kernels before 5.8 need.
+    copy(
+        &systemd.join("tftpd-sys-admin.conf"),
+        &stage.join(&doc).join("examples/sys-admin.conf"),
+        0o644,
+    )?;
     copy(
         &debian.join("tftpd.toml"),
         &stage.join(CONFIG.trim_start_matches('/')),

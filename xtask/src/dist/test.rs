@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use super::{BINARY, CONFIG, PACKAGE, capture};
+use super::{BINARY, CONFIG, PACKAGE, UNIT_DIR, capture};
 use crate::{exec, have};
 
 /// How long the installed daemon may take to print its ready line.
@@ -165,12 +165,9 @@ fn installed_package_works(deb: &Path, embeds_ebpf: bool) -> anyhow::Result<()> 
             .args([TOOL_TIMEOUT_SECS, "dpkg", "-i"])
             .arg(deb),
     )?;
-    for path in [
-        BINARY,
-        CONFIG,
-        "/lib/systemd/system/tftpd.service",
-        "/lib/systemd/system/tftpd.socket",
-    ] {
+    let service = format!("{UNIT_DIR}/tftpd.service");
+    let socket = format!("{UNIT_DIR}/tftpd.socket");
+    for path in [BINARY, CONFIG, service.as_str(), socket.as_str()] {
         if !Path::new(path).is_file() {
             bail!("dpkg -i did not install {path}");
         }
