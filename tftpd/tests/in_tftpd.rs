@@ -26,6 +26,13 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 const IN_TFTPD: &str = "/usr/sbin/in.tftpd";
 
+/// tftp-hpa's server: where `cargo xtask test` unpacked it from its package
+/// (`TFTPD_TEST_IN_TFTPD`; installing tftpd-hpa would start a service on port 69 where
+/// services start), else the installed one.
+fn in_tftpd() -> PathBuf {
+    std::env::var_os("TFTPD_TEST_IN_TFTPD").map_or_else(|| IN_TFTPD.into(), Into::into)
+}
+
 /// One server at a time: with its default `ebpf.mode = "auto"` tftpd pins its maps under
 /// /sys/fs/bpf/tftpd, which two tftpd daemons cannot share.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -74,10 +81,10 @@ fn free_udp_port() -> u16 {
 
 /// True when in.tftpd and the tftp client are installed; otherwise skips (fails under CI).
 fn tools(test: &str) -> bool {
-    if !Path::new(IN_TFTPD).exists() {
+    if !in_tftpd().exists() {
         skip(
             test,
-            "needs tftp-hpa's in.tftpd (apt-get install tftpd-hpa, or cargo xtask setup)",
+            "needs tftp-hpa's in.tftpd (cargo xtask test unpacks it; or apt-get install tftpd-hpa)",
         );
         return false;
     }
@@ -93,7 +100,7 @@ fn start(server: Server, words: &[&str], logs: &Path) -> Running {
         .map(|w| w.replace("PORT", &port.to_string()))
         .collect();
     let mut cmd = match server {
-        Server::InTftpd => Command::new(IN_TFTPD),
+        Server::InTftpd => Command::new(in_tftpd()),
         Server::TftpdAsInTftpd => {
             let mut c = Command::new(env!("CARGO_BIN_EXE_tftpd"));
             c.arg0("in.tftpd");

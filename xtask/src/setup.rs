@@ -14,13 +14,11 @@ use crate::{exec, have};
 /// Program on PATH, and the Debian package that provides it.
 /// dpkg-dev to adduser are for the Debian package test (`dist/test.rs`): building it (dpkg-dev for
 /// dpkg-shlibdeps, binutils for strip), checking it, installing it and reading its man pages.
-const TOOLS: [(&str, &str); 18] = [
+const TOOLS: [(&str, &str); 17] = [
     ("bpftool", "bpftool"),
     // Network namespaces and veth pairs for the XDP test.
     ("ip", "iproute2"),
     ("tftp", "tftp-hpa"),
-    // The real in.tftpd that tests/in_tftpd.rs runs the same command lines against.
-    ("in.tftpd", "tftpd-hpa"),
     ("atftp", "atftp"),
     ("busybox", "busybox"),
     ("curl", "curl"),
