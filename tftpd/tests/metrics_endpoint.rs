@@ -161,3 +161,26 @@ fn scrapers_that_never_read_their_answer_hold_no_descriptor_past_the_timeouts() 
     );
     drop(slow);
 }
+
+#[test]
+fn the_byte_counters_move_while_a_transfer_runs() {
+    use harness::raw::{Reply, ack, request};
+    let (d, port) = start_with_metrics(String::new());
+    d.put_file("big.img", &pattern(512 * 100, 3));
+    let c = Raw::new(d.addr());
+    c.send(&request(1, b"big.img", "octet", &[]));
+    for block in 1..=10u16 {
+        match c.expect(Duration::from_secs(5), "DATA") {
+            (Reply::Data { block: b, .. }, from) if b == block => c.send_to(&ack(block), from),
+            other => panic!("expected DATA {block}, got {other:?}"),
+        }
+    }
+    // Ten of a hundred blocks acknowledged, the transfer still running: the counter shows
+    // them now, not when the transfer ends.
+    let body = harness::wait_for_metrics(
+        port,
+        &["tftpd_sent_bytes_total 5120", "tftpd_active_transfers 1"],
+        Duration::from_secs(5),
+    );
+    assert_eq!(metric(&body, "tftpd_sent_bytes_total"), 5120, "{body}");
+}

@@ -15,7 +15,7 @@ use crate::io::batch::Batch;
 use crate::io::datagram::{self, DatagramIo, Waited};
 use crate::io::file::{BlockSource, UploadSink};
 use crate::logging::error_chain;
-use crate::metrics::{DropReason, Metrics};
+use crate::metrics::{DropReason, Kind, Metrics};
 use crate::proto::Transmit;
 use crate::proto::packet::DATA_HEADER_LEN;
 use crate::proto::read::ReadTransfer;
@@ -30,6 +30,8 @@ use super::runtime::Runtime;
 /// What the driver needs beyond the protocol machine: file work and datagram handling,
 /// which differ between downloads and uploads.
 pub(super) trait Session {
+    /// Downloads or uploads, as the metrics name them.
+    const KIND: Kind;
     /// The protocol machine being driven.
     type Machine: Transfer;
     fn machine(&mut self) -> &mut Self::Machine;
@@ -59,6 +61,7 @@ pub(super) struct ReadSession {
 const READ_RECV_CAPACITY: usize = 1024;
 
 impl Session for ReadSession {
+    const KIND: Kind = Kind::Read;
     type Machine = ReadTransfer;
     fn machine(&mut self) -> &mut ReadTransfer {
         &mut self.machine
@@ -92,6 +95,7 @@ pub(super) struct WriteSession {
 }
 
 impl Session for WriteSession {
+    const KIND: Kind = Kind::Write;
     type Machine = WriteTransfer;
     fn machine(&mut self) -> &mut WriteTransfer {
         &mut self.machine
@@ -137,8 +141,8 @@ pub(super) fn gso(rt: &Runtime) -> bool {
 
 /// The transfer loop: produce, send, then wait for a datagram, the deadline or the drain.
 /// `gso`: windows of equal-size DATA go in one call, until the kernel refuses one.
-pub(super) async fn drive(
-    s: &mut impl Session,
+pub(super) async fn drive<S: Session>(
+    s: &mut S,
     socket: &impl DatagramIo,
     peer: SocketAddr,
     screen: Option<(Role, &FilterCounters)>,
@@ -149,6 +153,8 @@ pub(super) async fn drive(
     let mut buf = vec![0u8; s.recv_capacity()];
     let mut batch = Batch::default();
     let mut alarms = Alarms::new(place.signal());
+    // Payload bytes already added to the byte counters.
+    let mut counted = 0;
     loop {
         let now = Instant::now();
         s.prepare_output(now);
@@ -180,6 +186,13 @@ pub(super) async fn drive(
                 let now = Instant::now();
                 s.handle_datagram(now, &buf[..n]);
                 place.after_datagram(s.machine(), now);
+                // The byte counters move as blocks are acknowledged (or received), not when
+                // the transfer ends: a 40 MiB boot image shows up in the rate while it runs.
+                let delivered = s.machine().stats().bytes;
+                if delivered > counted {
+                    shared.metrics.bytes(S::KIND, delivered - counted);
+                    counted = delivered;
+                }
             }
             Waited::Datagram(_, from) => {
                 // Another TID: answer it and carry on; the transfer is not disturbed. A

@@ -29,7 +29,7 @@ pub(super) fn record_end(
     outcome: &Outcome,
     duration: Duration,
 ) {
-    metrics.bytes(kind, stats.bytes);
+    // The bytes were counted as they were delivered (server/drive.rs).
     metrics.retransmits(stats.retransmits);
     metrics.transfer_duration(kind, duration);
     metrics.dropped(DropReason::Ignored, stats.ignored);
