@@ -2,7 +2,7 @@
 //! drop privileges, then serve until SIGTERM. Errors here are `anyhow`, with context saying
 //! what was being done.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -13,7 +13,6 @@ use tracing::{info, warn};
 
 use tftpd::cli::{Cli, Command};
 use tftpd::daemon::privs::{Identity, drop_privileges};
-use tftpd::io::socket::bind_listener_group;
 use tftpd::metrics::Metrics;
 use tftpd::server::runtime::Runtime;
 use tftpd::{daemon, filter, logging, metrics, server};
@@ -50,22 +49,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     if let Some(name) = &cli.map_test {
         let runtime = Runtime::new(config).context("checking the configuration")?;
         let client = cli.client.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let mapped = runtime
-            .remapper
-            .map(name, tftpd::config::RemapOp::Read, client);
-        let shown = match &mapped {
-            tftpd::fs::remap::Mapped::Unchanged => name.clone(),
-            tftpd::fs::remap::Mapped::Rewritten(to) => to.clone(),
-            tftpd::fs::remap::Mapped::Denied(rule) => {
-                println!("{name:?} from {client}: denied by remap[{rule}]");
-                return Ok(());
-            }
-        };
-        let verdict = match tftpd::fs::RequestPath::parse(shown.as_bytes()) {
-            Ok(_) => "served from the root if it exists".to_string(),
-            Err(e) => format!("refused by the name checks: {e}"),
-        };
-        println!("{name:?} from {client} -> {shown:?} ({verdict})");
+        println!("{}", runtime.map_test(name, client));
         return Ok(());
     }
     if cli.check_config {
@@ -82,7 +66,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     }
     let level = logging::init(&config.log).map_err(|e| anyhow!("setting up logging: {e}"))?;
     tftpd::cli::merge::log_notes(&notes);
-    raise_fd_limit();
+    daemon::listeners::raise_fd_limit();
 
     // Bind everything that may need privileges first.
     // Socket activation (systemd's tftpd.socket) hands over bound sockets; `listen` then
@@ -94,13 +78,13 @@ fn start(cli: Cli) -> anyhow::Result<()> {
                 count = adopted.len(),
                 "using the sockets passed by systemd; `listen` is ignored"
             );
-            adopt_into_groups(adopted, per_address)
+            daemon::listeners::adopt_into_groups(adopted, per_address)
         }
         None => config
             .listen
             .iter()
             .map(|a| {
-                bind_listener_or_v4(*a, per_address)
+                daemon::listeners::bind_or_v4(*a, per_address)
                     .with_context(|| format!("binding the TFTP listener {a}"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?
@@ -116,30 +100,8 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             "listening with SO_REUSEPORT groups, one receive task per socket"
         );
     }
-    let b = &config.performance.socket;
-    for l in &listeners {
-        tftpd::io::buffers::apply(l, b.recv_buffer, b.send_buffer)
-            .context("setting the listening socket's buffers (performance.socket)")?;
-        let got = tftpd::io::buffers::effective(l).context("reading the socket buffers back")?;
-        // The kernel reports twice what it was asked for (half is its own bookkeeping).
-        if (b.recv_buffer > 0 && got.recv < b.recv_buffer)
-            || (b.send_buffer > 0 && got.send < b.send_buffer)
-        {
-            warn!(
-                requested_recv = b.recv_buffer,
-                requested_send = b.send_buffer,
-                effective_recv = got.recv,
-                effective_send = got.send,
-                "socket buffers capped by net.core.rmem_max/wmem_max (raise them, or start as root)"
-            );
-        } else {
-            info!(
-                effective_recv = got.recv,
-                effective_send = got.send,
-                "socket buffers set"
-            );
-        }
-    }
+    daemon::listeners::apply_buffers(&listeners, &config.performance.socket)
+        .context("setting the listening socket's buffers (performance.socket)")?;
     let metrics_listener = config
         .metrics
         .listen
@@ -217,46 +179,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             None
         }
     };
-    if config.performance.io == tftpd::config::IoChoice::Portable {
-        info!(
-            io = "portable",
-            off = %tftpd::config::PORTABLE_TURNS_OFF.join(", "),
-            "performance.io = \"portable\": no platform fast path; every transfer on the async runtime through tokio's socket"
-        );
-    }
-    match (
-        config.performance.batching.gso,
-        tftpd::fastpath::support().gso,
-    ) {
-        (true, true) => info!(fastpath = "gso", "windows are sent with UDP GSO"),
-        (true, false) => warn!(
-            fastpath = "gso",
-            "performance.batching.gso is on but this kernel has no UDP GSO: one datagram per call"
-        ),
-        (false, _) => info!(
-            fastpath = "gso",
-            "UDP GSO off (performance.batching.gso = false)"
-        ),
-    }
-    match (
-        config.performance.batching.recvmmsg,
-        tftpd::fastpath::support().recvmmsg,
-    ) {
-        (true, true) => info!(
-            fastpath = "recvmmsg",
-            batch = config.performance.batching.recv_batch,
-            "listeners read requests with recvmmsg"
-        ),
-        (true, false) => warn!(
-            fastpath = "recvmmsg",
-            "performance.batching.recvmmsg is on but this kernel (or platform) has no \
-             recvmmsg: one datagram per call"
-        ),
-        (false, _) => info!(
-            fastpath = "recvmmsg",
-            "recvmmsg off (performance.batching.recvmmsg = false)"
-        ),
-    }
+    daemon::start_log::fast_paths(&config);
     for warning in config.warnings() {
         warn!("{warning}");
     }
@@ -272,7 +195,6 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             "threads pinned to performance.cpu.affinity"
         );
     }
-    server::file_io::log_start(&config);
     let runtime = Runtime::new(config).context("opening the served root")?;
     // Before serving and after the privilege drop: the sweep removes only what the service
     // user could have written. Not with uploads off: a daemon told not to write leaves its
@@ -295,72 +217,6 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         kernel_filter,
         xdp,
     ))
-}
-
-/// Raises the soft open-file limit to the hard one: each transfer holds a socket and a file,
-/// and a boot storm of a thousand clients would hit the usual soft limit of 1024.
-fn raise_fd_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-            Ok(()) => info!(from = soft, to = hard, "raised the open-file limit"),
-            Err(e) => warn!(soft, hard, error = %e, "could not raise the open-file limit"),
-        },
-        Ok(_) => {}
-        Err(e) => warn!(error = %e, "could not read the open-file limit"),
-    }
-}
-
-/// Binds `n` sockets on `addr` (an `SO_REUSEPORT` group when `n` > 1); the IPv6 wildcard
-/// falls back to the IPv4 one on a host without IPv6, so the default `[::]:69` ("every
-/// address") still works there.
-fn bind_listener_or_v4(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
-    match bind_listener_group(addr, n) {
-        Err(e) if addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) && ipv6_unavailable(&e) => {
-            let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
-            warn!(%addr, fallback = %v4, error = %e, "IPv6 is not available; listening on IPv4 only");
-            bind_listener_group(v4, n)
-        }
-        other => other,
-    }
-}
-
-/// Socket activation with `reuseport_workers` > 1: each adopted socket gets `n - 1` siblings
-/// in its `SO_REUSEPORT` group, which needs `ReusePort=yes` in the .socket unit. Without it
-/// the adopted sockets serve alone, and one line says why.
-fn adopt_into_groups(adopted: Vec<std::net::UdpSocket>, n: usize) -> Vec<std::net::UdpSocket> {
-    if n <= 1 {
-        return adopted;
-    }
-    let mut all = Vec::with_capacity(adopted.len() * n);
-    let mut refused = None;
-    for s in adopted {
-        match tftpd::io::socket::join_group(&s, n - 1) {
-            Ok(more) => {
-                all.push(s);
-                all.extend(more);
-            }
-            Err(e) => {
-                refused.get_or_insert(e);
-                all.push(s);
-            }
-        }
-    }
-    if let Some(e) = refused {
-        warn!(
-            fastpath = "reuseport",
-            error = %e,
-            "performance.socket.reuseport_workers: adopted sockets without SO_REUSEPORT are \
-             served by one socket each"
-        );
-    }
-    all
-}
-
-fn ipv6_unavailable(e: &std::io::Error) -> bool {
-    // EAFNOSUPPORT: no IPv6 in the kernel; EADDRNOTAVAIL: IPv6 disabled by sysctl.
-    use nix::errno::Errno;
-    matches!(e.raw_os_error(), Some(c) if c == Errno::EAFNOSUPPORT as i32 || c == Errno::EADDRNOTAVAIL as i32)
 }
 
 async fn serve(

@@ -3,8 +3,10 @@
 //! activation).
 
 pub mod affinity;
+pub mod listeners;
 pub mod privs;
 #[cfg(linux)]
 pub mod realtime;
 pub mod signals;
+pub mod start_log;
 pub mod systemd;

@@ -114,6 +114,27 @@ impl Runtime {
         std::iter::once(&self.root).chain(self.client_roots.iter().map(|(_, r)| r))
     }
 
+    /// What `--map-test NAME --client IP` prints: what `[[remap]]` makes of a read request
+    /// for `name` from `client`, and whether the name checks would then serve it.
+    pub fn map_test(&self, name: &str, client: IpAddr) -> String {
+        use crate::fs::remap::Mapped;
+        let shown = match self
+            .remapper
+            .map(name, crate::config::RemapOp::Read, client)
+        {
+            Mapped::Unchanged => name.to_string(),
+            Mapped::Rewritten(to) => to,
+            Mapped::Denied(rule) => {
+                return format!("{name:?} from {client}: denied by remap[{rule}]");
+            }
+        };
+        let verdict = match crate::fs::RequestPath::parse(shown.as_bytes()) {
+            Ok(_) => "served from the root if it exists".to_string(),
+            Err(e) => format!("refused by the name checks: {e}"),
+        };
+        format!("{name:?} from {client} -> {shown:?} ({verdict})")
+    }
+
     /// The root a client is served from: its `[[client_roots]]` entry, else `root`.
     pub fn root_for(&self, client: IpAddr) -> &Root {
         self.client_roots
