@@ -6,10 +6,13 @@
 
 mod access;
 mod checks;
+mod ebpf;
 mod io_choice;
 mod limits;
+mod log;
 mod metrics;
 mod multicast;
+mod parse;
 mod performance;
 mod prefix;
 mod profile;
@@ -18,7 +21,9 @@ mod protocol;
 mod reference_tests;
 mod remap;
 mod removed;
+mod shutdown;
 mod types;
+mod uploads;
 mod xdp;
 
 use std::net::SocketAddr;
@@ -27,10 +32,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::access::{AccessConfig, ClientRoot};
+pub use self::ebpf::EbpfConfig;
 pub use self::io_choice::{IoChoice, PORTABLE_TURNS_OFF};
 pub use self::limits::LimitsConfig;
+pub use self::log::LogConfig;
 pub use self::metrics::MetricsConfig;
 pub use self::multicast::{GroupAddresses, GroupPorts, MulticastConfig};
+use self::parse::parse;
 pub use self::performance::{
     BatchingConfig, CpuConfig, FileIoConfig, MAX_REUSEPORT_WORKERS, MemoryConfig,
     PerformanceConfig, RECV_BATCH, RealtimeConfig, SocketConfig,
@@ -40,9 +48,11 @@ pub use self::profile::Profile;
 pub use self::protocol::ProtocolConfig;
 pub use self::remap::{RemapAction, RemapOp, RemapRule};
 pub use self::removed::{REMOVED, Removed};
+pub use self::shutdown::ShutdownConfig;
 pub use self::types::{
     BlockSize, EbpfMode, LogFormat, LogTarget, PortRange, RolloverPolicy, UniqueRoot,
 };
+pub use self::uploads::UploadsConfig;
 pub use self::xdp::XdpMode;
 pub use crate::fs::WriteMode;
 pub use crate::proto::options::OptionName;
@@ -167,125 +177,6 @@ pub struct Config {
     pub source: Option<PathBuf>,
 }
 
-/// `[uploads]`: who may upload what.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UploadsConfig {
-    /// Globs an upload's path must match (`*` does not cross `/`, `**` does).
-    #[serde(default = "default_allow")]
-    pub allow: Vec<String>,
-    /// Largest upload in bytes.
-    #[serde(default = "default_max_upload")]
-    pub max_size: u64,
-    /// Permission bits of uploaded files.
-    #[serde(default = "default_file_mode")]
-    pub file_mode: u32,
-    /// The most bytes all running uploads may have written and not yet committed, together;
-    /// past it a WRQ is refused (by its `tsize`) or a running upload stopped, with ERROR 3.
-    #[serde(default = "default_max_in_flight")]
-    pub max_in_flight: u64,
-    /// Bytes uploads must leave available on the filesystem they write to (checked when a
-    /// WRQ is accepted and every MiB written); 0: no reserve.
-    #[serde(default = "default_min_free_bytes")]
-    pub min_free_bytes: u64,
-}
-
-/// `[log]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// text or json.
-    #[serde(default)]
-    pub format: LogFormat,
-    /// A tracing filter directive: error, warn, info, debug, trace, or per target.
-    #[serde(default = "default_level")]
-    pub level: String,
-    /// auto, stderr, journald or syslog.
-    #[serde(default)]
-    pub target: LogTarget,
-    /// The local syslog socket for `target = "syslog"`.
-    #[serde(default = "default_syslog_socket")]
-    pub syslog_socket: PathBuf,
-}
-
-/// `[ebpf]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EbpfConfig {
-    /// off, auto or required.
-    #[serde(default)]
-    pub mode: EbpfMode,
-    /// Where the counter maps are pinned; one directory per daemon on a host.
-    #[serde(default = "default_pin_dir")]
-    pub pin_dir: PathBuf,
-    /// Interfaces to attach the XDP program to; empty: no XDP.
-    #[serde(default)]
-    pub xdp_interfaces: Vec<String>,
-    /// Native, generic, or auto (native where the driver can).
-    #[serde(default)]
-    pub xdp_mode: XdpMode,
-    /// Requests per second each source may send to the listening ports (XDP); 0: no limit.
-    #[serde(default)]
-    pub xdp_rate_limit: u32,
-    /// How many requests a source may send at once before the rate applies.
-    #[serde(default = "default_xdp_rate_burst")]
-    pub xdp_rate_burst: u32,
-    /// Source prefixes never served: XDP drops their datagrams to the server's ports, and
-    /// the listener refuses their requests when XDP is off.
-    #[serde(default)]
-    pub xdp_deny: Vec<SourcePrefix>,
-    /// The rate limit's key for IPv4 sources: the first this many bits (0..=32).
-    #[serde(default = "default_xdp_rate_prefix_v4")]
-    pub xdp_rate_prefix_v4: u8,
-    /// The rate limit's key for IPv6 sources: the first this many bits (0..=128).
-    #[serde(default = "default_xdp_rate_prefix_v6")]
-    pub xdp_rate_prefix_v6: u8,
-}
-
-impl Default for EbpfConfig {
-    fn default() -> Self {
-        Self {
-            mode: EbpfMode::default(),
-            pin_dir: default_pin_dir(),
-            xdp_interfaces: Vec::new(),
-            xdp_mode: XdpMode::default(),
-            xdp_rate_limit: 0,
-            xdp_rate_burst: default_xdp_rate_burst(),
-            xdp_deny: Vec::new(),
-            xdp_rate_prefix_v4: default_xdp_rate_prefix_v4(),
-            xdp_rate_prefix_v6: default_xdp_rate_prefix_v6(),
-        }
-    }
-}
-
-fn default_xdp_rate_burst() -> u32 {
-    20
-}
-
-/// One IPv4 address is one budget: a NAT of many devices is what `xdp_rate_burst` is for.
-fn default_xdp_rate_prefix_v4() -> u8 {
-    32
-}
-
-/// A /64 is one budget: one host may own all of it (RFC 8981 temporary addresses, or an
-/// attacker), so a key per address would be no limit at all.
-fn default_xdp_rate_prefix_v6() -> u8 {
-    64
-}
-
-fn default_pin_dir() -> PathBuf {
-    PathBuf::from("/sys/fs/bpf/tftpd")
-}
-
-/// `[shutdown]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShutdownConfig {
-    /// Seconds running transfers get to finish after SIGTERM/SIGINT.
-    #[serde(default = "default_grace")]
-    pub grace_period_secs: u64,
-}
-
 fn default_root() -> PathBuf {
     PathBuf::from("/srv/tftp")
 }
@@ -294,71 +185,6 @@ fn default_listen() -> Vec<SocketAddr> {
 }
 fn default_user() -> String {
     "nobody".to_string()
-}
-fn default_allow() -> Vec<String> {
-    vec!["*".to_string()]
-}
-fn default_max_upload() -> u64 {
-    1 << 30
-}
-fn default_file_mode() -> u32 {
-    0o644
-}
-/// 4 GiB: four uploads of the default `max_size` at once; fewer bytes than that in flight
-/// never fill a disk that is worth serving from.
-fn default_max_in_flight() -> u64 {
-    4 << 30
-}
-/// 256 MiB: room for the logs and the other services of an edge box when uploads would
-/// otherwise fill its disk.
-fn default_min_free_bytes() -> u64 {
-    256 << 20
-}
-fn default_level() -> String {
-    "info".to_string()
-}
-/// Where the host's syslog daemon listens: /dev/log on Linux (rsyslog, syslog-ng, busybox,
-/// or journald's forwarder), /var/run/log on FreeBSD, /var/run/syslog on macOS.
-fn default_syslog_socket() -> PathBuf {
-    PathBuf::from(if cfg!(target_os = "freebsd") {
-        "/var/run/log"
-    } else if cfg!(target_os = "macos") {
-        "/var/run/syslog"
-    } else {
-        "/dev/log"
-    })
-}
-fn default_grace() -> u64 {
-    10
-}
-
-impl Default for UploadsConfig {
-    fn default() -> Self {
-        Self {
-            allow: default_allow(),
-            max_size: default_max_upload(),
-            file_mode: default_file_mode(),
-            max_in_flight: default_max_in_flight(),
-            min_free_bytes: default_min_free_bytes(),
-        }
-    }
-}
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::default(),
-            level: default_level(),
-            target: LogTarget::default(),
-            syslog_socket: default_syslog_socket(),
-        }
-    }
-}
-impl Default for ShutdownConfig {
-    fn default() -> Self {
-        Self {
-            grace_period_secs: default_grace(),
-        }
-    }
 }
 
 impl Default for Config {
@@ -501,67 +327,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Parses the file; with a `[performance] profile`, parses it again with the profile's
-/// preset laid under the file's keys. The first pass reports the file's own mistakes with
-/// their line and column; the second cannot add any but a broken preset's.
-fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
-    let error = |message: String| ConfigError::Parse {
-        path: path.map(Path::to_path_buf),
-        message,
-    };
-    let mut config: Config = toml::from_str(text).map_err(|e| error(describe(text, &e)))?;
-    let profile = config.performance.profile;
-    if profile.preset().is_empty() {
-        config.performance.apply_io();
-        return Ok(config);
-    }
-    let in_profile = |e: &dyn std::fmt::Display| {
-        error(format!(
-            "performance.profile = \"{}\": its preset: {e}",
-            profile.name()
-        ))
-    };
-    let mut table: toml::Table = toml::from_str(text).map_err(|e| error(describe(text, &e)))?;
-    profile::apply(&mut table, profile).map_err(|e| in_profile(&e))?;
-    let mut config: Config = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| in_profile(&e))?;
-    config.performance.apply_io();
-    Ok(config)
-}
-
-/// One line for a TOML error: position, the dotted key it is about, and toml's message.
-/// toml's own rendering spans several lines and names the key only in a source excerpt, which
-/// reads badly in a log line; the error's span gives the key back.
-fn describe(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().trim_end();
-    let Some(span) = e.span() else {
-        return message.to_string();
-    };
-    let start = span.start.min(text.len());
-    let line_no = text[..start].matches('\n').count() + 1;
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let column = text[line_start..start].chars().count() + 1;
-    let line = text[line_start..].lines().next().unwrap_or("").trim();
-    let section = text[..line_start]
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    let key = match line.split_once('=') {
-        Some((k, _)) => {
-            let k = k.trim();
-            match &section {
-                Some(s) => format!("{s}.{k}"),
-                None => k.to_string(),
-            }
-        }
-        None => line.to_string(),
-    };
-    format!("line {line_no}, column {column}: key `{key}`: {message}")
 }
 
 #[cfg(test)]

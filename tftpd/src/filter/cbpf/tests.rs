@@ -5,8 +5,10 @@
 use std::net::UdpSocket;
 use std::time::Duration;
 
+use tftp_ebpf_common::rules::REQUEST_SCAN_LIMIT;
 use tftp_ebpf_common::{Verdict, classify_request, classify_transfer};
 
+use super::program::MAX_INSNS;
 use super::*;
 
 /// A request that passes both the rule and the program, ending each batch.

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::*;
 use crate::fs::testdir::TestDir;
+use crate::proto::ErrorCode;
 
 fn setup(mode: WriteMode, allow: &[&str], max: u64) -> (TestDir, Root, UploadPolicy) {
     let t = TestDir::new();

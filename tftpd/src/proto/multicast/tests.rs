@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use super::*;
-use crate::proto::packet::{ack, encode_error};
+use crate::proto::error::{ErrorCode, WireError};
+use crate::proto::packet::{DATA_HEADER_LEN, Packet, ack, encode_error};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 0, 1);
 const TIMEOUT: Duration = Duration::from_millis(100);

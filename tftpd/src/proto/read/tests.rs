@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::proto::Rollover;
+use crate::proto::TransmitKind;
 use crate::proto::error::ErrorCode;
 use crate::proto::packet::ack;
 use crate::proto::sim::{Impairment, config, run_download};
