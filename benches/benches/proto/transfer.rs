@@ -134,8 +134,9 @@ fn upload(cfg: &TransferConfig, file: &[u8], now: Instant, mut sink: impl FnMut(
         "the final block completes the upload"
     );
     while server.poll_transmit().is_some() {}
-    // The dally ends at the timeout; nothing is resent meanwhile on a lossless link.
-    server.handle_timeout(now + cfg.timeout);
+    // The dally ends two timeouts after the final block; nothing is resent meanwhile on a
+    // lossless link.
+    server.handle_timeout(now + 2 * cfg.timeout);
     assert_eq!(
         server.outcome(),
         Some(&Outcome::Completed),
