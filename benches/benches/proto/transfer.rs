@@ -40,6 +40,7 @@ fn config(blksize: u16, windowsize: u16, direction: Direction) -> TransferConfig
         blksize: n.blksize,
         windowsize: n.windowsize,
         timeout: n.timeout,
+        retransmit: tftpd::proto::Retransmit::Fixed,
         max_retries: 5,
         half_open: HalfOpen {
             timeout: Duration::from_secs(1),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use tftpd::proto::packet::{OP_ACK, OP_DATA, OP_ERROR, OP_OACK};
-use tftpd::proto::{HalfOpen, Rollover, Transmit, TransmitKind, TransferConfig};
+use tftpd::proto::{HalfOpen, Retransmit, Rollover, Transmit, TransmitKind, TransferConfig};
 
 /// The settings of one fuzzed transfer.
 #[derive(Debug, Arbitrary)]
@@ -16,6 +16,8 @@ pub struct Knobs {
     half_open_retries: u8,
     max_duration_ms: Option<u16>,
     wrap_to_one: bool,
+    /// The retransmission timeout adapts to the round trip (5 ms floor).
+    adaptive: bool,
     /// The transfer starts with an OACK (`oack`, below) rather than DATA 1 or ACK 0.
     pub oack: bool,
 }
@@ -35,6 +37,13 @@ impl Knobs {
             blksize: 8 + u16::from(self.blksize % 57),
             windowsize,
             timeout: Duration::from_millis(1000),
+            retransmit: if self.adaptive {
+                Retransmit::Adaptive {
+                    floor: Duration::from_millis(5),
+                }
+            } else {
+                Retransmit::Fixed
+            },
             max_retries: u32::from(self.max_retries % 6),
             half_open: HalfOpen {
                 timeout: Duration::from_millis(500),

@@ -26,6 +26,15 @@ pub struct ProtocolConfig {
     /// Retransmissions without progress before a transfer is given up.
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
+    /// Once a download's client has answered, and unless it negotiated `timeout`, time its
+    /// retransmissions by the measured round trip (RFC 6298: SRTT + 4·RTTVAR, between
+    /// `min_timeout_ms` and `timeout_ms`, doubled per expiry) instead of `timeout_ms` alone.
+    /// Uploads re-send their ACK on the same timer. `false`: the fixed timeout, as before.
+    #[serde(default = "default_true")]
+    pub adaptive_timeout: bool,
+    /// The shortest retransmission timeout `adaptive_timeout` may arrive at, in milliseconds.
+    #[serde(default = "default_min_timeout_ms")]
+    pub min_timeout_ms: u64,
     /// The longest `timeout` (RFC 2349) a client may choose, in seconds; a longer one is left
     /// out of the OACK and `timeout_ms` applies.
     #[serde(default = "default_max_client_timeout_secs")]
@@ -64,6 +73,12 @@ fn default_timeout_ms() -> u64 {
 fn default_max_retries() -> u32 {
     5
 }
+/// 10 ms: a lost block costs about a hundredth of the one-second fixed timeout, while the
+/// round-trip variation, not the floor, keeps a slow or jittery client (15–45 ms) from
+/// seeing DATA twice.
+fn default_min_timeout_ms() -> u64 {
+    10
+}
 /// 5 s: what U-Boot asks for by default; tftp-hpa's client and PXE firmware ask less or
 /// nothing. With `max_retries` 5 a silent peer holds its transfer at most 30 s.
 fn default_max_client_timeout_secs() -> u64 {
@@ -83,6 +98,8 @@ impl Default for ProtocolConfig {
             default_windowsize: default_default_windowsize(),
             timeout_ms: default_timeout_ms(),
             max_retries: default_max_retries(),
+            adaptive_timeout: true,
+            min_timeout_ms: default_min_timeout_ms(),
             max_client_timeout_secs: default_max_client_timeout_secs(),
             single_port_max_windowsize: default_single_port_max_windowsize(),
             rollover: RolloverPolicy::default(),
@@ -93,6 +110,18 @@ impl Default for ProtocolConfig {
 }
 
 impl ProtocolConfig {
+    /// How a transfer's retransmissions are timed: adaptive unless turned off or the client
+    /// chose its own `timeout`, which RFC 2349 makes the interval to use.
+    pub fn retransmit(&self, client_chose_timeout: bool) -> crate::proto::Retransmit {
+        if self.adaptive_timeout && !client_chose_timeout {
+            crate::proto::Retransmit::Adaptive {
+                floor: std::time::Duration::from_millis(self.min_timeout_ms),
+            }
+        } else {
+            crate::proto::Retransmit::Fixed
+        }
+    }
+
     /// The largest DATA payload a transfer may carry: `max_blksize`, but never below the
     /// 512 bytes a client that negotiates no `blksize` sends (RFC 1350). The packet filters
     /// judge DATA by this, not by `max_blksize` alone.
@@ -132,6 +161,13 @@ impl ProtocolConfig {
                 "protocol.timeout_ms",
                 self.timeout_ms.to_string(),
                 "10..=255000",
+            ));
+        }
+        if !(1..=self.timeout_ms).contains(&self.min_timeout_ms) {
+            return Err(invalid(
+                "protocol.min_timeout_ms",
+                self.min_timeout_ms.to_string(),
+                "1..=protocol.timeout_ms",
             ));
         }
         if !(1..=100).contains(&self.max_retries) {

@@ -2,6 +2,8 @@
 //! machines. Pure: nothing here opens a socket or a file, spawns a task or reads the clock;
 //! the current time is always passed in. `server::session` drives it.
 
+#[cfg(test)]
+mod adaptive_tests;
 pub mod error;
 pub mod mode;
 pub mod multicast;
@@ -9,6 +11,7 @@ pub mod netascii;
 pub mod options;
 pub mod packet;
 pub mod read;
+pub mod rtt;
 #[cfg(test)]
 mod sim;
 pub mod transfer;
@@ -17,6 +20,7 @@ pub mod write;
 
 pub use error::{ErrorCode, WireError};
 pub use packet::{DecodeError, Packet, Request};
+pub use rtt::Retransmit;
 pub use transfer::{HalfOpen, Outcome, TransferConfig, TransferStats};
 pub use transmit::{Transmit, TransmitKind};
 

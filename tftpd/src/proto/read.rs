@@ -58,6 +58,16 @@ pub struct ReadTransfer {
     phase: Phase,
     /// Encoded DATA datagrams of blocks `base .. base + window.len()`.
     window: VecDeque<Vec<u8>>,
+    /// When each block of `window` was handed in to be sent, while it has been sent at most
+    /// once: its ACK is a round-trip sample. `None` once resent (Karn's rule).
+    sent_at: VecDeque<Option<Instant>>,
+    /// When the OACK was first queued, until it is resent: ACK 0 is then a sample.
+    oack_at: Option<Instant>,
+    /// The blocks a sliding window may have in flight now (≤ `windowsize`): halved by a
+    /// timeout, grown by one for each window's worth of blocks acknowledged (AIMD).
+    cwnd: u16,
+    /// Blocks acknowledged since `cwnd` last grew.
+    acked_since_growth: u64,
     /// The oldest unacknowledged block.
     base: u64,
     /// The highest block transmitted so far (0: none).
@@ -99,6 +109,10 @@ impl ReadTransfer {
         };
         Self {
             window: VecDeque::with_capacity(usize::from(cfg.windowsize)),
+            sent_at: VecDeque::with_capacity(usize::from(cfg.windowsize)),
+            oack_at: cfg.oack.is_some().then_some(now),
+            cwnd: cfg.windowsize,
+            acked_since_growth: 0,
             cfg,
             phase,
             base: 1,
@@ -130,10 +144,10 @@ impl ReadTransfer {
         // One block until the client has answered: a server default window (`sliding`, no
         // OACK first) must not send a forged request's "source" a whole window. A
         // negotiated window waits for the ACK of its OACK anyway.
-        let window = if self.cfg.sliding && !self.pacing.confirmed {
-            1
-        } else {
-            self.cfg.windowsize
+        let window = match (self.cfg.sliding, self.pacing.confirmed) {
+            (true, false) => 1,
+            (true, true) => self.cwnd,
+            (false, _) => self.cfg.windowsize,
         };
         let room = self.window.len() < usize::from(window);
         (self.phase == Phase::Sending && self.last.is_none() && room).then(|| BlockRequest {
@@ -162,6 +176,7 @@ impl ReadTransfer {
             self.last = Some(request.index);
         }
         self.window.push_back(datagram);
+        self.sent_at.push_back(Some(now));
         self.pending.push_back(Pending::Block(request.index));
         let timeout = self.pacing.timeout(&self.cfg);
         self.deadline.get_or_insert(now + timeout);
@@ -196,6 +211,7 @@ impl ReadTransfer {
             if block == 0 {
                 self.phase = Phase::Sending;
                 self.pacing.confirmed = true;
+                self.pacing.sample(self.oack_at.take(), now);
                 self.pending.clear();
                 self.retries = 0;
                 self.deadline = None;
@@ -220,6 +236,10 @@ impl ReadTransfer {
         };
         let acked = self.base + k;
         self.pacing.confirmed = true;
+        self.pacing
+            .sample(self.sent_at.get(k as usize).copied().flatten(), now);
+        self.sent_at.drain(..=k as usize);
+        self.grow_window(k + 1);
         let keep = usize::from(self.cfg.windowsize);
         for d in self.window.drain(..=k as usize) {
             self.stats.bytes += (d.len() - DATA_HEADER_LEN) as u64;
@@ -236,14 +256,27 @@ impl ReadTransfer {
         if self.cfg.sliding {
             // The client ACKs every block: the blocks after `acked` are in flight already,
             // and the room just freed is filled through `poll_block_request`.
-            self.deadline = Some(now + self.cfg.timeout);
+            self.deadline = Some(now + self.pacing.timeout(&self.cfg));
             return;
         }
         // RFC 7440 §4: an ACK short of the window's end starts a new window after it, so
         // blocks already sent beyond it go out again, in order.
         self.pending.clear();
         self.queue_sent_window();
-        self.deadline = Some(now + self.cfg.timeout);
+        self.deadline = Some(now + self.pacing.timeout(&self.cfg));
+    }
+
+    /// Additive increase: a sliding window grows by one block for each window's worth of
+    /// blocks acknowledged, back up to `windowsize`.
+    fn grow_window(&mut self, acked: u64) {
+        if self.cwnd >= self.cfg.windowsize {
+            return;
+        }
+        self.acked_since_growth += acked;
+        if self.acked_since_growth >= u64::from(self.cwnd) {
+            self.acked_since_growth = 0;
+            self.cwnd += 1;
+        }
     }
 
     /// True when `block` is the wire number of one of the next `windowsize` blocks after
@@ -270,8 +303,7 @@ impl ReadTransfer {
         if now < deadline {
             return;
         }
-        self.retries += 1;
-        match self.pacing.on_timeout(&self.cfg, self.retries) {
+        match self.pacing.expire(&self.cfg, &mut self.retries) {
             OnTimeout::TimedOut => return self.fail(TIMED_OUT, Outcome::TimedOut),
             OnTimeout::Unanswered => return self.finish(Outcome::Unanswered),
             // Maybe a forged request: its "source" gets no third datagram.
@@ -283,9 +315,21 @@ impl ReadTransfer {
         }
         self.pending.clear();
         match self.phase {
-            Phase::AwaitOackAck => self.pending.push_back(Pending::Oack),
+            Phase::AwaitOackAck => {
+                self.oack_at = None;
+                self.pending.push_back(Pending::Oack);
+            }
             // Go-back-N: resend the whole unacknowledged window (RFC 7440 §4).
-            Phase::Sending => self.queue_sent_window(),
+            Phase::Sending => {
+                // Multiplicative decrease: a loss on the path halves what a sliding window
+                // puts on it. A negotiated window cannot shrink: its client acknowledges
+                // only after `windowsize` blocks, and would wait out its own timer.
+                if self.cfg.sliding {
+                    self.cwnd = (self.cwnd / 2).max(1);
+                    self.acked_since_growth = 0;
+                }
+                self.queue_sent_window();
+            }
             Phase::Done => {}
         }
         self.deadline = Some(now + self.pacing.timeout(&self.cfg));
@@ -338,6 +382,7 @@ impl ReadTransfer {
         self.phase = Phase::Done;
         self.deadline = None;
         self.window.clear();
+        self.sent_at.clear();
         self.pending.retain(|p| *p == Pending::Error);
         self.outcome.get_or_insert(outcome);
     }

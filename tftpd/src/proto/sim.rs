@@ -11,6 +11,8 @@ use super::read::ReadTransfer;
 use super::transfer::{HalfOpen, TransferConfig};
 use super::write::WriteTransfer;
 
+pub(crate) mod timed;
+
 /// Impairments applied to every datagram crossing the link, in either direction.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Impairment {
@@ -61,6 +63,7 @@ pub(crate) fn config(blksize: u16, windowsize: u16, oack: bool) -> TransferConfi
         blksize,
         windowsize,
         timeout: Duration::from_secs(1),
+        retransmit: super::rtt::Retransmit::Fixed,
         max_retries: 5,
         half_open: HalfOpen {
             timeout: Duration::from_secs(1),

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::Rollover;
 use super::error::{ErrorCode, WireError};
+use super::rtt::{Retransmit, RttEstimator};
 
 /// The settings one transfer runs with, fixed when it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,8 +14,12 @@ pub struct TransferConfig {
     pub blksize: u16,
     /// Blocks sent (or received) before an ACK is required.
     pub windowsize: u16,
-    /// Time without progress before a retransmission.
+    /// Time without progress before a retransmission: the fixed timeout, or the ceiling of
+    /// an adaptive one (see `retransmit`).
     pub timeout: Duration,
+    /// Whether the retransmission timeout adapts to the measured round trip once the peer
+    /// has answered; until then the half-open timing applies either way.
+    pub retransmit: Retransmit,
     /// Retransmissions of the same packet before giving up, once the peer has answered.
     pub max_retries: u32,
     /// How the transfer treats its peer until the peer first answers.
@@ -215,13 +220,15 @@ pub(crate) enum OnTimeout {
 }
 
 /// The clock and retry rules both machines share: the server's half-open timing until the
-/// peer answers, the transfer's own after, and the whole-transfer limit.
+/// peer answers, the transfer's own after (fixed or adaptive), and the whole-transfer limit.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pacing {
     /// Whether the peer has answered.
     pub(crate) confirmed: bool,
     /// When the whole transfer must end, if it must.
     pub(crate) ends_at: Option<Instant>,
+    /// The round-trip estimate, for an adaptive timeout.
+    rtt: RttEstimator,
 }
 
 impl Pacing {
@@ -229,20 +236,49 @@ impl Pacing {
         Self {
             confirmed: false,
             ends_at: cfg.max_duration.map(|d| now + d),
+            rtt: RttEstimator::new(),
         }
     }
 
     /// The retransmit timeout now.
     pub(crate) fn timeout(&self, cfg: &TransferConfig) -> Duration {
         if self.confirmed {
-            cfg.timeout
+            self.rtt.timeout(cfg.retransmit, cfg.timeout)
         } else {
             cfg.half_open.timeout
         }
     }
 
+    /// A round trip measured on a datagram sent once (Karn's rule is the caller's: a
+    /// retransmitted datagram's answer is no sample).
+    pub(crate) fn sample(&mut self, sent: Option<Instant>, now: Instant) {
+        if let Some(sent) = sent {
+            self.rtt.sample(now.saturating_duration_since(sent));
+        }
+    }
+
+    /// The retransmit timer expired: counts the expiry in `retries` and says what it calls
+    /// for. An adaptive timer's quick expiries, below the full `timeout`, are not counted,
+    /// and it backs off to that full timeout within a few expiries: so a silent peer is
+    /// given up on after `max_retries` full timeouts, as long as with the fixed timer.
+    pub(crate) fn expire(&mut self, cfg: &TransferConfig, retries: &mut u32) -> OnTimeout {
+        if !self.confirmed || self.timeout(cfg) >= cfg.timeout {
+            *retries += 1;
+        }
+        if self.confirmed {
+            self.rtt.back_off();
+        }
+        self.on_timeout(cfg, *retries)
+    }
+
+    /// True when the transfer retransmits on its own adaptive timer, which then does what
+    /// answering a duplicate would (see the write machine).
+    pub(crate) fn adapts(&self, cfg: &TransferConfig) -> bool {
+        self.confirmed && matches!(cfg.retransmit, Retransmit::Adaptive { .. })
+    }
+
     /// What the `retries`-th timeout in a row calls for.
-    pub(crate) fn on_timeout(&self, cfg: &TransferConfig, retries: u32) -> OnTimeout {
+    fn on_timeout(&self, cfg: &TransferConfig, retries: u32) -> OnTimeout {
         if self.confirmed {
             if retries > cfg.max_retries {
                 OnTimeout::TimedOut

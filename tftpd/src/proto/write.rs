@@ -56,6 +56,9 @@ pub struct WriteTransfer {
     /// The ERROR to send, with its code.
     error: Option<(ErrorCode, Vec<u8>)>,
     deadline: Option<Instant>,
+    /// When the last ACK that asked for new DATA was queued, while it has been sent once:
+    /// the next in-order DATA is then a round-trip sample. `None` once resent (Karn's rule).
+    ack_at: Option<Instant>,
     retries: u32,
     pacing: Pacing,
     outcome: Option<Outcome>,
@@ -83,6 +86,7 @@ impl WriteTransfer {
             pending: VecDeque::from([first]),
             ack_buf: [0; 4],
             error: None,
+            ack_at: Some(now),
             retries: 0,
             outcome: None,
             stats: TransferStats::default(),
@@ -131,6 +135,13 @@ impl WriteTransfer {
         }
         if block != wire(self.expected) {
             self.stats.ignored += 1;
+            // With an adaptive timer a lock-step upload re-sends its ACK on that timer, a few
+            // round trips after it, so a duplicate needs no answer; answering each would let
+            // a client that resends DATA on a repeated ACK (the Sorcerer's Apprentice, RFC
+            // 1123 §4.2.3.1) turn every early expiry into a doubled stream for good.
+            if self.cfg.windowsize == 1 && self.pacing.adapts(&self.cfg) {
+                return None;
+            }
             // A duplicate or a gap: tell the client where we are. In lock-step every
             // duplicate is answered (RFC 1350: our ACK was lost); with a window only the
             // first, so a retransmitted window does not cause a burst of ACKs (RFC 7440 §4).
@@ -147,11 +158,12 @@ impl WriteTransfer {
         }
         self.expected += 1;
         self.pacing.confirmed = true;
+        self.pacing.sample(self.ack_at.take(), now);
         self.stats.bytes += data.len() as u64;
         self.retries = 0;
         self.gap_acked = false;
         self.in_window += 1;
-        self.deadline = Some(now + self.cfg.timeout);
+        self.deadline = Some(now + self.pacing.timeout(&self.cfg));
         if data.len() < usize::from(self.cfg.blksize) {
             // Two timeouts: a client whose retransmit timer equals ours resends the final
             // DATA one timeout after it sent it, which arrives just as a one-timeout dally
@@ -165,12 +177,14 @@ impl WriteTransfer {
             self.in_window = 0;
             self.pending.clear();
             self.pending.push_back(Pending::Ack(block));
+            self.ack_at = Some(now);
         }
         Some(data)
     }
 
     /// Queues an ACK of the last in-order block, or the first packet again if none arrived.
     fn queue_last_ack(&mut self) {
+        self.ack_at = None;
         let next = if self.expected == 1 && self.cfg.oack.is_some() {
             Pending::Oack
         } else {
@@ -195,8 +209,7 @@ impl WriteTransfer {
         }
         match self.phase {
             Phase::Receiving => {
-                self.retries += 1;
-                match self.pacing.on_timeout(&self.cfg, self.retries) {
+                match self.pacing.expire(&self.cfg, &mut self.retries) {
                     OnTimeout::TimedOut => return self.fail(TIMED_OUT, Outcome::TimedOut),
                     OnTimeout::Unanswered => return self.finish(Outcome::Unanswered),
                     // Maybe a forged request: its "source" gets no third datagram.

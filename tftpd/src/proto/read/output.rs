@@ -57,6 +57,10 @@ impl ReadTransfer {
                     }
                     if index <= self.highest_sent {
                         self.stats.retransmits += 1;
+                        // Karn's rule: this block's ACK no longer times one trip.
+                        if let Some(at) = self.sent_at.get_mut(offset as usize) {
+                            *at = None;
+                        }
                     } else {
                         self.highest_sent = index;
                     }
