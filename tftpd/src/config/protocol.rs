@@ -29,8 +29,11 @@ pub struct ProtocolConfig {
     /// Once a download's client has answered, and unless it negotiated `timeout`, time its
     /// retransmissions by the measured round trip (RFC 6298: SRTT + 4·RTTVAR, between
     /// `min_timeout_ms` and `timeout_ms`, doubled per expiry) instead of `timeout_ms` alone.
-    /// Uploads re-send their ACK on the same timer. `false`: the fixed timeout, as before.
-    #[serde(default = "default_true")]
+    /// Uploads re-send their ACK on the same timer. `false` (the default for now): the fixed
+    /// timeout. Off by default because a blind ACK in single-port mode confirms a transfer,
+    /// and the quick timer then resends its window to a possibly forged source several
+    /// times before backing off, beyond the blind-ACK bound of docs/security.md.
+    #[serde(default)]
     pub adaptive_timeout: bool,
     /// The shortest retransmission timeout `adaptive_timeout` may arrive at, in milliseconds.
     #[serde(default = "default_min_timeout_ms")]
@@ -98,7 +101,7 @@ impl Default for ProtocolConfig {
             default_windowsize: default_default_windowsize(),
             timeout_ms: default_timeout_ms(),
             max_retries: default_max_retries(),
-            adaptive_timeout: true,
+            adaptive_timeout: false,
             min_timeout_ms: default_min_timeout_ms(),
             max_client_timeout_secs: default_max_client_timeout_secs(),
             single_port_max_windowsize: default_single_port_max_windowsize(),

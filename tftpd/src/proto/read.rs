@@ -324,7 +324,9 @@ impl ReadTransfer {
                 // Multiplicative decrease: a loss on the path halves what a sliding window
                 // puts on it. A negotiated window cannot shrink: its client acknowledges
                 // only after `windowsize` blocks, and would wait out its own timer.
-                if self.cfg.sliding {
+                // Only with adaptation on: off, the fixed timer behaves exactly as before.
+                let adaptive = matches!(self.cfg.retransmit, super::Retransmit::Adaptive { .. });
+                if self.cfg.sliding && adaptive {
                     self.cwnd = (self.cwnd / 2).max(1);
                     self.acked_since_growth = 0;
                 }
