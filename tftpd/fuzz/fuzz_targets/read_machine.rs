@@ -12,7 +12,8 @@
 //! - `pending_transmits`/`pending_len` bound what `poll_transmit` gives out;
 //! - once finished nothing more is sent, the outcome never changes, and a completed
 //!   download delivered every byte;
-//! - a client that falls silent ends the transfer within its retries.
+//! - a client that falls silent ends the transfer within its retries (and an adaptive
+//!   timer's quick expiries).
 #![no_main]
 
 #[path = "../common/machine.rs"]
@@ -145,8 +146,10 @@ fuzz_target!(|input: Input| {
             assert_eq!(c.sent_total, before, "a finished download sends nothing");
         }
     }
-    // The client falls silent: the transfer must end within its retries.
-    for _ in 0..max_retries.max(half_open.retries) + 3 {
+    // The client falls silent: the transfer must end within its retries, plus the quick
+    // expiries of an adaptive timer before it backs off to the full timeout.
+    let quick = cfg.retransmit.quick_expiries(cfg.timeout);
+    for _ in 0..max_retries.max(half_open.retries) + quick + 3 {
         if t.is_finished() {
             break;
         }

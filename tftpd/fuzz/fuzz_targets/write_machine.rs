@@ -9,7 +9,8 @@
 //! - the byte count is what was handed out, and a completed upload has its final block;
 //! - once finished nothing more is sent or handed out, and the outcome never changes;
 //!   ended unanswered or evicted, no ERROR was sent;
-//! - a client that falls silent ends the upload within its retries (or the dally).
+//! - a client that falls silent ends the upload within its retries (and an adaptive timer's
+//!   quick expiries) or the dally.
 #![no_main]
 
 #[path = "../common/machine.rs"]
@@ -135,7 +136,8 @@ fuzz_target!(|input: Input| {
             );
         }
     }
-    for _ in 0..cfg.max_retries.max(cfg.half_open.retries) + 3 {
+    let quick = cfg.retransmit.quick_expiries(cfg.timeout);
+    for _ in 0..cfg.max_retries.max(cfg.half_open.retries) + quick + 3 {
         if t.is_finished() {
             break;
         }

@@ -218,6 +218,23 @@ fn sections(c: &Config, out: &mut Vec<String>) {
             p.single_port_max_windowsize
         ));
     }
+    if p.min_timeout_ms != super::ProtocolConfig::default().min_timeout_ms {
+        let why = if !p.adaptive_timeout {
+            Some("protocol.adaptive_timeout = false")
+        } else if c.single_port {
+            Some(
+                "single_port = true keeps the fixed protocol.timeout_ms (a blind ACK confirms a transfer there)",
+            )
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            out.push(format!(
+                "protocol.min_timeout_ms = {} does nothing: {why}",
+                p.min_timeout_ms
+            ));
+        }
+    }
     if p.default_windowsize > p.window_cap(c.single_port) {
         out.push(format!(
             "protocol.default_windowsize = {} is capped at {}: windows never exceed {} \

@@ -26,14 +26,13 @@ pub struct ProtocolConfig {
     /// Retransmissions without progress before a transfer is given up.
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
-    /// Once a download's client has answered, and unless it negotiated `timeout`, time its
+    /// Once a transfer's client has answered, and unless it negotiated `timeout`, time its
     /// retransmissions by the measured round trip (RFC 6298: SRTT + 4·RTTVAR, between
     /// `min_timeout_ms` and `timeout_ms`, doubled per expiry) instead of `timeout_ms` alone.
-    /// Uploads re-send their ACK on the same timer. `false` (the default for now): the fixed
-    /// timeout. Off by default because a blind ACK in single-port mode confirms a transfer,
-    /// and the quick timer then resends its window to a possibly forged source several
-    /// times before backing off, beyond the blind-ACK bound of docs/security.md.
-    #[serde(default)]
+    /// Uploads re-send their ACK on the same timer. Not in single-port mode: there a blind
+    /// ACK confirms a transfer, and the quick timer would resend its window to a possibly
+    /// forged source several times more than the fixed one (docs/security.md, blind ACKs).
+    #[serde(default = "default_true")]
     pub adaptive_timeout: bool,
     /// The shortest retransmission timeout `adaptive_timeout` may arrive at, in milliseconds.
     #[serde(default = "default_min_timeout_ms")]
@@ -101,7 +100,7 @@ impl Default for ProtocolConfig {
             default_windowsize: default_default_windowsize(),
             timeout_ms: default_timeout_ms(),
             max_retries: default_max_retries(),
-            adaptive_timeout: false,
+            adaptive_timeout: true,
             min_timeout_ms: default_min_timeout_ms(),
             max_client_timeout_secs: default_max_client_timeout_secs(),
             single_port_max_windowsize: default_single_port_max_windowsize(),
@@ -113,10 +112,15 @@ impl Default for ProtocolConfig {
 }
 
 impl ProtocolConfig {
-    /// How a transfer's retransmissions are timed: adaptive unless turned off or the client
-    /// chose its own `timeout`, which RFC 2349 makes the interval to use.
-    pub fn retransmit(&self, client_chose_timeout: bool) -> crate::proto::Retransmit {
-        if self.adaptive_timeout && !client_chose_timeout {
+    /// How a transfer's retransmissions are timed: adaptive unless turned off, in
+    /// single-port mode (where nothing proves the peer answers from where it claims), or
+    /// when the client chose its own `timeout`, which RFC 2349 makes the interval to use.
+    pub fn retransmit(
+        &self,
+        single_port: bool,
+        client_chose_timeout: bool,
+    ) -> crate::proto::Retransmit {
+        if self.adaptive_timeout && !single_port && !client_chose_timeout {
             crate::proto::Retransmit::Adaptive {
                 floor: std::time::Duration::from_millis(self.min_timeout_ms),
             }

@@ -94,6 +94,14 @@ fn bad_values_name_the_key_and_the_allowed_values() {
             "[protocol]\ndefault_windowsize = 0",
             &["protocol.default_windowsize", "1..=65535"],
         ),
+        (
+            "[protocol]\nmin_timeout_ms = 0",
+            &["protocol.min_timeout_ms", "1..=protocol.timeout_ms"],
+        ),
+        (
+            "[protocol]\ntimeout_ms = 500\nmin_timeout_ms = 600",
+            &["protocol.min_timeout_ms", "600", "1..=protocol.timeout_ms"],
+        ),
         ("port_range = \"10-5\"", &["port_range", "LO-HI"]),
         ("listen = []", &["listen"]),
         ("listen = [\"nonsense\"]", &["listen"]),
@@ -136,6 +144,30 @@ fn bad_values_name_the_key_and_the_allowed_values() {
             assert!(e.contains(w), "error for {toml:?} must mention {w:?}: {e}");
         }
     }
+}
+
+#[test]
+fn retransmission_adapts_by_default_but_not_in_single_port_mode_nor_to_a_clients_timeout() {
+    use crate::proto::Retransmit;
+    let ten_ms = Retransmit::Adaptive {
+        floor: std::time::Duration::from_millis(10),
+    };
+    let d = Config::from_toml_str("", None).expect("empty config");
+    assert!(d.protocol.adaptive_timeout);
+    assert_eq!(d.protocol.retransmit(false, false), ten_ms);
+    // Single-port: a blind ACK confirms, so nothing proves the peer real.
+    assert_eq!(d.protocol.retransmit(true, false), Retransmit::Fixed);
+    // RFC 2349: the client's timeout is the interval.
+    assert_eq!(d.protocol.retransmit(false, true), Retransmit::Fixed);
+    let off = Config::from_toml_str("[protocol]\nadaptive_timeout = false\n", None).expect("off");
+    assert_eq!(off.protocol.retransmit(false, false), Retransmit::Fixed);
+    let floor = Config::from_toml_str("[protocol]\nmin_timeout_ms = 40\n", None).expect("40");
+    assert_eq!(
+        floor.protocol.retransmit(false, false),
+        Retransmit::Adaptive {
+            floor: std::time::Duration::from_millis(40)
+        }
+    );
 }
 
 #[test]

@@ -22,6 +22,20 @@ pub enum Retransmit {
     },
 }
 
+impl Retransmit {
+    /// How many expiries in a row, at most, come before the backed-off timeout reaches
+    /// `ceiling`: the quick retransmissions a silent peer gets on top of `max_retries`
+    /// (which counts only expiries at the full timeout). 0 for the fixed timer.
+    pub fn quick_expiries(self, ceiling: Duration) -> u32 {
+        let Retransmit::Adaptive { floor } = self else {
+            return 0;
+        };
+        (0..MAX_BACKOFF)
+            .find(|&k| floor.max(Duration::from_nanos(1)).saturating_mul(1 << k) >= ceiling)
+            .unwrap_or(MAX_BACKOFF)
+    }
+}
+
 /// The most doublings of the backoff that matter: 2^16 times any floor is past any ceiling.
 const MAX_BACKOFF: u32 = 16;
 
@@ -167,7 +181,38 @@ mod tests {
         assert!(r.timeout(ADAPTIVE, CEILING) < 100 * MS);
     }
 
+    #[test]
+    fn quick_expiries_count_the_doublings_from_the_floor() {
+        assert_eq!(Retransmit::Fixed.quick_expiries(CEILING), 0);
+        // 10 ms doubled: 20, 40, 80, 160, 320, 640, 1280 ≥ 1 s.
+        let ten = Retransmit::Adaptive { floor: 10 * MS };
+        assert_eq!(ten.quick_expiries(CEILING), 7);
+        assert_eq!(ten.quick_expiries(10 * MS), 0);
+        assert_eq!(ADAPTIVE.quick_expiries(CEILING), 10);
+    }
+
     proptest! {
+        /// However fast the estimate, that many expiries bring the timer to the ceiling, so
+        /// a silent peer gets no more quick retransmissions than `quick_expiries` says.
+        #[test]
+        fn quick_expiries_reach_the_ceiling(
+            samples in proptest::collection::vec(0u64..5_000_000, 1..20),
+            floor_us in 1u64..100_000,
+            ceiling_ms in 1u64..255_000,
+        ) {
+            let floor = Duration::from_micros(floor_us);
+            let ceiling = Duration::from_millis(ceiling_ms).max(floor);
+            let policy = Retransmit::Adaptive { floor };
+            let mut r = RttEstimator::new();
+            for s in samples {
+                r.sample(Duration::from_micros(s));
+            }
+            for _ in 0..policy.quick_expiries(ceiling) {
+                r.back_off();
+            }
+            prop_assert_eq!(r.timeout(policy, ceiling), ceiling);
+        }
+
         #[test]
         fn timeout_stays_between_floor_and_ceiling(
             samples in proptest::collection::vec(0u64..5_000_000, 1..50),

@@ -393,7 +393,10 @@ pub(super) fn transfer_config(n: &Negotiated, rt: &Runtime, kind: Kind) -> Trans
             n.windowsize
         },
         timeout: n.timeout,
-        retransmit: p.retransmit(n.accepted(crate::proto::options::OptionName::Timeout)),
+        retransmit: p.retransmit(
+            rt.config.single_port,
+            n.accepted(crate::proto::options::OptionName::Timeout),
+        ),
         max_retries: rt.config.protocol.max_retries,
         half_open: HalfOpen {
             timeout: rt.option_limits.default_timeout,

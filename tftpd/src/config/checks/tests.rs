@@ -217,6 +217,15 @@ fn sections_whose_switch_is_off_do_nothing() {
     );
     silent("single_port = true\n[protocol]\nsingle_port_max_windowsize = 8\n");
     one_warning(
+        "[protocol]\nadaptive_timeout = false\nmin_timeout_ms = 40\n",
+        &["min_timeout_ms = 40", "adaptive_timeout = false"],
+    );
+    one_warning(
+        "single_port = true\n[protocol]\nmin_timeout_ms = 40\n",
+        &["min_timeout_ms = 40", "single_port = true", "fixed"],
+    );
+    silent("[protocol]\nmin_timeout_ms = 40\n");
+    one_warning(
         "[performance.file_io]\ncache_size = 0\ncache_max_file = 1024\n",
         &["cache_max_file", "cache_size = 0"],
     );
