@@ -30,6 +30,11 @@ pub fn position(block: u16, expected: u64) -> Position {
     }
 }
 
+/// The index of `block`, a wire number [`Position::Behind`] the block index `expected`.
+pub fn behind_index(block: u16, expected: u64) -> u64 {
+    expected.saturating_sub(u64::from(wire(expected).wrapping_sub(block)))
+}
+
 /// The block index an ACK of wire number `block` stands for, given that blocks up to
 /// `acked` are acknowledged and up to `sent` have been sent; `None` for an ACK that is
 /// old (a duplicate) or acknowledges a block never sent.
@@ -61,6 +66,9 @@ mod tests {
             "65534 came before 0"
         );
         assert_eq!(position(7, 8), Position::Behind);
+        assert_eq!(behind_index(7, 8), 7);
+        assert_eq!(behind_index(65534, 65536), 65534);
+        assert_eq!(behind_index(65535, 65537), 65535);
     }
 
     #[test]

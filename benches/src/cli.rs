@@ -116,9 +116,10 @@ pub struct Common {
     /// Probability that a datagram (either way) is held back until the next one passes it.
     #[arg(long, default_value_t = 0.0)]
     pub reorder: f64,
-    /// Delay added to every datagram, each way, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
-    pub delay: u64,
+    /// Delay added to every datagram, each way, in milliseconds (fractions allowed: 0.5
+    /// each way is a 1 ms round trip).
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    pub delay: f64,
     /// Seed of the impairment and of the upload content.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -180,6 +181,9 @@ pub enum CliError {
     /// --duration is not a positive number of seconds.
     #[error("--duration {0} is not a positive number of seconds")]
     BadDuration(f64),
+    /// --delay is negative or not a number.
+    #[error("--delay {0} is not a number of milliseconds, 0 or more")]
+    BadDelay(f64),
 }
 
 impl GetArgs {
@@ -224,6 +228,8 @@ impl Common {
             Some(s) => return Err(CliError::BadDuration(s)),
             None => Stop::Repeat(self.repeat.unwrap_or(1)),
         };
+        let delay = Duration::try_from_secs_f64(self.delay / 1000.0)
+            .map_err(|_| CliError::BadDelay(self.delay))?;
         Ok(LoadSpec {
             server: self.server,
             transfer,
@@ -241,7 +247,7 @@ impl Common {
                 loss: self.loss,
                 dup: self.dup,
                 reorder: self.reorder,
-                delay: Duration::from_millis(self.delay),
+                delay,
                 seed: self.seed,
             },
             threads: self.threads,
@@ -376,6 +382,15 @@ mod tests {
         ] {
             assert!(parse(&bad).is_err(), "{bad:?} must be refused");
         }
+        let delay = |arg: &'static str| {
+            let Command::Put(args) = parse(&put(&[arg])).expect("parses").command else {
+                panic!("expected put")
+            };
+            args.spec().map(|s| s.impairment.delay)
+        };
+        assert_eq!(delay("--delay=0.5").ok(), Some(Duration::from_micros(500)));
+        assert!(matches!(delay("--delay=-1"), Err(CliError::BadDelay(_))));
+        assert!(matches!(delay("--delay=NaN"), Err(CliError::BadDelay(_))));
         assert!(matches!(parse_sha256("12"), Err(CliError::BadDigest(_))));
         assert!(parse_sha256(&"zz".repeat(32)).is_err());
     }

@@ -168,22 +168,24 @@ impl Link {
     }
 
     /// Sends `data` to `to`, or queues, duplicates or drops it as the impairment decides.
-    pub async fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+    /// True unless the impairment dropped it (it is sent, or queued to be).
+    pub async fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<bool> {
         let Some(sh) = &mut self.shaper else {
             self.socket.send_to(data, to).await?;
-            return Ok(());
+            return Ok(true);
         };
         let now = Instant::now();
         let fate = sh.send.decide();
         if fate.drop {
             self.counts.dropped += 1;
-            return Ok(());
+            return Ok(false);
         }
         let p = sh.pending(data, to, now);
         let copy = fate.dup.then(|| sh.pending(data, to, now));
         self.counts.count(fate);
         sh.outbound.push(p, copy, fate.hold, now);
-        self.flush_outbound().await
+        self.flush_outbound().await?;
+        Ok(true)
     }
 
     /// Waits until a datagram arrives (into `buf`) or `deadline` passes (`None`). While it

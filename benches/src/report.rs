@@ -42,6 +42,13 @@ pub struct Report {
     pub failures: BTreeMap<String, u64>,
     /// Datagrams the clients sent again.
     pub retransmits: u64,
+    /// DATA received again although the ACK of that block had got through: the server
+    /// resent before the answer could reach it (see `TransferRecord::spurious`).
+    #[serde(default)]
+    pub spurious: u64,
+    /// Data blocks received in order, over every download.
+    #[serde(default)]
+    pub blocks: u64,
     /// Datagrams the client-side impairment dropped, duplicated or held back.
     pub impaired: Impaired,
     /// Uploaded files read back from the server's root and compared (0 unless asked).
@@ -132,6 +139,8 @@ impl Report {
                 .collect(),
             failures,
             retransmits: records.iter().map(|r| r.retransmits).sum(),
+            spurious: records.iter().map(|r| r.spurious).sum(),
+            blocks: records.iter().map(|r| r.blocks).sum(),
             impaired: Impaired {
                 dropped: counts.dropped,
                 duplicated: counts.duplicated,
@@ -209,6 +218,13 @@ impl fmt::Display for Report {
             }
         )?;
         writeln!(f, "retransmits (client): {}", self.retransmits)?;
+        if self.blocks > 0 {
+            writeln!(
+                f,
+                "spurious DATA (server resent after our ACK got through): {} of {} blocks",
+                self.spurious, self.blocks
+            )?;
+        }
         let i = self.impaired;
         if i != Impaired::default() {
             writeln!(
@@ -240,6 +256,8 @@ mod tests {
             }),
             duration: Duration::from_millis(ms),
             retransmits: 2,
+            spurious: 1,
+            blocks: 7,
             impaired: ImpairCounts {
                 dropped: 1,
                 duplicated: 0,
@@ -273,6 +291,11 @@ mod tests {
         assert_eq!(r.failures.get("corrupt"), Some(&1));
         assert_eq!(r.transfers_per_s, 2.0);
         assert_eq!(r.retransmits, 10, "retransmits of every transfer");
+        assert_eq!(
+            (r.spurious, r.blocks),
+            (5, 35),
+            "spurious DATA and blocks of every transfer"
+        );
         assert_eq!(r.impaired.held, 15);
         assert_eq!(
             r.negotiated,

@@ -1,6 +1,7 @@
 //! tftp-load against the real tftpd server on loopback: downloads and uploads verify, the
 //! impairment causes retransmissions yet every byte arrives, rollover past block 65535 works,
-//! and each failure kind is reported as such. Checks bytes and counts, never speed.
+//! each failure kind is reported as such, and DATA resent after its ACK got through is
+//! counted as spurious. Checks bytes and counts, never speed.
 
 mod harness;
 
@@ -301,4 +302,54 @@ fn delay_holds_back_every_datagram_both_ways() {
         "init latency {} ms under 2 × 40 ms",
         init.p50_ms
     );
+}
+
+/// A scripted server for one 600-byte download, lock-step at blksize 512: DATA 1, and on
+/// ACK 1, when `resend`, DATA 1 again (as a server whose timer fired too early would) before
+/// DATA 2; then it waits for ACK 2.
+fn scripted_server(resend: bool) -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    use tftpd::proto::packet::ack;
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("scripted socket");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let addr = sock.local_addr().expect("address");
+    let content = pattern(600, 11);
+    let data = |block: u16, bytes: &[u8]| [&[0, 3], &block.to_be_bytes()[..], bytes].concat();
+    let serve = std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        let (_, client) = sock.recv_from(&mut buf).expect("the RRQ");
+        let one = data(1, &content[..512]);
+        sock.send_to(&one, client).expect("DATA 1");
+        let (n, _) = sock.recv_from(&mut buf).expect("ACK 1");
+        assert_eq!(&buf[..n], &ack(1)[..]);
+        if resend {
+            sock.send_to(&one, client).expect("DATA 1 again");
+        }
+        sock.send_to(&data(2, &content[512..]), client)
+            .expect("DATA 2");
+        loop {
+            let (n, _) = sock.recv_from(&mut buf).expect("ACK 2");
+            if buf[..n] == ack(2)[..] {
+                break;
+            }
+        }
+    });
+    (addr, serve)
+}
+
+#[test]
+fn data_resent_after_its_ack_got_through_is_counted_as_spurious() {
+    for resend in [false, true] {
+        let (addr, serve) = scripted_server(resend);
+        let spec = download(addr, "f.bin", &pattern(600, 11));
+        let r = run(&spec).expect("a scripted run");
+        serve.join().expect("the scripted server");
+        assert_clean(&r, "scripted");
+        assert_eq!(r.blocks, 2, "two blocks in order:\n{r}");
+        assert_eq!(
+            r.spurious,
+            u64::from(resend),
+            "resend {resend}: DATA 1 again after ACK 1 got through:\n{r}"
+        );
+    }
 }

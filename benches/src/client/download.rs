@@ -15,7 +15,7 @@ use super::{
     Agreed, Ctx, Failure, Retries, TransferRecord, accept_oack, dally, decode, encode_request,
     recv_from_server, send_error,
 };
-use crate::blocks::{Position, position, wire};
+use crate::blocks::{Position, behind_index, position, wire};
 use crate::content::Verifier;
 use crate::link::{ImpairCounts, Link};
 use crate::spec::Expected;
@@ -28,6 +28,9 @@ pub async fn download(ctx: Ctx<'_>, file: &str, expect: &Expected) -> TransferRe
         init_latency: None,
         agreed: None,
         retransmits: 0,
+        spurious: 0,
+        blocks: 0,
+        acked_through: 0,
         started: Instant::now(),
         impaired_at_end: ImpairCounts::default(),
     };
@@ -40,6 +43,8 @@ pub async fn download(ctx: Ctx<'_>, file: &str, expect: &Expected) -> TransferRe
         agreed: state.agreed,
         duration: state.started.elapsed(),
         retransmits: state.retransmits,
+        spurious: state.spurious,
+        blocks: state.blocks,
         // A finished download hands its link to the dally, leaving the counts behind.
         impaired: link.as_ref().map_or(state.impaired_at_end, Link::counts),
         remote: None,
@@ -52,11 +57,25 @@ struct Download<'a> {
     init_latency: Option<std::time::Duration>,
     agreed: Option<Agreed>,
     retransmits: u64,
+    /// See [`TransferRecord::spurious`].
+    spurious: u64,
+    /// Data blocks received in order.
+    blocks: u64,
+    /// The highest block index an ACK that got through the impairment stands for.
+    acked_through: u64,
     started: Instant,
     impaired_at_end: ImpairCounts,
 }
 
 impl Download<'_> {
+    /// Sends the ACK of block `index` to `to`, noting how far the server has been told.
+    async fn ack(&mut self, link: &mut Link, index: u64, to: SocketAddr) -> Result<(), Failure> {
+        if link.send_to(&ack(wire(index)), to).await? {
+            self.acked_through = self.acked_through.max(index);
+        }
+        Ok(())
+    }
+
     async fn run(
         &mut self,
         file: &str,
@@ -88,9 +107,11 @@ impl Download<'_> {
                 retries.timed_out()?;
                 self.retransmits += 1;
                 match peer {
-                    None => link.send_to(&request, server).await?,
+                    None => {
+                        link.send_to(&request, server).await?;
+                    }
                     Some(p) => {
-                        link.send_to(&ack(wire(next - 1)), p).await?;
+                        self.ack(link, next - 1, p).await?;
                         last_acked = next - 1;
                     }
                 }
@@ -138,7 +159,7 @@ impl Download<'_> {
                         }
                         Position::Ahead => {
                             if !gap_acked {
-                                link.send_to(&ack(wire(next - 1)), from).await?;
+                                self.ack(link, next - 1, from).await?;
                                 last_acked = next - 1;
                                 gap_acked = true;
                                 in_window = 0;
@@ -146,8 +167,11 @@ impl Download<'_> {
                             None
                         }
                         Position::Behind => {
+                            if behind_index(block, next) <= self.acked_through {
+                                self.spurious += 1;
+                            }
                             if next > 1 && block == wire(last_acked) {
-                                link.send_to(&ack(block), from).await?;
+                                self.ack(link, last_acked, from).await?;
                             }
                             None
                         }
@@ -168,8 +192,9 @@ impl Download<'_> {
             gap_acked = false;
             retries.reset();
             deadline = Instant::now() + agreed.timeout;
+            self.blocks += 1;
             if last || in_window >= agreed.windowsize {
-                link.send_to(&ack(block), from).await?;
+                self.ack(link, next - 1, from).await?;
                 last_acked = next - 1;
                 in_window = 0;
             }

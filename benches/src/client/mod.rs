@@ -84,6 +84,12 @@ pub struct TransferRecord {
     /// Datagrams the client sent again: requests and ACKs after a timeout, DATA after a
     /// timeout or a partial-window ACK.
     pub retransmits: u64,
+    /// DATA received again although the client's ACK of that block had got through the
+    /// impairment: the server's timer fired before the answer could reach it (downloads;
+    /// 0 for uploads). With `--dup`, copies the impairment made count too.
+    pub spurious: u64,
+    /// Data blocks received in order (downloads; 0 for uploads).
+    pub blocks: u64,
     /// What the impairment did to this transfer's datagrams.
     pub impaired: ImpairCounts,
     /// The remote name, for an upload.

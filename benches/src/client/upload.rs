@@ -41,6 +41,8 @@ pub async fn upload(ctx: Ctx<'_>, remote: &str, size: u64, seed: u64) -> Transfe
         agreed: up.agreed,
         duration: up.started.elapsed(),
         retransmits: up.retransmits,
+        spurious: 0,
+        blocks: 0,
         impaired: link.as_ref().map(Link::counts).unwrap_or_default(),
         remote: Some(remote.to_string()),
     }

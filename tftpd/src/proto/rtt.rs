@@ -27,7 +27,7 @@ impl Retransmit {
     /// `ceiling`: the quick retransmissions a silent peer gets on top of `max_retries`
     /// (which counts only expiries at the full timeout). 0 for the fixed timer.
     pub fn quick_expiries(self, ceiling: Duration) -> u32 {
-        let Retransmit::Adaptive { floor } = self else {
+        let Self::Adaptive { floor } = self else {
             return 0;
         };
         (0..MAX_BACKOFF)

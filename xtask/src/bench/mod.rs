@@ -10,6 +10,7 @@
 //! ratio to the best peer's. Nothing is asserted: the machine is shared and noisy.
 
 mod measure;
+mod noisy_table;
 mod peers;
 mod progress;
 mod scenario;
@@ -55,11 +56,7 @@ pub(crate) fn run(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
                 let list = args
                     .next()
                     .context("--servers needs a list, e.g. tftpd,dnsmasq")?;
-                let names: Vec<&str> = Server::ALL
-                    .iter()
-                    .chain(&Server::REFERENCES)
-                    .map(|s| s.name())
-                    .collect();
+                let names = Server::names();
                 servers = Some(
                     list.split(',')
                         .map(|n| {
@@ -109,17 +106,26 @@ pub(crate) fn run(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     };
     if let Some(ids) = &only {
         let known: Vec<&str> = plan.scenarios.iter().map(|s| s.id).collect();
-        if let Some(bad) = ids.iter().find(|id| !known.contains(&id.as_str())) {
+        if let Some(bad) = ids
+            .iter()
+            .find(|id| !plan.scenarios.iter().any(|s| s.picked_by(id)))
+        {
             bail!(
-                "--scenarios: unknown scenario {bad:?} (allowed: {})",
+                "--scenarios: unknown scenario {bad:?} (allowed: {}, or a group such as 1 or 5)",
                 known.join(", ")
             );
         }
-        plan.scenarios.retain(|s| ids.iter().any(|id| id == s.id));
+        plan.scenarios
+            .retain(|s| ids.iter().any(|id| s.picked_by(id)));
     }
     let chosen = servers.is_some();
-    let servers =
-        servers.unwrap_or_else(|| Server::ALL.into_iter().chain(Server::REFERENCES).collect());
+    let servers = servers.unwrap_or_else(|| {
+        Server::ALL
+            .into_iter()
+            .chain(Server::NOISY_ONLY)
+            .chain(Server::REFERENCES)
+            .collect()
+    });
     if !is_root() {
         bail!(
             "cargo xtask bench needs root: dnsmasq serves TFTP only on port 69, and each server's \
@@ -155,10 +161,18 @@ pub(crate) fn run(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
         eprintln!("xtask: perf is missing: syscalls per MiB will read n/a");
     }
     write_root(&root, &plan)?;
-    std::fs::write(server::portable_config(&root), server::PORTABLE_CONFIG)?;
+    let variants: Vec<(PathBuf, &str)> = servers
+        .iter()
+        .filter_map(|s| Some((s.config_path(&root), s.config()?)))
+        .collect();
+    for (path, toml) in &variants {
+        std::fs::write(path, toml).with_context(|| format!("writing {}", path.display()))?;
+    }
     let result = run_plan(&plan, &ctx, &servers, chosen);
     let _ = std::fs::remove_dir_all(&root);
-    let _ = std::fs::remove_file(server::portable_config(&root));
+    for (path, _) in &variants {
+        let _ = std::fs::remove_file(path);
+    }
     let results = result?;
     let markdown = render(&plan, &ctx, &results, &servers, chosen);
     println!("\n{markdown}");
@@ -214,7 +228,7 @@ fn write_root(root: &Path, plan: &Plan) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::create_dir_all(root)?;
     std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))?;
-    for file in [File::Large, File::Medium, File::Small, File::Lossy] {
+    for file in File::ALL {
         let size = plan.size_of(file);
         let data: Vec<u8> = (0..size).map(|i| (i * 31 + i / 4099) as u8).collect();
         let path = root.join(file.name());
@@ -242,7 +256,7 @@ fn run_plan(
         })
         .collect();
     if !chosen
-        && servers.iter().filter(|s| !s.is_reference()).count() < Server::ALL.len()
+        && !Server::ALL.iter().all(|s| servers.contains(s))
         && std::env::var("CI").is_ok_and(|v| v == "true")
     {
         bail!(
@@ -252,11 +266,13 @@ fn run_plan(
     let mut results = Vec::new();
     let every = servers;
     // The raw references answer the concurrent rows; one client has `tftp-load ceiling`.
+    // The fixed-timer variant runs where a timer can fire: the noisy-link rows.
     let servers_of = |scenario: &Scenario| -> Vec<Server> {
         every
             .iter()
             .copied()
             .filter(|s| !s.is_reference() || scenario.clients > 1)
+            .filter(|s| !Server::NOISY_ONLY.contains(s) || scenario.is_noisy())
             .collect()
     };
     let total = plan
@@ -353,6 +369,9 @@ fn measure_once(server: Server, scenario: &Scenario, ctx: &Context) -> anyhow::R
         } else {
             ran_as
         },
+        secs: report.wall_secs,
+        spurious: report.spurious,
+        blocks: report.blocks,
     })
 }
 
@@ -379,6 +398,10 @@ fn load(ctx: &Context, scenario: &Scenario) -> anyhow::Result<Report> {
         // A fixed seed per round makes the loss pattern the same for every server.
         cmd.arg("--loss").arg(scenario.loss.to_string());
         cmd.arg("--seed").arg("4");
+    }
+    if !scenario.rtt.is_zero() {
+        let each_way_ms = scenario.rtt.as_secs_f64() * 1000.0 / 2.0;
+        cmd.arg("--delay").arg(each_way_ms.to_string());
     }
     let out = cmd.output().context("running tftp-load")?;
     serde_json::from_slice(&out.stdout).with_context(|| {
@@ -472,6 +495,19 @@ fn render(
     out.push_str("### tftpd against the best peer\n\n");
     out.push_str(&table::summary_table(results));
     out.push('\n');
+    let noisy = noisy_table::noisy_table(results);
+    if !noisy.is_empty() {
+        out.push_str(
+            "### Noisy links: time to finish and spurious DATA (issue #22)\n\n\
+             Seconds for the whole download (median), as a ratio to the best peer's and to \
+             tftpd with `protocol.adaptive_timeout = false`; spurious DATA are blocks the \
+             client received again although its ACK of them had got through, per 1000 \
+             blocks. The client negotiates no `timeout` and keeps its own 1 s timer; loss is \
+             seeded, so every server meets the same losses.\n\n",
+        );
+        out.push_str(&noisy);
+        out.push('\n');
+    }
     let fast = table::fast_path_table(results);
     if !fast.is_empty() {
         out.push_str("### tftpd against its portable path (every fast path off)\n\n");

@@ -24,6 +24,9 @@ pub(super) enum Server {
     /// This daemon with every fast path off: the portable path the fast paths are
     /// measured against (issue #5).
     TftpdPortable,
+    /// This daemon with adaptive retransmission off (`protocol.adaptive_timeout = false`):
+    /// what the adaptive timer is measured against on the noisy-link rows (issue #22).
+    TftpdFixed,
     TftpHpa,
     Atftpd,
     Dnsmasq,
@@ -47,17 +50,31 @@ impl Server {
     /// single-client rows have `tftp-load ceiling`).
     pub(super) const REFERENCES: [Self; 2] = [Self::RawEpoll, Self::RawUring];
 
-    /// The server called `name`, as `--servers` takes it.
-    pub(super) fn named(name: &str) -> Option<Self> {
+    /// Run by default in the noisy-link scenarios only (loss or delay): on a clean fast
+    /// link the fixed timer never fires, so it would only repeat `tftpd`.
+    pub(super) const NOISY_ONLY: [Self; 1] = [Self::TftpdFixed];
+
+    /// Every server `--servers` knows.
+    fn every() -> impl Iterator<Item = Self> {
         Self::ALL
             .into_iter()
+            .chain(Self::NOISY_ONLY)
             .chain(Self::REFERENCES)
-            .find(|s| s.name() == name)
+    }
+
+    /// The server called `name`, as `--servers` takes it.
+    pub(super) fn named(name: &str) -> Option<Self> {
+        Self::every().find(|s| s.name() == name)
+    }
+
+    /// The names `--servers` takes.
+    pub(super) fn names() -> Vec<&'static str> {
+        Self::every().map(Self::name).collect()
     }
 
     /// This daemon, in any configuration, or a raw reference: never "the best peer".
     pub(super) fn is_ours(name: &str) -> bool {
-        [Self::Tftpd, Self::TftpdPortable]
+        [Self::Tftpd, Self::TftpdPortable, Self::TftpdFixed]
             .into_iter()
             .chain(Self::REFERENCES)
             .any(|s| s.name() == name)
@@ -77,6 +94,7 @@ impl Server {
         match self {
             Self::Tftpd => "tftpd",
             Self::TftpdPortable => "tftpd-portable",
+            Self::TftpdFixed => "tftpd-fixed",
             Self::TftpHpa => "tftp-hpa",
             Self::Atftpd => "atftpd",
             Self::Dnsmasq => "dnsmasq",
@@ -100,7 +118,11 @@ impl Server {
             binary: "usr/sbin/dnsmasq",
         };
         match self {
-            Self::Tftpd | Self::TftpdPortable | Self::RawEpoll | Self::RawUring => None,
+            Self::Tftpd
+            | Self::TftpdPortable
+            | Self::TftpdFixed
+            | Self::RawEpoll
+            | Self::RawUring => None,
             Self::TftpHpa => Some(&HPA),
             Self::Atftpd => Some(&ATFTPD),
             Self::Dnsmasq => Some(&DNSMASQ),
@@ -128,14 +150,12 @@ impl Server {
         };
         let strs = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
         match self {
-            Self::Tftpd => {
-                let mut a = strs(&["--listen", LISTEN, "--user", "nobody", "--root"]);
-                a.push(root);
-                a
-            }
-            Self::TftpdPortable => {
-                let mut a = strs(&["--config"]);
-                a.push(portable_config(Path::new(&root)).into_os_string());
+            Self::Tftpd | Self::TftpdPortable | Self::TftpdFixed => {
+                let mut a = Vec::new();
+                if self.config().is_some() {
+                    a.push("--config".into());
+                    a.push(self.config_path(Path::new(&root)).into_os_string());
+                }
                 a.extend(strs(&["--listen", LISTEN, "--user", "nobody", "--root"]));
                 a.push(root);
                 a
@@ -213,10 +233,33 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The config file this daemon variant runs with (none for the shipped defaults or a
+    /// peer).
+    pub(super) fn config(self) -> Option<&'static str> {
+        match self {
+            Self::TftpdPortable => Some(PORTABLE_CONFIG),
+            Self::TftpdFixed => Some(FIXED_CONFIG),
+            _ => None,
+        }
+    }
+
+    /// Where [`Self::config`] is written for the served root `root`: beside it.
+    pub(super) fn config_path(self, root: &Path) -> PathBuf {
+        root.with_extension(format!("{}.toml", self.name()))
+    }
+}
+
+/// The config of [`Server::TftpdFixed`]: the shipped defaults but the fixed 1 s timer.
+const FIXED_CONFIG: &str = "\
+[protocol]
+adaptive_timeout = false
+";
+
 /// The config of [`Server::TftpdPortable`], beside the served root: every
 /// `[performance]` switch off, buffers at the kernel's default. The kernel packet filter
 /// stays as shipped: it is not a fast path.
-pub(super) const PORTABLE_CONFIG: &str = "\
+const PORTABLE_CONFIG: &str = "\
 [performance]
 io = \"portable\"
 
@@ -233,11 +276,6 @@ fadvise = false
 [performance.cpu]
 intake_threads = false
 ";
-
-/// Where the portable config is written for the served root `root`.
-pub(super) fn portable_config(root: &Path) -> PathBuf {
-    root.with_extension("portable.toml")
-}
 
 /// A running server in its own cgroup; killed (with every forked child) on drop.
 pub(super) struct Running {

@@ -25,6 +25,11 @@ pub(super) struct Sample {
     pub listener_drops: u64,
     /// The blksize/windowsize the transfers ran with (`512/1` when the server ignored options).
     pub ran_as: String,
+    /// The client run's wall time, seconds.
+    pub secs: f64,
+    /// DATA the client got again after its ACK had got through, and blocks received.
+    pub spurious: u64,
+    pub blocks: u64,
 }
 
 impl Sample {
@@ -36,6 +41,9 @@ impl Sample {
     }
     fn switches_per_mib(&self) -> Option<f64> {
         (self.bytes > 0).then(|| self.switches as f64 / (self.bytes as f64 / f64::from(1 << 20)))
+    }
+    fn spurious_per_1000(&self) -> Option<f64> {
+        (self.blocks > 0).then(|| self.spurious as f64 * 1000.0 / self.blocks as f64)
     }
     fn syscalls_per_mib(&self) -> Option<f64> {
         let n = self.syscalls?;
@@ -60,6 +68,10 @@ pub(super) struct Summary {
     pub failure_kinds: BTreeMap<String, u64>,
     pub listener_drops: Option<f64>,
     pub ran_as: String,
+    /// The client run's wall time, seconds.
+    pub secs: Option<f64>,
+    /// Spurious DATA per 1000 blocks received.
+    pub spurious_per_1000: Option<f64>,
 }
 
 pub(super) fn summarize(server: Server, samples: &[Sample]) -> Summary {
@@ -86,6 +98,8 @@ pub(super) fn summarize(server: Server, samples: &[Sample]) -> Summary {
         failure_kinds,
         listener_drops: med(&|s| Some(s.listener_drops as f64)),
         ran_as: ran_as.join(", "),
+        secs: med(&|s| Some(s.secs)),
+        spurious_per_1000: med(&Sample::spurious_per_1000),
     }
 }
 
@@ -107,7 +121,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 /// The best peer's value of one column: the highest throughput, the lowest of the costs.
 /// Only peers that ran with the options tftpd ran with compete (a peer that ignored
 /// windowsize ran a different transfer); when none did, every peer competes.
-fn best_peer(
+pub(super) fn best_peer(
     rows: &[Summary],
     value: impl Fn(&Summary) -> Option<f64>,
     higher: bool,
@@ -144,7 +158,7 @@ pub(super) struct ScenarioResult {
 }
 
 /// Three significant digits or more: 760, 30.1, 2.25, 0.054.
-fn num(v: Option<f64>) -> String {
+pub(super) fn num(v: Option<f64>) -> String {
     v.map_or_else(
         || "n/a".to_string(),
         |v| match v.abs() {
@@ -156,7 +170,7 @@ fn num(v: Option<f64>) -> String {
     )
 }
 
-fn ratio(v: Option<f64>, best: Option<f64>) -> String {
+pub(super) fn ratio(v: Option<f64>, best: Option<f64>) -> String {
     match (v, best) {
         (Some(v), Some(b)) if b > 0.0 => format!("{:.2}×", v / b),
         _ => "n/a".to_string(),
@@ -300,10 +314,10 @@ pub(super) fn fast_path_table(results: &[ScenarioResult]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn row(server: Server, mbs: f64, ran_as: &str) -> Summary {
+    pub(in crate::bench) fn row(server: Server, mbs: f64, ran_as: &str) -> Summary {
         Summary {
             server: server.name(),
             runs: 1,
@@ -318,6 +332,8 @@ mod tests {
             failure_kinds: BTreeMap::new(),
             listener_drops: Some(0.0),
             ran_as: ran_as.into(),
+            secs: Some(1.0 / mbs),
+            spurious_per_1000: Some(0.0),
         }
     }
 
