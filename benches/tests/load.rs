@@ -139,7 +139,9 @@ fn rough(seed: u64) -> Impairment {
 
 #[test]
 fn impaired_transfers_still_verify_and_show_retransmits() {
-    let server = Server::start("127.0.0.1:0", "");
+    // The fixed 200 ms timer: the adaptive one recovers before the client's 100 ms timer
+    // fires, and this test is about the client's own retransmissions.
+    let server = Server::start("127.0.0.1:0", "adaptive_timeout = false\n");
     let content = pattern(60_000, 3);
     server.put_file("rough.bin", &content);
     let mut get = download(server.addr(), "rough.bin", &content);
