@@ -97,9 +97,11 @@ fn every_backend_carries_transfers_intact_through_loss_duplication_and_reorderin
                 r.failures,
                 d.log()
             );
+            // The server's adaptive timer may resend a lost block before the client's own
+            // 100 ms timer fires, so what shows the link was lossy is the impairment's count.
             assert!(
-                r.retransmits > 0,
-                "{name}: the link lost something, so the client retransmitted"
+                r.impaired.dropped > 0,
+                "{name}, windowsize {windowsize:?}: the link lost something"
             );
             transfers += 8;
         }

@@ -73,7 +73,12 @@ fn wrong_tid_gets_error_5_and_transfer_continues() {
 
 #[test]
 fn duplicate_ack_never_triggers_duplicate_data() {
-    let d = start(Some("[protocol]\ntimeout_ms = 3000\n"), "off");
+    // The fixed 3 s timer, so that within the second watched only ACKs can cause DATA (the
+    // adaptive one would resend the unanswered DATA 2 after 10 ms).
+    let d = start(
+        Some("[protocol]\ntimeout_ms = 3000\nadaptive_timeout = false\n"),
+        "off",
+    );
     d.put_file("f.bin", &pattern(4000, 2));
     let c = Raw::new(d.addr());
     c.send(&request(1, b"f.bin", "octet", &[]));
@@ -111,9 +116,10 @@ fn duplicated_rrq_does_not_start_a_second_transfer() {
     assert_eq!(replies.len(), 1, "one DATA 1 only: {replies:?}");
 }
 
-#[test]
-fn unacknowledged_data_is_retransmitted_then_the_transfer_gives_up() {
-    let d = start(Some(FAST), "off");
+/// Downloads with `config` a file of two blocks, answers DATA 1, then falls silent; returns
+/// how many DATA 2 came, after checking that an ERROR ended it and nothing followed.
+fn data_2_sent_to_a_client_that_stopped_answering(config: &str) -> usize {
+    let d = start(Some(config), "off");
     d.put_file("f.bin", &pattern(1000, 4));
     let c = Raw::new(d.addr());
     c.send(&request(1, b"f.bin", "octet", &[]));
@@ -136,19 +142,43 @@ fn unacknowledged_data_is_retransmitted_then_the_transfer_gives_up() {
     }
     // Nothing may follow the ERROR.
     replies.extend(c.collect(Duration::from_millis(300)));
-    let data2 = replies
-        .iter()
-        .filter(|(r, _)| matches!(r, Reply::Data { block: 2, .. }))
-        .count();
-    assert_eq!(
-        data2, 3,
-        "DATA 2 once plus max_retries (2) retransmissions: {replies:?}"
-    );
     assert!(
         matches!(replies.last(), Some((Reply::Error { code: 0, .. }, _))),
-        "an ERROR tells the client the server gave up: {replies:?}"
+        "an ERROR tells the client the server gave up: {} replies",
+        replies.len()
     );
     d.wait_for_log("outcome=\"timed_out\"", Duration::from_secs(5));
+    replies
+        .iter()
+        .filter(|(r, _)| matches!(r, Reply::Data { block: 2, .. }))
+        .count()
+}
+
+#[test]
+fn unacknowledged_data_is_retransmitted_then_the_transfer_gives_up() {
+    let fixed = format!("{FAST}adaptive_timeout = false\n");
+    assert_eq!(
+        data_2_sent_to_a_client_that_stopped_answering(&fixed),
+        3,
+        "the fixed timer: DATA 2 once plus max_retries (2) retransmissions"
+    );
+}
+
+#[test]
+fn the_adaptive_timer_adds_only_its_quick_expiries_before_giving_up() {
+    // The round trip on loopback is far below the 10 ms floor, so DATA 2 is resent after
+    // 10, 20, 40, 80 and 160 ms (quick expiries, not counted), then twice at the full
+    // 300 ms (max_retries = 2): at most 3 + 5 in all, and never fewer than the fixed 3.
+    let quick = tftpd::proto::Retransmit::Adaptive {
+        floor: Duration::from_millis(10),
+    }
+    .quick_expiries(Duration::from_millis(300));
+    assert_eq!(quick, 5);
+    let sent = data_2_sent_to_a_client_that_stopped_answering(FAST);
+    assert!(
+        (3..=3 + quick as usize).contains(&sent),
+        "DATA 2 sent {sent} times: between the fixed 3 and 3 + {quick} quick expiries"
+    );
 }
 
 #[test]
