@@ -8,8 +8,8 @@ use std::path::Path;
 
 use super::Config;
 
-/// (dotted key, the default cell's first backticked value) for every row that has one.
-fn documented_defaults(page: &str) -> Vec<(String, String)> {
+/// (dotted key, its default cell) for every key row of the section tables.
+fn documented_keys(page: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut section: Option<String> = None;
     for line in page.lines() {
@@ -37,21 +37,25 @@ fn documented_defaults(page: &str) -> Vec<(String, String)> {
         else {
             continue;
         };
-        let Some(value) = default
-            .strip_prefix('`')
-            .and_then(|d| d.split_once('`'))
-            .map(|(v, _)| v)
-        else {
-            continue;
-        };
         let dotted = if section.is_empty() {
             key.to_string()
         } else {
             format!("{section}.{key}")
         };
-        out.push((dotted, value.to_string()));
+        out.push((dotted, default.to_string()));
     }
     out
+}
+
+/// (dotted key, the default cell's first backticked value) for every row that has one.
+fn documented_defaults(page: &str) -> Vec<(String, String)> {
+    documented_keys(page)
+        .into_iter()
+        .filter_map(|(dotted, default)| {
+            let value = default.strip_prefix('`')?.split_once('`')?.0.to_string();
+            Some((dotted, value))
+        })
+        .collect()
 }
 
 /// `performance.file_io.read_ahead = 65536` as a TOML document.
@@ -172,4 +176,62 @@ fn a_wrong_default_in_the_man_page_is_caught() {
         found,
         vec![("shutdown.grace_period_secs".into(), "30".into())]
     );
+}
+
+/// The keys of the section tables that the reload table (`## Reload (SIGHUP)`) does not
+/// name: neither the key itself (or its `[[table]]`), nor a section holding it (`[performance.batching]`), nor its
+/// last part in a row that names a sibling (`performance.socket.recv_buffer` and
+/// `send_buffer`).
+fn keys_missing_from_reload_table(page: &str) -> Vec<String> {
+    let table = page
+        .split_once("## Reload (SIGHUP)")
+        .map(|(_, rest)| rest.split("\n## ").next().unwrap_or(rest))
+        .unwrap_or("");
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with('|')).collect();
+    let names = |row: &str, name: &str| row.contains(&format!("`{name}`"));
+    documented_keys(page)
+        .into_iter()
+        .map(|(dotted, _)| dotted)
+        .filter(|dotted| {
+            let parts: Vec<&str> = dotted.split('.').collect();
+            let leaf = parts[parts.len() - 1];
+            let sections = (1..parts.len()).map(|n| parts[..n].join("."));
+            let covered = rows.iter().any(|row| {
+                names(row, dotted)
+                    || names(row, &format!("[[{dotted}]]"))
+                    || sections.clone().any(|s| {
+                        names(row, &format!("[{s}]"))
+                            || (names(row, leaf) && row.contains(&format!("`{s}.")))
+                    })
+            });
+            !covered
+        })
+        .collect()
+}
+
+#[test]
+fn the_reload_table_names_every_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config-reference.md");
+    let page = std::fs::read_to_string(&path).expect("docs/config-reference.md");
+    assert!(documented_keys(&page).len() >= 80, "too few keys found");
+    let missing = keys_missing_from_reload_table(&page);
+    assert!(
+        missing.is_empty(),
+        "docs/config-reference.md: the reload table does not say what SIGHUP does to: {}",
+        missing.join(", ")
+    );
+}
+
+#[test]
+fn a_key_left_out_of_the_reload_table_is_caught() {
+    let page = "## `[performance]`\n\n| key | type | default |\n|---|---|---|\n\
+                | `io` | string | `\"auto\"` | x | y |\n\
+                | `profile` | string | `\"balanced\"` | x | y |\n\
+                ## `[performance.socket]`\n\n| key | type | default |\n|---|---|---|\n\
+                | `recv_buffer` | integer | `1` | x | y |\n\
+                | `send_buffer` | integer | `1` | x | y |\n\
+                ## Reload (SIGHUP)\n\n| keys | on SIGHUP |\n|---|---|\n\
+                | `performance.profile` | applied |\n\
+                | `performance.socket.recv_buffer` and `send_buffer` | restart |\n";
+    assert_eq!(keys_missing_from_reload_table(page), vec!["performance.io"]);
 }
