@@ -2,18 +2,27 @@
 //! in that order. Each refusal carries what to tell the client (fixed text), how to count it,
 //! and the detail to log.
 
-use crate::logging::error_chain;
+mod owned;
+mod prepared;
+mod refused;
+mod transfer_config;
+
+pub use self::owned::OwnedRequest;
+pub use self::prepared::{GroupKey, Prepared};
+pub use self::refused::Refused;
+pub(super) use self::transfer_config::transfer_config;
+
 use std::net::IpAddr;
 
 use crate::config::RemapOp;
 use crate::fs::remap::Mapped;
-use crate::fs::{FoundFile, RequestPath, ResolveError, UploadError, WriteMode};
+use crate::fs::{FoundFile, RequestPath, ResolveError, WriteMode};
 use crate::io::cache::{FileCache, FileKey};
 use crate::io::file::{BlockSource, UploadSink};
 use crate::metrics::{Kind, RequestOutcome};
 use crate::proto::mode::Mode;
 use crate::proto::options::{Direction, Negotiated, negotiate};
-use crate::proto::{ErrorCode, HalfOpen, Request, TransferConfig, WireError};
+use crate::proto::{ErrorCode, WireError};
 
 use super::runtime::Runtime;
 
@@ -22,156 +31,6 @@ const NO_ROLLOVER: WireError = WireError::new(
     ErrorCode::NotDefined,
     "file too large without block number rollover; ask for a larger blksize",
 );
-
-/// A request copied out of the listener's receive buffer.
-#[derive(Debug, Clone)]
-pub struct OwnedRequest {
-    /// RRQ or WRQ.
-    pub kind: Kind,
-    /// The file name as sent.
-    pub filename: Vec<u8>,
-    /// The mode as sent.
-    pub mode: Vec<u8>,
-    /// The options as sent.
-    pub options: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
-impl OwnedRequest {
-    /// The option names as sent, for the core's questions about them.
-    pub fn option_names(&self) -> impl Iterator<Item = &[u8]> {
-        self.options.iter().map(|(name, _)| name.as_slice())
-    }
-}
-
-impl OwnedRequest {
-    /// Copies a decoded request.
-    pub fn new(kind: Kind, req: &Request<'_>) -> Self {
-        Self {
-            kind,
-            filename: req.filename.to_vec(),
-            mode: req.mode.to_vec(),
-            options: req
-                .options
-                .iter()
-                .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .collect(),
-        }
-    }
-
-    /// The file name for logs (lossy, control characters escaped by `Debug` formatting).
-    pub fn filename_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.filename).into_owned()
-    }
-}
-
-/// A transfer ready to run.
-#[derive(Debug)]
-pub enum Prepared {
-    /// A download.
-    Read {
-        /// The settings.
-        config: TransferConfig,
-        /// The file's blocks.
-        source: BlockSource,
-        /// The negotiated options, for the log.
-        negotiated: Negotiated,
-        /// The transfer mode.
-        mode: Mode,
-    },
-    /// A download served to an RFC 2090 multicast group (joined or started).
-    Multicast {
-        /// Which group can serve it: the same file with the same options.
-        key: GroupKey,
-        /// The file's blocks (octet: any block can be read at any time).
-        source: BlockSource,
-        /// The negotiated options, lock-step, without `multicast` (the group answers it).
-        negotiated: Negotiated,
-        /// Blocks in the file.
-        blocks: u64,
-    },
-    /// An upload.
-    Write {
-        /// The settings.
-        config: TransferConfig,
-        /// Where the payload goes.
-        sink: UploadSink,
-        /// The negotiated options, for the log.
-        negotiated: Negotiated,
-        /// The transfer mode.
-        mode: Mode,
-    },
-}
-
-/// What makes two multicast requests one group: the same file (same inode, size and
-/// modification time, so a replaced file starts a new group) at the same block size and
-/// timeout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct GroupKey {
-    /// Device of the file.
-    pub dev: u64,
-    /// Inode of the file.
-    pub ino: u64,
-    /// Size in bytes.
-    pub size: u64,
-    /// Modification time, nanoseconds since the epoch.
-    pub mtime_ns: i128,
-    /// Negotiated block size.
-    pub blksize: u16,
-    /// Negotiated timeout.
-    pub timeout: std::time::Duration,
-}
-
-/// A request that will not become a transfer.
-#[derive(Debug)]
-pub struct Refused {
-    /// What the client is told.
-    pub wire: WireError,
-    /// How it is counted.
-    pub outcome: RequestOutcome,
-    /// True for security and policy refusals, which are audit events.
-    pub audit: bool,
-    /// What went wrong, for the log (may name server paths; never sent).
-    pub detail: String,
-}
-
-impl Refused {
-    fn bad_request(wire: WireError, detail: impl Into<String>) -> Self {
-        Self {
-            wire,
-            outcome: RequestOutcome::BadRequest,
-            audit: false,
-            detail: detail.into(),
-        }
-    }
-}
-
-impl From<ResolveError> for Refused {
-    fn from(e: ResolveError) -> Self {
-        let wire = e.wire_error();
-        let outcome = match wire.code {
-            ErrorCode::FileNotFound => RequestOutcome::NotFound,
-            ErrorCode::NotDefined => RequestOutcome::Aborted,
-            _ => RequestOutcome::Denied,
-        };
-        Self {
-            wire,
-            outcome,
-            audit: e.is_security_refusal(),
-            detail: error_chain(&e),
-        }
-    }
-}
-
-impl From<UploadError> for Refused {
-    fn from(e: UploadError) -> Self {
-        Self {
-            wire: e.wire_error(),
-            outcome: RequestOutcome::Aborted,
-            audit: false,
-            detail: error_chain(&e),
-        }
-    }
-}
 
 /// Validates and opens a request from `client` under `rt`; `blksize_cap` (from the path MTU)
 /// lowers the largest block agreed to. A download of a file `cache` holds is served from
@@ -372,40 +231,5 @@ fn remap(req: &OwnedRequest, client: IpAddr, rt: &Runtime) -> Result<Option<Vec<
             audit: true,
             detail: format!("{name:?} refused by remap[{rule}]"),
         }),
-    }
-}
-
-pub(super) fn transfer_config(n: &Negotiated, rt: &Runtime, kind: Kind) -> TransferConfig {
-    let p = &rt.config.protocol;
-    // A download whose client did not negotiate windowsize gets the configured default as a
-    // sliding window (the client is not told; see `TransferConfig::sliding`). Uploads are
-    // paced by the client, so a server default means nothing there.
-    let sliding = kind == Kind::Read
-        && p.default_windowsize > 1
-        && !n.accepted(crate::proto::options::OptionName::Windowsize);
-    let limits = &rt.config.limits;
-    TransferConfig {
-        blksize: n.blksize,
-        windowsize: if sliding {
-            p.default_windowsize
-                .min(p.window_cap(rt.config.single_port))
-        } else {
-            n.windowsize
-        },
-        timeout: n.timeout,
-        retransmit: p.retransmit(
-            rt.config.single_port,
-            n.accepted(crate::proto::options::OptionName::Timeout),
-        ),
-        max_retries: rt.config.protocol.max_retries,
-        half_open: HalfOpen {
-            timeout: rt.option_limits.default_timeout,
-            retries: limits.half_open_retries,
-        },
-        max_duration: (limits.max_transfer_secs > 0)
-            .then(|| std::time::Duration::from_secs(limits.max_transfer_secs)),
-        rollover: rt.config.protocol.rollover.to_proto(),
-        oack: n.oack(),
-        sliding,
     }
 }
