@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use crate::client::{self, Ctx, Failure, TransferRecord};
 use crate::content::check_generated;
@@ -59,15 +60,22 @@ pub async fn run_async(spec: Arc<LoadSpec>) -> Result<Report, LoadError> {
     spec.validate()?;
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    let dallies = TaskTracker::new();
     for client in 0..spec.clients {
         let spec = spec.clone();
-        tasks.spawn(async move { run_client(&spec, client, start).await });
+        let dallies = dallies.clone();
+        tasks.spawn(async move { run_client(&spec, client, start, &dallies).await });
     }
     let mut records = Vec::new();
     while let Some(r) = tasks.join_next().await {
         records.extend(r.map_err(|e| LoadError::Task(e.to_string()))?);
     }
     let wall = start.elapsed();
+    // The dallies outlive their transfers (they are not timed), but not the run: a delayed
+    // final ACK still in a link's queue would otherwise be dropped with the runtime, and the
+    // server would retransmit its last block until it gave up.
+    dallies.close();
+    dallies.wait().await;
     let direction = match spec.transfer {
         Transfer::Download { .. } => "download",
         Transfer::Upload { .. } => "upload",
@@ -85,7 +93,12 @@ pub async fn run_async(spec: Arc<LoadSpec>) -> Result<Report, LoadError> {
 }
 
 /// One client: transfers back to back until its repeat count or the run's duration is done.
-async fn run_client(spec: &LoadSpec, client: u32, start: Instant) -> Vec<TransferRecord> {
+async fn run_client(
+    spec: &LoadSpec,
+    client: u32,
+    start: Instant,
+    dallies: &TaskTracker,
+) -> Vec<TransferRecord> {
     let mut records = Vec::new();
     for repeat in 0u64.. {
         let more = match spec.stop {
@@ -97,6 +110,7 @@ async fn run_client(spec: &LoadSpec, client: u32, start: Instant) -> Vec<Transfe
         }
         let ctx = Ctx {
             spec,
+            dallies,
             client,
             repeat,
         };

@@ -355,3 +355,17 @@ fn data_resent_after_its_ack_got_through_is_counted_as_spurious() {
         );
     }
 }
+
+#[test]
+fn a_delayed_final_ack_still_reaches_the_server_after_the_run_ends() {
+    // The final ACK waits in the link's queue for the delay; the run must not end (and drop
+    // it with the runtime) before it has left, or the server never learns the download ended.
+    let (addr, serve) = scripted_server(false);
+    let mut spec = download(addr, "f.bin", &pattern(600, 11));
+    spec.impairment.delay = Duration::from_millis(20);
+    let r = run(&spec).expect("a delayed scripted run");
+    assert_clean(&r, "delayed scripted");
+    serve
+        .join()
+        .expect("the scripted server got ACK 2 within its 5 s read timeout");
+}

@@ -203,7 +203,9 @@ impl Download<'_> {
                     && let Some(l) = link_out.take()
                 {
                     self.impaired_at_end = l.counts();
-                    tokio::spawn(dally(l, rx, from, ack(block), agreed.timeout));
+                    self.ctx
+                        .dallies
+                        .spawn(dally(l, rx, from, ack(block), agreed.timeout));
                 }
                 return self.verifier.finish().map_err(Failure::from);
             }

@@ -102,6 +102,9 @@ pub struct TransferRecord {
 pub struct Ctx<'a> {
     /// The run.
     pub spec: &'a LoadSpec,
+    /// Where a finished impaired download's dally runs, so the run can wait for it: it holds
+    /// the delayed final ACK, which must still leave when the last transfer is done.
+    pub dallies: &'a tokio_util::task::TaskTracker,
     /// The client's index, from 0.
     pub client: u32,
     /// The repetition's index within the client, from 0.
