@@ -144,6 +144,20 @@ impl MachineState {
             let _ = Command::new("groupdel").arg("tftp").status();
         }
         purge?;
+        let dangling: Vec<&str> = ENABLE_LINKS
+            .iter()
+            .map(|(link, _)| *link)
+            .filter(|link| std::fs::symlink_metadata(link).is_ok())
+            .collect();
+        for link in &dangling {
+            let _ = std::fs::remove_file(link);
+        }
+        if !dangling.is_empty() {
+            bail!(
+                "dpkg --purge left the units' enable links behind: {}",
+                dangling.join(", ")
+            );
+        }
         let left = capture(Command::new("dpkg-query").args(["-W", "-f=${Status}", PACKAGE]));
         if let Ok(status) = left
             && !status.contains("not-installed")
@@ -152,6 +166,33 @@ impl MachineState {
         }
         Ok(())
     }
+}
+
+/// The links `systemctl enable tftpd.service tftpd.socket` makes, and their targets.
+const ENABLE_LINKS: [(&str, &str); 2] = [
+    (
+        "/etc/systemd/system/multi-user.target.wants/tftpd.service",
+        "tftpd.service",
+    ),
+    (
+        "/etc/systemd/system/sockets.target.wants/tftpd.socket",
+        "tftpd.socket",
+    ),
+];
+
+/// Enables the units as `systemctl enable` would (PID 1 here need not be systemd), so the
+/// purge can be checked to take the links away again.
+fn enable_as_an_administrator() -> anyhow::Result<()> {
+    for (link, unit) in ENABLE_LINKS {
+        let link = Path::new(link);
+        if let Some(dir) = link.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(format!("{UNIT_DIR}/{unit}"), link)
+            .with_context(|| format!("linking {}", link.display()))?;
+    }
+    Ok(())
 }
 
 /// The file the test serves: under the packaged root, named so nobody's file is touched.
@@ -174,6 +215,7 @@ fn installed_package_works(deb: &Path, embeds_ebpf: bool) -> anyhow::Result<()> 
     }
     capture(Command::new("getent").args(["passwd", "tftp"]))
         .context("postinst did not create the tftp user")?;
+    enable_as_an_administrator()?;
     if !Path::new(ROOT).is_dir() {
         bail!("postinst did not create {ROOT}");
     }
