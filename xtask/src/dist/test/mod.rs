@@ -5,7 +5,7 @@
 //! machine is left as it was. Every wait is bounded.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -14,6 +14,9 @@ use anyhow::{Context as _, bail};
 
 use super::{BINARY, CONFIG, PACKAGE, UNIT_DIR, capture};
 use crate::{exec, have};
+
+mod machine_state;
+use machine_state::{MachineState, enable_as_an_administrator, test_file};
 
 /// How long the installed daemon may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -112,92 +115,6 @@ fn lint(deb: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// What the package (and this test) may add that the test must take away again.
-struct MachineState {
-    had_tftp_user: bool,
-    had_root: bool,
-    test_file: PathBuf,
-}
-
-impl MachineState {
-    fn record() -> Self {
-        Self {
-            had_tftp_user: capture(Command::new("getent").args(["passwd", "tftp"])).is_ok(),
-            had_root: Path::new(ROOT).is_dir(),
-            test_file: test_file(),
-        }
-    }
-
-    /// Purges the package, then removes the user and directory if they were not there before.
-    fn restore(&self) -> anyhow::Result<()> {
-        let _ = std::fs::remove_file(&self.test_file);
-        let purge =
-            exec(Command::new("timeout").args([TOOL_TIMEOUT_SECS, "dpkg", "--purge", PACKAGE]));
-        if !self.had_root {
-            // postinst made it and, by design, purge keeps it (it may hold boot images).
-            let _ = std::fs::remove_dir(ROOT);
-        }
-        if !self.had_tftp_user {
-            exec(Command::new("userdel").arg("tftp"))?;
-            let _ = Command::new("groupdel").arg("tftp").status();
-        }
-        purge?;
-        let dangling: Vec<&str> = ENABLE_LINKS
-            .iter()
-            .map(|(link, _)| *link)
-            .filter(|link| std::fs::symlink_metadata(link).is_ok())
-            .collect();
-        for link in &dangling {
-            let _ = std::fs::remove_file(link);
-        }
-        if !dangling.is_empty() {
-            bail!(
-                "dpkg --purge left the units' enable links behind: {}",
-                dangling.join(", ")
-            );
-        }
-        let left = capture(Command::new("dpkg-query").args(["-W", "-f=${Status}", PACKAGE]));
-        if let Ok(status) = left
-            && !status.contains("not-installed")
-        {
-            bail!("{PACKAGE} is still installed after dpkg --purge: {status}");
-        }
-        Ok(())
-    }
-}
-
-/// The links `systemctl enable tftpd.service tftpd.socket` makes, and their targets.
-const ENABLE_LINKS: [(&str, &str); 2] = [
-    (
-        "/etc/systemd/system/multi-user.target.wants/tftpd.service",
-        "tftpd.service",
-    ),
-    (
-        "/etc/systemd/system/sockets.target.wants/tftpd.socket",
-        "tftpd.socket",
-    ),
-];
-
-/// Enables the units as `systemctl enable` would (PID 1 here need not be systemd), so the
-/// purge can be checked to take the links away again.
-fn enable_as_an_administrator() -> anyhow::Result<()> {
-    for (link, unit) in ENABLE_LINKS {
-        let link = Path::new(link);
-        if let Some(dir) = link.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let _ = std::fs::remove_file(link);
-        std::os::unix::fs::symlink(format!("{UNIT_DIR}/{unit}"), link)
-            .with_context(|| format!("linking {}", link.display()))?;
-    }
-    Ok(())
-}
-
-/// The file the test serves: under the packaged root, named so nobody's file is touched.
-fn test_file() -> PathBuf {
-    Path::new(ROOT).join(format!("xtask-dist-test-{}.bin", std::process::id()))
 }
 
 fn installed_package_works(deb: &Path, embeds_ebpf: bool) -> anyhow::Result<()> {
