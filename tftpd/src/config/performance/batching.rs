@@ -76,7 +76,7 @@ impl From<BatchingFile> for BatchingConfig {
             (Some(false), _) => 1,
             (_, Some(n)) => n,
             (Some(true), None) => OLD_RECVMMSG_BATCH,
-            (None, None) => BatchingConfig::default().recv_batch,
+            (None, None) => Self::default().recv_batch,
         };
         Self {
             gso: f.gso,
