@@ -23,8 +23,9 @@ pub enum Profile {
     /// For a box on the open internet: every knob with a security or stability cost off
     /// (no `SO_REUSEPORT` group another process of the same user could join, no `recvmmsg`
     /// (`recv_batch = 1`), no huge pages, no real-time scheduling or locked memory), and
-    /// tighter defences: no retransmission to a client that has not answered, a smaller reflection budget, a shorter client timeout and transfer limit,
-    /// and the XDP rate limit wherever XDP attaches.
+    /// tighter defences: no retransmission to a client that has not answered, a smaller
+    /// reflection budget, a shorter client timeout and transfer limit, and the XDP rate
+    /// limit wherever XDP attaches.
     Secure,
 }
 
