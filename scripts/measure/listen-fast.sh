@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Listener fast paths (issue #5, ADR 0017): a boot storm of N clients (tftp-load get, every
 # byte verified) against four release tftpd instances on loopback, alternating, R rounds:
-#   portable   recvmmsg = false, reuseport_workers = 1 (the default)
-#   recvmmsg   recvmmsg = true, recv_batch = 32
+#   portable   recv_batch = 1, reuseport_workers = 1 (the default)
+#   recvmmsg   recv_batch = 32
 #   reuseport  reuseport_workers = 0 (one socket per CPU)
 #   both       recvmmsg and reuseport_workers = 0
 # Per run: init p99 (request to first DATA), storm duration, UDP RcvbufErrors delta
@@ -27,9 +27,9 @@ p=7181
 for mode in portable recvmmsg reuseport both; do
   batching=''; sock=''
   case $mode in
-    recvmmsg)  batching=$'recvmmsg = true\nrecv_batch = 32\n' ;;
+    recvmmsg)  batching=$'recv_batch = 32\n' ;;
     reuseport) sock=$'reuseport_workers = 0\n' ;;
-    both)      batching=$'recvmmsg = true\nrecv_batch = 32\n'; sock=$'reuseport_workers = 0\n' ;;
+    both)      batching=$'recv_batch = 32\n'; sock=$'reuseport_workers = 0\n' ;;
   esac
   [ -z "${RECV_BUFFER:-}" ] || sock+="recv_buffer = $RECV_BUFFER"$'\n'
   printf '[limits]\nmax_transfers = 4000\nmax_transfers_per_client = 4000\n[performance.batching]\n%s[performance.socket]\n%s' \

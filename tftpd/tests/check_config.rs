@@ -154,6 +154,26 @@ fn settings_that_do_nothing_are_warned_about_and_the_file_still_passes() {
 }
 
 #[test]
+fn a_deprecated_key_passes_with_a_warning_naming_its_replacement() {
+    let scratch = Scratch::new("deprecated");
+    let file = scratch.0.join("tftpd.toml");
+    std::fs::write(&file, "[performance.batching]\nrecvmmsg = false\n").expect("write config");
+    let out = check(&file, &scratch.0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "an old file still passes: {stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("tftpd: warning: "))
+        .collect();
+    assert!(
+        warnings.len() == 1
+            && warnings[0].contains("performance.batching.recvmmsg (false) is deprecated")
+            && warnings[0].contains("performance.batching.recv_batch = 1"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn every_dnsmasq_file_in_the_recipes_passes_dnsmasq_test() {
     let test = "every_dnsmasq_file_in_the_recipes_passes_dnsmasq_test";
     if Command::new("dnsmasq").arg("--version").output().is_err() {

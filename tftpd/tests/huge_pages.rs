@@ -12,7 +12,7 @@ use harness::{Daemon, DaemonArgs, is_root, pattern, skip};
 const REPLY: Duration = Duration::from_secs(5);
 const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
 const CONFIG: &str =
-    "[performance.batching]\nrecvmmsg = true\n[performance.memory]\nhuge_pages = true\n";
+    "[performance.batching]\nrecv_batch = 32\n[performance.memory]\nhuge_pages = true\n";
 
 fn free_huge_pages() -> u64 {
     std::fs::read_to_string("/proc/meminfo")

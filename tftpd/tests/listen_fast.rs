@@ -65,10 +65,7 @@ fn listening_sockets(port: u16) -> Vec<(String, u64)> {
 
 #[test]
 fn recvmmsg_serves_every_request_of_a_burst_and_reload_turns_it_off() {
-    let (d, port) = start(
-        "[performance.batching]\nrecvmmsg = true\nrecv_batch = 8\n",
-        &[],
-    );
+    let (d, port) = start("[performance.batching]\nrecv_batch = 8\n", &[]);
     assert!(
         d.log().contains("listeners read requests with recvmmsg"),
         "the start-up line names the path:\n{}",
@@ -110,15 +107,23 @@ fn recvmmsg_serves_every_request_of_a_burst_and_reload_turns_it_off() {
     );
     assert!(datagrams >= 42, "every request was received: {datagrams}");
 
-    // The kill switch: a reload applies at the listener's next receive.
+    // The kill switch: a reload applies at the listener's next receive. Written with the
+    // deprecated key an older file has, which still turns recvmmsg off (recv_batch = 1)
+    // and is named, with its replacement, when the reload reads it.
     std::fs::write(
         d.config_path(),
-        "[performance.batching]\nrecvmmsg = false\n",
+        "[performance.batching]\nrecvmmsg = false\nrecv_batch = 8\n",
     )
     .expect("rewrite the config");
     let mark = d.log_len();
     d.signal("HUP");
     d.wait_for_log_after("config reloaded", mark, REPLY);
+    let warned = d.wait_for_log_after(
+        "performance.batching.recvmmsg (false) is deprecated",
+        mark,
+        REPLY,
+    );
+    assert!(warned.contains("recv_batch = 1"), "{warned}");
     // The receive already waiting when the reload came still uses the old path.
     burst_of_downloads(d.addr(), "small.bin", &content, 1);
     let before = metric(
@@ -133,7 +138,7 @@ fn recvmmsg_serves_every_request_of_a_burst_and_reload_turns_it_off() {
             "tftpd_listener_receive_calls_total{method=\"recvmmsg\"}"
         ),
         before,
-        "recvmmsg = false after SIGHUP: no more batched receives"
+        "recvmmsg = false (recv_batch = 1) after SIGHUP: no more batched receives"
     );
     assert!(
         metric(
@@ -243,7 +248,7 @@ fn reuseport_workers_in_single_port_mode_route_every_ack() {
         return;
     }
     let (d, _) = start(
-        "single_port = true\n[performance.socket]\nreuseport_workers = 2\n[performance.batching]\nrecvmmsg = true\n",
+        "single_port = true\n[performance.socket]\nreuseport_workers = 2\n[performance.batching]\nrecv_batch = 32\n",
         &[],
     );
     assert_eq!(listening_sockets(d.addr().port()).len(), 2, "two sockets");
@@ -334,7 +339,7 @@ fn bad_listener_fast_path_values_are_config_errors_naming_the_key() {
     }
     let (ok, err) = check_config(
         "[performance.cpu]\naffinity = [0]\n[performance.socket]\nreuseport_workers = 0\n\
-         [performance.batching]\nrecvmmsg = true\nrecv_batch = 64\n",
+         [performance.batching]\nrecv_batch = 64\n",
     );
     assert!(ok, "valid values pass: {err}");
 }

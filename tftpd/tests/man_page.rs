@@ -161,6 +161,12 @@ fn the_probe_finds_sections_and_leaves() {
     );
 }
 
+/// The text after `heading` up to the next heading (`next`), if the page has `heading`.
+fn section<'a>(page: &'a str, heading: &str, next: &str) -> Option<&'a str> {
+    let (_, after) = page.split_once(heading)?;
+    Some(after.split(next).next().unwrap_or(after))
+}
+
 #[test]
 fn every_parser_key_is_in_the_man_page_and_the_reference() {
     let page = read("dist/man/tftpd.toml.5");
@@ -184,6 +190,21 @@ fn every_parser_key_is_in_the_man_page_and_the_reference() {
                 t.contains(&format!("`{key}`")) || t.contains(&format!("`[{key}]`"))
             }) {
                 missing.push(format!("{key} (docs/config-reference.md, ## Removed keys)"));
+            }
+            continue;
+        }
+        if tftpd::config::DEPRECATED.contains(&key.as_str()) {
+            // Still read and acting, but replaced: listed with its replacement, not as a
+            // setting of its own.
+            let man = section(&page, ".SH DEPRECATED KEYS", "\n.SH ");
+            if !man.is_some_and(|m| m.contains(&key)) {
+                missing.push(format!("{key} (dist/man/tftpd.toml.5, DEPRECATED KEYS)"));
+            }
+            let table = section(&reference, "## Deprecated keys", "\n## ");
+            if !table.is_some_and(|t| t.contains(&format!("| `{key}` |"))) {
+                missing.push(format!(
+                    "{key} (docs/config-reference.md, ## Deprecated keys)"
+                ));
             }
             continue;
         }

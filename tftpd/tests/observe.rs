@@ -78,7 +78,7 @@ fn io_path(page: &str) -> String {
         .to_string()
 }
 
-const ALL_OFF: &str = "[performance.batching]\ngso = false\nrecvmmsg = false\n\
+const ALL_OFF: &str = "[performance.batching]\ngso = false\nrecv_batch = 1\n\
     transfer_recvmmsg = false\n[performance.cpu]\ntransfer_threads = 0\n";
 
 #[test]
@@ -99,10 +99,9 @@ fn build_info_names_the_io_path_start_up_chose() {
         "performance.io = \"portable\": no platform fast path",
         LOG_TIMEOUT,
     );
-    let (d, port) = start_with_metrics(ALL_OFF.replace(
-        "gso = false\nrecvmmsg = false",
-        "gso = true\nrecvmmsg = true",
-    ));
+    let (d, port) = start_with_metrics(
+        ALL_OFF.replace("gso = false\nrecv_batch = 1", "gso = true\nrecv_batch = 32"),
+    );
     let gso = d.wait_for_log("fastpath=\"gso\"", LOG_TIMEOUT);
     let recvmmsg = d.wait_for_log("fastpath=\"recvmmsg\"", LOG_TIMEOUT);
     let mut want = Vec::new();

@@ -9,10 +9,10 @@ use super::{Config, EbpfConfig, MetricsConfig, MulticastConfig, SourcePrefix, Wr
 
 impl Config {
     /// Everything in this configuration that is accepted but has no effect as written, one
-    /// sentence each: the keys older releases read ([`super::PerformanceConfig::removed_keys`])
+    /// sentence each: the keys older releases read ([`super::PerformanceConfig::old_keys`])
     /// and the settings below. Empty for a configuration where every key does something.
     pub fn warnings(&self) -> Vec<String> {
-        let mut out = self.performance.removed_keys();
+        let mut out = self.performance.old_keys();
         xdp(&self.ebpf, self.performance.profile, &mut out);
         uploads(self, &mut out);
         ports(self, &mut out);

@@ -30,10 +30,11 @@ impl IoChoice {
     }
 }
 
-/// The fast-path keys `"portable"` turns off, as the start-up line names them.
+/// The fast-path keys `"portable"` turns off, as the start-up line names them (`recv_batch`
+/// is set to 1: one datagram per receive call, no `recvmmsg`).
 pub const PORTABLE_TURNS_OFF: [&str; 5] = [
     "performance.batching.gso",
-    "performance.batching.recvmmsg",
+    "performance.batching.recv_batch = 1",
     "performance.batching.transfer_recvmmsg",
     "performance.cpu.transfer_threads",
     "performance.memory.huge_pages",
@@ -45,7 +46,7 @@ impl PerformanceConfig {
     pub(super) fn apply_io(&mut self) {
         if self.io == IoChoice::Portable {
             self.batching.gso = false;
-            self.batching.recvmmsg = false;
+            self.batching.recv_batch = 1;
             self.batching.transfer_recvmmsg = false;
             self.cpu.transfer_threads = 0;
             self.memory.huge_pages = false;
@@ -60,19 +61,25 @@ mod tests {
 
     #[test]
     fn portable_turns_every_datagram_fast_path_off_and_auto_leaves_the_keys_alone() {
-        let on = "[performance.batching]\ngso = true\nrecvmmsg = true\ntransfer_recvmmsg = true\n\
+        let on = "[performance.batching]\ngso = true\nrecv_batch = 64\ntransfer_recvmmsg = true\n\
                   [performance.cpu]\ntransfer_threads = 8\n[performance.memory]\nhuge_pages = true\n";
         let auto = Config::from_toml_str(on, None).expect("valid");
         let p = &auto.performance;
         assert_eq!(p.io, IoChoice::Auto, "the default");
-        assert!(p.batching.gso && p.batching.recvmmsg && p.batching.transfer_recvmmsg);
+        assert!(p.batching.gso && p.batching.listener_recvmmsg() && p.batching.transfer_recvmmsg);
+        assert_eq!(p.batching.recv_batch, 64);
         assert_eq!(p.cpu.transfer_threads, 8);
         assert!(p.memory.huge_pages);
         let portable =
             Config::from_toml_str(&format!("[performance]\nio = \"portable\"\n{on}"), None)
                 .expect("valid");
         let p = &portable.performance;
-        assert!(!p.batching.gso && !p.batching.recvmmsg && !p.batching.transfer_recvmmsg);
+        assert!(!p.batching.gso && !p.batching.transfer_recvmmsg);
+        assert_eq!(
+            p.batching.recv_batch, 1,
+            "one datagram per receive: no recvmmsg"
+        );
+        assert!(!p.batching.listener_recvmmsg());
         assert_eq!(p.cpu.transfer_threads, 0);
         assert!(!p.memory.huge_pages);
         assert_eq!(

@@ -6,6 +6,7 @@
 
 mod access;
 mod checks;
+mod deprecated;
 mod ebpf;
 mod io_choice;
 mod limits;
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::access::{AccessConfig, ClientRoot};
+pub use self::deprecated::DEPRECATED;
 pub use self::ebpf::EbpfConfig;
 pub use self::io_choice::{IoChoice, PORTABLE_TURNS_OFF};
 pub use self::limits::LimitsConfig;
@@ -329,5 +331,7 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod recv_batch_tests;
 #[cfg(test)]
 mod tests;

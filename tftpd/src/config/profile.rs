@@ -21,10 +21,11 @@ pub enum Profile {
     /// keeping it.
     Maximum,
     /// For a box on the open internet: every knob with a security or stability cost off
-    /// (no `SO_REUSEPORT` group another process of the same user could join, no `recvmmsg`,
-    /// no huge pages, no real-time scheduling or locked memory), and tighter defences: no retransmission to a client that has not
-    /// answered, a smaller reflection budget, a shorter client timeout and transfer limit,
-    /// and the XDP rate limit wherever XDP attaches.
+    /// (no `SO_REUSEPORT` group another process of the same user could join, no `recvmmsg`
+    /// (`recv_batch = 1`), no huge pages, no real-time scheduling or locked memory), and
+    /// tighter defences: no retransmission to a client that has not answered, a smaller
+    /// reflection budget, a shorter client timeout and transfer limit, and the XDP rate
+    /// limit wherever XDP attaches.
     Secure,
 }
 
@@ -64,7 +65,7 @@ read_ahead = 262144
 const MAXIMUM: &str = r#"
 [performance.batching]
 gso = true
-recvmmsg = true
+recv_batch = 32
 
 [performance.socket]
 recv_buffer = 8388608
@@ -105,7 +106,7 @@ xdp_rate_limit = 50
 xdp_rate_burst = 100
 
 [performance.batching]
-recvmmsg = false
+recv_batch = 1
 
 [performance.socket]
 reuseport_workers = 1
@@ -121,9 +122,30 @@ lock_memory = false
 /// Lays `profile`'s preset under the parsed file `file`: keys the file sets stay as they
 /// are, the rest come from the preset.
 pub(super) fn apply(file: &mut toml::Table, profile: Profile) -> Result<(), toml::de::Error> {
-    let preset: toml::Table = toml::from_str(profile.preset())?;
+    let mut preset: toml::Table = toml::from_str(profile.preset())?;
+    old_recvmmsg_wins(file, &mut preset);
     merge_under(file, preset);
     Ok(())
+}
+
+/// A file's deprecated `performance.batching.recvmmsg` is its say on `recv_batch` (the two
+/// are folded into `recv_batch` after this merge), so a preset's `recv_batch` must not
+/// override it: an old file's `recvmmsg = true` under `secure` keeps its 32 slots.
+fn old_recvmmsg_wins(file: &toml::Table, preset: &mut toml::Table) {
+    let sets_old_key = file
+        .get("performance")
+        .and_then(|p| p.get("batching"))
+        .is_some_and(|b| b.get("recvmmsg").is_some());
+    if !sets_old_key {
+        return;
+    }
+    if let Some(b) = preset
+        .get_mut("performance")
+        .and_then(|p| p.get_mut("batching"))
+        .and_then(toml::Value::as_table_mut)
+    {
+        b.remove("recv_batch");
+    }
 }
 
 /// Adds to `over` every key of `under` it lacks, table by table.
@@ -162,8 +184,8 @@ mod tests {
             "the preset fills in the rest of a table the file sets"
         );
         assert_eq!(
-            p["batching"]["recvmmsg"].as_bool(),
-            Some(true),
+            p["batching"]["recv_batch"].as_integer(),
+            Some(32),
             "the preset fills in"
         );
         assert_eq!(p["profile"].as_str(), Some("maximum"));
@@ -197,7 +219,7 @@ mod secure_tests {
         assert_eq!(secure.limits.half_open_rate, 16384);
         assert_eq!(secure.protocol.max_client_timeout_secs, 3);
         assert_eq!(secure.ebpf.xdp_rate_limit, 50);
-        assert!(!secure.performance.batching.recvmmsg);
+        assert_eq!(secure.performance.batching.recv_batch, 1, "no recvmmsg");
         let mine = Config::from_toml_str(
             "[performance]\nprofile = \"secure\"\n[limits]\nhalf_open_retries = 2\n",
             None,

@@ -1,6 +1,6 @@
 //! Keys older releases read that no longer do anything. A file that still sets one starts
 //! (an upgrade must not turn a working config into a refused one) and is told, at start and
-//! by `--check-config`, which key does nothing and why ([`super::PerformanceConfig::removed_keys`]).
+//! by `--check-config`, which key does nothing and why ([`super::PerformanceConfig::old_keys`]).
 
 use serde::{Deserialize, Deserializer};
 

@@ -272,7 +272,7 @@ fn a_profile_sets_its_keys_and_the_file_overrides_them() {
     let secure = Config::from_toml_str("[performance]\nprofile = \"secure\"\n", None)
         .expect("secure profile");
     let s = &secure.performance;
-    assert!(!s.batching.recvmmsg && !s.memory.huge_pages);
+    assert!(!s.batching.listener_recvmmsg() && !s.memory.huge_pages);
     assert_eq!(s.socket.reuseport_workers, 1);
     assert_eq!(s.realtime, RealtimeConfig::default());
     let balanced =
@@ -317,7 +317,7 @@ fn an_unknown_profile_and_bad_realtime_values_name_the_key() {
 
 #[test]
 fn a_removed_key_still_loads_and_is_named_as_doing_nothing() {
-    assert!(Config::default().performance.removed_keys().is_empty());
+    assert!(Config::default().performance.old_keys().is_empty());
     for (toml, key) in [
         (
             "[performance.io_uring]\nshared_ring = true\n",
@@ -342,7 +342,7 @@ fn a_removed_key_still_loads_and_is_named_as_doing_nothing() {
     ] {
         let c = Config::from_toml_str(toml, None)
             .expect("a file written for an older release still loads");
-        let said = c.performance.removed_keys();
+        let said = c.performance.old_keys();
         assert_eq!(said.len(), 1, "{toml:?}: {said:?}");
         assert!(
             said[0].starts_with(&format!("{key} ("))
@@ -358,8 +358,8 @@ fn a_removed_key_still_loads_and_is_named_as_doing_nothing() {
     )
     .expect("loads");
     assert!(
-        c.performance.removed_keys()[0].contains("enabled = true, sqpoll = false"),
+        c.performance.old_keys()[0].contains("enabled = true, sqpoll = false"),
         "the warning quotes what the file set: {:?}",
-        c.performance.removed_keys()
+        c.performance.old_keys()
     );
 }

@@ -29,7 +29,7 @@ pub fn fast_paths(config: &Config) {
         ),
     }
     match (
-        config.performance.batching.recvmmsg,
+        config.performance.batching.listener_recvmmsg(),
         crate::fastpath::support().recvmmsg,
     ) {
         (true, true) => info!(
@@ -39,12 +39,13 @@ pub fn fast_paths(config: &Config) {
         ),
         (true, false) => warn!(
             fastpath = "recvmmsg",
-            "performance.batching.recvmmsg is on but this kernel (or platform) has no \
-             recvmmsg: one datagram per call"
+            batch = config.performance.batching.recv_batch,
+            "performance.batching.recv_batch asks for recvmmsg but this kernel (or platform) \
+             has no recvmmsg: one datagram per call"
         ),
         (false, _) => info!(
             fastpath = "recvmmsg",
-            "recvmmsg off (performance.batching.recvmmsg = false)"
+            "recvmmsg off (performance.batching.recv_batch = 1: one datagram per call)"
         ),
     }
     crate::server::file_io::log_start(config);

@@ -1,5 +1,5 @@
 //! Packet memory on huge pages (Linux, `performance.memory.huge_pages`): the listeners'
-//! `recvmmsg` slots (32 × 64 KiB = one 2 MiB page at the default batch) come from an
+//! `recvmmsg` slots (32 × 64 KiB = one 2 MiB page at `recv_batch = 32`) come from an
 //! anonymous mapping backed by a reserved huge page (`MAP_HUGETLB`, when `vm.nr_hugepages`
 //! has some free), else by a transparent huge page (`MADV_HUGEPAGE`, when THP is in
 //! `madvise` or `always` mode), else by ordinary pages from the heap. One TLB entry then

@@ -20,7 +20,7 @@ pub const BUILD_INFO: &str = "tftpd_build_info";
 /// same condition the code that uses it applies.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IoPath {
-    /// Listeners read requests with `recvmmsg` (`performance.batching.recvmmsg`).
+    /// Listeners read requests with `recvmmsg` (`performance.batching.recv_batch` ≥ 2).
     pub recvmmsg: bool,
     /// Transfer sockets on the runtime read with `recvmmsg`
     /// (`performance.batching.transfer_recvmmsg`).
@@ -36,7 +36,7 @@ impl IoPath {
     /// What start-up turns on with `perf` on a kernel that supports `support`.
     pub fn chosen(perf: &PerformanceConfig, support: Support) -> Self {
         Self {
-            recvmmsg: perf.batching.recvmmsg && support.recvmmsg,
+            recvmmsg: perf.batching.listener_recvmmsg() && support.recvmmsg,
             transfer_recvmmsg: perf.batching.transfer_recvmmsg && support.recvmmsg,
             gso: perf.batching.gso && support.gso,
             transfer_threads: perf.cpu.transfer_threads > 0,
@@ -92,7 +92,7 @@ mod tests {
     fn a_path_is_in_use_only_when_asked_for_and_supported() {
         let mut perf = PerformanceConfig::default();
         perf.batching.gso = true;
-        perf.batching.recvmmsg = true;
+        perf.batching.recv_batch = 2;
         perf.batching.transfer_recvmmsg = false;
         perf.cpu.transfer_threads = 0;
         assert_eq!(
@@ -112,6 +112,13 @@ mod tests {
             fadvise: false,
         };
         assert_eq!(IoPath::chosen(&perf, none).label(), "portable");
+        perf.batching.recv_batch = 1;
+        assert_eq!(
+            IoPath::chosen(&perf, no_gso).label(),
+            "portable",
+            "recv_batch = 1 reads one datagram a call: no recvmmsg"
+        );
+        perf.batching.recv_batch = 32;
         perf.batching.transfer_recvmmsg = true;
         perf.cpu.transfer_threads = 16;
         assert_eq!(

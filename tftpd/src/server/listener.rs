@@ -87,7 +87,7 @@ pub async fn listen(socket: ListenSocket, shared: Arc<Shared>, pinned: Option<Wo
 fn recv_mode(shared: &Shared) -> RecvMode {
     let rt = shared.runtime.borrow();
     let b = &rt.config.performance.batching;
-    if b.recvmmsg && crate::fastpath::support().recvmmsg {
+    if b.listener_recvmmsg() && crate::fastpath::support().recvmmsg {
         RecvMode::Mmsg {
             batch: b.recv_batch,
             huge_pages: rt.config.performance.memory.huge_pages,

@@ -2,8 +2,8 @@
 //! it in. Running transfers keep the snapshot they started with; a bad file leaves the old
 //! configuration in force. Keys that need sockets re-bound are reported, not applied.
 //!
-//! Listener fast paths: `performance.batching.recvmmsg` and `recv_batch` apply at each
-//! listener's next receive; `performance.socket.reuseport_workers` and
+//! Listener fast paths: `performance.batching.recv_batch` (which chooses `recvmmsg`) applies
+//! at each listener's next receive; `performance.socket.reuseport_workers` and
 //! `performance.cpu.affinity` need a restart (sockets are bound and threads pinned at start).
 
 use std::sync::Arc;
@@ -111,8 +111,8 @@ fn warn_restart_only(old: &Config, new: &Config, xdp_loaded: bool) {
             "log.syslog_socket",
             old.log.syslog_socket != new.log.syslog_socket,
         ),
-        // The sockets are bound and the threads pinned once, at start. (recvmmsg and
-        // recv_batch need no restart: each listener reads them before every receive.)
+        // The sockets are bound and the threads pinned once, at start. (recv_batch, which
+        // chooses recvmmsg, needs no restart: each listener reads it before every receive.)
         (
             "performance.socket.reuseport_workers",
             old.performance.socket.reuseport_workers != new.performance.socket.reuseport_workers,

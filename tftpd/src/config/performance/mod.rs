@@ -6,7 +6,7 @@
 //! One file per subsection, each holding its keys and their defaults: `batching.rs`,
 //! `socket.rs`, `cpu.rs`, `file_io.rs`, `realtime.rs`, `memory.rs`. This file holds the
 //! section itself, the removed keys it still reads, and the range and host checks of all of
-//! them (one of which, `memory.huge_pages`, depends on `batching`).
+//! them (one of which, `memory.huge_pages`, depends on `batching.recv_batch`).
 
 mod batching;
 mod cpu;
@@ -17,6 +17,7 @@ mod socket;
 
 use serde::Deserialize;
 
+pub(super) use self::batching::OLD_RECVMMSG_BATCH;
 pub use self::batching::{BatchingConfig, RECV_BATCH};
 pub use self::cpu::CpuConfig;
 use self::cpu::MAX_TRANSFER_THREADS;
@@ -63,9 +64,10 @@ pub struct PerformanceConfig {
 }
 
 impl PerformanceConfig {
-    /// Keys a file may still set that no longer do anything, each with what to do: said at
-    /// start and by `--check-config`, so an upgrade neither fails nor changes silently.
-    pub fn removed_keys(&self) -> Vec<String> {
+    /// Keys a file may still set that no longer do anything, or whose choice another key
+    /// makes now, each with what to do: said at start, by `--check-config` and on reload, so
+    /// an upgrade neither fails nor changes silently.
+    pub fn old_keys(&self) -> Vec<String> {
         use super::removed::{IO_URING, SENDFILE, SENDFILE_THRESHOLD, ZEROCOPY, warning};
         let f = &self.file_io;
         [
@@ -73,6 +75,7 @@ impl PerformanceConfig {
             warning(&IO_URING, self.io_uring.as_ref()),
             warning(&SENDFILE, f.sendfile.as_ref()),
             warning(&SENDFILE_THRESHOLD, f.sendfile_threshold.as_ref()),
+            super::deprecated::recvmmsg(self.batching.deprecated_recvmmsg),
         ]
         .into_iter()
         .flatten()
@@ -135,12 +138,13 @@ impl PerformanceConfig {
                 allowed: "priority = 0, lock_memory = false (implemented on Linux only)".into(),
             });
         }
-        if self.memory.huge_pages && !self.batching.recvmmsg {
+        if self.memory.huge_pages && !self.batching.listener_recvmmsg() {
             return Err(Invalid {
                 key: "performance.memory.huge_pages",
                 value: "true".into(),
-                allowed: "false, or true with performance.batching.recvmmsg = true (the huge \
-                          pages hold recvmmsg's receive slots)",
+                allowed: "false, or true with performance.batching.recv_batch >= 2 (the huge \
+                          pages hold recvmmsg's receive slots; recv_batch = 1, or the \
+                          deprecated recvmmsg = false, reads without them)",
             });
         }
         #[cfg(not(linux))]
