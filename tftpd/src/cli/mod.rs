@@ -14,9 +14,11 @@ use crate::fs::WriteMode;
 mod form;
 pub mod in_tftpd;
 pub mod merge;
+mod stats_args;
 
 pub use self::in_tftpd::InTftpdArgs;
 pub use self::merge::{LoadError, Note, load, load_with_notes};
+pub use self::stats_args::StatsArgs;
 
 /// A correct, safe and fast TFTP server.
 ///
@@ -106,7 +108,7 @@ pub enum Command {
     /// Show a running daemon's active transfers, requests by outcome and packet-filter
     /// counters by reason, from its /metrics (`metrics.listen`) and the eBPF maps it pinned
     /// (`ebpf.pin_dir`).
-    Stats(crate::stats::StatsArgs),
+    Stats(StatsArgs),
     /// Probe the running daemon: GET /metrics on `metrics.listen` (200 with tftpd_build_info)
     /// and, with --file, a TFTP download from the first `listen` address. Reads the same
     /// config (and the flags before `health`). Exit 0 if every probe answers, else 1.

@@ -8,6 +8,9 @@
 pub const DEPRECATED: [&str; 1] = [RECVMMSG];
 
 const RECVMMSG: &str = "performance.batching.recvmmsg";
+/// What `recv_batch` defaulted to while `recvmmsg` was its own switch: an old file's
+/// `recvmmsg = true` without a `recv_batch` keeps the 32 slots it had.
+pub(crate) const OLD_RECVMMSG_BATCH: usize = 32;
 
 /// The warning for the file's `performance.batching.recvmmsg` (`set`), if it sets one.
 pub(super) fn recvmmsg(set: Option<bool>) -> Option<String> {
@@ -17,7 +20,7 @@ pub(super) fn recvmmsg(set: Option<bool>) -> Option<String> {
             "performance.batching.recv_batch chooses recvmmsg now (2..=1024: recvmmsg with \
              that many slots; without a recv_batch it reads as {}, the old default); write \
              recv_batch",
-            super::performance::OLD_RECVMMSG_BATCH
+            OLD_RECVMMSG_BATCH
         )
     } else {
         "it reads as performance.batching.recv_batch = 1 (one datagram per receive call), \

@@ -50,10 +50,6 @@ impl Default for BatchingConfig {
 /// The allowed `recv_batch` values. Linux caps one `recvmmsg` at `UIO_MAXIOV` (1024).
 pub const RECV_BATCH: std::ops::RangeInclusive<usize> = 1..=1024;
 
-/// What `recv_batch` defaulted to while `recvmmsg` was its own switch: an old file's
-/// `recvmmsg = true` without a `recv_batch` keeps the 32 slots it had.
-pub(crate) const OLD_RECVMMSG_BATCH: usize = 32;
-
 /// `[performance.batching]` as the file writes it, old keys included.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,7 +71,7 @@ impl From<BatchingFile> for BatchingConfig {
             // recvmmsg was off: one datagram a call, whatever recv_batch said.
             (Some(false), _) => 1,
             (_, Some(n)) => n,
-            (Some(true), None) => OLD_RECVMMSG_BATCH,
+            (Some(true), None) => super::super::deprecated::OLD_RECVMMSG_BATCH,
             (None, None) => Self::default().recv_batch,
         };
         Self {

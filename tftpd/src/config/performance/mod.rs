@@ -17,7 +17,6 @@ mod socket;
 
 use serde::Deserialize;
 
-pub(super) use self::batching::OLD_RECVMMSG_BATCH;
 pub use self::batching::{BatchingConfig, RECV_BATCH};
 pub use self::cpu::CpuConfig;
 use self::cpu::MAX_TRANSFER_THREADS;
